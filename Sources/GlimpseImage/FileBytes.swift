@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Whole-file reads and atomic writes with POSIX calls, so that every failure
+/// carries the system's own reason (`strerror`).
+public enum FileBytes {
+    /// Reads a regular file whole, refusing files above `limit` bytes before reading.
+    public static func read(_ path: String, limit: Int) throws(ImageDecodingError) -> [UInt8] {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        if descriptor < 0 {
+            throw ImageDecodingError(path: path, reason: .unreadable(systemMessage(errno)))
+        }
+        defer { close(descriptor) }
+        var status = stat()
+        if fstat(descriptor, &status) != 0 {
+            throw ImageDecodingError(path: path, reason: .unreadable(systemMessage(errno)))
+        }
+        if (status.st_mode & S_IFMT) == S_IFDIR {
+            throw ImageDecodingError(path: path, reason: .unreadable("is a directory"))
+        }
+        if (status.st_mode & S_IFMT) != S_IFREG {
+            throw ImageDecodingError(path: path, reason: .unreadable("not a regular file"))
+        }
+        let size = Int(status.st_size)
+        if size > limit {
+            throw ImageDecodingError(path: path, reason: .fileTooLarge(bytes: size, limit: limit))
+        }
+        var readError: Int32 = 0
+        var bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            var total = 0
+            while total < size {
+                let count = Glibc.read(descriptor, buffer.baseAddress! + total, size - total)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    readError = errno
+                    break
+                }
+                if count == 0 { break }  // the file shrank while we read it
+                total += count
+            }
+            initialized = total
+        }
+        if readError != 0 {
+            throw ImageDecodingError(path: path, reason: .unreadable(systemMessage(readError)))
+        }
+        bytes.reserveCapacity(0)
+        return bytes
+    }
+
+    /// Writes `bytes` to `path` atomically: a temporary file in the same folder is
+    /// written, flushed and renamed over `path`, so readers see the old file or the
+    /// new one, never half of one.
+    public static func writeAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws(FileWriteError) {
+        let directory = parentDirectory(of: path)
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        var template = Array("\(directory)/.\(base).tmp-XXXXXX".utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        if descriptor < 0 {
+            throw FileWriteError(path: path, message: "cannot create a temporary file in \(directory): \(systemMessage(errno))")
+        }
+        let temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        var failure: String?
+        var written = 0
+        while written < bytes.count {
+            let count = write(descriptor, bytes.baseAddress! + written, bytes.count - written)
+            if count < 0 {
+                if errno == EINTR { continue }
+                failure = systemMessage(errno)
+                break
+            }
+            written += count
+        }
+        if failure == nil, fchmod(descriptor, 0o644) != 0 { failure = systemMessage(errno) }
+        if failure == nil, fsync(descriptor) != 0 { failure = systemMessage(errno) }
+        if close(descriptor) != 0, failure == nil { failure = systemMessage(errno) }
+        if failure == nil, rename(temporaryPath, path) != 0 { failure = systemMessage(errno) }
+        if let failure {
+            unlink(temporaryPath)
+            throw FileWriteError(path: path, message: failure)
+        }
+    }
+
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(FileWriteError) {
+        try bytes.withBytes { (buffer) throws(FileWriteError) in try writeAtomically(buffer, to: path) }
+    }
+
+    static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let parent = String(path[..<slash])
+        return parent.isEmpty ? "/" : parent
+    }
+
+    static func systemMessage(_ code: Int32) -> String {
+        String(cString: strerror(code))
+    }
+}
+
+/// A file could not be written; the destination is left as it was.
+public struct FileWriteError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let path: String
+    public let message: String
+    public var description: String { "\(path): cannot write: \(message)" }
+}
+
+extension Array where Element == UInt8 {
+    /// `withUnsafeBytes` that keeps the body's typed error (the standard library's
+    /// version rethrows `any Error`).
+    func withBytes<Value, Failure: Error>(
+        _ body: (UnsafeRawBufferPointer) throws(Failure) -> Value
+    ) throws(Failure) -> Value {
+        let result: Result<Value, Failure> = withUnsafeBytes { buffer in
+            Result { () throws(Failure) -> Value in try body(buffer) }
+        }
+        return try result.get()
+    }
+}
