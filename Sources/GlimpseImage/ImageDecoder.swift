@@ -151,7 +151,7 @@ public struct ImageDecoder: Sendable {
                 exact: header.luma_h_sampling % header.chroma_h_sampling == 0
                     && header.luma_v_sampling % header.chroma_v_sampling == 0)
         }
-        if header.adobe_marker != 0 && header.components == 4 { model += " (Adobe)" }
+        if header.adobe_marker != 0 && header.components == 4 { model += ", Adobe" }
         if header.arithmetic != 0 { model += ", arithmetic-coded" }
         if header.restart_interval > 0 { model += ", restart interval \(header.restart_interval)" }
         let width = Int(header.width), height = Int(header.height)

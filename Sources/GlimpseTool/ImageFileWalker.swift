@@ -1,0 +1,60 @@
+import Foundation
+import GlimpseImage
+
+/// Expands command-line paths into the image files to process. Files named
+/// explicitly are always taken; folders are walked recursively in sorted order,
+/// taking the files whose first bytes look like an image (JPEG, PNG, or another
+/// image format worth reporting as unsupported) and skipping hidden entries.
+struct ImageFileWalker {
+    struct Result {
+        var files: [String] = []
+        /// Files inside folders that are not images (text, archives, ...).
+        var skipped: [String] = []
+        /// Folders that could not be listed, with the reason.
+        var unreadableFolders: [(path: String, reason: String)] = []
+    }
+
+    static func expand(_ arguments: [String]) -> Result {
+        var result = Result()
+        let manager = FileManager.default
+        for argument in arguments {
+            var isDirectory: ObjCBool = false
+            guard manager.fileExists(atPath: argument, isDirectory: &isDirectory), isDirectory.boolValue else {
+                result.files.append(argument)  // missing files are reported by the decoder
+                continue
+            }
+            walk(argument, into: &result)
+        }
+        return result
+    }
+
+    private static func walk(_ folder: String, into result: inout Result) {
+        let manager = FileManager.default
+        let entries: [String]
+        do {
+            entries = try manager.contentsOfDirectory(atPath: folder).sorted()
+        } catch {
+            result.unreadableFolders.append((folder, (error as NSError).localizedDescription))
+            return
+        }
+        for entry in entries where !entry.hasPrefix(".") {
+            let path = folder.hasSuffix("/") ? folder + entry : folder + "/" + entry
+            var isDirectory: ObjCBool = false
+            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
+            if isDirectory.boolValue {
+                walk(path, into: &result)
+            } else if looksLikeImage(path) {
+                result.files.append(path)
+            } else {
+                result.skipped.append(path)
+            }
+        }
+    }
+
+    static func looksLikeImage(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return true }  // let the decoder explain
+        defer { try? handle.close() }
+        let head = ((try? handle.read(upToCount: 64)) ?? nil) ?? Data()
+        return SniffedFormat.sniff([UInt8](head)).looksLikeImage
+    }
+}

@@ -1,0 +1,51 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+enum Terminal {
+    /// Writes a line to standard error.
+    static func standardError(_ line: String) {
+        var text = line
+        text += "\n"
+        // write(2) on descriptor 2: no shared FILE* state, safe from any thread.
+        _ = text.withCString { write(2, $0, strlen($0)) }
+    }
+}
+
+/// A minimal JSON Lines writer for flat objects, with correct string escaping.
+enum JSONLine {
+    enum Value {
+        case string(String), int(Int), double(Double), bool(Bool)
+    }
+
+    static func object(_ fields: [(String, Value)]) -> String {
+        "{" + fields.map { "\(quote($0.0)):\(render($0.1))" }.joined(separator: ",") + "}"
+    }
+
+    static func render(_ value: Value) -> String {
+        switch value {
+        case .string(let text): return quote(text)
+        case .int(let number): return String(number)
+        case .double(let number): return number.isFinite ? String(number) : "null"
+        case .bool(let flag): return flag ? "true" : "false"
+        }
+    }
+
+    static func quote(_ text: String) -> String {
+        var output = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        return output + "\""
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+
+@Suite("glimpse info")
+struct InfoCommandTests {
+    @Test("a folder of good and bad files: every good file reported, one line per bad file, exit status 1")
+    func mixedFolder() throws {
+        let folder = try ScratchFolder()
+        try folder.copy(fixture: "jpeg-exif-orientation-6.jpg", as: "phone.jpg")
+        try folder.copy(fixture: "png-rgba16-adam7.png", as: "nested/deep.png")
+        try folder.copy(fixture: "truncated.jpg", as: "cut.jpg")
+        try folder.copy(fixture: "unsupported.gif", as: "anim.gif")
+        try folder.copy(fixture: "png-gray8.png", as: "photo.jpeg")  // misnamed, still read as PNG
+        try folder.write(Array("not an image\n".utf8), to: "notes.txt")
+
+        let outcome = try ToolRunner.run(["info", folder.path])
+        #expect(outcome.status == 1)
+        let lines = outcome.outputLines
+        #expect(lines.count == 3, "\(lines)")
+        #expect(lines.contains("\(folder.path)/phone.jpg: JPEG, 23x37, 3 channels (YCbCr 4:2:0), 8-bit, orientation 6 (rotated 90 clockwise)"))
+        #expect(lines.contains("\(folder.path)/nested/deep.png: PNG, 13x9, 4 channels (RGBA), 16-bit, orientation 1 (normal), interlaced"))
+        #expect(lines.contains { $0.hasPrefix("\(folder.path)/photo.jpeg: PNG, 13x9") })
+        let errors = outcome.errorLines
+        #expect(errors.contains("\(folder.path)/cut.jpg: truncated JPEG file: Premature end of JPEG file"))
+        #expect(errors.contains("\(folder.path)/anim.gif: unsupported format: GIF image (Glimpse reads JPEG and PNG)"))
+        #expect(errors.contains("glimpse: skipped 1 file(s) in folders that are not images"))
+        #expect(errors.contains("glimpse: 2 of 5 file(s) could not be read"))
+    }
+
+    @Test("files named explicitly are always reported, even when not images")
+    func explicitFiles() throws {
+        let folder = try ScratchFolder()
+        try folder.write(Array("not an image\n".utf8), to: "notes.txt")
+        try folder.copy(fixture: "png-palette4.png", as: "ok.png")
+        let outcome = try ToolRunner.run(["info", folder.path + "/notes.txt", folder.path + "/ok.png", folder.path + "/missing.png"])
+        #expect(outcome.status == 1)
+        #expect(outcome.outputLines.count == 1)
+        #expect(outcome.errorLines.contains("\(folder.path)/notes.txt: unsupported format: text file (Glimpse reads JPEG and PNG)"))
+        #expect(outcome.errorLines.contains("\(folder.path)/missing.png: cannot read file: No such file or directory"))
+    }
+
+    @Test("all good files: exit status 0")
+    func allGood() throws {
+        let folder = try ScratchFolder()
+        try folder.copy(fixture: "jpeg-cmyk-adobe.jpg", as: "a.jpg")
+        try folder.copy(fixture: "png-palette8-trns.png", as: "b.png")
+        let outcome = try ToolRunner.run(["info", folder.path])
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        #expect(outcome.outputLines.count == 2)
+        #expect(outcome.standardError.isEmpty)
+    }
+
+    @Test("--json prints one object per file, errors included")
+    func jsonLines() throws {
+        let folder = try ScratchFolder()
+        try folder.copy(fixture: "jpeg-gray.jpg", as: "g.jpg")
+        try folder.copy(fixture: "huge-dimensions.png", as: "huge.png")
+        let outcome = try ToolRunner.run(["info", "--json", folder.path])
+        #expect(outcome.status == 1)
+        let objects = try outcome.outputLines.map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+        #expect(objects.count == 2)
+        let good = try #require(objects.first { ($0["path"] as? String)?.hasSuffix("g.jpg") == true })
+        #expect(good["width"] as? Int == 37 && good["channels"] as? Int == 1 && good["format"] as? String == "JPEG")
+        let bad = try #require(objects.first { ($0["path"] as? String)?.hasSuffix("huge.png") == true })
+        #expect((bad["error"] as? String)?.hasPrefix("image too large") == true)
+    }
+
+    @Test("a bad flag is refused with a clear message")
+    func badFlag() throws {
+        let outcome = try ToolRunner.run(["info", "--max-pixels", "0", "x.png"])
+        #expect(outcome.status != 0)
+        #expect(outcome.standardError.contains("--max-pixels must be positive"))
+        let none = try ToolRunner.run(["info"])
+        #expect(none.status != 0)
+    }
+}
