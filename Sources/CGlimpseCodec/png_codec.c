@@ -73,10 +73,19 @@ static void configure_and_describe(png_structp png, png_infop info, glimpse_png_
     if (color_type == PNG_COLOR_TYPE_GRAY || color_type == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
 }
 
-static png_structp create_reader(glimpse_png_reader *reader) {
+// Prepares `reader` over the data and creates libpng's read struct (NULL when out of memory).
+static png_structp create_reader(glimpse_png_reader *reader, const uint8_t *data, size_t size,
+                                 char *message, size_t message_capacity) {
+    memset(reader, 0, sizeof *reader);
+    reader->data = data;
+    reader->size = size;
+    copy_message(message, message_capacity, "");
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, reader,
                                              glimpse_png_error, glimpse_png_warning);
-    if (png == NULL) return NULL;
+    if (png == NULL) {
+        copy_message(message, message_capacity, "libpng could not start");
+        return NULL;
+    }
     png_set_read_fn(png, reader, glimpse_png_read_data);
     // Refuse absurd dimensions inside libpng too; the pixel cap is checked by the caller.
     png_set_user_limits(png, 1u << 24, 1u << 24);
@@ -87,16 +96,8 @@ int glimpse_png_read_header(const uint8_t *data, size_t size,
                             glimpse_png_header *header,
                             char *message, size_t message_capacity) {
     glimpse_png_reader reader;
-    memset(&reader, 0, sizeof reader);
-    reader.data = data;
-    reader.size = size;
-    copy_message(message, message_capacity, "");
-
-    png_structp png = create_reader(&reader);
-    if (png == NULL) {
-        copy_message(message, message_capacity, "libpng could not start");
-        return GLIMPSE_CODEC_NO_MEMORY;
-    }
+    png_structp png = create_reader(&reader, data, size, message, message_capacity);
+    if (png == NULL) return GLIMPSE_CODEC_NO_MEMORY;
     png_infop info = NULL;
     if (setjmp(reader.jump)) {
         copy_message(message, message_capacity, reader.message);
@@ -116,16 +117,8 @@ int glimpse_png_decode(const uint8_t *data, size_t size, uint64_t max_pixels,
                        glimpse_png_header *header,
                        char *message, size_t message_capacity) {
     glimpse_png_reader reader;
-    memset(&reader, 0, sizeof reader);
-    reader.data = data;
-    reader.size = size;
-    copy_message(message, message_capacity, "");
-
-    png_structp png = create_reader(&reader);
-    if (png == NULL) {
-        copy_message(message, message_capacity, "libpng could not start");
-        return GLIMPSE_CODEC_NO_MEMORY;
-    }
+    png_structp png = create_reader(&reader, data, size, message, message_capacity);
+    if (png == NULL) return GLIMPSE_CODEC_NO_MEMORY;
     png_infop info = NULL;
     png_bytep *volatile rows = NULL;
     if (setjmp(reader.jump)) {

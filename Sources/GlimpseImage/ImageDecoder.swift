@@ -113,24 +113,14 @@ public struct ImageDecoder: Sendable {
         }, format: .jpeg, path: path)
         try checkPixelCount(width: Int(header.width), height: Int(header.height), format: .jpeg, path: path)
 
-        let byteCount = Int(header.width) * Int(header.height) * 3
-        var status = CodecCall(status: 0, message: "")
-        let pixels = [UInt8](unsafeUninitializedCapacity: byteCount) { output, initialized in
-            status = CodecCall.run { message, capacity in
-                glimpse_jpeg_decode_rgb(buffer.baseAddress, buffer.count, UInt64(options.maxPixels),
-                                        Int32(clamping: options.maxJPEGScans),
-                                        output.baseAddress, byteCount, &header, message, capacity)
-            }
-            // On failure the bytes are never read; count them as initialised either way.
-            if status.status != 0 { output.initialize(repeating: 0) }
-            initialized = byteCount
+        let pixels = try Self.decodeBytes(Int(header.width) * Int(header.height) * 3, format: .jpeg, path: path) {
+            output, message, capacity in
+            glimpse_jpeg_decode_rgb(buffer.baseAddress, buffer.count, UInt64(options.maxPixels),
+                                    Int32(clamping: options.maxJPEGScans),
+                                    output.baseAddress, output.count, &header, message, capacity)
         }
-        try Self.check(status, format: .jpeg, path: path)
-
-        let info = jpegInfo(header, buffer)
-        var image = RGBImage(width: Int(header.width), height: Int(header.height), pixels: pixels)
-        if options.appliesOrientation { image = image.applying(info.orientation) }
-        return DecodedImage(image: image, info: info)
+        return finish(RGBImage(width: Int(header.width), height: Int(header.height), pixels: pixels),
+                      info: jpegInfo(header, buffer))
     }
 
     private func jpegInfo(_ header: glimpse_jpeg_header, _ buffer: UnsafeRawBufferPointer) -> ImageInfo {
@@ -185,24 +175,14 @@ public struct ImageDecoder: Sendable {
         try checkPixelCount(width: Int(header.width), height: Int(header.height), format: .png, path: path)
 
         let channels = Int(header.output_channels)
-        let pixelCount = Int(header.width) * Int(header.height)
-        let byteCount = pixelCount * channels
-        var status = CodecCall(status: 0, message: "")
-        let decoded = [UInt8](unsafeUninitializedCapacity: byteCount) { output, initialized in
-            status = CodecCall.run { message, capacity in
-                glimpse_png_decode(buffer.baseAddress, buffer.count, UInt64(options.maxPixels),
-                                   output.baseAddress, byteCount, &header, message, capacity)
-            }
-            if status.status != 0 { output.initialize(repeating: 0) }
-            initialized = byteCount
+        let decoded = try Self.decodeBytes(Int(header.width) * Int(header.height) * channels, format: .png, path: path) {
+            output, message, capacity in
+            glimpse_png_decode(buffer.baseAddress, buffer.count, UInt64(options.maxPixels),
+                               output.baseAddress, output.count, &header, message, capacity)
         }
-        try Self.check(status, format: .png, path: path)
-
         let rgb = channels == 4 ? Self.composite(rgba: decoded, over: options.background) : decoded
-        let info = pngInfo(header, buffer)
-        var image = RGBImage(width: Int(header.width), height: Int(header.height), pixels: rgb)
-        if options.appliesOrientation { image = image.applying(info.orientation) }
-        return DecodedImage(image: image, info: info)
+        return finish(RGBImage(width: Int(header.width), height: Int(header.height), pixels: rgb),
+                      info: pngInfo(header, buffer))
     }
 
     private func pngInfo(_ header: glimpse_png_header, _ buffer: UnsafeRawBufferPointer) -> ImageInfo {
@@ -245,7 +225,27 @@ public struct ImageDecoder: Sendable {
         }
     }
 
-    // MARK: - Shared checks
+    // MARK: - Shared steps
+
+    /// Runs a C decode into a fresh buffer of `byteCount` bytes.
+    private static func decodeBytes(
+        _ byteCount: Int, format: ImageFormat, path: String,
+        _ decode: (UnsafeMutableBufferPointer<UInt8>, UnsafeMutablePointer<CChar>, Int) -> Int32
+    ) throws(ImageDecodingError) -> [UInt8] {
+        var call = CodecCall(status: 0, message: "")
+        let bytes = [UInt8](unsafeUninitializedCapacity: byteCount) { output, initialized in
+            call = CodecCall.run { message, capacity in decode(output, message, capacity) }
+            // On failure the bytes are never read; count them as initialised either way.
+            if call.status != 0 { output.initialize(repeating: 0) }
+            initialized = byteCount
+        }
+        try check(call, format: format, path: path)
+        return bytes
+    }
+
+    private func finish(_ image: RGBImage, info: ImageInfo) -> DecodedImage {
+        DecodedImage(image: options.appliesOrientation ? image.applying(info.orientation) : image, info: info)
+    }
 
     private func checkPixelCount(width: Int, height: Int, format: ImageFormat, path: String) throws(ImageDecodingError) {
         if width * height > options.maxPixels {
