@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "glimpse", targets: ["GlimpseTool"]),
         .library(name: "GlimpseImage", targets: ["GlimpseImage"]),
+        .library(name: "GlimpseData", targets: ["GlimpseData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,6 +26,7 @@ let package = Package(
 
         // MARK: Libraries
         .target(name: "GlimpseImage", dependencies: ["CGlimpseCodec"]),
+        .target(name: "GlimpseData", dependencies: ["GlimpseImage"]),
 
         // MARK: The command-line tool
         .executableTarget(
@@ -37,6 +39,7 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "GlimpseImageTests", dependencies: ["GlimpseImage"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "GlimpseDataTests", dependencies: ["GlimpseData"]),
         .testTarget(name: "GlimpseToolTests", dependencies: ["GlimpseTool", "GlimpseImage"]),
     ]
 )
