@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "glimpse", targets: ["GlimpseTool"]),
         .library(name: "GlimpseImage", targets: ["GlimpseImage"]),
+        .library(name: "GlimpseSafeTensors", targets: ["GlimpseSafeTensors"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,6 +26,8 @@ let package = Package(
 
         // MARK: Libraries
         .target(name: "GlimpseImage", dependencies: ["CGlimpseCodec"]),
+        // Reads and writes .safetensors checkpoints; standard library only.
+        .target(name: "GlimpseSafeTensors"),
 
         // MARK: The command-line tool
         .executableTarget(
