@@ -8,8 +8,13 @@ public struct ShapedArray<Element> {
     /// `values.count` must equal the product of `shape`, and no dimension may be negative.
     public init(shape: [Int], values: [Element]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
-        precondition(shape.reduce(1, *) == values.count,
-                     "shape \(shape) holds \(shape.reduce(1, *)) values, not \(values.count)")
+        var count = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+            precondition(!overflow, "shape \(shape) holds more values than an Int can count")
+            count = product
+        }
+        precondition(count == values.count, "shape \(shape) holds \(count) values, not \(values.count)")
         self.shape = shape
         self.values = values
     }
