@@ -41,5 +41,6 @@ let package = Package(
         .testTarget(name: "GlimpseImageTests", dependencies: ["GlimpseImage"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseToolTests", dependencies: ["GlimpseTool", "GlimpseImage"]),
+        .testTarget(name: "GlimpseSafeTensorsTests", dependencies: ["GlimpseSafeTensors"]),
     ]
 )
