@@ -41,6 +41,7 @@ let package = Package(
         .testTarget(name: "GlimpseImageTests", dependencies: ["GlimpseImage"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseToolTests", dependencies: ["GlimpseTool", "GlimpseImage"]),
-        .testTarget(name: "GlimpseSafeTensorsTests", dependencies: ["GlimpseSafeTensors"]),
+        .testTarget(name: "GlimpseSafeTensorsTests", dependencies: ["GlimpseSafeTensors"],
+                    exclude: ["Fixtures"]),
     ]
 )
