@@ -55,111 +55,17 @@ struct SafeTensorsHeader {
         let dataStart = 8 + Int(declared)
         let headerBytes = Array(file[8..<dataStart])
         guard String(validating: headerBytes, as: UTF8.self) != nil else { throw failure(.headerNotUTF8) }
-
-        let json: JSONValue
+        // Syntax first, in a pass that allocates nothing, so that a header that is
+        // both malformed JSON and wrong in content reports the JSON error.
         do {
-            json = try JSONParser.parse(headerBytes)
+            try JSONReader.validate(headerBytes)
         } catch {
             throw failure(.invalidJSON(byteOffset: error.byteOffset, problem: error.problem))
         }
-        guard case .object(let members) = json else { throw failure(.headerNotObject) }
-
-        var metadata: [String: String] = [:]
-        var sawMetadata = false
-        var entries: [SafeTensorsEntry] = []
-        entries.reserveCapacity(members.count)
-        var names = Set<String>()
-        for member in members {
-            let (key, value) = (member.key, member.value)
-            if key == "__metadata__" {
-                if sawMetadata { throw failure(.duplicateTensor(key)) }
-                sawMetadata = true
-                metadata = try parseMetadata(value, failure: failure)
-                continue
-            }
-            guard names.insert(key).inserted else { throw failure(.duplicateTensor(key)) }
-            entries.append(try parseEntry(named: key, value, failure: failure))
-        }
+        var reader = HeaderReader(reader: JSONReader(headerBytes), path: path)
+        let (metadata, entries) = try reader.readHeader()
         try checkLayout(entries, dataByteCount: file.count - dataStart, failure: failure)
         return SafeTensorsHeader(metadata: metadata, entries: entries, dataStart: dataStart)
-    }
-
-    private static func parseMetadata(
-        _ value: JSONValue, failure: (SafeTensorsError.Reason) -> SafeTensorsError
-    ) throws(SafeTensorsError) -> [String: String] {
-        switch value {
-        case .null:
-            return [:]  // the reference reads `"__metadata__": null` as no metadata
-        case .object(let members):
-            var metadata: [String: String] = [:]
-            for member in members {
-                let (key, value) = (member.key, member.value)
-                guard case .string(let text) = value else { throw failure(.metadataValueNotString(key: key)) }
-                guard metadata.updateValue(text, forKey: key) == nil else { throw failure(.duplicateMetadataKey(key)) }
-            }
-            return metadata
-        default:
-            throw failure(.metadataNotObject)
-        }
-    }
-
-    private static func parseEntry(
-        named name: String, _ value: JSONValue, failure: (SafeTensorsError.Reason) -> SafeTensorsError
-    ) throws(SafeTensorsError) -> SafeTensorsEntry {
-        guard case .object(let members) = value else { throw failure(.entryNotObject(tensor: name)) }
-        var fields: [String: JSONValue] = [:]
-        for member in members {
-            let (key, value) = (member.key, member.value)
-            // Unknown fields are ignored, as the reference does; known ones must be unique.
-            guard ["dtype", "shape", "data_offsets"].contains(key) else { continue }
-            guard fields.updateValue(value, forKey: key) == nil else {
-                throw failure(.duplicateField(tensor: name, field: key))
-            }
-        }
-        guard let dtypeValue = fields["dtype"] else { throw failure(.missingField(tensor: name, field: "dtype")) }
-        guard let shapeValue = fields["shape"] else { throw failure(.missingField(tensor: name, field: "shape")) }
-        guard let offsetsValue = fields["data_offsets"] else {
-            throw failure(.missingField(tensor: name, field: "data_offsets"))
-        }
-
-        guard case .string(let dtypeName) = dtypeValue else {
-            throw failure(.invalidField(tensor: name, field: "dtype", expected: "a string, not \(dtypeValue.kind)"))
-        }
-        guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
-            throw failure(.unknownDType(tensor: name, dtype: dtypeName))
-        }
-
-        guard case .array(let dimensionValues) = shapeValue else {
-            throw failure(.invalidField(tensor: name, field: "shape", expected: "an array, not \(shapeValue.kind)"))
-        }
-        var shape: [Int] = []
-        shape.reserveCapacity(dimensionValues.count)
-        for (index, dimensionValue) in dimensionValues.enumerated() {
-            guard let dimension = dimensionValue.nonNegativeInteger else {
-                throw failure(.invalidDimension(tensor: name, index: index, value: dimensionValue.literal))
-            }
-            shape.append(dimension)
-        }
-
-        guard case .array(let offsetValues) = offsetsValue, offsetValues.count == 2,
-              let begin = offsetValues[0].nonNegativeInteger, let end = offsetValues[1].nonNegativeInteger
-        else {
-            throw failure(.invalidField(tensor: name, field: "data_offsets", expected: "[begin, end], two non-negative integers"))
-        }
-        guard begin <= end else { throw failure(.offsetsReversed(tensor: name, begin: begin, end: end)) }
-
-        var elementCount = 1
-        for dimension in shape {
-            let (product, overflow) = elementCount.multipliedReportingOverflow(by: dimension)
-            guard !overflow else { throw failure(.elementCountOverflow(tensor: name, shape: shape)) }
-            elementCount = product
-        }
-        let (byteCount, overflow) = elementCount.multipliedReportingOverflow(by: dtype.byteCount)
-        guard !overflow else { throw failure(.elementCountOverflow(tensor: name, shape: shape)) }
-        guard byteCount == end - begin else {
-            throw failure(.byteCountMismatch(tensor: name, dtype: dtype, shape: shape, expected: byteCount, declared: end - begin))
-        }
-        return SafeTensorsEntry(name: name, dtype: dtype, shape: shape, elementCount: elementCount, dataOffsets: begin..<end)
     }
 
     /// Offsets in order must tile `0..<dataByteCount`.
@@ -190,5 +96,185 @@ struct SafeTensorsHeader {
         if covered < dataByteCount {
             throw failure(.trailingBytes(count: dataByteCount - covered))
         }
+    }
+}
+
+/// Reads the meaning of a header already known to be well-formed JSON, keeping only
+/// the metadata strings and one `SafeTensorsEntry` per tensor.
+private struct HeaderReader {
+    var reader: JSONReader
+    let path: String
+
+    func failure(_ reason: SafeTensorsError.Reason) -> SafeTensorsError {
+        SafeTensorsError(path: path, reason: reason)
+    }
+
+    // The JSON reader's steps, with its syntax errors reported as `invalidJSON`
+    // (which `JSONReader.validate` has already ruled out).
+
+    private func invalidJSON(_ error: JSONSyntaxError) -> SafeTensorsError {
+        failure(.invalidJSON(byteOffset: error.byteOffset, problem: error.problem))
+    }
+
+    private mutating func peekKind() throws(SafeTensorsError) -> JSONReader.Kind {
+        do { return try reader.peekKind() } catch { throw invalidJSON(error) }
+    }
+
+    private mutating func enterObject() throws(SafeTensorsError) -> JSONReader.Container {
+        do { return try reader.enterObject() } catch { throw invalidJSON(error) }
+    }
+
+    private mutating func nextKey(_ object: inout JSONReader.Container) throws(SafeTensorsError) -> String? {
+        do { return try reader.nextKey(&object) } catch { throw invalidJSON(error) }
+    }
+
+    private mutating func enterArray() throws(SafeTensorsError) -> JSONReader.Container {
+        do { return try reader.enterArray() } catch { throw invalidJSON(error) }
+    }
+
+    private mutating func nextElement(_ array: inout JSONReader.Container) throws(SafeTensorsError) -> Bool {
+        do { return try reader.nextElement(&array) } catch { throw invalidJSON(error) }
+    }
+
+    private mutating func readString() throws(SafeTensorsError) -> String {
+        do { return try reader.readString() } catch { throw invalidJSON(error) }
+    }
+
+    private mutating func readNonNegativeInteger() throws(SafeTensorsError) -> Int? {
+        do { return try reader.readNonNegativeInteger() } catch { throw invalidJSON(error) }
+    }
+
+    private mutating func skipValue() throws(SafeTensorsError) {
+        do { try reader.skipValue() } catch { throw invalidJSON(error) }
+    }
+
+    private mutating func skipValueReturningText() throws(SafeTensorsError) -> String {
+        do { return try reader.skipValueReturningText() } catch { throw invalidJSON(error) }
+    }
+
+    // MARK: The header's meaning
+
+    mutating func readHeader() throws(SafeTensorsError) -> (metadata: [String: String], entries: [SafeTensorsEntry]) {
+        guard try peekKind() == .object else { throw failure(.headerNotObject) }
+        var object = try enterObject()
+        var metadata: [String: String] = [:]
+        var sawMetadata = false
+        var entries: [SafeTensorsEntry] = []
+        var names = Set<String>()
+        while let key = try nextKey(&object) {
+            if key == "__metadata__" {
+                if sawMetadata { throw failure(.duplicateTensor(key)) }
+                sawMetadata = true
+                metadata = try readMetadata()
+                continue
+            }
+            guard names.insert(key).inserted else { throw failure(.duplicateTensor(key)) }
+            entries.append(try readEntry(named: key))
+        }
+        return (metadata, entries)
+    }
+
+    mutating func readMetadata() throws(SafeTensorsError) -> [String: String] {
+        switch try peekKind() {
+        case .null:
+            try skipValue()
+            return [:]  // the reference reads `"__metadata__": null` as no metadata
+        case .object:
+            var object = try enterObject()
+            var metadata: [String: String] = [:]
+            while let key = try nextKey(&object) {
+                guard try peekKind() == .string else { throw failure(.metadataValueNotString(key: key)) }
+                let value = try readString()
+                guard metadata.updateValue(value, forKey: key) == nil else { throw failure(.duplicateMetadataKey(key)) }
+            }
+            return metadata
+        default:
+            throw failure(.metadataNotObject)
+        }
+    }
+
+    mutating func readEntry(named name: String) throws(SafeTensorsError) -> SafeTensorsEntry {
+        guard try peekKind() == .object else { throw failure(.entryNotObject(tensor: name)) }
+        var object = try enterObject()
+        var dtype: SafeTensorsDType?
+        var shape: [Int]?
+        var offsets: (begin: Int, end: Int)?
+        while let key = try nextKey(&object) {
+            switch key {
+            case "dtype":
+                guard dtype == nil else { throw failure(.duplicateField(tensor: name, field: key)) }
+                dtype = try readDType(of: name)
+            case "shape":
+                guard shape == nil else { throw failure(.duplicateField(tensor: name, field: key)) }
+                shape = try readShape(of: name)
+            case "data_offsets":
+                guard offsets == nil else { throw failure(.duplicateField(tensor: name, field: key)) }
+                offsets = try readOffsets(of: name)
+            default:
+                try skipValue()  // unknown fields are ignored, as the reference does
+            }
+        }
+        guard let dtype else { throw failure(.missingField(tensor: name, field: "dtype")) }
+        guard let shape else { throw failure(.missingField(tensor: name, field: "shape")) }
+        guard let offsets else { throw failure(.missingField(tensor: name, field: "data_offsets")) }
+        guard offsets.begin <= offsets.end else {
+            throw failure(.offsetsReversed(tensor: name, begin: offsets.begin, end: offsets.end))
+        }
+
+        var elementCount = 1
+        for dimension in shape {
+            let (product, overflow) = elementCount.multipliedReportingOverflow(by: dimension)
+            guard !overflow else { throw failure(.elementCountOverflow(tensor: name, shape: shape)) }
+            elementCount = product
+        }
+        let (byteCount, overflow) = elementCount.multipliedReportingOverflow(by: dtype.byteCount)
+        guard !overflow else { throw failure(.elementCountOverflow(tensor: name, shape: shape)) }
+        let declared = offsets.end - offsets.begin
+        guard byteCount == declared else {
+            throw failure(.byteCountMismatch(tensor: name, dtype: dtype, shape: shape, expected: byteCount, declared: declared))
+        }
+        return SafeTensorsEntry(name: name, dtype: dtype, shape: shape, elementCount: elementCount,
+                                dataOffsets: offsets.begin..<offsets.end)
+    }
+
+    mutating func readDType(of name: String) throws(SafeTensorsError) -> SafeTensorsDType {
+        let kind = try peekKind()
+        guard kind == .string else {
+            throw failure(.invalidField(tensor: name, field: "dtype", expected: "a string, not \(kind.phrase)"))
+        }
+        let text = try readString()
+        guard let dtype = SafeTensorsDType(rawValue: text) else { throw failure(.unknownDType(tensor: name, dtype: text)) }
+        return dtype
+    }
+
+    mutating func readShape(of name: String) throws(SafeTensorsError) -> [Int] {
+        let kind = try peekKind()
+        guard kind == .array else {
+            throw failure(.invalidField(tensor: name, field: "shape", expected: "an array, not \(kind.phrase)"))
+        }
+        var array = try enterArray()
+        var shape: [Int] = []
+        while try nextElement(&array) {
+            guard let dimension = try readNonNegativeInteger() else {
+                let text = try skipValueReturningText()
+                throw failure(.invalidDimension(tensor: name, index: shape.count, value: text))
+            }
+            shape.append(dimension)
+        }
+        return shape
+    }
+
+    mutating func readOffsets(of name: String) throws(SafeTensorsError) -> (begin: Int, end: Int) {
+        let invalid = failure(.invalidField(tensor: name, field: "data_offsets",
+                                            expected: "[begin, end], two non-negative integers"))
+        guard try peekKind() == .array else { throw invalid }
+        var array = try enterArray()
+        var values: [Int] = []
+        while try nextElement(&array) {
+            guard values.count < 2, let value = try readNonNegativeInteger() else { throw invalid }
+            values.append(value)
+        }
+        guard values.count == 2 else { throw invalid }
+        return (values[0], values[1])
     }
 }
