@@ -10,7 +10,7 @@ public struct SafeTensorsFile: Sendable {
     public let path: String
     /// The `__metadata__` map; empty when the file has none.
     public let metadata: [String: String]
-    /// Every tensor, sorted by name (Unicode scalar order).
+    /// Every tensor, sorted by name (byte order of the UTF-8, as the writer lays them out).
     public let entries: [SafeTensorsEntry]
     /// Length of the JSON header in bytes, padding included.
     public let headerByteCount: Int
@@ -32,7 +32,7 @@ public struct SafeTensorsFile: Sendable {
         self.metadata = header.metadata
         self.dataStart = header.dataStart
         self.headerByteCount = header.dataStart - 8
-        self.entries = header.entries.sorted { $0.name.unicodeScalars.lexicographicallyPrecedes($1.name.unicodeScalars) }
+        self.entries = header.entries.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         self.indexByName = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
     }
 

@@ -72,14 +72,16 @@ struct SafeTensorsHeader {
     private static func checkLayout(
         _ entries: [SafeTensorsEntry], dataByteCount: Int, failure: (SafeTensorsError.Reason) -> SafeTensorsError
     ) throws(SafeTensorsError) {
+        // Names break ties so that the tensor named in an error does not depend on header order.
         let ordered = entries.sorted {
             ($0.dataOffsets.lowerBound, $0.dataOffsets.upperBound) < ($1.dataOffsets.lowerBound, $1.dataOffsets.upperBound)
+                || ($0.dataOffsets == $1.dataOffsets && $0.name.utf8.lexicographicallyPrecedes($1.name.utf8))
         }
         var covered = 0
-        var previous: String?
+        var previous = ""  // the last tensor of non-zero size; covered > 0 only once there is one
         for entry in ordered {
             let begin = entry.dataOffsets.lowerBound
-            if begin < covered, let previous {
+            if begin < covered {
                 throw failure(.overlappingTensors(tensor: entry.name, other: previous))
             }
             if begin > covered {

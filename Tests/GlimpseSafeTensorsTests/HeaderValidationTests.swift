@@ -105,6 +105,18 @@ struct HeaderValidationTests {
         #expect(readingFailure(safetensorsBytes(header: header, data: twoFloats)) == .duplicateTensor("w"))
     }
 
+    @Test("`__metadata__` given twice")
+    func duplicateMetadata() {
+        let bytes = safetensorsBytes(header: #"{"__metadata__":{"a":"1"},"__metadata__":{"b":"2"}}"#)
+        #expect(readingFailure(bytes) == .duplicateTensor("__metadata__"))
+    }
+
+    @Test("a JSON syntax error is reported before any problem of content")
+    func syntaxBeforeContent() {
+        let bytes = safetensorsBytes(header: #"{"w":5,"#)
+        #expect(readingFailure(bytes) == .invalidJSON(byteOffset: 7, problem: "unexpected end, expected a key"))
+    }
+
     @Test("an entry that is not an object", arguments: ["[1]", #""F32""#, "null"])
     func entryNotObject(value: String) {
         #expect(readingFailure(safetensorsBytes(header: #"{"w":\#(value)}"#)) == .entryNotObject(tensor: "w"))
@@ -317,6 +329,15 @@ struct HeaderAcceptanceTests {
         #expect(file.names == ["a", "e1", "e2"])
         #expect(try file.floats(named: "e1") == ShapedArray(shape: [0], values: []))
         #expect(try file.int64s(named: "e2") == ShapedArray(shape: [3, 0], values: []))
+    }
+
+    @Test("a header of 100 000 dimensions and a large unknown field reads without trouble")
+    func largeHeader() throws {
+        let zeros = Array(repeating: "0", count: 100_000).joined(separator: ",")
+        let header = #"{"e":{"dtype":"F32","shape":[\#(zeros)],"data_offsets":[0,0],"notes":[\#(zeros)]}}"#
+        let file = try SafeTensorsFile(bytes: safetensorsBytes(header: header))
+        #expect(file.entry(named: "e")?.shape.count == 100_000)
+        #expect(file.entry(named: "e")?.elementCount == 0)
     }
 
     @Test("names and metadata with escapes and non-ASCII text")
