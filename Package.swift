@@ -26,7 +26,7 @@ let package = Package(
 
         // MARK: Libraries
         .target(name: "GlimpseImage", dependencies: ["CGlimpseCodec"]),
-        // Reads and writes .safetensors checkpoints; standard library only.
+        // Reads and writes .safetensors checkpoints: Swift standard library and libc, no Foundation.
         .target(name: "GlimpseSafeTensors"),
 
         // MARK: The command-line tool
