@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "glimpse", targets: ["GlimpseTool"]),
         .library(name: "GlimpseImage", targets: ["GlimpseImage"]),
         .library(name: "GlimpseData", targets: ["GlimpseData"]),
+        .library(name: "GlimpseSafeTensors", targets: ["GlimpseSafeTensors"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,6 +28,8 @@ let package = Package(
         // MARK: Libraries
         .target(name: "GlimpseImage", dependencies: ["CGlimpseCodec"]),
         .target(name: "GlimpseData", dependencies: ["GlimpseImage"]),
+        // Reads and writes .safetensors checkpoints: Swift standard library and libc, no Foundation.
+        .target(name: "GlimpseSafeTensors"),
 
         // MARK: The command-line tool
         .executableTarget(
@@ -41,5 +44,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseDataTests", dependencies: ["GlimpseData"]),
         .testTarget(name: "GlimpseToolTests", dependencies: ["GlimpseTool", "GlimpseImage"]),
+        .testTarget(name: "GlimpseSafeTensorsTests", dependencies: ["GlimpseSafeTensors"],
+                    exclude: ["Fixtures"]),
     ]
 )

@@ -1,0 +1,83 @@
+/// A safetensors file read into memory and validated. Tensor values are decoded
+/// on request, straight from the file's bytes.
+///
+/// ```swift
+/// let checkpoint = try SafeTensorsFile(contentsOf: "model.safetensors")
+/// let weight = try checkpoint.floats(named: "decoder.weight")  // weight.shape, weight.values
+/// ```
+public struct SafeTensorsFile: Sendable {
+    /// The file path, or the label given for in-memory bytes; errors carry it.
+    public let path: String
+    /// The `__metadata__` map; empty when the file has none.
+    public let metadata: [String: String]
+    /// Every tensor, sorted by name (byte order of the UTF-8, as the writer lays them out).
+    public let entries: [SafeTensorsEntry]
+    /// Length of the JSON header in bytes, padding included.
+    public let headerByteCount: Int
+
+    private let bytes: [UInt8]
+    private let dataStart: Int
+    private let indexByName: [String: Int]
+
+    /// Reads and validates the file at `path`.
+    public init(contentsOf path: String) throws(SafeTensorsError) {
+        try self.init(bytes: POSIXFile.read(path), path: path)
+    }
+
+    /// Validates a whole file held in memory; `path` labels errors.
+    public init(bytes: [UInt8], path: String = "<memory>") throws(SafeTensorsError) {
+        let header = try SafeTensorsHeader.parse(file: bytes, path: path)
+        self.path = path
+        self.bytes = bytes
+        self.metadata = header.metadata
+        self.dataStart = header.dataStart
+        self.headerByteCount = header.dataStart - 8
+        self.entries = header.entries.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+        self.indexByName = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
+    }
+
+    /// Tensor names, sorted.
+    public var names: [String] { entries.map(\.name) }
+
+    /// The header's description of `name`, or nil if there is no such tensor.
+    public func entry(named name: String) -> SafeTensorsEntry? {
+        indexByName[name].map { entries[$0] }
+    }
+
+    /// The values of an `F32`, `F16` or `BF16` tensor as `Float`, converted exactly.
+    /// With `convertingIntegers`, an `I64` tensor is also accepted and each value
+    /// rounded to the nearest `Float` (exact up to 2^24 in magnitude).
+    public func floats(named name: String, convertingIntegers: Bool = false) throws(SafeTensorsError) -> ShapedArray<Float> {
+        let entry = try lookUp(name)
+        let accepted = SafeTensorsDType.floatingPoint + (convertingIntegers ? [.int64] : [])
+        guard accepted.contains(entry.dtype) else {
+            throw SafeTensorsError(path: path, reason: .wrongDType(tensor: name, dtype: entry.dtype, expected: accepted))
+        }
+        let values = ElementDecoding.floats(bytes, offset: dataStart + entry.dataOffsets.lowerBound,
+                                            count: entry.elementCount, dtype: entry.dtype)
+        return ShapedArray(validatedShape: entry.shape, values: values)
+    }
+
+    /// The values of an `I64` tensor.
+    public func int64s(named name: String) throws(SafeTensorsError) -> ShapedArray<Int64> {
+        let entry = try lookUp(name)
+        guard entry.dtype == .int64 else {
+            throw SafeTensorsError(path: path, reason: .wrongDType(tensor: name, dtype: entry.dtype, expected: [.int64]))
+        }
+        let values = ElementDecoding.int64s(bytes, offset: dataStart + entry.dataOffsets.lowerBound, count: entry.elementCount)
+        return ShapedArray(validatedShape: entry.shape, values: values)
+    }
+
+    /// The tensor's bytes as stored (little-endian), for dtypes this reader does not decode.
+    public func rawBytes(named name: String) throws(SafeTensorsError) -> [UInt8] {
+        let entry = try lookUp(name)
+        return Array(bytes[(dataStart + entry.dataOffsets.lowerBound)..<(dataStart + entry.dataOffsets.upperBound)])
+    }
+
+    private func lookUp(_ name: String) throws(SafeTensorsError) -> SafeTensorsEntry {
+        guard let entry = entry(named: name) else {
+            throw SafeTensorsError(path: path, reason: .tensorNotFound(name))
+        }
+        return entry
+    }
+}
