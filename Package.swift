@@ -36,6 +36,7 @@ let package = Package(
             name: "GlimpseTool",
             dependencies: [
                 "GlimpseImage",
+                "GlimpseData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
