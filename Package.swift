@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "glimpse", targets: ["GlimpseTool"]),
         .library(name: "GlimpseImage", targets: ["GlimpseImage"]),
+        .library(name: "GlimpseTensor", targets: ["GlimpseTensor"]),
+        .library(name: "GlimpseLayers", targets: ["GlimpseLayers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +28,13 @@ let package = Package(
         // MARK: Libraries
         .target(name: "GlimpseImage", dependencies: ["CGlimpseCodec"]),
 
+        // MARK: Tensor and layer core (float32 on OpenBLAS; hand-written backward passes)
+        .target(name: "GlimpseTensor", dependencies: ["CBLAS"]),
+        .target(name: "GlimpseLayers", dependencies: ["GlimpseTensor"]),
+
+        // MARK: Test support (assertClose, gradient checker); linked only into tests
+        .target(name: "GlimpseTestSupport", dependencies: ["GlimpseTensor", "GlimpseLayers"]),
+
         // MARK: The command-line tool
         .executableTarget(
             name: "GlimpseTool",
@@ -38,5 +47,8 @@ let package = Package(
         .testTarget(name: "GlimpseImageTests", dependencies: ["GlimpseImage"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseToolTests", dependencies: ["GlimpseTool", "GlimpseImage"]),
+        .testTarget(name: "GlimpseTensorTests", dependencies: ["GlimpseTensor", "GlimpseTestSupport"]),
+        .testTarget(name: "GlimpseLayersTests",
+                    dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseTestSupport"]),
     ]
 )
