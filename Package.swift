@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "GlimpseImage", targets: ["GlimpseImage"]),
         .library(name: "GlimpseData", targets: ["GlimpseData"]),
         .library(name: "GlimpseSafeTensors", targets: ["GlimpseSafeTensors"]),
+        .library(name: "GlimpseTensor", targets: ["GlimpseTensor"]),
+        .library(name: "GlimpseLayers", targets: ["GlimpseLayers"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -31,6 +33,13 @@ let package = Package(
         // Reads and writes .safetensors checkpoints: Swift standard library and libc, no Foundation.
         .target(name: "GlimpseSafeTensors"),
 
+        // MARK: Tensor and layer core (float32 on OpenBLAS; hand-written backward passes)
+        .target(name: "GlimpseTensor", dependencies: ["CBLAS"]),
+        .target(name: "GlimpseLayers", dependencies: ["GlimpseTensor"]),
+
+        // MARK: Test support (assertClose, gradient checker); linked only into tests
+        .target(name: "GlimpseTestSupport", dependencies: ["GlimpseTensor", "GlimpseLayers"]),
+
         // MARK: The command-line tool
         .executableTarget(
             name: "GlimpseTool",
@@ -47,5 +56,8 @@ let package = Package(
         .testTarget(name: "GlimpseToolTests", dependencies: ["GlimpseTool", "GlimpseImage"]),
         .testTarget(name: "GlimpseSafeTensorsTests", dependencies: ["GlimpseSafeTensors"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "GlimpseTensorTests", dependencies: ["GlimpseTensor", "GlimpseTestSupport"]),
+        .testTarget(name: "GlimpseLayersTests",
+                    dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseTestSupport"]),
     ]
 )

@@ -1,0 +1,35 @@
+import Foundation
+import GlimpseTensor
+
+/// max(0, x), elementwise, any shape.
+public struct ReLU: Sendable {
+    public init() {}
+
+    public struct Cache: Sendable {
+        /// The output, same shape as the input: its positive entries mark where
+        /// the gradient passes.
+        public var output: Tensor
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        input.map { max($0, 0) }
+    }
+
+    public func forward(_ input: Tensor) -> (output: Tensor, cache: Cache) {
+        let output = self(input)
+        return (output, Cache(output: output))
+    }
+
+    /// dx = dy where the output is positive, else 0 (at x = 0 the gradient is 0, as in PyTorch).
+    public func backward(_ outputGradient: Tensor, cache: Cache) -> Tensor {
+        precondition(outputGradient.shape == cache.output.shape,
+                     "ReLU backward: gradient \(outputGradient.shape), output \(cache.output.shape)")
+        return outputGradient.zipMap(cache.output) { gradient, output in output > 0 ? gradient : 0 }
+    }
+}
+
+/// Elementwise helpers shared by the recurrent and attention layers.
+@inline(__always)
+func sigmoid(_ x: Float) -> Float {
+    1 / (1 + exp(-x))
+}

@@ -1,0 +1,295 @@
+import Foundation
+import GlimpseTensor
+
+/// Deterministic soft attention with a gate, as in Show, Attend and Tell
+/// (Xu et al. 2015, section 4.2.1). The paper's gate β is a scalar per step; like
+/// the common PyTorch implementation, whose module names this layer keeps, it is a
+/// vector here, one gate per feature:
+///
+///     e     = full_att(tanh(encoder_att(a) + decoder_att(h)))   [B, P]
+///     α     = softmax over P of e                               [B, P]
+///     z     = Σ_p α_p a_p                                       [B, D]
+///     β     = σ(f_beta(h))                                      [B, D]
+///     output = β ⊙ z
+///
+/// Features a are [B, P, D], the hidden state h is [B, H]. encoder_att(a) does not
+/// depend on the step, so the caller computes it once per image with
+/// `projectFeatures` / `forwardProjection`, passes it to every step, sums the
+/// projection gradients the steps return, and calls `backwardProjection` once.
+///
+/// Initialisation: each Linear as PyTorch (U(-1/sqrt(in), 1/sqrt(in))).
+public struct SoftAttention: Parameterized, Sendable {
+    /// D -> A ("encoder_att")
+    public var encoderAttention: Linear
+    /// H -> A ("decoder_att")
+    public var decoderAttention: Linear
+    /// A -> 1 ("full_att")
+    public var fullAttention: Linear
+    /// H -> D, the β gate ("f_beta")
+    public var gate: Linear
+
+    public var featureSize: Int { encoderAttention.inputSize }
+    public var attentionSize: Int { encoderAttention.outputSize }
+    public var hiddenSize: Int { decoderAttention.inputSize }
+
+    public struct Gradients: Sendable {
+        public var encoderAttention: Linear.Gradients
+        public var decoderAttention: Linear.Gradients
+        public var fullAttention: Linear.Gradients
+        public var gate: Linear.Gradients
+    }
+
+    public struct Output: Sendable {
+        /// β ⊙ z, [B, D]
+        public var context: Tensor
+        /// α, [B, P]; each row sums to 1.
+        public var weights: Tensor
+    }
+
+    public struct Cache: Sendable {
+        /// a, [B, P, D] (shares storage with the caller's features: no copy)
+        public var features: Tensor
+        /// h, [B, H]
+        public var hidden: Tensor
+        /// tanh(encoder_att(a) + decoder_att(h)), [B·P, A]
+        public var activated: Tensor
+        /// α, [B, P]
+        public var weights: Tensor
+        /// z before gating, [B, D]
+        public var attended: Tensor
+        /// β, [B, D]
+        public var gateValues: Tensor
+    }
+
+    public struct InputGradients: Sendable {
+        /// dL/da through the weighted sum only, [B, P, D]; add `backwardProjection`'s result.
+        public var features: Tensor
+        /// dL/d encoder_att(a), [B, P, A]; sum over steps, then `backwardProjection`.
+        public var projectedFeatures: Tensor
+        /// dL/dh, [B, H]
+        public var hidden: Tensor
+    }
+
+    public init(encoderAttention: Linear, decoderAttention: Linear, fullAttention: Linear, gate: Linear) {
+        precondition(encoderAttention.outputSize == decoderAttention.outputSize
+                     && fullAttention.inputSize == encoderAttention.outputSize && fullAttention.outputSize == 1
+                     && gate.inputSize == decoderAttention.inputSize && gate.outputSize == encoderAttention.inputSize,
+                     "SoftAttention layers do not fit together: encoder_att \(encoderAttention.weight.shape), "
+                        + "decoder_att \(decoderAttention.weight.shape), full_att \(fullAttention.weight.shape), "
+                        + "f_beta \(gate.weight.shape)")
+        self.encoderAttention = encoderAttention
+        self.decoderAttention = decoderAttention
+        self.fullAttention = fullAttention
+        self.gate = gate
+    }
+
+    public init(featureSize: Int, hiddenSize: Int, attentionSize: Int, using generator: inout SeededGenerator) {
+        self.init(encoderAttention: Linear(inputSize: featureSize, outputSize: attentionSize, using: &generator),
+                  decoderAttention: Linear(inputSize: hiddenSize, outputSize: attentionSize, using: &generator),
+                  fullAttention: Linear(inputSize: attentionSize, outputSize: 1, using: &generator),
+                  gate: Linear(inputSize: hiddenSize, outputSize: featureSize, using: &generator))
+    }
+
+    public var parameterPaths: [ParameterPath<SoftAttention>] {
+        encoderAttention.parameterPaths.map { $0.nested(in: \.encoderAttention, gradients: \.encoderAttention, prefix: "encoder_att") }
+            + decoderAttention.parameterPaths.map { $0.nested(in: \.decoderAttention, gradients: \.decoderAttention, prefix: "decoder_att") }
+            + fullAttention.parameterPaths.map { $0.nested(in: \.fullAttention, gradients: \.fullAttention, prefix: "full_att") }
+            + gate.parameterPaths.map { $0.nested(in: \.gate, gradients: \.gate, prefix: "f_beta") }
+    }
+
+    public func zeroGradients() -> Gradients {
+        Gradients(encoderAttention: encoderAttention.zeroGradients(), decoderAttention: decoderAttention.zeroGradients(),
+                  fullAttention: fullAttention.zeroGradients(), gate: gate.zeroGradients())
+    }
+
+    // MARK: The per-image projection
+
+    /// encoder_att(a): [B, P, D] -> [B, P, A], once per image.
+    public func projectFeatures(_ features: Tensor) -> Tensor {
+        encoderAttention(features)
+    }
+
+    public func forwardProjection(_ features: Tensor) -> (projected: Tensor, cache: Linear.Cache) {
+        let (projected, cache) = encoderAttention.forward(features)
+        return (projected, cache)
+    }
+
+    /// Backward of encoder_att given the projection gradient summed over all steps;
+    /// returns its part of dL/da, [B, P, D].
+    public func backwardProjection(_ projectedGradient: Tensor, cache: Linear.Cache, into gradients: inout Gradients) -> Tensor {
+        encoderAttention.backward(projectedGradient, cache: cache, into: &gradients.encoderAttention)
+    }
+
+    // MARK: One step
+
+    public func callAsFunction(features: Tensor, projectedFeatures: Tensor, hidden: Tensor) -> Output {
+        forward(features: features, projectedFeatures: projectedFeatures, hidden: hidden).output
+    }
+
+    public func forward(features: Tensor, projectedFeatures: Tensor, hidden: Tensor) -> (output: Output, cache: Cache) {
+        precondition(features.rank == 3 && features.shape[2] == featureSize,
+                     "SoftAttention needs features [B, P, \(featureSize)], got \(features.shape)")
+        let (batchSize, locations) = (features.shape[0], features.shape[1])
+        let (featureSize, attentionSize) = (featureSize, attentionSize)
+        precondition(projectedFeatures.shape == [batchSize, locations, attentionSize],
+                     "SoftAttention needs projected features [\(batchSize), \(locations), \(attentionSize)], got \(projectedFeatures.shape)")
+        precondition(hidden.shape == [batchSize, hiddenSize],
+                     "SoftAttention needs hidden [\(batchSize), \(hiddenSize)], got \(hidden.shape)")
+
+        let decoded = decoderAttention(hidden) // [B, A]
+        let activated = Tensor(shape: [batchSize * locations, attentionSize]) { activated in
+            projectedFeatures.withUnsafeBufferPointer { projected in
+                decoded.withUnsafeBufferPointer { decoded in
+                    for image in 0..<batchSize {
+                        let bias = decoded.baseAddress! + image * attentionSize
+                        for location in 0..<locations {
+                            let offset = (image * locations + location) * attentionSize
+                            for unit in 0..<attentionSize {
+                                activated[offset + unit] = tanh(projected[offset + unit] + bias[unit])
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var weights = fullAttention(activated).reshaped(to: [batchSize, locations]) // scores until softmax
+        weights.withUnsafeMutableBufferPointer { weights in
+            for image in 0..<batchSize {
+                softmaxInPlace(weights.baseAddress! + image * locations, count: locations)
+            }
+        }
+        // z_b = a_bᵀ α_b: one matrix-vector product per image.
+        var attended = Tensor(zeros: [batchSize, featureSize])
+        features.withUnsafeBufferPointer { features in
+            weights.withUnsafeBufferPointer { weights in
+                attended.withUnsafeMutableBufferPointer { attended in
+                    for image in 0..<batchSize {
+                        BLAS.sgemv(transpose: true, rows: locations, columns: featureSize,
+                                   a: features.baseAddress! + image * locations * featureSize, lda: featureSize,
+                                   x: weights.baseAddress! + image * locations,
+                                   y: attended.baseAddress! + image * featureSize)
+                    }
+                }
+            }
+        }
+        let gateValues = gate(hidden).map { sigmoid($0) }
+        let output = Output(context: attended * gateValues, weights: weights)
+        return (output, Cache(features: features, hidden: hidden, activated: activated, weights: weights,
+                              attended: attended, gateValues: gateValues))
+    }
+
+    /// Backward of one step. `weightsGradient` is dL/dα when the loss uses α directly
+    /// (the doubly stochastic penalty); nil means zero. Accumulates into decoder_att,
+    /// full_att and f_beta; encoder_att is accumulated by `backwardProjection`.
+    public func backward(_ contextGradient: Tensor, weightsGradient: Tensor? = nil, cache: Cache,
+                         into gradients: inout Gradients) -> InputGradients {
+        let (batchSize, locations, featureSize) = (cache.features.shape[0], cache.features.shape[1], cache.features.shape[2])
+        let attentionSize = attentionSize
+        precondition(contextGradient.shape == [batchSize, featureSize],
+                     "SoftAttention backward: context gradient \(contextGradient.shape), expected [\(batchSize), \(featureSize)]")
+        if let weightsGradient {
+            precondition(weightsGradient.shape == [batchSize, locations],
+                         "SoftAttention backward: weights gradient \(weightsGradient.shape), expected [\(batchSize), \(locations)]")
+        }
+        let hiddenCache = Linear.Cache(input: cache.hidden, inputShape: cache.hidden.shape)
+
+        // Output = β ⊙ z, β = σ(f_beta(h)).
+        let attendedGradient = contextGradient * cache.gateValues // [B, D]
+        let gatePreactivationGradient = Tensor(shape: [batchSize, featureSize]) { target in
+            contextGradient.withUnsafeBufferPointer { dOutput in
+                cache.attended.withUnsafeBufferPointer { attended in
+                    cache.gateValues.withUnsafeBufferPointer { beta in
+                        for index in 0..<target.count {
+                            target[index] = dOutput[index] * attended[index] * beta[index] * (1 - beta[index])
+                        }
+                    }
+                }
+            }
+        }
+        var hiddenGradient = gate.backward(gatePreactivationGradient, cache: hiddenCache, into: &gradients.gate)
+
+        // z_b = a_bᵀ α_b: dα_b = a_b dz_b and da_b = α_b dz_bᵀ.
+        var weightsGradientTotal = weightsGradient.map { $0 } ?? Tensor(zeros: [batchSize, locations])
+        var featuresGradient = Tensor(zeros: cache.features.shape)
+        cache.features.withUnsafeBufferPointer { features in
+            cache.weights.withUnsafeBufferPointer { weights in
+                attendedGradient.withUnsafeBufferPointer { dAttended in
+                    weightsGradientTotal.withUnsafeMutableBufferPointer { dWeights in
+                        featuresGradient.withUnsafeMutableBufferPointer { dFeatures in
+                            for image in 0..<batchSize {
+                                let imageFeatures = image * locations * featureSize
+                                BLAS.sgemv(transpose: false, rows: locations, columns: featureSize,
+                                           a: features.baseAddress! + imageFeatures, lda: featureSize,
+                                           x: dAttended.baseAddress! + image * featureSize, beta: 1,
+                                           y: dWeights.baseAddress! + image * locations)
+                                BLAS.sger(rows: locations, columns: featureSize,
+                                          x: weights.baseAddress! + image * locations,
+                                          y: dAttended.baseAddress! + image * featureSize,
+                                          a: dFeatures.baseAddress! + imageFeatures, lda: featureSize)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // Softmax: de_p = α_p (dα_p − Σ_q α_q dα_q).
+        let scoreGradient = Tensor(shape: [batchSize * locations, 1]) { target in
+            cache.weights.withUnsafeBufferPointer { weights in
+                weightsGradientTotal.withUnsafeBufferPointer { dWeights in
+                    for image in 0..<batchSize {
+                        let offset = image * locations
+                        var weighted: Float = 0
+                        for location in 0..<locations { weighted += weights[offset + location] * dWeights[offset + location] }
+                        for location in 0..<locations {
+                            target[offset + location] = weights[offset + location] * (dWeights[offset + location] - weighted)
+                        }
+                    }
+                }
+            }
+        }
+        let activatedCache = Linear.Cache(input: cache.activated, inputShape: cache.activated.shape)
+        let activatedGradient = fullAttention.backward(scoreGradient, cache: activatedCache, into: &gradients.fullAttention)
+
+        // tanh: the pre-activation gradient is the projection's gradient, and its sum
+        // over locations is decoder_att's output gradient (it was broadcast over P).
+        var projectedGradient = Tensor(zeros: [batchSize, locations, attentionSize])
+        var decodedGradient = Tensor(zeros: [batchSize, attentionSize])
+        activatedGradient.withUnsafeBufferPointer { dActivated in
+            cache.activated.withUnsafeBufferPointer { activated in
+                projectedGradient.withUnsafeMutableBufferPointer { dProjected in
+                    decodedGradient.withUnsafeMutableBufferPointer { dDecoded in
+                        for image in 0..<batchSize {
+                            let dBias = dDecoded.baseAddress! + image * attentionSize
+                            for location in 0..<locations {
+                                let offset = (image * locations + location) * attentionSize
+                                for unit in 0..<attentionSize {
+                                    let value = activated[offset + unit]
+                                    let gradient = dActivated[offset + unit] * (1 - value * value)
+                                    dProjected[offset + unit] = gradient
+                                    dBias[unit] += gradient
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        hiddenGradient += decoderAttention.backward(decodedGradient, cache: hiddenCache, into: &gradients.decoderAttention)
+        return InputGradients(features: featuresGradient, projectedFeatures: projectedGradient, hidden: hiddenGradient)
+    }
+}
+
+/// Softmax of `count` contiguous scores in place, shifted by the maximum so exp never overflows.
+func softmaxInPlace(_ values: UnsafeMutablePointer<Float>, count: Int) {
+    var largest = -Float.infinity
+    for index in 0..<count { largest = max(largest, values[index]) }
+    var total: Float = 0
+    for index in 0..<count {
+        let value = exp(values[index] - largest)
+        values[index] = value
+        total += value
+    }
+    let scale = 1 / total
+    for index in 0..<count { values[index] *= scale }
+}

@@ -1,0 +1,294 @@
+import GlimpseTensor
+
+/// A 2-D convolution over NCHW images (PyTorch `nn.Conv2d`, groups 1, dilation 1),
+/// computed as im2col followed by one sgemm.
+///
+/// Input [B, C, H, W], weight [O, C, kH, kW], output [B, O, Ho, Wo] with
+/// Ho = (H + 2·padding − kH) / stride + 1 (likewise Wo).
+/// Initialisation as PyTorch: weight and bias ~ U(-1/sqrt(fanIn), 1/sqrt(fanIn)),
+/// fanIn = C·kH·kW.
+///
+/// Layout of the work, chosen so the products stay large and later tuning is local:
+/// the weight is already a row-major [O, K] matrix (K = C·kH·kW, ordered c, ky, kx).
+/// Images are processed in groups; a group's im2col matrix is [K, g·L]
+/// (L = Ho·Wo, column = image·L + pixel), so one sgemm [O, K]·[K, g·L] covers the
+/// group. Late layers with small L get several images per product; a group of one
+/// writes straight into the output, with no copy.
+public struct Conv2d: Parameterized, Sendable {
+    /// [O, C, kH, kW]
+    public var weight: Tensor
+    /// [O], or nil (the default: convolutions here are followed by BatchNorm).
+    public var bias: Tensor?
+    public let stride: Int
+    public let padding: Int
+
+    public var outputChannels: Int { weight.shape[0] }
+    public var inputChannels: Int { weight.shape[1] }
+    public var kernelHeight: Int { weight.shape[2] }
+    public var kernelWidth: Int { weight.shape[3] }
+
+    /// A group's product is made at least this many columns wide when the batch
+    /// allows it: narrower sgemms run well below the machine's peak.
+    public static let minimumColumnsPerProduct = 4096
+
+    public struct Gradients: Sendable {
+        /// [O, C, kH, kW]
+        public var weight: Tensor
+        /// [O]
+        public var bias: Tensor?
+    }
+
+    public struct Cache: Sendable {
+        /// [B, C, H, W]. The im2col matrix is rebuilt from it in backward rather
+        /// than kept: it is kH·kW times larger than the input.
+        public var input: Tensor
+    }
+
+    public init(weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 1) {
+        precondition(weight.rank == 4, "Conv2d weight must be [O, C, kH, kW], got \(weight.shape)")
+        precondition(stride >= 1 && padding >= 0, "Conv2d needs stride >= 1 and padding >= 0")
+        if let bias {
+            precondition(bias.shape == [weight.shape[0]], "Conv2d bias must be [\(weight.shape[0])], got \(bias.shape)")
+        }
+        self.weight = weight
+        self.bias = bias
+        self.stride = stride
+        self.padding = padding
+    }
+
+    /// PyTorch's default initialisation; 3x3, stride 1, padding 1 and no bias unless told.
+    public init(inputChannels: Int, outputChannels: Int, kernelSize: Int = 3, stride: Int = 1,
+                padding: Int = 1, hasBias: Bool = false, using generator: inout SeededGenerator) {
+        let fanIn = inputChannels * kernelSize * kernelSize
+        let weight = Initialization.uniformFanIn([outputChannels, inputChannels, kernelSize, kernelSize],
+                                                 fanIn: fanIn, using: &generator)
+        let bias = hasBias ? Initialization.uniformFanIn([outputChannels], fanIn: fanIn, using: &generator) : nil
+        self.init(weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+
+    public var parameterPaths: [ParameterPath<Conv2d>] {
+        var paths = [ParameterPath<Conv2d>(name: "weight", parameter: \.weight, gradient: \.weight)]
+        if bias != nil { paths.append(ParameterPath(name: "bias", parameter: \.bias!, gradient: \.bias!)) }
+        return paths
+    }
+
+    public func zeroGradients() -> Gradients {
+        Gradients(weight: Tensor(zeros: weight.shape), bias: bias.map { Tensor(zeros: $0.shape) })
+    }
+
+    /// [Ho, Wo] for an input of height × width.
+    public func outputSize(height: Int, width: Int) -> (height: Int, width: Int) {
+        ((height + 2 * padding - kernelHeight) / stride + 1, (width + 2 * padding - kernelWidth) / stride + 1)
+    }
+
+    private func geometry(of input: Tensor) -> Geometry {
+        precondition(input.rank == 4 && input.shape[1] == inputChannels,
+                     "Conv2d(\(inputChannels) -> \(outputChannels)) needs [B, \(inputChannels), H, W], got \(input.shape)")
+        let (outputHeight, outputWidth) = outputSize(height: input.shape[2], width: input.shape[3])
+        precondition(outputHeight > 0 && outputWidth > 0, "Conv2d: input \(input.shape) is smaller than the kernel")
+        let pixels = outputHeight * outputWidth
+        let batch = input.shape[0]
+        return Geometry(batch: batch, channels: inputChannels, height: input.shape[2], width: input.shape[3],
+                        kernelHeight: kernelHeight, kernelWidth: kernelWidth, stride: stride, padding: padding,
+                        outputHeight: outputHeight, outputWidth: outputWidth,
+                        groupSize: max(1, min(batch, Conv2d.minimumColumnsPerProduct / pixels)))
+    }
+
+    /// Inference: no cache.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let shape = geometry(of: input)
+        let outputChannels = outputChannels, rowLength = shape.rowLength, pixels = shape.pixels
+        var output = Tensor(zeros: [shape.batch, outputChannels, shape.outputHeight, shape.outputWidth])
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: rowLength * shape.groupSize * pixels)
+        defer { columns.deallocate() }
+        // For groups of several images the product lands here, then moves to NCHW.
+        let product = UnsafeMutablePointer<Float>.allocate(capacity: shape.groupSize > 1 ? outputChannels * shape.groupSize * pixels : 1)
+        defer { product.deallocate() }
+
+        input.withUnsafeBufferPointer { input in
+            weight.withUnsafeBufferPointer { weight in
+                output.withUnsafeMutableBufferPointer { output in
+                    for first in Swift.stride(from: 0, to: shape.batch, by: shape.groupSize) {
+                        let count = min(shape.groupSize, shape.batch - first)
+                        let width = count * pixels
+                        for image in 0..<count {
+                            shape.im2col(image: input.baseAddress! + (first + image) * shape.inputImageSize,
+                                         into: columns + image * pixels, leadingDimension: width)
+                        }
+                        if count == 1 {
+                            BLAS.sgemm(transposeA: false, transposeB: false, m: outputChannels, n: pixels, k: rowLength,
+                                       a: weight.baseAddress!, lda: rowLength, b: columns, ldb: pixels,
+                                       c: output.baseAddress! + first * outputChannels * pixels, ldc: pixels)
+                        } else {
+                            BLAS.sgemm(transposeA: false, transposeB: false, m: outputChannels, n: width, k: rowLength,
+                                       a: weight.baseAddress!, lda: rowLength, b: columns, ldb: width,
+                                       c: product, ldc: width)
+                            for image in 0..<count {
+                                for channel in 0..<outputChannels {
+                                    (output.baseAddress! + ((first + image) * outputChannels + channel) * pixels)
+                                        .update(from: product + channel * width + image * pixels, count: pixels)
+                                }
+                            }
+                        }
+                    }
+                    if let bias {
+                        bias.withUnsafeBufferPointer { bias in
+                            for plane in 0..<(shape.batch * outputChannels) {
+                                let value = bias[plane % outputChannels]
+                                let target = output.baseAddress! + plane * pixels
+                                for index in 0..<pixels { target[index] += value }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return output
+    }
+
+    public func forward(_ input: Tensor) -> (output: Tensor, cache: Cache) {
+        (self(input), Cache(input: input))
+    }
+
+    /// Accumulates dW += dY·colᵀ (and db); returns dX = col2im(Wᵀ·dY).
+    public func backward(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
+        let shape = geometry(of: cache.input)
+        let outputChannels = outputChannels, rowLength = shape.rowLength, pixels = shape.pixels
+        precondition(outputGradient.shape == [shape.batch, outputChannels, shape.outputHeight, shape.outputWidth],
+                     "Conv2d backward: output gradient \(outputGradient.shape) does not match the forward output")
+        var inputGradient = Tensor(zeros: cache.input.shape)
+        let capacity = rowLength * shape.groupSize * pixels
+        let columns = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
+        defer { columns.deallocate() }
+        let columnGradient = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
+        defer { columnGradient.deallocate() }
+        // dY of a group gathered to [O, g·L], to match the column layout.
+        let gathered = UnsafeMutablePointer<Float>.allocate(capacity: shape.groupSize > 1 ? outputChannels * shape.groupSize * pixels : 1)
+        defer { gathered.deallocate() }
+
+        cache.input.withUnsafeBufferPointer { input in
+            weight.withUnsafeBufferPointer { weight in
+                outputGradient.withUnsafeBufferPointer { dOutput in
+                    gradients.weight.withUnsafeMutableBufferPointer { dWeight in
+                        inputGradient.withUnsafeMutableBufferPointer { dInput in
+                            for first in Swift.stride(from: 0, to: shape.batch, by: shape.groupSize) {
+                                let count = min(shape.groupSize, shape.batch - first)
+                                let width = count * pixels
+                                for image in 0..<count {
+                                    shape.im2col(image: input.baseAddress! + (first + image) * shape.inputImageSize,
+                                                 into: columns + image * pixels, leadingDimension: width)
+                                }
+                                let groupGradient: UnsafePointer<Float>
+                                if count == 1 {
+                                    groupGradient = dOutput.baseAddress! + first * outputChannels * pixels
+                                } else {
+                                    for image in 0..<count {
+                                        for channel in 0..<outputChannels {
+                                            (gathered + channel * width + image * pixels).update(
+                                                from: dOutput.baseAddress! + ((first + image) * outputChannels + channel) * pixels,
+                                                count: pixels)
+                                        }
+                                    }
+                                    groupGradient = UnsafePointer(gathered)
+                                }
+                                // dW[O, K] += dY[O, gL] · col[K, gL]ᵀ
+                                BLAS.sgemm(transposeA: false, transposeB: true, m: outputChannels, n: rowLength, k: width,
+                                           a: groupGradient, lda: width, b: columns, ldb: width,
+                                           beta: 1, c: dWeight.baseAddress!, ldc: rowLength)
+                                // dcol[K, gL] = W[O, K]ᵀ · dY[O, gL]
+                                BLAS.sgemm(transposeA: true, transposeB: false, m: rowLength, n: width, k: outputChannels,
+                                           a: weight.baseAddress!, lda: rowLength, b: groupGradient, ldb: width,
+                                           c: columnGradient, ldc: width)
+                                for image in 0..<count {
+                                    shape.col2im(columnGradient + image * pixels, leadingDimension: width,
+                                                 addingInto: dInput.baseAddress! + (first + image) * shape.inputImageSize)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if gradients.bias != nil {
+            gradients.bias!.add(outputGradient.sum(alongAxes: [0, 2, 3]), scaledBy: 1)
+        }
+        return inputGradient
+    }
+}
+
+/// The sizes of one convolution call, and the im2col / col2im loops over them.
+struct Geometry {
+    let batch, channels, height, width: Int
+    let kernelHeight, kernelWidth, stride, padding: Int
+    let outputHeight, outputWidth: Int
+    /// Images per sgemm.
+    let groupSize: Int
+
+    /// L: output pixels per image.
+    var pixels: Int { outputHeight * outputWidth }
+    /// K: rows of the im2col matrix, ordered (channel, ky, kx) like the weight.
+    var rowLength: Int { channels * kernelHeight * kernelWidth }
+    var inputImageSize: Int { channels * height * width }
+
+    /// For kernel column `kx`, the output columns whose input column is inside the
+    /// image: ox in validColumns ⇔ 0 ≤ ox·stride − padding + kx < width.
+    @inline(__always)
+    func validColumns(kernelColumn kx: Int) -> Range<Int> {
+        let lowNumerator = padding - kx
+        let start = lowNumerator <= 0 ? 0 : (lowNumerator + stride - 1) / stride
+        let highNumerator = width - 1 + padding - kx
+        let end = highNumerator < 0 ? 0 : min(outputWidth, highNumerator / stride + 1)
+        return start..<max(start, end)
+    }
+
+    /// Writes one image's im2col matrix [K, L] into `columns`, whose rows are
+    /// `leadingDimension` apart (wider than L when several images share it).
+    func im2col(image: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>, leadingDimension: Int) {
+        for channel in 0..<channels {
+            for ky in 0..<kernelHeight {
+                for kx in 0..<kernelWidth {
+                    let row = (channel * kernelHeight + ky) * kernelWidth + kx
+                    let valid = validColumns(kernelColumn: kx)
+                    for oy in 0..<outputHeight {
+                        let target = columns + row * leadingDimension + oy * outputWidth
+                        let iy = oy * stride - padding + ky
+                        guard iy >= 0 && iy < height else {
+                            target.update(repeating: 0, count: outputWidth)
+                            continue
+                        }
+                        // Input column of output column ox: ox·stride + shift.
+                        let source = image + (channel * height + iy) * width
+                        let shift = kx - padding
+                        for ox in 0..<valid.lowerBound { target[ox] = 0 }
+                        if stride == 1 {
+                            (target + valid.lowerBound).update(from: source + (valid.lowerBound + shift), count: valid.count)
+                        } else {
+                            for ox in valid { target[ox] = source[ox * stride + shift] }
+                        }
+                        for ox in valid.upperBound..<outputWidth { target[ox] = 0 }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of `im2col`: adds each column entry back onto the input pixel it came from.
+    func col2im(_ columns: UnsafePointer<Float>, leadingDimension: Int, addingInto image: UnsafeMutablePointer<Float>) {
+        for channel in 0..<channels {
+            for ky in 0..<kernelHeight {
+                for kx in 0..<kernelWidth {
+                    let row = (channel * kernelHeight + ky) * kernelWidth + kx
+                    let valid = validColumns(kernelColumn: kx)
+                    for oy in 0..<outputHeight {
+                        let iy = oy * stride - padding + ky
+                        guard iy >= 0 && iy < height else { continue }
+                        let source = columns + row * leadingDimension + oy * outputWidth
+                        let target = image + (channel * height + iy) * width
+                        let shift = kx - padding
+                        for ox in valid { target[ox * stride + shift] += source[ox] }
+                    }
+                }
+            }
+        }
+    }
+}

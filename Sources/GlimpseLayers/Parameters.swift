@@ -1,0 +1,66 @@
+import GlimpseTensor
+
+/// Whether a layer runs for training (batch statistics, dropout on) or inference.
+/// Passed explicitly to every layer that behaves differently, never read from a global.
+public enum Mode: Sendable {
+    case training
+    case inference
+}
+
+/// A trainable tensor of a layer, named as in PyTorch's `state_dict`, together with
+/// where its gradient lives in the layer's `Gradients`.
+public struct ParameterPath<Layer: Parameterized> {
+    /// The PyTorch name, e.g. `"weight"` or, once nested, `"decoder_att.weight"`.
+    public let name: String
+    public let parameter: WritableKeyPath<Layer, Tensor>
+    public let gradient: WritableKeyPath<Layer.Gradients, Tensor>
+
+    public init(name: String, parameter: WritableKeyPath<Layer, Tensor>,
+                gradient: WritableKeyPath<Layer.Gradients, Tensor>) {
+        self.name = name
+        self.parameter = parameter
+        self.gradient = gradient
+    }
+
+    /// The same parameter seen from a layer that holds this one as `prefix`.
+    public func nested<Outer: Parameterized>(
+        in layer: WritableKeyPath<Outer, Layer>,
+        gradients: WritableKeyPath<Outer.Gradients, Layer.Gradients>,
+        prefix: String
+    ) -> ParameterPath<Outer> {
+        ParameterPath<Outer>(name: prefix + "." + name,
+                             parameter: layer.appending(path: parameter),
+                             gradient: gradients.appending(path: gradient))
+    }
+}
+
+/// A layer with trainable parameters. Optimisers, gradient clipping, checkpoints and
+/// the gradient checker see a layer only through this table.
+public protocol Parameterized {
+    /// One tensor per parameter, same names and shapes, accumulated by `backward`.
+    associatedtype Gradients
+
+    /// Every parameter, in a fixed order.
+    var parameterPaths: [ParameterPath<Self>] { get }
+
+    /// Non-trainable state saved in checkpoints (BatchNorm's running statistics),
+    /// by PyTorch name.
+    var bufferPaths: [(name: String, buffer: WritableKeyPath<Self, Tensor>)] { get }
+
+    /// Gradients of zeros, shaped like the parameters.
+    func zeroGradients() -> Gradients
+}
+
+extension Parameterized {
+    public var bufferPaths: [(name: String, buffer: WritableKeyPath<Self, Tensor>)] { [] }
+
+    /// Zeroes gradients in place, keeping their storage (no allocation per step).
+    public func resetGradients(_ gradients: inout Gradients) {
+        for path in parameterPaths { gradients[keyPath: path.gradient].zero() }
+    }
+
+    /// The total number of trainable scalars.
+    public var parameterCount: Int {
+        parameterPaths.reduce(0) { $0 + self[keyPath: $1.parameter].scalarCount }
+    }
+}

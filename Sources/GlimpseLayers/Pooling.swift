@@ -1,0 +1,97 @@
+import GlimpseTensor
+
+/// Max pooling over NCHW images with a square window and equal stride (PyTorch
+/// `nn.MaxPool2d(k)`, no padding, floor mode): [B, C, H, W] -> [B, C, H/k, W/k].
+///
+/// Ties go to the first maximum in row-major window order, as in PyTorch;
+/// backward routes each output gradient to that one input.
+public struct MaxPool2d: Sendable {
+    public let kernelSize: Int
+
+    public init(kernelSize: Int = 2) {
+        precondition(kernelSize >= 1, "MaxPool2d needs a positive kernel size")
+        self.kernelSize = kernelSize
+    }
+
+    public struct Cache: Sendable {
+        /// [B·C·Ho·Wo]: for each output, the index within its input plane
+        /// (iy·W + ix) of the maximum.
+        public var argmax: [Int32]
+        /// [B, C, H, W]
+        public var inputShape: [Int]
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        pool(input, recordingArgmax: false).output
+    }
+
+    public func forward(_ input: Tensor) -> (output: Tensor, cache: Cache) {
+        let (output, argmax) = pool(input, recordingArgmax: true)
+        return (output, Cache(argmax: argmax, inputShape: input.shape))
+    }
+
+    private func outputShape(_ shape: [Int]) -> [Int] {
+        precondition(shape.count == 4 && shape[2] >= kernelSize && shape[3] >= kernelSize,
+                     "MaxPool2d(\(kernelSize)) needs [B, C, H, W] with H, W >= \(kernelSize), got \(shape)")
+        return [shape[0], shape[1], shape[2] / kernelSize, shape[3] / kernelSize]
+    }
+
+    private func pool(_ input: Tensor, recordingArgmax: Bool) -> (output: Tensor, argmax: [Int32]) {
+        let shape = outputShape(input.shape)
+        let planes = shape[0] * shape[1]
+        let (height, width) = (input.shape[2], input.shape[3])
+        let (outputHeight, outputWidth) = (shape[2], shape[3])
+        let kernelSize = kernelSize
+        var argmax = [Int32](repeating: 0, count: recordingArgmax ? Tensor.count(of: shape) : 0)
+        var output = Tensor(zeros: shape)
+        input.withUnsafeBufferPointer { x in
+            output.withUnsafeMutableBufferPointer { y in
+                argmax.withUnsafeMutableBufferPointer { argmax in
+                    for plane in 0..<planes {
+                        let source = x.baseAddress! + plane * height * width
+                        let outputOffset = plane * outputHeight * outputWidth
+                        for oy in 0..<outputHeight {
+                            for ox in 0..<outputWidth {
+                                var best = oy * kernelSize * width + ox * kernelSize
+                                var bestValue = source[best]
+                                for ky in 0..<kernelSize {
+                                    for kx in 0..<kernelSize {
+                                        let index = (oy * kernelSize + ky) * width + ox * kernelSize + kx
+                                        // `>` keeps the first of equal maxima; NaN propagates like PyTorch.
+                                        if source[index] > bestValue || source[index].isNaN && !bestValue.isNaN {
+                                            best = index
+                                            bestValue = source[index]
+                                        }
+                                    }
+                                }
+                                y[outputOffset + oy * outputWidth + ox] = bestValue
+                                if recordingArgmax { argmax[outputOffset + oy * outputWidth + ox] = Int32(best) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (output, argmax)
+    }
+
+    /// dx is zero except at each window's maximum, which receives that window's dy.
+    public func backward(_ outputGradient: Tensor, cache: Cache) -> Tensor {
+        let shape = outputShape(cache.inputShape)
+        precondition(outputGradient.shape == shape, "MaxPool2d backward: gradient \(outputGradient.shape), output \(shape)")
+        let planeSize = cache.inputShape[2] * cache.inputShape[3]
+        let outputPlaneSize = shape[2] * shape[3]
+        var inputGradient = Tensor(zeros: cache.inputShape)
+        outputGradient.withUnsafeBufferPointer { dy in
+            inputGradient.withUnsafeMutableBufferPointer { dx in
+                cache.argmax.withUnsafeBufferPointer { argmax in
+                    for index in 0..<dy.count {
+                        let plane = index / outputPlaneSize
+                        dx[plane * planeSize + Int(argmax[index])] += dy[index]
+                    }
+                }
+            }
+        }
+        return inputGradient
+    }
+}

@@ -1,0 +1,87 @@
+import CBLAS
+
+/// The few OpenBLAS entry points Glimpse uses, with Swift types.
+///
+/// All matrices are row-major. Leading dimensions are the row strides (in scalars)
+/// of the matrices as stored, before any transpose.
+public enum BLAS {
+    /// The number of threads OpenBLAS uses for one call. Set it once at start-up:
+    /// on two shared cores, 1 thread per process plus Swift-level parallelism and
+    /// 2 BLAS threads with serial Swift code perform about the same.
+    public static var threadCount: Int {
+        get { Int(openblas_get_num_threads()) }
+        set {
+            precondition(newValue >= 1, "OpenBLAS needs at least one thread")
+            openblas_set_num_threads(Int32(newValue))
+        }
+    }
+
+    /// C = alpha * op(A) * op(B) + beta * C, where op(A) is [m, k], op(B) is [k, n]
+    /// and C is [m, n]. With `beta == 1` the product accumulates into C.
+    ///
+    /// - Parameters:
+    ///   - transposeA: whether A is stored as [k, m] (its transpose is used).
+    ///   - transposeB: whether B is stored as [n, k].
+    @inlinable
+    public static func sgemm(
+        transposeA: Bool, transposeB: Bool,
+        m: Int, n: Int, k: Int,
+        alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        // OpenBLAS rejects empty matrices in some builds; an empty product leaves C as beta * C.
+        guard m > 0, n > 0 else { return }
+        guard k > 0 else {
+            scale(c, rows: m, columns: n, leadingDimension: ldc, by: beta)
+            return
+        }
+        cblas_sgemm(CblasRowMajor,
+                    transposeA ? CblasTrans : CblasNoTrans,
+                    transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+
+    /// y = alpha * op(A) * x + beta * y, where A is stored [rows, columns].
+    @inlinable
+    public static func sgemv(
+        transpose: Bool, rows: Int, columns: Int,
+        alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
+    ) {
+        guard rows > 0, columns > 0 else { return }
+        cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans,
+                    Int32(rows), Int32(columns), alpha, a, Int32(lda), x, 1, beta, y, 1)
+    }
+
+    /// A += alpha * x yᵀ, where A is [rows, columns] with row stride `lda`.
+    @inlinable
+    public static func sger(
+        rows: Int, columns: Int, alpha: Float = 1,
+        x: UnsafePointer<Float>, y: UnsafePointer<Float>,
+        a: UnsafeMutablePointer<Float>, lda: Int
+    ) {
+        guard rows > 0, columns > 0 else { return }
+        cblas_sger(CblasRowMajor, Int32(rows), Int32(columns), alpha, x, 1, y, 1, a, Int32(lda))
+    }
+
+    /// y += alpha * x over `count` contiguous scalars.
+    @inlinable
+    public static func saxpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        guard count > 0 else { return }
+        cblas_saxpy(Int32(count), alpha, x, 1, y, 1)
+    }
+
+    @usableFromInline
+    static func scale(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int,
+                      leadingDimension: Int, by beta: Float) {
+        for row in 0..<rows {
+            let start = c + row * leadingDimension
+            for column in 0..<columns { start[column] = beta == 0 ? 0 : beta * start[column] }
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import GlimpseLayers
+import GlimpseTensor
+import GlimpseTestSupport
+import Testing
+
+/// A direct seven-loop convolution, the definition the im2col path must agree with.
+func naiveConvolution(_ input: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int) -> Tensor {
+    let (batch, channels, height, width) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
+    let (outputChannels, kernelHeight, kernelWidth) = (weight.shape[0], weight.shape[2], weight.shape[3])
+    let outputHeight = (height + 2 * padding - kernelHeight) / stride + 1
+    let outputWidth = (width + 2 * padding - kernelWidth) / stride + 1
+    var output = Tensor(zeros: [batch, outputChannels, outputHeight, outputWidth])
+    for b in 0..<batch {
+        for o in 0..<outputChannels {
+            for oy in 0..<outputHeight {
+                for ox in 0..<outputWidth {
+                    var total = Double(bias?[o] ?? 0)
+                    for c in 0..<channels {
+                        for ky in 0..<kernelHeight {
+                            for kx in 0..<kernelWidth {
+                                let iy = oy * stride - padding + ky, ix = ox * stride - padding + kx
+                                guard iy >= 0, iy < height, ix >= 0, ix < width else { continue }
+                                total += Double(input[b, c, iy, ix]) * Double(weight[o, c, ky, kx])
+                            }
+                        }
+                    }
+                    output[b, o, oy, ox] = Float(total)
+                }
+            }
+        }
+    }
+    return output
+}
+
+@Suite("Conv2d")
+struct ConvolutionTests {
+    struct Configuration: CustomTestStringConvertible, Sendable {
+        var kernelSize: Int, stride: Int, padding: Int, hasBias: Bool
+        var testDescription: String { "k\(kernelSize) s\(stride) p\(padding)\(hasBias ? " bias" : "")" }
+    }
+
+    static let configurations = [
+        Configuration(kernelSize: 3, stride: 1, padding: 1, hasBias: false),
+        Configuration(kernelSize: 3, stride: 2, padding: 1, hasBias: true),
+        Configuration(kernelSize: 1, stride: 1, padding: 0, hasBias: true),
+        Configuration(kernelSize: 2, stride: 2, padding: 0, hasBias: false),
+        Configuration(kernelSize: 5, stride: 1, padding: 2, hasBias: false),
+    ]
+
+    @Test("im2col + sgemm agrees with the direct definition", arguments: configurations)
+    func forwardMatchesDefinition(configuration: Configuration) {
+        var generator = SeededGenerator(seed: 10)
+        let layer = Conv2d(inputChannels: 3, outputChannels: 4, kernelSize: configuration.kernelSize,
+                           stride: configuration.stride, padding: configuration.padding,
+                           hasBias: configuration.hasBias, using: &generator)
+        let input = Tensor(randomNormal: [2, 3, 5, 6], using: &generator)
+        assertClose(layer(input), naiveConvolution(input, weight: layer.weight, bias: layer.bias,
+                                                    stride: configuration.stride, padding: configuration.padding),
+                    absoluteTolerance: 1e-5, name: "output")
+    }
+
+    @Test("groups of several images per sgemm give the same output as one image at a time")
+    func groupedProducts() {
+        // 5x6 outputs are 30 pixels, so a batch of 3 is one group of 3.
+        var generator = SeededGenerator(seed: 11)
+        let layer = Conv2d(inputChannels: 2, outputChannels: 3, hasBias: true, using: &generator)
+        let input = Tensor(randomNormal: [3, 2, 5, 6], using: &generator)
+        let whole = layer(input)
+        for image in 0..<3 {
+            assertClose(whole.rows(image..<(image + 1)), layer(input.rows(image..<(image + 1))),
+                        absoluteTolerance: 1e-6, name: "image \(image)")
+        }
+    }
+
+    @Test("3x3 stride 1 padding 1 keeps the spatial size; PyTorch init bound 1/sqrt(C·9)")
+    func defaults() {
+        var generator = SeededGenerator(seed: 12)
+        let layer = Conv2d(inputChannels: 4, outputChannels: 2, using: &generator)
+        #expect(layer.bias == nil)
+        #expect(layer.weight.shape == [2, 4, 3, 3])
+        #expect(layer.weight.maxAbsolute() <= 1 / 6)
+        #expect(layer(Tensor(zeros: [1, 4, 5, 6])).shape == [1, 2, 5, 6])
+    }
+
+    @Test("gradients of input, weight and bias match central differences", arguments: configurations)
+    func gradientCheck(configuration: Configuration) {
+        var generator = SeededGenerator(seed: 13)
+        let layer = Conv2d(inputChannels: 3, outputChannels: 4, kernelSize: configuration.kernelSize,
+                           stride: configuration.stride, padding: configuration.padding,
+                           hasBias: configuration.hasBias, using: &generator)
+        let input = Tensor(randomNormal: [2, 3, 5, 6], using: &generator)
+        let (output, cache) = layer.forward(input)
+        let lossWeights = Tensor(randomNormal: output.shape, using: &generator)
+        var gradients = layer.zeroGradients()
+        let inputGradient = layer.backward(lossWeights, cache: cache, into: &gradients)
+
+        let checker = GradientChecker()
+        checker.check("input", analytic: inputGradient, at: input) { weightedSum(layer($0), lossWeights) }
+        checker.checkParameters(of: layer, gradients: gradients) { weightedSum($0(input), lossWeights) }
+    }
+}
