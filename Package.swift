@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "GlimpseSafeTensors", targets: ["GlimpseSafeTensors"]),
         .library(name: "GlimpseTensor", targets: ["GlimpseTensor"]),
         .library(name: "GlimpseLayers", targets: ["GlimpseLayers"]),
+        .library(name: "GlimpseSynth", targets: ["GlimpseSynth"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,6 +33,8 @@ let package = Package(
         .target(name: "GlimpseData", dependencies: ["GlimpseImage"]),
         // Reads and writes .safetensors checkpoints: Swift standard library and libc, no Foundation.
         .target(name: "GlimpseSafeTensors"),
+        // Synthetic captioned scenes (glimpse synth): the default model's training data.
+        .target(name: "GlimpseSynth", dependencies: ["GlimpseImage", "GlimpseTensor"]),
 
         // MARK: Tensor and layer core (float32 on OpenBLAS; hand-written backward passes)
         .target(name: "GlimpseTensor", dependencies: ["CBLAS"]),
@@ -46,6 +49,7 @@ let package = Package(
             dependencies: [
                 "GlimpseImage",
                 "GlimpseData",
+                "GlimpseSynth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -58,6 +62,8 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseTensorTests", dependencies: ["GlimpseTensor", "GlimpseTestSupport"]),
         .testTarget(name: "GlimpseLayersTests",
-                    dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseTestSupport"]),
+                    dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseTestSupport", "GlimpseSafeTensors"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "GlimpseSynthTests", dependencies: ["GlimpseSynth", "GlimpseData", "GlimpseImage"]),
     ]
 )

@@ -261,3 +261,59 @@ int glimpse_jpeg_decode_rgb(const uint8_t *data, size_t size,
     jpeg_destroy_decompress(&cinfo);
     return GLIMPSE_CODEC_OK;
 }
+
+typedef struct {
+    struct jpeg_error_mgr manager;      // must be first
+    jmp_buf jump;
+    char message[JMSG_LENGTH_MAX];
+} glimpse_jpeg_compress_error;
+
+static void glimpse_jpeg_compress_error_exit(j_common_ptr cinfo) {
+    glimpse_jpeg_compress_error *error = (glimpse_jpeg_compress_error *)cinfo->err;
+    (*cinfo->err->format_message)(cinfo, error->message);
+    longjmp(error->jump, 1);
+}
+
+int glimpse_jpeg_encode_rgb(const uint8_t *pixels, uint32_t width, uint32_t height, int32_t quality,
+                            uint8_t **output, size_t *output_size,
+                            char *message, size_t message_capacity) {
+    struct jpeg_compress_struct cinfo;
+    glimpse_jpeg_compress_error error;
+    // libjpeg allocates and grows this buffer; its address is passed out, so its
+    // current value is in memory when a longjmp lands below.
+    unsigned char *destination = NULL;
+    unsigned long size = 0;
+
+    *output = NULL;
+    *output_size = 0;
+    copy_message(message, message_capacity, "");
+    cinfo.err = jpeg_std_error(&error.manager);
+    error.manager.error_exit = glimpse_jpeg_compress_error_exit;
+    error.manager.output_message = glimpse_jpeg_output_message;
+    error.message[0] = '\0';
+    if (setjmp(error.jump)) {
+        copy_message(message, message_capacity, error.message);
+        jpeg_destroy_compress(&cinfo);
+        free(destination);
+        return GLIMPSE_CODEC_CORRUPT;
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_mem_dest(&cinfo, &destination, &size);
+    cinfo.image_width = width;
+    cinfo.image_height = height;
+    cinfo.input_components = 3;
+    cinfo.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality < 1 ? 1 : (quality > 100 ? 100 : quality), TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = (JSAMPROW)(pixels + (size_t)cinfo.next_scanline * width * 3);
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    // jpeg_mem_dest's buffer is malloc'd by libjpeg-turbo; hand it over as is.
+    *output = destination;
+    *output_size = (size_t)size;
+    return GLIMPSE_CODEC_OK;
+}

@@ -10,6 +10,12 @@ enum Terminal {
         // write(2) on descriptor 2: no shared FILE* state, safe from any thread.
         _ = text.withCString { write(2, $0, strlen($0)) }
     }
+
+    /// Redraws the current line of standard error (a terminal's progress bar).
+    static func standardErrorInPlace(_ line: String) {
+        let text = "\r\u{1B}[K" + line
+        _ = text.withCString { write(2, $0, strlen($0)) }
+    }
 }
 
 /// A minimal JSON Lines writer for flat objects, with correct string escaping.

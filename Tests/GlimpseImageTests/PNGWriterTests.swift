@@ -58,3 +58,23 @@ struct PNGWriterTests {
         }
     }
 }
+
+@Suite("Writing JPEG files")
+struct JPEGWriterTests {
+    @Test("a written JPEG decodes back close to the original")
+    func roundTrip() throws {
+        var pixels = [UInt8](repeating: 0, count: 64 * 48 * 3)
+        for y in 0..<48 { for x in 0..<64 {
+            let index = 3 * (y * 64 + x)
+            pixels[index] = UInt8(x * 4)
+            pixels[index + 1] = UInt8(y * 5)
+            pixels[index + 2] = 128
+        } }
+        let image = RGBImage(width: 64, height: 48, pixels: pixels)
+        let bytes = try JPEGWriter.encode(image, quality: 95)
+        let decoded = try ImageDecoder().decode(bytes).image
+        #expect(decoded.width == 64 && decoded.height == 48)
+        let meanError = zip(decoded.pixels, pixels).reduce(0) { $0 + abs(Int($1.0) - Int($1.1)) } / pixels.count
+        #expect(meanError <= 2, "mean absolute error \(meanError) levels")
+    }
+}

@@ -78,6 +78,13 @@ int glimpse_jpeg_decode_rgb(const uint8_t *data, size_t size,
                             glimpse_jpeg_header *header,
                             char *message, size_t message_capacity);
 
+/// Encodes 8-bit interleaved RGB rows as a baseline JPEG (4:2:0, `quality` 1-100)
+/// held in memory. On success `*output` is a malloc'd buffer of `*output_size` bytes:
+/// free it with glimpse_codec_free.
+int glimpse_jpeg_encode_rgb(const uint8_t *pixels, uint32_t width, uint32_t height, int32_t quality,
+                            uint8_t **output, size_t *output_size,
+                            char *message, size_t message_capacity);
+
 // MARK: PNG
 
 typedef struct {
