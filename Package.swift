@@ -6,6 +6,7 @@ let package = Package(
     name: "glimpse",
     products: [
         .executable(name: "glimpse", targets: ["GlimpseTool"]),
+        .executable(name: "glimpse-benchmarks", targets: ["GlimpseBenchmarks"]),
         .library(name: "GlimpseImage", targets: ["GlimpseImage"]),
         .library(name: "GlimpseData", targets: ["GlimpseData"]),
         .library(name: "GlimpseSafeTensors", targets: ["GlimpseSafeTensors"]),
@@ -52,6 +53,10 @@ let package = Package(
                 "GlimpseSynth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+
+        // MARK: Benchmarks (release mode: swift run -c release glimpse-benchmarks)
+        .executableTarget(name: "GlimpseBenchmarks", dependencies: ["GlimpseTensor", "GlimpseLayers"],
+                          path: "Benchmarks/GlimpseBenchmarks"),
 
         // MARK: Tests
         .testTarget(name: "GlimpseImageTests", dependencies: ["GlimpseImage"],

@@ -1,0 +1,182 @@
+// Glimpse's performance figures, measured in one run, in release mode:
+//
+//     swift run -c release glimpse-benchmarks [--threads N] [--repeats N] [--quick]
+//
+// Every throughput is also printed as a ratio to this machine's own sgemm peak
+// (a 1024 x 1024 x 1024 product measured in the same run), so figures from
+// different machines, or from a busy machine, stay comparable.
+import Foundation
+import GlimpseLayers
+import GlimpseTensor
+
+struct Options {
+    var threads = 2
+    var repeats = 5
+    var quick = false
+
+    init(_ arguments: [String]) {
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            func value() -> Int {
+                index += 1
+                guard index < arguments.count, let number = Int(arguments[index]), number > 0 else {
+                    print("glimpse-benchmarks: \(argument) needs a positive whole number")
+                    exit(2)
+                }
+                return number
+            }
+            switch argument {
+            case "--threads": threads = value()
+            case "--repeats": repeats = value()
+            case "--quick": quick = true
+            case "--help", "-h":
+                print("usage: glimpse-benchmarks [--threads N] [--repeats N] [--quick]")
+                exit(0)
+            default:
+                print("glimpse-benchmarks: unknown argument \(argument)")
+                exit(2)
+            }
+            index += 1
+        }
+    }
+}
+
+/// Median wall time of `repeats` runs of `body`, after one warm-up run.
+func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
+    body()
+    var times: [Double] = []
+    for _ in 0..<repeats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+    }
+    times.sort()
+    return times[times.count / 2]
+}
+
+/// [B, m] and [B, n] side by side: [B, m + n].
+func concatenateColumns(_ left: Tensor, _ right: Tensor) -> Tensor {
+    let rows = left.shape[0], m = left.shape[1], n = right.shape[1]
+    return Tensor(shape: [rows, m + n]) { output in
+        left.withUnsafeBufferPointer { left in
+            right.withUnsafeBufferPointer { right in
+                for row in 0..<rows {
+                    for column in 0..<m { output[row * (m + n) + column] = left[row * m + column] }
+                    for column in 0..<n { output[row * (m + n) + m + column] = right[row * n + column] }
+                }
+            }
+        }
+    }
+}
+
+/// Columns `range` of a [B, n] tensor.
+func columns(_ tensor: Tensor, _ range: Range<Int>) -> Tensor {
+    let rows = tensor.shape[0], width = tensor.shape[1]
+    return Tensor(shape: [rows, range.count]) { output in
+        tensor.withUnsafeBufferPointer { input in
+            for row in 0..<rows {
+                for (index, column) in range.enumerated() { output[row * range.count + index] = input[row * width + column] }
+            }
+        }
+    }
+}
+
+func pad(_ text: String, _ width: Int) -> String {
+    text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+}
+
+let options = Options(Array(CommandLine.arguments.dropFirst()))
+BLAS.threadCount = options.threads
+var generator = SeededGenerator(seed: 1)
+let environment = ProcessInfo.processInfo.environment
+print("Glimpse benchmarks: \(options.threads) OpenBLAS thread(s), median of \(options.repeats) runs"
+      + (environment["OPENBLAS_CORETYPE"].map { ", OPENBLAS_CORETYPE=\($0)" } ?? ""))
+
+// MARK: sgemm peak
+
+let peakSize = 1024
+let left = Tensor(randomUniform: [peakSize, peakSize], in: -1..<1, using: &generator)
+let right = Tensor(randomUniform: [peakSize, peakSize], in: -1..<1, using: &generator)
+var product = Tensor(zeros: [peakSize, peakSize])
+let gemmSeconds = medianSeconds(repeats: options.repeats) {
+    product.addMatmul(left, right, beta: 0)
+}
+let peak = 2 * pow(Double(peakSize), 3) / gemmSeconds / 1e9
+print(String(format: "sgemm 1024x1024x1024: %.1f GFLOP/s (the peak every ratio below refers to)", peak))
+
+// MARK: Convolutions at the default model's shapes
+
+struct ConvShape { let input: Int, output: Int, side: Int }
+let batch = options.quick ? 8 : 32
+let shapes = [ConvShape(input: 3, output: 32, side: 128), ConvShape(input: 32, output: 32, side: 128),
+              ConvShape(input: 32, output: 64, side: 64), ConvShape(input: 64, output: 64, side: 64),
+              ConvShape(input: 64, output: 128, side: 32), ConvShape(input: 128, output: 128, side: 32),
+              ConvShape(input: 128, output: 256, side: 16), ConvShape(input: 256, output: 256, side: 16)]
+print("")
+print("Conv2d 3x3, stride 1, padding 1, batch \(batch):")
+print(pad("shape", 22) + pad("forward GFLOP/s", 20) + pad("ratio", 8) + pad("backward GFLOP/s", 20) + "ratio")
+var totalForwardFlops = 0.0, totalForwardSeconds = 0.0, totalBackwardFlops = 0.0, totalBackwardSeconds = 0.0
+for shape in shapes {
+    let conv = Conv2d(inputChannels: shape.input, outputChannels: shape.output, using: &generator)
+    let input = Tensor(randomUniform: [batch, shape.input, shape.side, shape.side], in: -1..<1, using: &generator)
+    let upstream = Tensor(randomUniform: [batch, shape.output, shape.side, shape.side], in: -1..<1, using: &generator)
+    let flops = 2.0 * Double(batch * shape.output * shape.input * 9 * shape.side * shape.side)
+    let forwardSeconds = medianSeconds(repeats: options.repeats) { _ = conv(input) }
+    let cache = conv.forward(input).cache
+    var gradients = conv.zeroGradients()
+    // Backward computes the weight gradient and the input gradient: twice the forward work.
+    let backwardSeconds = medianSeconds(repeats: options.repeats) {
+        _ = conv.backward(upstream, cache: cache, into: &gradients)
+    }
+    let forward = flops / forwardSeconds / 1e9, backward = 2 * flops / backwardSeconds / 1e9
+    totalForwardFlops += flops
+    totalForwardSeconds += forwardSeconds
+    totalBackwardFlops += 2 * flops
+    totalBackwardSeconds += backwardSeconds
+    print(pad("\(shape.input)->\(shape.output) at \(shape.side)x\(shape.side)", 22)
+          + pad(String(format: "%.1f", forward), 20) + pad(String(format: "%.2f", forward / peak), 8)
+          + pad(String(format: "%.1f", backward), 20) + String(format: "%.2f", backward / peak))
+}
+let forwardAll = totalForwardFlops / totalForwardSeconds / 1e9
+let backwardAll = totalBackwardFlops / totalBackwardSeconds / 1e9
+print(pad("all eight (time-weighted)", 22) + pad(String(format: "%.1f", forwardAll), 20)
+      + pad(String(format: "%.2f", forwardAll / peak), 8) + pad(String(format: "%.1f", backwardAll), 20)
+      + String(format: "%.2f", backwardAll / peak))
+print(String(format: "encoder convolutions per batch of %d: forward %.0f ms, backward %.0f ms",
+             batch, totalForwardSeconds * 1000, totalBackwardSeconds * 1000))
+
+// MARK: One decoder step: attention + LSTM
+
+let (stepBatch, locations, featureSize, embeddingSize, attentionSize, hiddenSize) = (32, 64, 256, 128, 128, 256)
+let attention = SoftAttention(featureSize: featureSize, hiddenSize: hiddenSize, attentionSize: attentionSize,
+                              using: &generator)
+let cell = LSTMCell(inputSize: embeddingSize + featureSize, hiddenSize: hiddenSize, using: &generator)
+let features = Tensor(randomUniform: [stepBatch, locations, featureSize], in: -1..<1, using: &generator)
+let projected = attention.projectFeatures(features)
+let state = LSTMCell.State(hidden: Tensor(randomUniform: [stepBatch, hiddenSize], in: -1..<1, using: &generator),
+                           cell: Tensor(randomUniform: [stepBatch, hiddenSize], in: -1..<1, using: &generator))
+let embedded = Tensor(randomUniform: [stepBatch, embeddingSize], in: -1..<1, using: &generator)
+let stepRepeats = max(options.repeats, 20)
+
+func stepForward() -> (SoftAttention.Cache, LSTMCell.Cache, LSTMCell.State) {
+    let (output, attentionCache) = attention.forward(features: features, projectedFeatures: projected, hidden: state.hidden)
+    let input = concatenateColumns(embedded, output.context)
+    let (next, cellCache) = cell.forward(input, state: state)
+    return (attentionCache, cellCache, next)
+}
+let forwardStep = medianSeconds(repeats: stepRepeats) { _ = stepForward() }
+var attentionGradients = attention.zeroGradients()
+var cellGradients = cell.zeroGradients()
+let trainingStep = medianSeconds(repeats: stepRepeats) {
+    let (attentionCache, cellCache, next) = stepForward()
+    // Backward from a unit gradient on the new state.
+    let upstream = LSTMCell.State(hidden: next.hidden, cell: next.cell)
+    let (inputGradient, _) = cell.backward(upstream, cache: cellCache, into: &cellGradients)
+    let contextGradient = columns(inputGradient, embeddingSize..<(embeddingSize + featureSize))
+    _ = attention.backward(contextGradient, cache: attentionCache, into: &attentionGradients)
+}
+print("")
+print(String(format: "attention + LSTM step (B=%d P=%d D=%d E=%d A=%d H=%d): forward %.0f us, forward + backward %.0f us",
+             stepBatch, locations, featureSize, embeddingSize, attentionSize, hiddenSize,
+             forwardStep * 1e6, trainingStep * 1e6))
