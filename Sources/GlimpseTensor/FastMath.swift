@@ -50,4 +50,67 @@ public enum FastMath {
     public static func sigmoid(_ values: UnsafeMutablePointer<Float>, count: Int) {
         for index in 0..<count { values[index] = sigmoid(values[index]) }
     }
+
+    // MARK: Reductions over a contiguous run
+
+    // Strict float ordering keeps the compiler from vectorising a running sum, so
+    // these keep sixteen partial sums by hand. Each call returns a Double so that a
+    // caller summing many runs (BatchNorm over images) does not lose small terms.
+
+    /// Σ values[i].
+    @inlinable
+    public static func sum(_ values: UnsafePointer<Float>, count: Int) -> Double {
+        var partial = SIMD16<Float>()
+        var index = 0
+        while index + 16 <= count {
+            partial += UnsafeRawPointer(values + index).loadUnaligned(as: SIMD16<Float>.self)
+            index += 16
+        }
+        var total = Double(partial.sum())
+        while index < count {
+            total += Double(values[index])
+            index += 1
+        }
+        return total
+    }
+
+    /// Σ (values[i] − center)².
+    @inlinable
+    public static func sumOfSquaredDeviations(_ values: UnsafePointer<Float>, count: Int, from center: Float) -> Double {
+        var partial = SIMD16<Float>()
+        let centers = SIMD16<Float>(repeating: center)
+        var index = 0
+        while index + 16 <= count {
+            let deviation = UnsafeRawPointer(values + index).loadUnaligned(as: SIMD16<Float>.self) - centers
+            partial += deviation * deviation
+            index += 16
+        }
+        var total = Double(partial.sum())
+        while index < count {
+            let deviation = Double(values[index]) - Double(center)
+            total += deviation * deviation
+            index += 1
+        }
+        return total
+    }
+
+    /// Σ a[i]·(b[i] − center) (center 0 gives the plain dot product).
+    @inlinable
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int,
+                           centeringSecondOn center: Float = 0) -> Double {
+        var partial = SIMD16<Float>()
+        let centers = SIMD16<Float>(repeating: center)
+        var index = 0
+        while index + 16 <= count {
+            partial += UnsafeRawPointer(a + index).loadUnaligned(as: SIMD16<Float>.self)
+                * (UnsafeRawPointer(b + index).loadUnaligned(as: SIMD16<Float>.self) - centers)
+            index += 16
+        }
+        var total = Double(partial.sum())
+        while index < count {
+            total += Double(a[index]) * (Double(b[index]) - Double(center))
+            index += 1
+        }
+        return total
+    }
 }
