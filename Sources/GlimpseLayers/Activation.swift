@@ -1,4 +1,3 @@
-import Foundation
 import GlimpseTensor
 
 /// max(0, x), elementwise, any shape.
@@ -26,10 +25,4 @@ public struct ReLU: Sendable {
                      "ReLU backward: gradient \(outputGradient.shape), output \(cache.output.shape)")
         return outputGradient.zipMap(cache.output) { gradient, output in output > 0 ? gradient : 0 }
     }
-}
-
-/// Elementwise helpers shared by the recurrent and attention layers.
-@inline(__always)
-func sigmoid(_ x: Float) -> Float {
-    1 / (1 + exp(-x))
 }

@@ -6,7 +6,7 @@ import GlimpseTensor
 /// the common PyTorch implementation, whose module names this layer keeps, it is a
 /// vector here, one gate per feature:
 ///
-///     e     = full_att(tanh(encoder_att(a) + decoder_att(h)))   [B, P]
+///     e     = full_att(FastMath.tanh(encoder_att(a) + decoder_att(h)))   [B, P]
 ///     α     = softmax over P of e                               [B, P]
 ///     z     = Σ_p α_p a_p                                       [B, D]
 ///     β     = σ(f_beta(h))                                      [B, D]
@@ -14,8 +14,9 @@ import GlimpseTensor
 ///
 /// Features a are [B, P, D], the hidden state h is [B, H]. encoder_att(a) does not
 /// depend on the step, so the caller computes it once per image with
-/// `projectFeatures` / `forwardProjection`, passes it to every step, sums the
-/// projection gradients the steps return, and calls `backwardProjection` once.
+/// `projectFeatures` / `forwardProjection` and passes it to every step; backward
+/// mirrors this: every step adds into one `FeatureGradients`, and
+/// `backwardProjection` turns the sum into dL/da once.
 ///
 /// Initialisation: each Linear as PyTorch (U(-1/sqrt(in), 1/sqrt(in))).
 public struct SoftAttention: Parameterized, Sendable {
@@ -51,7 +52,7 @@ public struct SoftAttention: Parameterized, Sendable {
         public var features: Tensor
         /// h, [B, H]
         public var hidden: Tensor
-        /// tanh(encoder_att(a) + decoder_att(h)), [B·P, A]
+        /// FastMath.tanh(encoder_att(a) + decoder_att(h)), [B·P, A]
         public var activated: Tensor
         /// α, [B, P]
         public var weights: Tensor
@@ -61,13 +62,13 @@ public struct SoftAttention: Parameterized, Sendable {
         public var gateValues: Tensor
     }
 
-    public struct InputGradients: Sendable {
-        /// dL/da through the weighted sum only, [B, P, D]; add `backwardProjection`'s result.
+    /// Gradients with respect to the per-image inputs, summed over the steps by
+    /// `backward` and finished once by `backwardProjection`.
+    public struct FeatureGradients: Sendable {
+        /// dL/da through the weighted sums z, [B, P, D]
         public var features: Tensor
-        /// dL/d encoder_att(a), [B, P, A]; sum over steps, then `backwardProjection`.
+        /// dL/d encoder_att(a), [B, P, A]
         public var projectedFeatures: Tensor
-        /// dL/dh, [B, H]
-        public var hidden: Tensor
     }
 
     public init(encoderAttention: Linear, decoderAttention: Linear, fullAttention: Linear, gate: Linear) {
@@ -114,10 +115,21 @@ public struct SoftAttention: Parameterized, Sendable {
         return (projected, cache)
     }
 
-    /// Backward of encoder_att given the projection gradient summed over all steps;
-    /// returns its part of dL/da, [B, P, D].
-    public func backwardProjection(_ projectedGradient: Tensor, cache: Linear.Cache, into gradients: inout Gradients) -> Tensor {
-        encoderAttention.backward(projectedGradient, cache: cache, into: &gradients.encoderAttention)
+    /// Zero feature gradients for the features that `cache` projected.
+    public func zeroFeatureGradients(for cache: Linear.Cache) -> FeatureGradients {
+        let shape = cache.inputShape // [B, P, D]
+        return FeatureGradients(features: Tensor(zeros: shape),
+                                projectedFeatures: Tensor(zeros: Array(shape.dropLast()) + [attentionSize]))
+    }
+
+    /// Once all steps have added into `featureGradients`: accumulates encoder_att's
+    /// parameter gradients and returns the whole dL/da, [B, P, D].
+    public func backwardProjection(_ featureGradients: FeatureGradients, cache: Linear.Cache,
+                                   into gradients: inout Gradients) -> Tensor {
+        var featuresGradient = encoderAttention.backward(featureGradients.projectedFeatures, cache: cache,
+                                                         into: &gradients.encoderAttention)
+        featuresGradient += featureGradients.features
+        return featuresGradient
     }
 
     // MARK: One step
@@ -144,15 +156,27 @@ public struct SoftAttention: Parameterized, Sendable {
                         let bias = decoded.baseAddress! + image * attentionSize
                         for location in 0..<locations {
                             let offset = (image * locations + location) * attentionSize
-                            for unit in 0..<attentionSize {
-                                activated[offset + unit] = tanh(projected[offset + unit] + bias[unit])
-                            }
+                            let row = activated.baseAddress! + offset
+                            for unit in 0..<attentionSize { row[unit] = projected[offset + unit] + bias[unit] }
+                            FastMath.tanh(row, count: attentionSize) // while the row is in L1
                         }
                     }
                 }
             }
         }
-        var weights = fullAttention(activated).reshaped(to: [batchSize, locations]) // scores until softmax
+        // full_att as a matrix-vector product: sgemm with one output column would
+        // first pack all of the [B·P, A] activations.
+        let fullBias = fullAttention.bias?[flat: 0] ?? 0
+        var weights = Tensor(shape: [batchSize, locations], repeating: fullBias) // scores until softmax
+        activated.withUnsafeBufferPointer { activated in
+            fullAttention.weight.withUnsafeBufferPointer { fullWeight in
+                weights.withUnsafeMutableBufferPointer { scores in
+                    BLAS.sgemv(transpose: false, rows: batchSize * locations, columns: attentionSize,
+                               a: activated.baseAddress!, lda: attentionSize, x: fullWeight.baseAddress!,
+                               beta: 1, y: scores.baseAddress!)
+                }
+            }
+        }
         weights.withUnsafeMutableBufferPointer { weights in
             for image in 0..<batchSize {
                 softmaxInPlace(weights.baseAddress! + image * locations, count: locations)
@@ -172,7 +196,7 @@ public struct SoftAttention: Parameterized, Sendable {
                 }
             }
         }
-        let gateValues = gate(hidden).map { sigmoid($0) }
+        let gateValues = gate(hidden).map { FastMath.sigmoid($0) }
         let output = Output(context: attended * gateValues, weights: weights)
         return (output, Cache(features: features, hidden: hidden, activated: activated, weights: weights,
                               attended: attended, gateValues: gateValues))
@@ -180,9 +204,12 @@ public struct SoftAttention: Parameterized, Sendable {
 
     /// Backward of one step. `weightsGradient` is dL/dα when the loss uses α directly
     /// (the doubly stochastic penalty); nil means zero. Accumulates into decoder_att,
-    /// full_att and f_beta; encoder_att is accumulated by `backwardProjection`.
+    /// full_att and f_beta, adds this step's dL/da and dL/d encoder_att(a) into
+    /// `featureGradients` (so no per-step [B, P, ·] buffers are allocated or summed),
+    /// and returns dL/dh, [B, H]. encoder_att itself is done by `backwardProjection`.
     public func backward(_ contextGradient: Tensor, weightsGradient: Tensor? = nil, cache: Cache,
-                         into gradients: inout Gradients) -> InputGradients {
+                         into gradients: inout Gradients,
+                         accumulatingInto featureGradients: inout FeatureGradients) -> Tensor {
         let (batchSize, locations, featureSize) = (cache.features.shape[0], cache.features.shape[1], cache.features.shape[2])
         let attentionSize = attentionSize
         precondition(contextGradient.shape == [batchSize, featureSize],
@@ -191,6 +218,10 @@ public struct SoftAttention: Parameterized, Sendable {
             precondition(weightsGradient.shape == [batchSize, locations],
                          "SoftAttention backward: weights gradient \(weightsGradient.shape), expected [\(batchSize), \(locations)]")
         }
+        precondition(featureGradients.features.shape == cache.features.shape
+                     && featureGradients.projectedFeatures.shape == [batchSize, locations, attentionSize],
+                     "SoftAttention backward: feature gradients \(featureGradients.features.shape) and "
+                        + "\(featureGradients.projectedFeatures.shape) do not fit features \(cache.features.shape)")
         let hiddenCache = Linear.Cache(input: cache.hidden, inputShape: cache.hidden.shape)
 
         // Output = β ⊙ z, β = σ(f_beta(h)).
@@ -208,14 +239,13 @@ public struct SoftAttention: Parameterized, Sendable {
         }
         var hiddenGradient = gate.backward(gatePreactivationGradient, cache: hiddenCache, into: &gradients.gate)
 
-        // z_b = a_bᵀ α_b: dα_b = a_b dz_b and da_b = α_b dz_bᵀ.
-        var weightsGradientTotal = weightsGradient.map { $0 } ?? Tensor(zeros: [batchSize, locations])
-        var featuresGradient = Tensor(zeros: cache.features.shape)
+        // z_b = a_bᵀ α_b: dα_b = a_b dz_b, and da_b += α_b dz_bᵀ straight into the sum over steps.
+        var weightsGradientTotal = weightsGradient ?? Tensor(zeros: [batchSize, locations])
         cache.features.withUnsafeBufferPointer { features in
             cache.weights.withUnsafeBufferPointer { weights in
                 attendedGradient.withUnsafeBufferPointer { dAttended in
                     weightsGradientTotal.withUnsafeMutableBufferPointer { dWeights in
-                        featuresGradient.withUnsafeMutableBufferPointer { dFeatures in
+                        featureGradients.features.withUnsafeMutableBufferPointer { dFeatures in
                             for image in 0..<batchSize {
                                 let imageFeatures = image * locations * featureSize
                                 BLAS.sgemv(transpose: false, rows: locations, columns: featureSize,
@@ -233,8 +263,8 @@ public struct SoftAttention: Parameterized, Sendable {
             }
         }
 
-        // Softmax: de_p = α_p (dα_p − Σ_q α_q dα_q).
-        let scoreGradient = Tensor(shape: [batchSize * locations, 1]) { target in
+        // Softmax: de_p = α_p (dα_p − Σ_q α_q dα_q), [B·P].
+        let scoreGradient = Tensor(shape: [batchSize * locations]) { target in
             cache.weights.withUnsafeBufferPointer { weights in
                 weightsGradientTotal.withUnsafeBufferPointer { dWeights in
                     for image in 0..<batchSize {
@@ -248,26 +278,47 @@ public struct SoftAttention: Parameterized, Sendable {
                 }
             }
         }
-        let activatedCache = Linear.Cache(input: cache.activated, inputShape: cache.activated.shape)
-        let activatedGradient = fullAttention.backward(scoreGradient, cache: activatedCache, into: &gradients.fullAttention)
 
-        // tanh: the pre-activation gradient is the projection's gradient, and its sum
-        // over locations is decoder_att's output gradient (it was broadcast over P).
-        var projectedGradient = Tensor(zeros: [batchSize, locations, attentionSize])
-        var decodedGradient = Tensor(zeros: [batchSize, attentionSize])
-        activatedGradient.withUnsafeBufferPointer { dActivated in
+        // full_att (A -> 1) by hand rather than through Linear.backward, so that its
+        // [B·P, A] input gradient is never materialised:
+        // dW_full += deᵀ·tanh(...), db_full += Σ de, and d tanh(...) = de ⊗ w_full.
+        let pairs = batchSize * locations
+        scoreGradient.withUnsafeBufferPointer { dScores in
             cache.activated.withUnsafeBufferPointer { activated in
-                projectedGradient.withUnsafeMutableBufferPointer { dProjected in
-                    decodedGradient.withUnsafeMutableBufferPointer { dDecoded in
-                        for image in 0..<batchSize {
-                            let dBias = dDecoded.baseAddress! + image * attentionSize
-                            for location in 0..<locations {
-                                let offset = (image * locations + location) * attentionSize
-                                for unit in 0..<attentionSize {
-                                    let value = activated[offset + unit]
-                                    let gradient = dActivated[offset + unit] * (1 - value * value)
-                                    dProjected[offset + unit] = gradient
-                                    dBias[unit] += gradient
+                gradients.fullAttention.weight.withUnsafeMutableBufferPointer { dWeight in
+                    BLAS.sgemv(transpose: true, rows: pairs, columns: attentionSize,
+                               a: activated.baseAddress!, lda: attentionSize, x: dScores.baseAddress!, beta: 1,
+                               y: dWeight.baseAddress!)
+                }
+            }
+            if gradients.fullAttention.bias != nil {
+                var total: Float = 0
+                for index in 0..<pairs { total += dScores[index] }
+                gradients.fullAttention.bias![flat: 0] += total
+            }
+        }
+
+        // Through tanh: the pre-activation gradient adds into the projection's
+        // gradient, and its sum over locations is decoder_att's output gradient
+        // (decoder_att(h) was broadcast over P).
+        var decodedGradient = Tensor(zeros: [batchSize, attentionSize])
+        scoreGradient.withUnsafeBufferPointer { dScores in
+            fullAttention.weight.withUnsafeBufferPointer { fullWeight in
+                cache.activated.withUnsafeBufferPointer { activated in
+                    featureGradients.projectedFeatures.withUnsafeMutableBufferPointer { dProjected in
+                        decodedGradient.withUnsafeMutableBufferPointer { dDecoded in
+                            for image in 0..<batchSize {
+                                let dBias = dDecoded.baseAddress! + image * attentionSize
+                                for location in 0..<locations {
+                                    let pair = image * locations + location
+                                    let dScore = dScores[pair]
+                                    let offset = pair * attentionSize
+                                    for unit in 0..<attentionSize {
+                                        let value = activated[offset + unit]
+                                        let gradient = dScore * fullWeight[unit] * (1 - value * value)
+                                        dProjected[offset + unit] += gradient
+                                        dBias[unit] += gradient
+                                    }
                                 }
                             }
                         }
@@ -276,7 +327,7 @@ public struct SoftAttention: Parameterized, Sendable {
             }
         }
         hiddenGradient += decoderAttention.backward(decodedGradient, cache: hiddenCache, into: &gradients.decoderAttention)
-        return InputGradients(features: featuresGradient, projectedFeatures: projectedGradient, hidden: hiddenGradient)
+        return hiddenGradient
     }
 }
 

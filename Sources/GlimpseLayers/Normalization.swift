@@ -33,9 +33,13 @@ public struct BatchNorm2d: Parameterized, Sendable {
     }
 
     public struct Cache: Sendable {
-        /// x̂ = (x − mean)·invstd, [B, C, H, W]
-        public var normalized: Tensor
-        /// 1 / sqrt(var + eps) of the statistics used, [C]
+        /// x, [B, C, H, W] (shares storage with the caller's input: no copy). Backward
+        /// recomputes x̂ from it rather than the forward pass writing a second
+        /// activation-sized buffer.
+        public var input: Tensor
+        /// The mean used for normalising, [C]
+        public var mean: [Float]
+        /// 1 / sqrt(var + eps) of the variance used, [C]
         public var inverseStandardDeviation: [Float]
         /// Whether the batch's statistics were used (training): then the mean and
         /// variance depend on the input and backward must differentiate through them.
@@ -72,7 +76,7 @@ public struct BatchNorm2d: Parameterized, Sendable {
 
     /// Inference with the running statistics: no cache, no state change.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        normalize(input, mean: runningMean.scalars, inverseStandardDeviation: inverseStandardDeviation(runningVariance.scalars)).output
+        normalize(input, mean: runningMean.scalars, inverseStandardDeviation: inverseStandardDeviation(runningVariance.scalars))
     }
 
     /// Training (`.training`: batch statistics, running statistics updated) or
@@ -82,9 +86,9 @@ public struct BatchNorm2d: Parameterized, Sendable {
         let (batch, planeSize) = checkShape(input)
         switch mode {
         case .inference:
-            let invstd = inverseStandardDeviation(runningVariance.scalars)
-            let (output, normalized) = normalize(input, mean: runningMean.scalars, inverseStandardDeviation: invstd)
-            return (output, Cache(normalized: normalized, inverseStandardDeviation: invstd, usedBatchStatistics: false))
+            let (mean, invstd) = (runningMean.scalars, inverseStandardDeviation(runningVariance.scalars))
+            let output = normalize(input, mean: mean, inverseStandardDeviation: invstd)
+            return (output, Cache(input: input, mean: mean, inverseStandardDeviation: invstd, usedBatchStatistics: false))
         case .training:
             let count = batch * planeSize
             let channels = channels
@@ -93,22 +97,18 @@ public struct BatchNorm2d: Parameterized, Sendable {
             var variance = [Float](repeating: 0, count: channels)
             input.withUnsafeBufferPointer { x in
                 for channel in 0..<channels {
-                    // Two passes in Double: E[x²] − E[x]² cancels badly for large means.
+                    // Two passes: E[x²] − E[x]² cancels badly when the mean is large.
                     var total = 0.0
                     for image in 0..<batch {
-                        let plane = x.baseAddress! + (image * channels + channel) * planeSize
-                        for index in 0..<planeSize { total += Double(plane[index]) }
+                        total += FastMath.sum(x.baseAddress! + (image * channels + channel) * planeSize, count: planeSize)
                     }
-                    let channelMean = total / Double(count)
+                    let channelMean = Float(total / Double(count))
                     var squares = 0.0
                     for image in 0..<batch {
-                        let plane = x.baseAddress! + (image * channels + channel) * planeSize
-                        for index in 0..<planeSize {
-                            let centered = Double(plane[index]) - channelMean
-                            squares += centered * centered
-                        }
+                        squares += FastMath.sumOfSquaredDeviations(x.baseAddress! + (image * channels + channel) * planeSize,
+                                                                   count: planeSize, from: channelMean)
                     }
-                    mean[channel] = Float(channelMean)
+                    mean[channel] = channelMean
                     variance[channel] = Float(squares / Double(count))
                 }
             }
@@ -123,8 +123,8 @@ public struct BatchNorm2d: Parameterized, Sendable {
                 }
             }
             let invstd = inverseStandardDeviation(variance)
-            let (output, normalized) = normalize(input, mean: mean, inverseStandardDeviation: invstd)
-            return (output, Cache(normalized: normalized, inverseStandardDeviation: invstd, usedBatchStatistics: true))
+            let output = normalize(input, mean: mean, inverseStandardDeviation: invstd)
+            return (output, Cache(input: input, mean: mean, inverseStandardDeviation: invstd, usedBatchStatistics: true))
         }
     }
 
@@ -132,34 +132,29 @@ public struct BatchNorm2d: Parameterized, Sendable {
         variance.map { 1 / ($0 + epsilon).squareRoot() } // [C]: small
     }
 
-    /// x̂ = (x − mean)·invstd and y = γ·x̂ + β in one pass.
-    private func normalize(_ input: Tensor, mean: [Float], inverseStandardDeviation invstd: [Float])
-        -> (output: Tensor, normalized: Tensor) {
+    /// y = γ·(x − mean)·invstd + β = x·scale + shift per channel, in one pass.
+    private func normalize(_ input: Tensor, mean: [Float], inverseStandardDeviation invstd: [Float]) -> Tensor {
         let (batch, planeSize) = checkShape(input)
+        let channels = channels
         var output = Tensor(zeros: input.shape)
-        var normalized = Tensor(zeros: input.shape)
         input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { gamma in
                 bias.withUnsafeBufferPointer { beta in
                     output.withUnsafeMutableBufferPointer { y in
-                        normalized.withUnsafeMutableBufferPointer { xHat in
-                            for image in 0..<batch {
-                                for channel in 0..<channels {
-                                    let offset = (image * channels + channel) * planeSize
-                                    let m = mean[channel], s = invstd[channel], g = gamma[channel], b = beta[channel]
-                                    for index in offset..<(offset + planeSize) {
-                                        let value = (x[index] - m) * s
-                                        xHat[index] = value
-                                        y[index] = g * value + b
-                                    }
-                                }
+                        for image in 0..<batch {
+                            for channel in 0..<channels {
+                                let offset = (image * channels + channel) * planeSize
+                                let scale = gamma[channel] * invstd[channel]
+                                let shift = beta[channel] - mean[channel] * scale
+                                let source = x.baseAddress! + offset, target = y.baseAddress! + offset
+                                for index in 0..<planeSize { target[index] = source[index] * scale + shift }
                             }
                         }
                     }
                 }
             }
         }
-        return (output, normalized)
+        return output
     }
 
     /// Accumulates dγ += Σ dy·x̂ and dβ += Σ dy (sums over B, H, W) and returns dx:
@@ -167,41 +162,49 @@ public struct BatchNorm2d: Parameterized, Sendable {
     /// with running statistics, dx = γ·invstd·dy.
     public func backward(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
         let (batch, planeSize) = checkShape(outputGradient)
-        precondition(outputGradient.shape == cache.normalized.shape,
-                     "BatchNorm2d backward: gradient \(outputGradient.shape), forward output \(cache.normalized.shape)")
-        let count = Float(batch * planeSize)
+        precondition(outputGradient.shape == cache.input.shape,
+                     "BatchNorm2d backward: gradient \(outputGradient.shape), forward input \(cache.input.shape)")
+        let channels = channels
+        let count = Double(batch * planeSize)
         var inputGradient = Tensor(zeros: outputGradient.shape)
         outputGradient.withUnsafeBufferPointer { dy in
-            cache.normalized.withUnsafeBufferPointer { xHat in
+            cache.input.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { gamma in
                     gradients.weight.withUnsafeMutableBufferPointer { dGamma in
                         gradients.bias.withUnsafeMutableBufferPointer { dBeta in
                             inputGradient.withUnsafeMutableBufferPointer { dx in
                                 for channel in 0..<channels {
-                                    var sumGradient = 0.0, sumGradientTimesNormalized = 0.0
+                                    let mean = cache.mean[channel], invstd = cache.inverseStandardDeviation[channel]
+                                    // Σ dy and Σ dy·x̂ = invstd·Σ dy·(x − mean).
+                                    var sumGradient = 0.0, sumGradientTimesCentered = 0.0
                                     for image in 0..<batch {
                                         let offset = (image * channels + channel) * planeSize
-                                        for index in offset..<(offset + planeSize) {
-                                            sumGradient += Double(dy[index])
-                                            sumGradientTimesNormalized += Double(dy[index]) * Double(xHat[index])
-                                        }
+                                        sumGradient += FastMath.sum(dy.baseAddress! + offset, count: planeSize)
+                                        sumGradientTimesCentered += FastMath.dot(dy.baseAddress! + offset, x.baseAddress! + offset,
+                                                                                 count: planeSize, centeringSecondOn: mean)
                                     }
+                                    let sumGradientTimesNormalized = sumGradientTimesCentered * Double(invstd)
                                     dGamma[channel] += Float(sumGradientTimesNormalized)
                                     dBeta[channel] += Float(sumGradient)
-                                    let scale = gamma[channel] * cache.inverseStandardDeviation[channel]
+                                    let scale = gamma[channel] * invstd
                                     if cache.usedBatchStatistics {
-                                        let meanGradient = Float(sumGradient) / count
-                                        let meanGradientTimesNormalized = Float(sumGradientTimesNormalized) / count
+                                        // dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂)), with x̂ = (x − mean)·invstd
+                                        // folded into one multiply-add per element.
+                                        let meanGradient = Float(sumGradient / count)
+                                        let slope = Float(sumGradientTimesNormalized / count) * invstd
                                         for image in 0..<batch {
                                             let offset = (image * channels + channel) * planeSize
-                                            for index in offset..<(offset + planeSize) {
-                                                dx[index] = scale * (dy[index] - meanGradient - xHat[index] * meanGradientTimesNormalized)
+                                            let dyPlane = dy.baseAddress! + offset, xPlane = x.baseAddress! + offset
+                                            let dxPlane = dx.baseAddress! + offset
+                                            for index in 0..<planeSize {
+                                                dxPlane[index] = scale * (dyPlane[index] - meanGradient - (xPlane[index] - mean) * slope)
                                             }
                                         }
                                     } else {
                                         for image in 0..<batch {
                                             let offset = (image * channels + channel) * planeSize
-                                            for index in offset..<(offset + planeSize) { dx[index] = scale * dy[index] }
+                                            let dyPlane = dy.baseAddress! + offset, dxPlane = dx.baseAddress! + offset
+                                            for index in 0..<planeSize { dxPlane[index] = scale * dyPlane[index] }
                                         }
                                     }
                                 }

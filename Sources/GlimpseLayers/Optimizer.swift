@@ -51,6 +51,8 @@ public struct Adam: Sendable {
             let gradient = gradients[keyPath: path.gradient]
             precondition(gradient.shape == model[keyPath: path.parameter].shape,
                          "Adam: gradient of \(path.name) is \(gradient.shape), parameter is \(model[keyPath: path.parameter].shape)")
+            // Taken out of the dictionaries while updated, so each moment is uniquely
+            // referenced and written in place rather than copied.
             var m = firstMoments.removeValue(forKey: path.name) ?? Tensor(zeros: gradient.shape)
             var v = secondMoments.removeValue(forKey: path.name) ?? Tensor(zeros: gradient.shape)
             gradient.withUnsafeBufferPointer { g in

@@ -1,11 +1,10 @@
-import Foundation
 import GlimpseTensor
 
 /// One step of a long short-term memory cell (PyTorch `nn.LSTMCell`).
 ///
 /// gates = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh, [B, 4H], split in the order
 /// i (input), f (forget), g (candidate), o (output):
-/// c' = σ(f)·c + σ(i)·tanh(g),  h' = σ(o)·tanh(c').
+/// c' = σ(f)·c + σ(i)·FastMath.tanh(g),  h' = σ(o)·FastMath.tanh(c').
 /// The split happens in one place (`Gate`), and a test pins the order with
 /// hand-set weights.
 ///
@@ -71,9 +70,9 @@ public struct LSTMCell: Parameterized, Sendable {
         public var input: Tensor
         /// h and c before the step, [B, H] each
         public var previous: State
-        /// σ(i), σ(f), tanh(g), σ(o) side by side, [B, 4H]
+        /// σ(i), σ(f), FastMath.tanh(g), σ(o) side by side, [B, 4H]
         public var gates: Tensor
-        /// tanh(c'), [B, H]
+        /// FastMath.tanh(c'), [B, H]
         public var cellTanh: Tensor
     }
 
@@ -189,12 +188,12 @@ public struct LSTMCell: Parameterized, Sendable {
                                 let f = i + hiddenSize, g = f + hiddenSize, o = g + hiddenSize
                                 let offset = row * hiddenSize
                                 for unit in 0..<hiddenSize {
-                                    i[unit] = sigmoid(i[unit])
-                                    f[unit] = sigmoid(f[unit])
-                                    g[unit] = tanh(g[unit])
-                                    o[unit] = sigmoid(o[unit])
+                                    i[unit] = FastMath.sigmoid(i[unit])
+                                    f[unit] = FastMath.sigmoid(f[unit])
+                                    g[unit] = FastMath.tanh(g[unit])
+                                    o[unit] = FastMath.sigmoid(o[unit])
                                     let newCell = f[unit] * previousCell[offset + unit] + i[unit] * g[unit]
-                                    let squashed = tanh(newCell)
+                                    let squashed = FastMath.tanh(newCell)
                                     cell[offset + unit] = newCell
                                     cellTanh[offset + unit] = squashed
                                     hidden[offset + unit] = o[unit] * squashed

@@ -104,4 +104,42 @@ extension Tensor {
         }
         return result
     }
+
+    /// Columns `range` of a matrix (a copy): e.g. one input's part of a concatenated
+    /// LSTM input gradient.
+    public func columns(_ range: Range<Int>) -> Tensor {
+        precondition(rank == 2 && range.lowerBound >= 0 && range.upperBound <= shape[1],
+                     "columns \(range) out of range for shape \(shape)")
+        let (rowCount, width) = (shape[0], shape[1])
+        return Tensor(shape: [rowCount, range.count]) { target in
+            withUnsafeBufferPointer { source in
+                for row in 0..<rowCount {
+                    (target.baseAddress! + row * range.count)
+                        .update(from: source.baseAddress! + row * width + range.lowerBound, count: range.count)
+                }
+            }
+        }
+    }
+
+    /// Joins matrices side by side: [N, a] and [N, b] give [N, a + b]
+    /// (e.g. a word embedding and an attention context as one LSTM input).
+    public static func concatenatingColumns(_ parts: [Tensor]) -> Tensor {
+        precondition(!parts.isEmpty && parts.allSatisfy { $0.rank == 2 && $0.shape[0] == parts[0].shape[0] },
+                     "concatenatingColumns needs matrices with equal row counts, got \(parts.map(\.shape))")
+        let rowCount = parts[0].shape[0]
+        let width = parts.reduce(0) { $0 + $1.shape[1] }
+        return Tensor(shape: [rowCount, width]) { target in
+            var start = 0
+            for part in parts {
+                let partWidth = part.shape[1]
+                part.withUnsafeBufferPointer { source in
+                    for row in 0..<rowCount {
+                        (target.baseAddress! + row * width + start)
+                            .update(from: source.baseAddress! + row * partWidth, count: partWidth)
+                    }
+                }
+                start += partWidth
+            }
+        }
+    }
 }

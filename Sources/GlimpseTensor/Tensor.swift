@@ -78,15 +78,17 @@ public struct Tensor: Sendable {
         self.init(shape: shape, storage: storage)
     }
 
-    /// A tensor whose scalars are written by `body` (which must write all of them).
-    /// The buffer starts as zeros so that a body that forgets some never exposes garbage.
-    public init(shape: [Int], initializingWith body: (inout UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
-        self.init(zeros: shape)
-        var buffer = UnsafeMutableBufferPointer(start: storage.base, count: scalarCount)
-        try body(&buffer)
+    /// A tensor whose scalars are written by `body`. The buffer starts as zeros, so a
+    /// body that only adds into it, or forgets some scalars, never exposes garbage.
+    /// Inlinable so that the loop inside `body` is specialised in the caller.
+    @inlinable
+    public init(shape: [Int], initializingWith body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        self.init(shape: shape, storage: TensorStorage(repeating: 0, count: Tensor.count(of: shape)))
+        try body(UnsafeMutableBufferPointer(start: storage.base, count: storage.count))
     }
 
     /// The number of scalars a tensor of `shape` holds.
+    @inlinable
     public static func count(of shape: [Int]) -> Int {
         var count = 1
         for extent in shape {

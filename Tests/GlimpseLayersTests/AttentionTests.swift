@@ -68,19 +68,54 @@ struct AttentionTests {
         let (projected, projectionCache) = attention.forwardProjection(features)
         let (_, cache) = attention.forward(features: features, projectedFeatures: projected, hidden: hidden)
         var gradients = attention.zeroGradients()
-        let inputGradients = attention.backward(contextWeights, weightsGradient: alphaWeights, cache: cache, into: &gradients)
-        let featuresGradient = inputGradients.features
-            + attention.backwardProjection(inputGradients.projectedFeatures, cache: projectionCache, into: &gradients)
+        var featureGradients = attention.zeroFeatureGradients(for: projectionCache)
+        let hiddenGradient = attention.backward(contextWeights, weightsGradient: alphaWeights, cache: cache,
+                                                into: &gradients, accumulatingInto: &featureGradients)
+        let projectedGradient = featureGradients.projectedFeatures
+        let featuresGradient = attention.backwardProjection(featureGradients, cache: projectionCache, into: &gradients)
 
         let checker = GradientChecker()
         checker.check("features", analytic: featuresGradient, at: features) { loss(attention, $0, hidden) }
-        checker.check("hidden", analytic: inputGradients.hidden, at: hidden) { loss(attention, features, $0) }
+        checker.check("hidden", analytic: hiddenGradient, at: hidden) { loss(attention, features, $0) }
         checker.checkParameters(of: attention, gradients: gradients) { loss($0, features, hidden) }
 
         // The projection gradient on its own: perturb encoder_att(a), keep a fixed elsewhere.
-        checker.check("projected features", analytic: inputGradients.projectedFeatures, at: projected) { projected in
+        checker.check("projected features", analytic: projectedGradient, at: projected) { projected in
             let output = attention(features: features, projectedFeatures: projected, hidden: hidden)
             return weightedSum(output.context, contextWeights) + weightedSum(output.weights, alphaWeights)
         }
+    }
+
+    @Test("one projection serves several steps: gradients summed over steps match central differences")
+    func severalStepsShareTheProjection() {
+        let (attention, features, firstHidden, inputGenerator) = Self.makeInputs(seed: 53)
+        var generator = inputGenerator
+        let hiddens = [firstHidden, Tensor(randomNormal: [2, 5], using: &generator)]
+        let contextWeights = hiddens.map { _ in Tensor(randomNormal: [2, 3], using: &generator) }
+
+        func loss(_ attention: SoftAttention, _ features: Tensor) -> Double {
+            let projected = attention.projectFeatures(features) // once per image
+            var total = 0.0
+            for step in 0..<2 {
+                let output = attention(features: features, projectedFeatures: projected, hidden: hiddens[step])
+                total += weightedSum(output.context, contextWeights[step])
+            }
+            return total
+        }
+        let (projected, projectionCache) = attention.forwardProjection(features)
+        let caches = (0..<2).map {
+            attention.forward(features: features, projectedFeatures: projected, hidden: hiddens[$0]).cache
+        }
+        var gradients = attention.zeroGradients()
+        var featureGradients = attention.zeroFeatureGradients(for: projectionCache)
+        for step in (0..<2).reversed() {
+            _ = attention.backward(contextWeights[step], cache: caches[step], into: &gradients,
+                                   accumulatingInto: &featureGradients)
+        }
+        let featuresGradient = attention.backwardProjection(featureGradients, cache: projectionCache, into: &gradients)
+
+        let checker = GradientChecker()
+        checker.check("features", analytic: featuresGradient, at: features) { loss(attention, $0) }
+        checker.checkParameters(of: attention, gradients: gradients) { loss($0, features) }
     }
 }

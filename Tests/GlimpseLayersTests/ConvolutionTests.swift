@@ -98,4 +98,25 @@ struct ConvolutionTests {
         checker.check("input", analytic: inputGradient, at: input) { weightedSum(layer($0), lossWeights) }
         checker.checkParameters(of: layer, gradients: gradients) { weightedSum($0(input), lossWeights) }
     }
+
+    @Test("one image per product and several per product give the same gradients")
+    func groupedBackward() {
+        var generator = SeededGenerator(seed: 14)
+        let layer = Conv2d(inputChannels: 2, outputChannels: 3, hasBias: true, using: &generator)
+        let input = Tensor(randomNormal: [3, 2, 5, 6], using: &generator) // one group of three
+        let outputGradient = Tensor(randomNormal: [3, 3, 5, 6], using: &generator)
+        var grouped = layer.zeroGradients()
+        let groupedInputGradient = layer.backward(outputGradient, cache: layer.forward(input).cache, into: &grouped)
+
+        var single = layer.zeroGradients()
+        for image in 0..<3 {
+            let range = image..<(image + 1)
+            let imageInputGradient = layer.backward(outputGradient.rows(range), cache: layer.forward(input.rows(range)).cache,
+                                                    into: &single)
+            assertClose(groupedInputGradient.rows(range), imageInputGradient, absoluteTolerance: 1e-6,
+                        name: "input gradient of image \(image)")
+        }
+        assertClose(grouped.weight, single.weight, absoluteTolerance: 1e-5, name: "weight gradient")
+        assertClose(grouped.bias!, single.bias!, absoluteTolerance: 1e-5, name: "bias gradient")
+    }
 }

@@ -123,4 +123,13 @@ struct TensorTests {
         #expect(Tensor.concatenatingRows([tensor.rows(2..<3), tensor.rows(0..<1)]).scalars == [5, 6, 1, 2])
         #expect(tensor.transposed() == Tensor(shape: [2, 3], scalars: [1, 3, 5, 2, 4, 6]))
     }
+
+    @Test("matrices join side by side and split back by columns")
+    func columns() {
+        let left = Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])
+        let right = Tensor(shape: [2, 1], scalars: [5, 6])
+        let joined = Tensor.concatenatingColumns([left, right])
+        #expect(joined == Tensor(shape: [2, 3], scalars: [1, 2, 5, 3, 4, 6]))
+        #expect(joined.columns(0..<2) == left && joined.columns(2..<3) == right)
+    }
 }

@@ -1,0 +1,42 @@
+import Foundation
+import GlimpseTensor
+import Testing
+
+@Suite("FastMath")
+struct FastMathTests {
+    /// A grid over [-12, 12] in steps of 1e-4, plus small values around the
+    /// approximation's switch to tanh(x) = x at |x| = 0.0004.
+    static func sampleInputs(_ body: (Float) -> Void) {
+        for step in -120_000...120_000 { body(Float(step) * 1e-4) }
+        for step in -1_000...1_000 { body(Float(step) * 1e-6) }
+    }
+
+    @Test("tanh is within 5e-7 of Double tanh over [-12, 12], odd, and exact at the ends")
+    func tanhAccuracy() {
+        var worst = 0.0
+        Self.sampleInputs { x in
+            worst = max(worst, abs(Double(FastMath.tanh(x)) - Foundation.tanh(Double(x))))
+        }
+        #expect(worst < 5e-7, "max |error| \(worst)")
+        #expect(FastMath.tanh(1.5) == -FastMath.tanh(-1.5))
+        #expect(FastMath.tanh(100) == 1 && FastMath.tanh(-100) == -1)
+        #expect(FastMath.tanh(0) == 0 && FastMath.tanh(1e-6) == 1e-6)
+    }
+
+    @Test("sigmoid is within 3e-7 of 1/(1 + e^-x)")
+    func sigmoidAccuracy() {
+        var worst = 0.0
+        Self.sampleInputs { x in
+            let exact = 1 / (1 + Foundation.exp(-Double(x)))
+            worst = max(worst, abs(Double(FastMath.sigmoid(x)) - exact))
+        }
+        #expect(worst < 3e-7, "max |error| \(worst)")
+        #expect(FastMath.sigmoid(0) == 0.5)
+    }
+
+    @Test("NaN propagates instead of saturating")
+    func nan() {
+        #expect(FastMath.tanh(.nan).isNaN)
+        #expect(FastMath.sigmoid(.nan).isNaN)
+    }
+}
