@@ -55,33 +55,6 @@ func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
     return times[times.count / 2]
 }
 
-/// [B, m] and [B, n] side by side: [B, m + n].
-func concatenateColumns(_ left: Tensor, _ right: Tensor) -> Tensor {
-    let rows = left.shape[0], m = left.shape[1], n = right.shape[1]
-    return Tensor(shape: [rows, m + n]) { output in
-        left.withUnsafeBufferPointer { left in
-            right.withUnsafeBufferPointer { right in
-                for row in 0..<rows {
-                    for column in 0..<m { output[row * (m + n) + column] = left[row * m + column] }
-                    for column in 0..<n { output[row * (m + n) + m + column] = right[row * n + column] }
-                }
-            }
-        }
-    }
-}
-
-/// Columns `range` of a [B, n] tensor.
-func columns(_ tensor: Tensor, _ range: Range<Int>) -> Tensor {
-    let rows = tensor.shape[0], width = tensor.shape[1]
-    return Tensor(shape: [rows, range.count]) { output in
-        tensor.withUnsafeBufferPointer { input in
-            for row in 0..<rows {
-                for (index, column) in range.enumerated() { output[row * range.count + index] = input[row * width + column] }
-            }
-        }
-    }
-}
-
 func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
 }
@@ -161,20 +134,22 @@ let stepRepeats = max(options.repeats, 20)
 
 func stepForward() -> (SoftAttention.Cache, LSTMCell.Cache, LSTMCell.State) {
     let (output, attentionCache) = attention.forward(features: features, projectedFeatures: projected, hidden: state.hidden)
-    let input = concatenateColumns(embedded, output.context)
+    let input = Tensor.concatenatingColumns([embedded, output.context])
     let (next, cellCache) = cell.forward(input, state: state)
     return (attentionCache, cellCache, next)
 }
 let forwardStep = medianSeconds(repeats: stepRepeats) { _ = stepForward() }
 var attentionGradients = attention.zeroGradients()
 var cellGradients = cell.zeroGradients()
+var featureGradients = attention.zeroFeatureGradients(for: attention.forwardProjection(features).cache)
 let trainingStep = medianSeconds(repeats: stepRepeats) {
     let (attentionCache, cellCache, next) = stepForward()
     // Backward from a unit gradient on the new state.
     let upstream = LSTMCell.State(hidden: next.hidden, cell: next.cell)
     let (inputGradient, _) = cell.backward(upstream, cache: cellCache, into: &cellGradients)
-    let contextGradient = columns(inputGradient, embeddingSize..<(embeddingSize + featureSize))
-    _ = attention.backward(contextGradient, cache: attentionCache, into: &attentionGradients)
+    let contextGradient = inputGradient.columns(embeddingSize..<(embeddingSize + featureSize))
+    _ = attention.backward(contextGradient, cache: attentionCache, into: &attentionGradients,
+                           accumulatingInto: &featureGradients)
 }
 print("")
 print(String(format: "attention + LSTM step (B=%d P=%d D=%d E=%d A=%d H=%d): forward %.0f us, forward + backward %.0f us",
