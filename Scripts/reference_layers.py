@@ -200,13 +200,13 @@ def cross_entropy():
 
 def adam_and_clipping():
     weight = nn.Parameter(rand(3, 4))
-    bias = nn.Parameter(rand(4))
+    bias = nn.Parameter(rand(3))
     put("adam.param.weight", weight)
     put("adam.param.bias", bias)
     optimizer = torch.optim.Adam([weight, bias], lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
     for step in range(3):
         optimizer.zero_grad()
-        gradient_w, gradient_b = rand(3, 4), rand(4, scale=3.0)
+        gradient_w, gradient_b = rand(3, 4), rand(3, scale=3.0)
         put(f"adam.step{step}.grad.weight", gradient_w)
         put(f"adam.step{step}.grad.bias", gradient_b)
         weight.grad, bias.grad = gradient_w.clone(), gradient_b.clone()
