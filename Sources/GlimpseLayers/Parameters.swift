@@ -1,3 +1,18 @@
+// How every layer in GlimpseLayers is shaped (after llm.c and neuraltalk):
+//
+// - a struct holding its parameters in PyTorch layouts, conforming to
+//   `Parameterized` when it has any;
+// - `forward(_:) -> (output, cache)` for training, where `Cache` holds exactly what
+//   backward needs, every field with its shape; `callAsFunction` for inference,
+//   building no cache;
+// - `backward(_:cache:into:) -> input gradient`, which adds (+=) into a
+//   `Gradients` of the same fields as the parameters, so gradients accumulate over
+//   time steps and are zeroed once per step with `resetGradients`;
+// - mode (training / inference) and random generators passed in, never global.
+//
+// Shape letters: B batch, P grid locations, D feature size, E embedding,
+// A attention, H hidden, V vocabulary, T time; C and O channels in and out.
+
 import GlimpseTensor
 
 /// Whether a layer runs for training (batch statistics, dropout on) or inference.
