@@ -79,7 +79,7 @@ struct ConvolutionTests {
 
     @Test("groups of several images per sgemm give the same output as one image at a time")
     func groupedProducts() {
-        // 5x6 outputs are 30 pixels, so a batch of 3 is one group of 3.
+        // 5x6 outputs are 30 pixels (< minimumColumnsPerProduct), so a batch of 3 is one group of 3.
         var generator = SeededGenerator(seed: 11)
         let layer = Conv2d(inputChannels: 2, outputChannels: 3, hasBias: true, using: &generator)
         let input = Tensor(randomNormal: [3, 2, 5, 6], using: &generator)
