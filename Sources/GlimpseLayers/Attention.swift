@@ -94,10 +94,10 @@ public struct SoftAttention: Parameterized, Sendable {
     }
 
     public var parameterPaths: [ParameterPath<SoftAttention>] {
-        encoderAttention.parameterPaths.map { $0.nested(in: \.encoderAttention, gradients: \.encoderAttention, prefix: "encoder_att") }
-            + decoderAttention.parameterPaths.map { $0.nested(in: \.decoderAttention, gradients: \.decoderAttention, prefix: "decoder_att") }
-            + fullAttention.parameterPaths.map { $0.nested(in: \.fullAttention, gradients: \.fullAttention, prefix: "full_att") }
-            + gate.parameterPaths.map { $0.nested(in: \.gate, gradients: \.gate, prefix: "f_beta") }
+        encoderAttention.parameterPaths(nestedIn: \.encoderAttention, gradients: \.encoderAttention, prefix: "encoder_att")
+            + decoderAttention.parameterPaths(nestedIn: \.decoderAttention, gradients: \.decoderAttention, prefix: "decoder_att")
+            + fullAttention.parameterPaths(nestedIn: \.fullAttention, gradients: \.fullAttention, prefix: "full_att")
+            + gate.parameterPaths(nestedIn: \.gate, gradients: \.gate, prefix: "f_beta")
     }
 
     public func zeroGradients() -> Gradients {

@@ -74,6 +74,21 @@ extension Parameterized {
         for path in parameterPaths { gradients[keyPath: path.gradient].zero() }
     }
 
+    /// This layer's parameters seen from a layer that holds it as `prefix`
+    /// (names become "prefix.weight", ...).
+    public func parameterPaths<Outer: Parameterized>(
+        nestedIn layer: WritableKeyPath<Outer, Self>, gradients: WritableKeyPath<Outer.Gradients, Gradients>,
+        prefix: String
+    ) -> [ParameterPath<Outer>] {
+        parameterPaths.map { $0.nested(in: layer, gradients: gradients, prefix: prefix) }
+    }
+
+    /// This layer's buffers seen from a layer that holds it as `prefix`.
+    public func bufferPaths<Outer>(nestedIn layer: WritableKeyPath<Outer, Self>, prefix: String)
+        -> [(name: String, buffer: WritableKeyPath<Outer, Tensor>)] {
+        bufferPaths.map { (name: prefix + "." + $0.name, buffer: layer.appending(path: $0.buffer)) }
+    }
+
     /// The total number of trainable scalars.
     public var parameterCount: Int {
         parameterPaths.reduce(0) { $0 + self[keyPath: $1.parameter].scalarCount }
