@@ -6,17 +6,19 @@ import GlimpseTensor
 /// the common PyTorch implementation, whose module names this layer keeps, it is a
 /// vector here, one gate per feature:
 ///
-///     e     = full_att(FastMath.tanh(encoder_att(a) + decoder_att(h)))   [B, P]
-///     α     = softmax over P of e                               [B, P]
-///     z     = Σ_p α_p a_p                                       [B, D]
-///     β     = σ(f_beta(h))                                      [B, D]
-///     output = β ⊙ z
+///     e      = full_att(tanh(encoder_att(a) + decoder_att(h)))   [B, P]
+///     α      = softmax over P of e                               [B, P]
+///     z      = Σ_p α_p a_p                                       [B, D]
+///     β      = σ(f_beta(h))                                      [B, D]
+///     output = β ⊙ z                                             [B, D]
 ///
 /// Features a are [B, P, D], the hidden state h is [B, H]. encoder_att(a) does not
 /// depend on the step, so the caller computes it once per image with
 /// `projectFeatures` / `forwardProjection` and passes it to every step; backward
 /// mirrors this: every step adds into one `FeatureGradients`, and
 /// `backwardProjection` turns the sum into dL/da once.
+///
+/// σ and tanh are `FastMath`'s approximations (within 4e-7 of the exact values).
 ///
 /// Initialisation: each Linear as PyTorch (U(-1/sqrt(in), 1/sqrt(in))).
 public struct SoftAttention: Parameterized, Sendable {
@@ -52,7 +54,7 @@ public struct SoftAttention: Parameterized, Sendable {
         public var features: Tensor
         /// h, [B, H]
         public var hidden: Tensor
-        /// FastMath.tanh(encoder_att(a) + decoder_att(h)), [B·P, A]
+        /// tanh(encoder_att(a) + decoder_att(h)), [B·P, A]
         public var activated: Tensor
         /// α, [B, P]
         public var weights: Tensor
@@ -92,10 +94,10 @@ public struct SoftAttention: Parameterized, Sendable {
     }
 
     public var parameterPaths: [ParameterPath<SoftAttention>] {
-        encoderAttention.parameterPaths.map { $0.nested(in: \.encoderAttention, gradients: \.encoderAttention, prefix: "encoder_att") }
-            + decoderAttention.parameterPaths.map { $0.nested(in: \.decoderAttention, gradients: \.decoderAttention, prefix: "decoder_att") }
-            + fullAttention.parameterPaths.map { $0.nested(in: \.fullAttention, gradients: \.fullAttention, prefix: "full_att") }
-            + gate.parameterPaths.map { $0.nested(in: \.gate, gradients: \.gate, prefix: "f_beta") }
+        encoderAttention.parameterPaths(nestedIn: \.encoderAttention, gradients: \.encoderAttention, prefix: "encoder_att")
+            + decoderAttention.parameterPaths(nestedIn: \.decoderAttention, gradients: \.decoderAttention, prefix: "decoder_att")
+            + fullAttention.parameterPaths(nestedIn: \.fullAttention, gradients: \.fullAttention, prefix: "full_att")
+            + gate.parameterPaths(nestedIn: \.gate, gradients: \.gate, prefix: "f_beta")
     }
 
     public func zeroGradients() -> Gradients {

@@ -25,6 +25,18 @@ public struct Linear: Parameterized, Sendable {
         public var input: Tensor
         /// The input's shape before flattening, to shape the input gradient.
         public var inputShape: [Int]
+
+        /// The cache `forward(input)` would build, for a caller that already holds
+        /// the input (a layer applied to a state it keeps anyway).
+        public init(input: Tensor) {
+            precondition(input.rank >= 1, "Linear cache needs an input of rank >= 1")
+            self.init(input: input.reshaped(to: [-1, input.shape[input.rank - 1]]), inputShape: input.shape)
+        }
+
+        init(input: Tensor, inputShape: [Int]) {
+            self.input = input
+            self.inputShape = inputShape
+        }
     }
 
     public init(weight: Tensor, bias: Tensor?) {

@@ -1,3 +1,18 @@
+// How every layer in GlimpseLayers is shaped (after llm.c and neuraltalk):
+//
+// - a struct holding its parameters in PyTorch layouts, conforming to
+//   `Parameterized` when it has any;
+// - `forward(_:) -> (output, cache)` for training, where `Cache` holds exactly what
+//   backward needs, every field with its shape; `callAsFunction` for inference,
+//   building no cache;
+// - `backward(_:cache:into:) -> input gradient`, which adds (+=) into a
+//   `Gradients` of the same fields as the parameters, so gradients accumulate over
+//   time steps and are zeroed once per step with `resetGradients`;
+// - mode (training / inference) and random generators passed in, never global.
+//
+// Shape letters: B batch, P grid locations, D feature size, E embedding,
+// A attention, H hidden, V vocabulary, T time; C and O channels in and out.
+
 import GlimpseTensor
 
 /// Whether a layer runs for training (batch statistics, dropout on) or inference.
@@ -57,6 +72,21 @@ extension Parameterized {
     /// Zeroes gradients in place, keeping their storage (no allocation per step).
     public func resetGradients(_ gradients: inout Gradients) {
         for path in parameterPaths { gradients[keyPath: path.gradient].zero() }
+    }
+
+    /// This layer's parameters seen from a layer that holds it as `prefix`
+    /// (names become "prefix.weight", ...).
+    public func parameterPaths<Outer: Parameterized>(
+        nestedIn layer: WritableKeyPath<Outer, Self>, gradients: WritableKeyPath<Outer.Gradients, Gradients>,
+        prefix: String
+    ) -> [ParameterPath<Outer>] {
+        parameterPaths.map { $0.nested(in: layer, gradients: gradients, prefix: prefix) }
+    }
+
+    /// This layer's buffers seen from a layer that holds it as `prefix`.
+    public func bufferPaths<Outer>(nestedIn layer: WritableKeyPath<Outer, Self>, prefix: String)
+        -> [(name: String, buffer: WritableKeyPath<Outer, Tensor>)] {
+        bufferPaths.map { (name: prefix + "." + $0.name, buffer: layer.appending(path: $0.buffer)) }
     }
 
     /// The total number of trainable scalars.

@@ -4,9 +4,11 @@ import GlimpseTensor
 ///
 /// gates = x W_ihᵀ + b_ih + h W_hhᵀ + b_hh, [B, 4H], split in the order
 /// i (input), f (forget), g (candidate), o (output):
-/// c' = σ(f)·c + σ(i)·FastMath.tanh(g),  h' = σ(o)·FastMath.tanh(c').
-/// The split happens in one place (`Gate`), and a test pins the order with
+/// c' = σ(f)·c + σ(i)·tanh(g),  h' = σ(o)·tanh(c').
+/// The order is applied in one place (`Gate.split`), and a test pins it with
 /// hand-set weights.
+///
+/// σ and tanh are `FastMath`'s approximations (within 4e-7 of the exact values).
 ///
 /// Initialisation as PyTorch: all four tensors ~ U(-1/sqrt(H), 1/sqrt(H)).
 /// Options: orthogonal recurrent weights (each gate's [H, H] block of W_hh
@@ -31,6 +33,19 @@ public struct LSTMCell: Parameterized, Sendable {
         /// The rows of W_ih / W_hh (and entries of the biases) belonging to this gate.
         public func range(hiddenSize: Int) -> Range<Int> {
             (rawValue * hiddenSize)..<((rawValue + 1) * hiddenSize)
+        }
+
+        /// One row of gates [4H] seen as its four blocks: the only place the order
+        /// is applied, in forward and backward alike.
+        @inline(__always)
+        static func split(_ row: UnsafeMutablePointer<Float>, hiddenSize: Int) -> (
+            input: UnsafeMutablePointer<Float>, forget: UnsafeMutablePointer<Float>,
+            candidate: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>
+        ) {
+            (row + Gate.input.range(hiddenSize: hiddenSize).lowerBound,
+             row + Gate.forget.range(hiddenSize: hiddenSize).lowerBound,
+             row + Gate.candidate.range(hiddenSize: hiddenSize).lowerBound,
+             row + Gate.output.range(hiddenSize: hiddenSize).lowerBound)
         }
     }
 
@@ -70,9 +85,9 @@ public struct LSTMCell: Parameterized, Sendable {
         public var input: Tensor
         /// h and c before the step, [B, H] each
         public var previous: State
-        /// σ(i), σ(f), FastMath.tanh(g), σ(o) side by side, [B, 4H]
+        /// σ(i), σ(f), tanh(g), σ(o) side by side, [B, 4H]
         public var gates: Tensor
-        /// FastMath.tanh(c'), [B, H]
+        /// tanh(c'), [B, H]
         public var cellTanh: Tensor
     }
 
@@ -184,8 +199,7 @@ public struct LSTMCell: Parameterized, Sendable {
                     cell.withUnsafeMutableBufferPointer { cell in
                         cellTanh.withUnsafeMutableBufferPointer { cellTanh in
                             for row in 0..<batchSize {
-                                let i = gates.baseAddress! + row * gateWidth
-                                let f = i + hiddenSize, g = f + hiddenSize, o = g + hiddenSize
+                                let (i, f, g, o) = Gate.split(gates.baseAddress! + row * gateWidth, hiddenSize: hiddenSize)
                                 let offset = row * hiddenSize
                                 for unit in 0..<hiddenSize {
                                     i[unit] = FastMath.sigmoid(i[unit])
@@ -225,10 +239,9 @@ public struct LSTMCell: Parameterized, Sendable {
                             gateGradient.withUnsafeMutableBufferPointer { dGates in
                                 previousCellGradient.withUnsafeMutableBufferPointer { dPreviousCell in
                                     for row in 0..<batchSize {
-                                        let i = gates.baseAddress! + row * gateWidth
-                                        let f = i + hiddenSize, g = f + hiddenSize, o = g + hiddenSize
-                                        let di = dGates.baseAddress! + row * gateWidth
-                                        let df = di + hiddenSize, dg = df + hiddenSize, dO = dg + hiddenSize
+                                        let (i, f, g, o) = Gate.split(UnsafeMutablePointer(mutating: gates.baseAddress!) + row * gateWidth,
+                                                                      hiddenSize: hiddenSize)
+                                        let (di, df, dg, dO) = Gate.split(dGates.baseAddress! + row * gateWidth, hiddenSize: hiddenSize)
                                         let offset = row * hiddenSize
                                         for unit in 0..<hiddenSize {
                                             let dh = dHidden[offset + unit], squashed = cellTanh[offset + unit]

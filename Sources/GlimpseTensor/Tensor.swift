@@ -8,11 +8,16 @@ final class TensorStorage: @unchecked Sendable {
     @usableFromInline let base: UnsafeMutablePointer<Float>
     @usableFromInline let count: Int
 
+    /// Cache-line (and AVX-512 vector) alignment for every tensor.
+    @usableFromInline static let alignment = 64
+
     @usableFromInline
     init(uninitializedCount count: Int) {
         self.count = count
-        // Allocate at least one element so `base` is always a valid pointer.
-        base = .allocate(capacity: Swift.max(count, 1))
+        // At least one element, so `base` is always a valid pointer.
+        base = UnsafeMutableRawPointer
+            .allocate(byteCount: Swift.max(count, 1) * MemoryLayout<Float>.stride, alignment: TensorStorage.alignment)
+            .bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }
 
     @usableFromInline
@@ -29,7 +34,7 @@ final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        base.deallocate()
+        UnsafeMutableRawPointer(base).deallocate()
     }
 }
 

@@ -59,9 +59,27 @@ struct ConvolutionTests {
                     absoluteTolerance: 1e-5, name: "output")
     }
 
+    @Test("rectangular kernels: forward and gradients")
+    func rectangularKernel() {
+        var generator = SeededGenerator(seed: 15)
+        let layer = Conv2d(weight: Tensor(randomNormal: [2, 3, 2, 3], standardDeviation: 0.3, using: &generator),
+                           bias: nil, stride: 1, padding: 1)
+        let input = Tensor(randomNormal: [2, 3, 5, 6], using: &generator)
+        let (output, cache) = layer.forward(input)
+        #expect(output.shape == [2, 2, 6, 6]) // (5 + 2 − 2) + 1 rows, (6 + 2 − 3) + 1 columns
+        assertClose(output, naiveConvolution(input, weight: layer.weight, bias: nil, stride: 1, padding: 1),
+                    absoluteTolerance: 1e-5, name: "output")
+        let lossWeights = Tensor(randomNormal: output.shape, using: &generator)
+        var gradients = layer.zeroGradients()
+        let inputGradient = layer.backward(lossWeights, cache: cache, into: &gradients)
+        let checker = GradientChecker()
+        checker.check("input", analytic: inputGradient, at: input) { weightedSum(layer($0), lossWeights) }
+        checker.checkParameters(of: layer, gradients: gradients) { weightedSum($0(input), lossWeights) }
+    }
+
     @Test("groups of several images per sgemm give the same output as one image at a time")
     func groupedProducts() {
-        // 5x6 outputs are 30 pixels, so a batch of 3 is one group of 3.
+        // 5x6 outputs are 30 pixels (< minimumColumnsPerProduct), so a batch of 3 is one group of 3.
         var generator = SeededGenerator(seed: 11)
         let layer = Conv2d(inputChannels: 2, outputChannels: 3, hasBias: true, using: &generator)
         let input = Tensor(randomNormal: [3, 2, 5, 6], using: &generator)

@@ -53,6 +53,21 @@ struct NormalizationTests {
         ]), name: "output")
     }
 
+    @Test("a large mean does not cost precision: the output has mean 0 and variance 1 per channel")
+    func largeMean() {
+        var generator = SeededGenerator(seed: 21)
+        var layer = BatchNorm2d(channels: 2)
+        let input = Tensor(randomNormal: [4, 2, 8, 8], mean: 1000, standardDeviation: 0.5, using: &generator)
+        let (output, _) = layer.forward(input, mode: .training)
+        for channel in 0..<2 {
+            var values = [Double]()
+            for image in 0..<4 { for y in 0..<8 { for x in 0..<8 { values.append(Double(output[image, channel, y, x])) } } }
+            let mean = values.reduce(0, +) / Double(values.count)
+            let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)
+            #expect(abs(mean) < 1e-3 && abs(variance - 1) < 1e-3, "channel \(channel): mean \(mean), variance \(variance)")
+        }
+    }
+
     @Test("gradients of input, weight and bias match central differences", arguments: [Mode.training, .inference])
     func gradientCheck(mode: Mode) {
         var generator = SeededGenerator(seed: 20)

@@ -39,4 +39,25 @@ struct FastMathTests {
         #expect(FastMath.tanh(.nan).isNaN)
         #expect(FastMath.sigmoid(.nan).isNaN)
     }
+
+    @Test("vectorised sums agree with a Double loop, including the tail after the last 16", arguments: [0, 5, 16, 37])
+    func reductions(count: Int) {
+        var generator = SeededGenerator(seed: 90)
+        let a = (0..<count).map { _ in generator.normal(mean: 3) }
+        let b = (0..<count).map { _ in generator.normal() }
+        let center: Float = 2.5
+        let sum = a.reduce(0.0) { $0 + Double($1) }
+        let squares = a.reduce(0.0) { $0 + (Double($1) - 2.5) * (Double($1) - 2.5) }
+        let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let centeredDot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * (Double($1.1) - 2.5) }
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                let (x, y) = (a.baseAddress ?? UnsafePointer(bitPattern: 16)!, b.baseAddress ?? UnsafePointer(bitPattern: 16)!)
+                #expect(abs(FastMath.sum(x, count: count) - sum) < 1e-4)
+                #expect(abs(FastMath.sumOfSquaredDeviations(x, count: count, from: center) - squares) < 1e-4)
+                #expect(abs(FastMath.dot(x, y, count: count) - dot) < 1e-4)
+                #expect(abs(FastMath.dot(x, y, count: count, centeringSecondOn: center) - centeredDot) < 1e-4)
+            }
+        }
+    }
 }

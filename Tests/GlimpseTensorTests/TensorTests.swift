@@ -61,6 +61,7 @@ struct TensorTests {
         tensor.scale(by: 3)
         tensor.ensureUnique()
         #expect(tensor.withUnsafeBufferPointer { $0.baseAddress } == address)
+        #expect(Int(bitPattern: address) % 64 == 0) // storage is cache-line aligned
     }
 
     @Test("reshape keeps the scalars and infers one -1 extent")
