@@ -103,11 +103,13 @@ public struct Conv2d: Parameterized, Sendable {
         let shape = geometry(of: input)
         let outputChannels = outputChannels, rowLength = shape.rowLength, pixels = shape.pixels
         var output = Tensor(zeros: [shape.batch, outputChannels, shape.outputHeight, shape.outputWidth])
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: rowLength * shape.groupSize * pixels)
-        defer { columns.deallocate() }
+        let columnsCount = rowLength * shape.groupSize * pixels
+        let columns = BufferPool.shared.allocate(count: columnsCount)
+        defer { BufferPool.shared.release(columns, count: columnsCount) }
         // For groups of several images the product lands here, then moves to NCHW.
-        let product = UnsafeMutablePointer<Float>.allocate(capacity: shape.groupSize > 1 ? outputChannels * shape.groupSize * pixels : 1)
-        defer { product.deallocate() }
+        let productCount = shape.groupSize > 1 ? outputChannels * shape.groupSize * pixels : 1
+        let product = BufferPool.shared.allocate(count: productCount)
+        defer { BufferPool.shared.release(product, count: productCount) }
 
         input.withUnsafeBufferPointer { input in
             weight.withUnsafeBufferPointer { weight in
@@ -162,13 +164,16 @@ public struct Conv2d: Parameterized, Sendable {
                      "Conv2d backward: output gradient \(outputGradient.shape) does not match the forward output")
         var inputGradient = Tensor(zeros: cache.input.shape)
         let capacity = rowLength * shape.groupSize * pixels
-        let columns = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
-        defer { columns.deallocate() }
-        let columnGradient = UnsafeMutablePointer<Float>.allocate(capacity: capacity)
-        defer { columnGradient.deallocate() }
+        let columnsCount = capacity
+        let columns = BufferPool.shared.allocate(count: columnsCount)
+        defer { BufferPool.shared.release(columns, count: columnsCount) }
+        let columnGradientCount = capacity
+        let columnGradient = BufferPool.shared.allocate(count: columnGradientCount)
+        defer { BufferPool.shared.release(columnGradient, count: columnGradientCount) }
         // dY of a group gathered to [O, g·L], to match the column layout.
-        let gathered = UnsafeMutablePointer<Float>.allocate(capacity: shape.groupSize > 1 ? outputChannels * shape.groupSize * pixels : 1)
-        defer { gathered.deallocate() }
+        let gatheredCount = shape.groupSize > 1 ? outputChannels * shape.groupSize * pixels : 1
+        let gathered = BufferPool.shared.allocate(count: gatheredCount)
+        defer { BufferPool.shared.release(gathered, count: gatheredCount) }
 
         cache.input.withUnsafeBufferPointer { input in
             weight.withUnsafeBufferPointer { weight in

@@ -8,16 +8,12 @@ final class TensorStorage: @unchecked Sendable {
     @usableFromInline let base: UnsafeMutablePointer<Float>
     @usableFromInline let count: Int
 
-    /// Cache-line (and AVX-512 vector) alignment for every tensor.
-    @usableFromInline static let alignment = 64
-
     @usableFromInline
     init(uninitializedCount count: Int) {
         self.count = count
-        // At least one element, so `base` is always a valid pointer.
-        base = UnsafeMutableRawPointer
-            .allocate(byteCount: Swift.max(count, 1) * MemoryLayout<Float>.stride, alignment: TensorStorage.alignment)
-            .bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+        // At least one element, so `base` is always a valid pointer; 64-byte aligned
+        // (cache lines, AVX-512 vectors); large buffers are recycled by the pool.
+        base = BufferPool.shared.allocate(count: count)
     }
 
     @usableFromInline
@@ -34,7 +30,7 @@ final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        UnsafeMutableRawPointer(base).deallocate()
+        BufferPool.shared.release(base, count: count)
     }
 }
 
