@@ -156,18 +156,59 @@ public struct Conv2d: Parameterized, Sendable {
         (self(input), Cache(input: input))
     }
 
-    /// Accumulates dW += dY·colᵀ (and db); returns dX = col2im(Wᵀ·dY).
+    /// Accumulates dW += dY·colᵀ (and db); returns dX.
+    ///
+    /// For stride 1 and a square kernel, dX is itself a convolution: dY correlated with
+    /// the weight flipped in space and transposed in channels, padded by k − 1 − padding.
+    /// That product has an inner dimension of O·k·k instead of O, and needs no
+    /// scatter-add (col2im), so it runs several times faster than dcol = Wᵀ·dY.
     public func backward(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
+        if stride == 1 && kernelHeight == kernelWidth && padding <= kernelHeight - 1 {
+            backwardWeights(outputGradient, cache: cache, into: &gradients)
+            return transposedForInputGradient()(outputGradient)
+        }
+        return backwardThroughColumns(outputGradient, cache: cache, into: &gradients, computingInputGradient: true)!
+    }
+
+    /// Accumulates dW (and db) only: for a first layer, whose input (the image) needs no gradient.
+    public func backwardWeights(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) {
+        _ = backwardThroughColumns(outputGradient, cache: cache, into: &gradients, computingInputGradient: false)
+    }
+
+    /// The convolution that maps dY to dX when stride is 1: weight [C, O, k, k] with
+    /// W'[c, o, i, j] = W[o, c, k−1−i, k−1−j], padding k − 1 − padding.
+    func transposedForInputGradient() -> Conv2d {
+        let (outputs, inputs, kernel) = (outputChannels, inputChannels, kernelHeight)
+        let flipped = Tensor(shape: [inputs, outputs, kernel, kernel]) { target in
+            weight.withUnsafeBufferPointer { source in
+                for o in 0..<outputs {
+                    for c in 0..<inputs {
+                        for i in 0..<kernel {
+                            for j in 0..<kernel {
+                                target[((c * outputs + o) * kernel + i) * kernel + j] =
+                                    source[((o * inputs + c) * kernel + (kernel - 1 - i)) * kernel + (kernel - 1 - j)]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Conv2d(weight: flipped, bias: nil, stride: 1, padding: kernel - 1 - padding)
+    }
+
+    /// dW += dY·colᵀ (and db) and, when asked, dX = col2im(Wᵀ·dY).
+    private func backwardThroughColumns(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients,
+                                        computingInputGradient: Bool) -> Tensor? {
         let shape = geometry(of: cache.input)
         let outputChannels = outputChannels, rowLength = shape.rowLength, pixels = shape.pixels
         precondition(outputGradient.shape == [shape.batch, outputChannels, shape.outputHeight, shape.outputWidth],
                      "Conv2d backward: output gradient \(outputGradient.shape) does not match the forward output")
-        var inputGradient = Tensor(zeros: cache.input.shape)
+        var inputGradient = Tensor(zeros: computingInputGradient ? cache.input.shape : [0])
         let capacity = rowLength * shape.groupSize * pixels
         let columnsCount = capacity
         let columns = BufferPool.shared.allocate(count: columnsCount)
         defer { BufferPool.shared.release(columns, count: columnsCount) }
-        let columnGradientCount = capacity
+        let columnGradientCount = computingInputGradient ? capacity : 1
         let columnGradient = BufferPool.shared.allocate(count: columnGradientCount)
         defer { BufferPool.shared.release(columnGradient, count: columnGradientCount) }
         // dY of a group gathered to [O, g·L], to match the column layout.
@@ -204,6 +245,7 @@ public struct Conv2d: Parameterized, Sendable {
                                 BLAS.sgemm(transposeA: false, transposeB: true, m: outputChannels, n: rowLength, k: width,
                                            a: groupGradient, lda: width, b: columns, ldb: width,
                                            beta: 1, c: dWeight.baseAddress!, ldc: rowLength)
+                                guard computingInputGradient else { continue }
                                 // dcol[K, gL] = W[O, K]ᵀ · dY[O, gL]
                                 BLAS.sgemm(transposeA: true, transposeB: false, m: rowLength, n: width, k: outputChannels,
                                            a: weight.baseAddress!, lda: rowLength, b: groupGradient, ldb: width,
@@ -221,7 +263,7 @@ public struct Conv2d: Parameterized, Sendable {
         if gradients.bias != nil {
             gradients.bias!.add(outputGradient.sum(alongAxes: [0, 2, 3]), scaledBy: 1)
         }
-        return inputGradient
+        return computingInputGradient ? inputGradient : nil
     }
 }
 

@@ -45,7 +45,22 @@ struct ConvolutionTests {
         Configuration(kernelSize: 1, stride: 1, padding: 0, hasBias: true),
         Configuration(kernelSize: 2, stride: 2, padding: 0, hasBias: false),
         Configuration(kernelSize: 5, stride: 1, padding: 2, hasBias: false),
+        Configuration(kernelSize: 3, stride: 1, padding: 0, hasBias: true),
     ]
+
+    @Test("weights-only backward (a first layer's) accumulates the same weight gradient")
+    func weightsOnlyBackward() {
+        var generator = SeededGenerator(seed: 12)
+        let layer = Conv2d(inputChannels: 3, outputChannels: 5, hasBias: true, using: &generator)
+        let input = Tensor(randomNormal: [2, 3, 6, 7], using: &generator)
+        let upstream = Tensor(randomNormal: [2, 5, 6, 7], using: &generator)
+        let cache = layer.forward(input).cache
+        var full = layer.zeroGradients(), weightsOnly = layer.zeroGradients()
+        _ = layer.backward(upstream, cache: cache, into: &full)
+        layer.backwardWeights(upstream, cache: cache, into: &weightsOnly)
+        #expect(full.weight == weightsOnly.weight)
+        #expect(full.bias == weightsOnly.bias)
+    }
 
     @Test("im2col + sgemm agrees with the direct definition", arguments: configurations)
     func forwardMatchesDefinition(configuration: Configuration) {
