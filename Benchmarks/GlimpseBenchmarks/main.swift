@@ -98,16 +98,24 @@ for shape in shapes {
     let forwardSeconds = medianSeconds(repeats: options.repeats) { _ = conv(input) }
     let cache = conv.forward(input).cache
     var gradients = conv.zeroGradients()
-    // Backward computes the weight gradient and the input gradient: twice the forward work.
+    // Backward computes the weight gradient and the input gradient: twice the forward
+    // work. The first layer's input is the image, which needs no gradient: the model
+    // runs the weight gradient alone there, and so is it measured.
+    let firstLayer = shape.input == 3
+    let backwardFlops = firstLayer ? flops : 2 * flops
     let backwardSeconds = medianSeconds(repeats: options.repeats) {
-        _ = conv.backward(upstream, cache: cache, into: &gradients)
+        if firstLayer {
+            conv.backwardWeights(upstream, cache: cache, into: &gradients)
+        } else {
+            _ = conv.backward(upstream, cache: cache, into: &gradients)
+        }
     }
-    let forward = flops / forwardSeconds / 1e9, backward = 2 * flops / backwardSeconds / 1e9
+    let forward = flops / forwardSeconds / 1e9, backward = backwardFlops / backwardSeconds / 1e9
     totalForwardFlops += flops
     totalForwardSeconds += forwardSeconds
-    totalBackwardFlops += 2 * flops
+    totalBackwardFlops += backwardFlops
     totalBackwardSeconds += backwardSeconds
-    print(pad("\(shape.input)->\(shape.output) at \(shape.side)x\(shape.side)", 22)
+    print(pad("\(shape.input)->\(shape.output) at \(shape.side)x\(shape.side)" + (firstLayer ? "*" : ""), 22)
           + pad(String(format: "%.1f", forward), 20) + pad(String(format: "%.2f", forward / peak), 8)
           + pad(String(format: "%.1f", backward), 20) + String(format: "%.2f", backward / peak))
 }
@@ -116,6 +124,7 @@ let backwardAll = totalBackwardFlops / totalBackwardSeconds / 1e9
 print(pad("all eight (time-weighted)", 22) + pad(String(format: "%.1f", forwardAll), 20)
       + pad(String(format: "%.2f", forwardAll / peak), 8) + pad(String(format: "%.1f", backwardAll), 20)
       + String(format: "%.2f", backwardAll / peak))
+print("* weight gradient only: the image needs no gradient, and the model does not compute one")
 print(String(format: "encoder convolutions per batch of %d: forward %.0f ms, backward %.0f ms",
              batch, totalForwardSeconds * 1000, totalBackwardSeconds * 1000))
 
