@@ -1,0 +1,196 @@
+import Dispatch
+import Foundation
+import GlimpseImage
+
+/// One training image: where its pixels are and its captions as word ids.
+public struct TrainingExample: Sendable, Equatable {
+    public var path: String
+    /// Word ids of each caption, without `<start>` and `<end>`.
+    public var captions: [[Int32]]
+
+    public init(path: String, captions: [[Int32]]) {
+        self.path = path
+        self.captions = captions
+    }
+
+    /// The examples of `images`, captions tokenised and encoded with `vocabulary`.
+    /// Captions longer than `maximumLength` words are cut; empty ones are dropped.
+    public static func make(_ images: [DatasetImage], vocabulary: Vocabulary, maximumLength: Int = 50) -> [TrainingExample] {
+        images.compactMap { image in
+            let captions = image.captions.map { caption in
+                Array(vocabulary.encode(CaptionTokenizer.tokenize(caption)).prefix(maximumLength))
+            }.filter { !$0.isEmpty }
+            return captions.isEmpty ? nil : TrainingExample(path: image.path, captions: captions)
+        }
+    }
+}
+
+/// A minibatch: N images, each with its captions, so the encoder runs once per image.
+public struct CaptionBatch: Sendable {
+    /// Indices into the epoch's example list.
+    public var exampleIndices: [Int]
+    /// Normalised pixels, [N, 3, S, S] planar, as `Preprocessing` lays them out.
+    public var pixels: [Float]
+    public var imageSize: Int
+    /// Word ids of each caption (no `<start>`/`<end>`).
+    public var captions: [[Int32]]
+    /// For each caption, the index (0..<N) of its image in this batch.
+    public var captionImages: [Int]
+
+    public var imageCount: Int { exampleIndices.count }
+}
+
+/// The order of an epoch: which examples form each batch.
+///
+/// Deterministic for (seed, epoch). Examples are shuffled, then, within windows of
+/// `window` batches, sorted by their captions' mean length so that a batch holds
+/// captions of similar length, and the batches are shuffled again. The whole plan
+/// is a function of its inputs, so a run that resumes at (epoch, batch) sees exactly
+/// the batches an uninterrupted run would have.
+public enum EpochPlan {
+    public static func batches(examples: [TrainingExample], imagesPerBatch: Int, seed: UInt64, epoch: Int,
+                               window: Int = 20) -> [[Int]] {
+        precondition(imagesPerBatch > 0, "imagesPerBatch must be positive")
+        var state = SplitMix(seed: seed ^ (UInt64(truncatingIfNeeded: epoch) &* 0x9E37_79B9_7F4A_7C15))
+        var order = Array(examples.indices)
+        state.shuffle(&order)
+        let meanLength = examples.map { example in
+            Double(example.captions.reduce(0) { $0 + $1.count }) / Double(max(1, example.captions.count))
+        }
+        let windowSize = imagesPerBatch * window
+        var sorted: [Int] = []
+        sorted.reserveCapacity(order.count)
+        for start in stride(from: 0, to: order.count, by: windowSize) {
+            let slice = order[start..<min(order.count, start + windowSize)]
+            sorted += slice.sorted { meanLength[$0] != meanLength[$1] ? meanLength[$0] < meanLength[$1] : $0 < $1 }
+        }
+        var batches = stride(from: 0, to: sorted.count, by: imagesPerBatch).map {
+            Array(sorted[$0..<min(sorted.count, $0 + imagesPerBatch)])
+        }
+        state.shuffle(&batches)
+        return batches
+    }
+
+    /// SplitMix64, enough for shuffling (and independent of the standard library's algorithms).
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func shuffle<Element>(_ array: inout [Element]) {
+            guard array.count > 1 else { return }
+            for index in stride(from: array.count - 1, to: 0, by: -1) {
+                let other = Int(next() % UInt64(index + 1))
+                array.swapAt(index, other)
+            }
+        }
+    }
+}
+
+/// Builds batches on a background thread while the caller trains on the previous
+/// one. Pixels come from the `ImageCache` (filled beforehand), so building a batch
+/// is a copy and a normalisation, never a decode.
+///
+/// The background work holds the prefetcher until the plan is done: call `cancel()`
+/// when abandoning it early (an interrupted epoch).
+public final class BatchPrefetcher: @unchecked Sendable {
+    private let examples: [TrainingExample]
+    private let plan: [[Int]]
+    private let cache: ImageCache
+    private let preprocessing: Preprocessing
+    private let captionsPerImage: Int?
+    private let queue = DispatchQueue(label: "glimpse.batch-prefetch")
+    private let ready: DispatchSemaphore
+    private let room: DispatchSemaphore
+    private var buffer: [Int: CaptionBatch] = [:]
+    private let lock = NSLock()
+    private var cancelled = false
+    private var nextToConsume: Int
+
+    /// Starts preparing `plan[startIndex...]`, at most `depth` batches ahead.
+    /// `captionsPerImage` limits captions per image (the first ones), nil for all.
+    public init(examples: [TrainingExample], plan: [[Int]], startIndex: Int = 0, cache: ImageCache,
+                captionsPerImage: Int? = nil, depth: Int = 2) {
+        self.examples = examples
+        self.plan = plan
+        self.cache = cache
+        self.preprocessing = cache.preprocessing
+        self.captionsPerImage = captionsPerImage
+        self.nextToConsume = startIndex
+        ready = DispatchSemaphore(value: 0)
+        room = DispatchSemaphore(value: max(1, depth))
+        queue.async { [self] in produce(from: startIndex) }
+    }
+
+    /// The next batch in plan order, or nil when the plan is done. A batch whose
+    /// image is missing from the cache leaves that image out.
+    public func next() -> CaptionBatch? {
+        guard nextToConsume < plan.count else { return nil }
+        ready.wait()
+        lock.lock()
+        let batch = buffer.removeValue(forKey: nextToConsume)
+        lock.unlock()
+        nextToConsume += 1
+        room.signal()
+        return batch
+    }
+
+    /// Stops the background work (idempotent).
+    public func cancel() {
+        lock.lock()
+        cancelled = true
+        lock.unlock()
+        room.signal()
+    }
+
+    private func produce(from start: Int) {
+        for index in start..<plan.count {
+            room.wait()
+            lock.lock()
+            let stop = cancelled
+            lock.unlock()
+            if stop { return }
+            let batch = build(plan[index])
+            lock.lock()
+            buffer[index] = batch
+            lock.unlock()
+            ready.signal()
+        }
+    }
+
+    /// Gathers and normalises one batch.
+    public func build(_ indices: [Int]) -> CaptionBatch {
+        let size = preprocessing.imageSize
+        let plane = 3 * size * size
+        var kept: [Int] = []
+        var sources: [UnsafeBufferPointer<UInt8>] = []
+        for index in indices {
+            if let pixels = cache.pixels(for: examples[index].path) {
+                kept.append(index)
+                sources.append(pixels)
+            }
+        }
+        var pixels = [Float](repeating: 0, count: kept.count * plane)
+        pixels.withUnsafeMutableBufferPointer { output in
+            for (slot, source) in sources.enumerated() {
+                preprocessing.normalize(resizedPixels: source,
+                                        into: UnsafeMutableBufferPointer(rebasing: output[(slot * plane)..<((slot + 1) * plane)]))
+            }
+        }
+        var captions: [[Int32]] = [], owners: [Int] = []
+        for (slot, index) in kept.enumerated() {
+            let all = examples[index].captions
+            for caption in captionsPerImage.map({ Array(all.prefix($0)) }) ?? all {
+                captions.append(caption)
+                owners.append(slot)
+            }
+        }
+        return CaptionBatch(exampleIndices: kept, pixels: pixels, imageSize: size, captions: captions,
+                            captionImages: owners)
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import GlimpseData
+import GlimpseImage
+import Testing
+
+@Suite("Planning and building training batches")
+struct TrainingBatchesTests {
+    func examples(_ count: Int) -> [TrainingExample] {
+        (0..<count).map { index in
+            TrainingExample(path: "/nowhere/\(index).png",
+                            captions: (0..<(1 + index % 5)).map { caption in
+                                Array(repeating: Int32(4 + caption), count: 1 + (index * 7 + caption) % 13)
+                            })
+        }
+    }
+
+    @Test("every example once per epoch, deterministic for (seed, epoch), different across epochs")
+    func plan() {
+        let items = examples(203)
+        let first = EpochPlan.batches(examples: items, imagesPerBatch: 16, seed: 5, epoch: 0)
+        #expect(first.flatMap { $0 }.sorted() == Array(0..<203))
+        #expect(first.filter { $0.count != 16 }.count == 1)  // one short batch: 203 = 12 * 16 + 11
+        #expect(EpochPlan.batches(examples: items, imagesPerBatch: 16, seed: 5, epoch: 0) == first)
+        #expect(EpochPlan.batches(examples: items, imagesPerBatch: 16, seed: 5, epoch: 1) != first)
+        #expect(EpochPlan.batches(examples: items, imagesPerBatch: 16, seed: 6, epoch: 0) != first)
+    }
+
+    @Test("batches group captions of similar length")
+    func lengthGrouping() {
+        let items = examples(640)
+        let plan = EpochPlan.batches(examples: items, imagesPerBatch: 16, seed: 1, epoch: 0, window: 40)
+        func mean(_ index: Int) -> Double {
+            Double(items[index].captions.reduce(0) { $0 + $1.count }) / Double(items[index].captions.count)
+        }
+        // Spread of mean lengths inside a batch is far below the spread over the dataset.
+        let overall = (items.indices.map(mean).max() ?? 0) - (items.indices.map(mean).min() ?? 0)
+        let within = plan.map { batch in (batch.map(mean).max() ?? 0) - (batch.map(mean).min() ?? 0) }
+        let average = within.reduce(0, +) / Double(within.count)
+        #expect(average < overall / 4, "mean spread in a batch \(average), over the data \(overall)")
+    }
+
+    @Test("the prefetcher delivers, in plan order, the batches built from the cache")
+    func prefetcher() throws {
+        let folder = try DatasetFolder()
+        var items: [TrainingExample] = []
+        for index in 0..<7 {
+            let path = folder.path + "/\(index).png"
+            try PNGWriter.write(RGBImage(width: 9, height: 7, fill: (UInt8(index * 30), 100, 200)), to: path)
+            items.append(TrainingExample(path: path, captions: [[4, 5], [6]]))
+        }
+        let cache = try ImageCache(directory: folder.path + "/cache", preprocessing: Preprocessing(imageSize: 4))
+        try cache.fill(items.map(\.path))
+        let plan = EpochPlan.batches(examples: items, imagesPerBatch: 3, seed: 2, epoch: 0)
+        let prefetcher = BatchPrefetcher(examples: items, plan: plan, startIndex: 1, cache: cache)
+        var delivered: [CaptionBatch] = []
+        while let batch = prefetcher.next() { delivered.append(batch) }
+        #expect(delivered.map(\.exampleIndices) == Array(plan.dropFirst()))
+        let expected = prefetcher.build(plan[1])
+        #expect(delivered[0].pixels == expected.pixels)
+        #expect(delivered[0].pixels.count == plan[1].count * 3 * 4 * 4)
+        #expect(delivered[0].captionImages == plan[1].indices.flatMap { [$0, $0] })
+        // The first pixel of each image is its red channel, normalised.
+        let red = Float(plan[1][0] * 30) / 255
+        #expect(abs(delivered[0].pixels[0] - (red - 0.485) / 0.229) < 1e-5)
+    }
+}
