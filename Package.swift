@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "glimpse", targets: ["GlimpseTool"]),
         .library(name: "GlimpseImage", targets: ["GlimpseImage"]),
+        .library(name: "GlimpseMetrics", targets: ["GlimpseMetrics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +27,9 @@ let package = Package(
         // MARK: Libraries
         .target(name: "GlimpseImage", dependencies: ["CGlimpseCodec"]),
 
+        // MARK: Caption metrics (pure Swift, no dependencies: BLEU, ROUGE-L, CIDEr-D as pycocoevalcap)
+        .target(name: "GlimpseMetrics"),
+
         // MARK: The command-line tool
         .executableTarget(
             name: "GlimpseTool",
@@ -38,5 +42,7 @@ let package = Package(
         .testTarget(name: "GlimpseImageTests", dependencies: ["GlimpseImage"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseToolTests", dependencies: ["GlimpseTool", "GlimpseImage"]),
+        .testTarget(name: "GlimpseMetricsTests", dependencies: ["GlimpseMetrics"],
+                    exclude: ["Fixtures"]),
     ]
 )
