@@ -28,13 +28,25 @@ struct BLEUScorer {
     }
 
     /// Statistics of one image (`cook_refs` + `cook_test`).
-    static func statistics(candidate: CountedSentence, references: [CountedSentence]) -> Statistics {
-        var maxCounts: [NGram: Int] = [:]
+    static func statistics(candidate: CountedSentence, references: [CountedSentence],
+                           orders: [UInt8]) -> Statistics {
+        // The maximum count of each n-gram over the references, as sorted (id, count) pairs.
+        var pooled: [(id: Int32, count: Int32)] = []
         for reference in references {
-            for (ngram, count) in reference.counts where count > maxCounts[ngram, default: 0] {
-                maxCounts[ngram] = count
+            for index in reference.ngrams.indices { pooled.append((reference.ngrams[index], reference.counts[index])) }
+        }
+        pooled.sort { $0.id < $1.id }
+        var maxIds: [Int32] = []
+        var maxCounts: [Int32] = []
+        for entry in pooled {
+            if maxIds.last == entry.id {
+                maxCounts[maxCounts.count - 1] = max(maxCounts[maxCounts.count - 1], entry.count)
+            } else {
+                maxIds.append(entry.id)
+                maxCounts.append(entry.count)
             }
         }
+
         var stats = Statistics()
         stats.testLength = candidate.length
         // min((abs(l - testlen), l) for l in reflen)[1]: closest, and the shorter on a tie.
@@ -45,8 +57,13 @@ struct BLEUScorer {
         for order in 1...maximumOrder {
             stats.guesses[order - 1] = max(0, candidate.length - order + 1)
         }
-        for (ngram, count) in candidate.counts {
-            stats.correct[ngram.order - 1] += min(maxCounts[ngram] ?? 0, count)
+        // Clipped matches: both id lists are sorted, so one merge pass finds the shared n-grams.
+        var r = 0
+        for (index, id) in candidate.ngrams.enumerated() {
+            while r < maxIds.count && maxIds[r] < id { r += 1 }
+            if r < maxIds.count && maxIds[r] == id {
+                stats.correct[Int(orders[Int(id)]) - 1] += Int(min(maxCounts[r], candidate.counts[index]))
+            }
         }
         return stats
     }
@@ -68,13 +85,13 @@ struct BLEUScorer {
     }
 
     /// Corpus BLEU-1…4 and each image's BLEU-1…4, in the order of `images`.
-    static func score(images: [(candidate: CountedSentence, references: [CountedSentence])])
+    static func score(images: [(candidate: CountedSentence, references: [CountedSentence])], orders: [UInt8])
         -> (corpus: [Double], perImage: [[Double]]) {
         var total = Statistics()
         var perImage: [[Double]] = []
         perImage.reserveCapacity(images.count)
         for image in images {
-            let stats = statistics(candidate: image.candidate, references: image.references)
+            let stats = statistics(candidate: image.candidate, references: image.references, orders: orders)
             perImage.append(scores(stats))
             total.testLength += stats.testLength
             total.referenceLength += stats.referenceLength

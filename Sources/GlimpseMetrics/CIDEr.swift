@@ -22,48 +22,59 @@ struct CIDErDScorer {
     static let sigma = 6.0
     static let maximumOrder = 4
 
-    /// A tf-idf vector split by n-gram order, with the per-order norms and the bigram count.
+    /// A tf-idf vector: weights aligned with the sentence's sorted n-gram ids, the per-order
+    /// norms, and the bigram count used as "length".
     struct Vector {
-        var weights: [NGram: Double]
+        var ngrams: [Int32]
+        var weights: [Double]
         var norms: [Double]
         var length: Int
     }
 
-    /// Per-image CIDEr-D, in the order of `images`.
-    static func score(images: [(candidate: CountedSentence, references: [CountedSentence])]) -> [Double] {
-        var documentFrequency: [NGram: Int] = [:]
+    /// Per-image CIDEr-D, in the order of `images`; `orders[id]` is the word count of n-gram `id`.
+    static func score(images: [(candidate: CountedSentence, references: [CountedSentence])],
+                      orders: [UInt8]) -> [Double] {
+        var documentFrequency = [Int32](repeating: 0, count: orders.count)
         for image in images {
-            var seen = Set<NGram>()
-            for reference in image.references {
-                for ngram in reference.counts.keys where seen.insert(ngram).inserted {
-                    documentFrequency[ngram, default: 0] += 1
-                }
+            var present = image.references.flatMap(\.ngrams)
+            present.sort()
+            var previous: Int32 = -1
+            for id in present where id != previous {
+                documentFrequency[Int(id)] += 1
+                previous = id
             }
         }
         let referenceLength = log(Double(images.count))
 
         func vector(_ sentence: CountedSentence) -> Vector {
-            var weights: [NGram: Double] = [:]
-            weights.reserveCapacity(sentence.counts.count)
+            var weights = [Double](repeating: 0, count: sentence.ngrams.count)
             var squares = [Double](repeating: 0, count: maximumOrder)
             var length = 0
-            for (ngram, termFrequency) in sentence.counts {
-                let df = log(max(1.0, Double(documentFrequency[ngram] ?? 0)))
+            for (index, id) in sentence.ngrams.enumerated() {
+                let termFrequency = Int(sentence.counts[index])
+                let df = log(max(1.0, Double(documentFrequency[Int(id)])))
                 let weight = Double(termFrequency) * (referenceLength - df)
-                weights[ngram] = weight
-                squares[ngram.order - 1] += weight * weight
-                if ngram.order == 2 { length += termFrequency }
+                weights[index] = weight
+                let order = Int(orders[Int(id)])
+                squares[order - 1] += weight * weight
+                if order == 2 { length += termFrequency }
             }
-            return Vector(weights: weights, norms: squares.map { $0.squareRoot() }, length: length)
+            return Vector(ngrams: sentence.ngrams, weights: weights,
+                          norms: squares.map { $0.squareRoot() }, length: length)
         }
 
         func similarity(_ hypothesis: Vector, _ reference: Vector) -> [Double] {
             let delta = Double(hypothesis.length - reference.length)
             let penalty = exp(-(delta * delta) / (2 * sigma * sigma))
             var values = [Double](repeating: 0, count: maximumOrder)
-            for (ngram, weight) in hypothesis.weights {
-                let referenceWeight = reference.weights[ngram] ?? 0
-                values[ngram.order - 1] += min(weight, referenceWeight) * referenceWeight
+            // An n-gram missing from the reference adds min(w, 0) * 0 = 0, so only shared ones count.
+            var r = 0
+            for (index, id) in hypothesis.ngrams.enumerated() {
+                while r < reference.ngrams.count && reference.ngrams[r] < id { r += 1 }
+                if r < reference.ngrams.count && reference.ngrams[r] == id {
+                    let referenceWeight = reference.weights[r]
+                    values[Int(orders[Int(id)]) - 1] += min(hypothesis.weights[index], referenceWeight) * referenceWeight
+                }
             }
             for k in 0..<maximumOrder {
                 if hypothesis.norms[k] != 0, reference.norms[k] != 0 {

@@ -23,8 +23,19 @@ public enum CaptionEvaluator {
     public static func evaluate(references: [String: [String]], candidates: [String: String],
                                 tokenizer: PTBTokenizer = PTBTokenizer()) throws(MetricsError) -> CaptionScores {
         try validate(references: references, candidates: candidates)
-        let tokenizedReferences = references.mapValues { $0.map(tokenizer.tokenize) }
-        let tokenizedCandidates = candidates.mapValues(tokenizer.tokenize)
+        // Like pycocoevalcap: all references in one tokenizer batch and all candidates in
+        // another, one caption per line, here in sorted image order. The batch matters only
+        // where a caption's end depends on the next line (see PTBTokenizer).
+        let ids = candidates.keys.sorted()
+        var flatReferences = tokenizer.tokenize(ids.flatMap { references[$0]! })[...]
+        var tokenizedReferences: [String: [String]] = [:]
+        for id in ids {
+            let count = references[id]!.count
+            tokenizedReferences[id] = Array(flatReferences.prefix(count))
+            flatReferences = flatReferences.dropFirst(count)
+        }
+        let tokenizedCandidates = Dictionary(
+            uniqueKeysWithValues: zip(ids, tokenizer.tokenize(ids.map { candidates[$0]! })))
         return try evaluate(tokenizedReferences: tokenizedReferences, tokenizedCandidates: tokenizedCandidates)
     }
 
@@ -36,24 +47,22 @@ public enum CaptionEvaluator {
         // Sorted for a deterministic summation order; the scores do not depend on it otherwise.
         let ids = tokenizedCandidates.keys.sorted()
         var vocabulary = Vocabulary()
+        var table = NGramTable(capacity: ids.count * 64)
 
         var counted: [(candidate: CountedSentence, references: [CountedSentence])] = []
         var rougeL: [Double] = []
         counted.reserveCapacity(ids.count)
         rougeL.reserveCapacity(ids.count)
         for id in ids {
-            let candidate = tokenizedCandidates[id]!
-            let references = tokenizedReferences[id]!
-            counted.append((
-                CountedSentence(words: vocabulary.ids(of: pythonWhitespaceSplit(candidate))),
-                references.map { CountedSentence(words: vocabulary.ids(of: pythonWhitespaceSplit($0))) }))
-            rougeL.append(ROUGELScorer.score(
-                candidate: vocabulary.ids(of: pythonSpaceSplit(candidate)),
-                references: references.map { vocabulary.ids(of: pythonSpaceSplit($0)) }))
+            let candidate = Words(tokenizedCandidates[id]!, vocabulary: &vocabulary)
+            let references = tokenizedReferences[id]!.map { Words($0, vocabulary: &vocabulary) }
+            counted.append((CountedSentence(words: candidate.whitespaceSplit, table: &table),
+                            references.map { CountedSentence(words: $0.whitespaceSplit, table: &table) }))
+            rougeL.append(ROUGELScorer.score(candidate: candidate.spaceSplit, references: references.map(\.spaceSplit)))
         }
 
-        let bleu = BLEUScorer.score(images: counted)
-        let cider = CIDErDScorer.score(images: counted)
+        let bleu = BLEUScorer.score(images: counted, orders: table.orders)
+        let cider = CIDErDScorer.score(images: counted, orders: table.orders)
         var perImage: [String: ImageCaptionScores] = [:]
         perImage.reserveCapacity(ids.count)
         for (index, id) in ids.enumerated() {
@@ -78,6 +87,24 @@ public enum CaptionEvaluator {
         if !uncaptioned.isEmpty { throw .imagesWithoutCandidates(uncaptioned.sorted()) }
         let unreferenced = references.filter { $0.value.isEmpty }.map(\.key)
         if !unreferenced.isEmpty { throw .imagesWithoutReferences(unreferenced.sorted()) }
+    }
+
+    /// A tokenised caption as word ids under both of pycocoevalcap's ways of splitting it.
+    struct Words {
+        /// `str.split()`, for BLEU and CIDEr-D.
+        let whitespaceSplit: [UInt32]
+        /// `str.split(" ")`, for ROUGE-L.
+        let spaceSplit: [UInt32]
+
+        init(_ caption: String, vocabulary: inout Vocabulary) {
+            let pieces = pythonSpaceSplit(caption)
+            spaceSplit = vocabulary.ids(of: pieces)
+            // The two splits agree unless there are empty pieces or other whitespace, the usual case.
+            let plain = pieces.allSatisfy { !$0.isEmpty } && caption.utf8.allSatisfy { byte in
+                byte >= 0x20 && byte < 0x80  // no other ASCII whitespace, nothing that could be Unicode whitespace
+            }
+            whitespaceSplit = plain ? spaceSplit : vocabulary.ids(of: pythonWhitespaceSplit(caption))
+        }
     }
 
     private static func mean(_ values: [Double]) -> Double {

@@ -39,7 +39,7 @@ struct Vocabulary {
 }
 
 /// An n-gram of one to four word ids packed into two 64-bit words; unused slots are 0.
-struct NGram: Hashable {
+struct NGram: Equatable {
     let head: UInt64
     let tail: UInt64
 
@@ -55,6 +55,11 @@ struct NGram: Hashable {
         tail = slots.2 << 32 | slots.3
     }
 
+    init(head: UInt64, tail: UInt64) {
+        self.head = head
+        self.tail = tail
+    }
+
     /// Number of words, 1…4.
     var order: Int {
         if tail & 0xFFFF_FFFF != 0 { return 4 }
@@ -64,22 +69,98 @@ struct NGram: Hashable {
     }
 }
 
+/// Dense ids for the n-grams of one evaluation: an open-addressing table with a multiplicative
+/// hash, so that counting costs one cheap probe per n-gram and the scorers work on sorted
+/// integer arrays without hashing at all.
+struct NGramTable {
+    private var heads: [UInt64]
+    private var tails: [UInt64]
+    private var slots: [Int32]  // -1 marks an empty slot
+    private var mask: Int
+    /// Word count (1…4) of each id.
+    private(set) var orders: [UInt8] = []
+
+    init(capacity: Int = 1 << 12) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        heads = [UInt64](repeating: 0, count: size)
+        tails = [UInt64](repeating: 0, count: size)
+        slots = [Int32](repeating: -1, count: size)
+        mask = size - 1
+    }
+
+    var count: Int { orders.count }
+
+    mutating func id(of ngram: NGram) -> Int32 {
+        var slot = Self.hash(ngram) & mask
+        while true {
+            let id = slots[slot]
+            if id < 0 { break }
+            if heads[slot] == ngram.head && tails[slot] == ngram.tail { return id }
+            slot = (slot + 1) & mask
+        }
+        let id = Int32(orders.count)
+        slots[slot] = id
+        heads[slot] = ngram.head
+        tails[slot] = ngram.tail
+        orders.append(UInt8(ngram.order))
+        if orders.count * 2 > slots.count { grow() }
+        return id
+    }
+
+    private static func hash(_ ngram: NGram) -> Int {
+        let mixed = (ngram.head &* 0x9E37_79B9_7F4A_7C15) ^ (ngram.tail &* 0xC2B2_AE3D_27D4_EB4F)
+        return Int(truncatingIfNeeded: (mixed ^ (mixed >> 29)) &* 0xBF58_476D_1CE4_E5B9 >> 17)
+    }
+
+    private mutating func grow() {
+        let (oldHeads, oldTails, oldSlots) = (heads, tails, slots)
+        let size = slots.count * 2
+        heads = [UInt64](repeating: 0, count: size)
+        tails = [UInt64](repeating: 0, count: size)
+        slots = [Int32](repeating: -1, count: size)
+        mask = size - 1
+        for index in oldSlots.indices where oldSlots[index] >= 0 {
+            var slot = Self.hash(NGram(head: oldHeads[index], tail: oldTails[index])) & mask
+            while slots[slot] >= 0 { slot = (slot + 1) & mask }
+            slots[slot] = oldSlots[index]
+            heads[slot] = oldHeads[index]
+            tails[slot] = oldTails[index]
+        }
+    }
+}
+
 /// A sentence as pycocoevalcap's `precook` sees it: its word count and the counts of all its
-/// 1- to 4-grams.
+/// 1- to 4-grams, as n-gram ids sorted ascending with their counts alongside.
 struct CountedSentence {
     /// Number of words (`len(s.split())`).
     let length: Int
-    let counts: [NGram: Int]
+    /// Distinct n-gram ids, ascending.
+    let ngrams: [Int32]
+    /// `counts[i]` is how often `ngrams[i]` occurs.
+    let counts: [Int32]
 
-    init(words: [UInt32], maximumOrder: Int = 4) {
+    init(words: [UInt32], table: inout NGramTable, maximumOrder: Int = 4) {
         length = words.count
-        var counts: [NGram: Int] = [:]
-        counts.reserveCapacity(words.count * maximumOrder)
+        var occurrences: [Int32] = []
+        occurrences.reserveCapacity(words.count * maximumOrder)
         for order in 1...maximumOrder where words.count >= order {
             for start in 0...(words.count - order) {
-                counts[NGram(words[start..<(start + order)]), default: 0] += 1
+                occurrences.append(table.id(of: NGram(words[start..<(start + order)])))
             }
         }
+        occurrences.sort()
+        var ngrams: [Int32] = []
+        var counts: [Int32] = []
+        for id in occurrences {
+            if ngrams.last == id {
+                counts[counts.count - 1] += 1
+            } else {
+                ngrams.append(id)
+                counts.append(1)
+            }
+        }
+        self.ngrams = ngrams
         self.counts = counts
     }
 }
@@ -107,7 +188,8 @@ func pythonWhitespaceSplit(_ text: String) -> [Substring] {
 /// Python's `str.split(" ")`: splits on every single ASCII space and keeps empty pieces, so an
 /// empty caption is one empty token. ROUGE-L splits this way.
 func pythonSpaceSplit(_ text: String) -> [Substring] {
-    text.split(separator: " ", omittingEmptySubsequences: false)
+    // On the UTF-8 view: a space byte is always a whole character, and this avoids grapheme breaking.
+    text.utf8.split(separator: 0x20, omittingEmptySubsequences: false).map { Substring($0) }
 }
 
 /// `str.isspace()` for one code point (CPython's `_Py_ascii_whitespace` and `Py_UNICODE_ISSPACE`).

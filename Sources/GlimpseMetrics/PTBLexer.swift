@@ -19,9 +19,24 @@ struct PTBLexer {
             if isASCIILetter(unit) {
                 var end = position + 1
                 while end < text.count, isASCIILetter(text[end]) { end += 1 }
-                if end == text.count || text[end] == 0x20 || text[end] == 0x0A,
-                   !assimilations.contains(asciiLowercased(text[position..<end])) {
-                    lines[lines.count - 1].append(String(decoding: text[position..<end], as: UTF16.self))
+                if isFastBreak(after: end, in: text, runStart: position),
+                   !assimilations.contains(packedLowercase(text[position..<end])) {
+                    lines[lines.count - 1].append(makeString(text[position..<end]))
+                    position = end
+                    continue
+                }
+            }
+            // Fast path for sentence punctuation followed by a space, a line break or the end, and
+            // not part of a number (",5"), smiley (":)") or spaced ellipsis (". . ."): only the
+            // punctuation rules themselves can match.
+            if unit == 0x2C || unit == 0x2E || unit == 0x3B || unit == 0x3A || unit == 0x21 || unit == 0x3F {
+                var end = position + 1
+                if unit == 0x21 || unit == 0x3F {
+                    while end < text.count, text[end] == 0x21 || text[end] == 0x3F { end += 1 }
+                }
+                let spacedDots = unit == 0x2E && end + 1 < text.count && text[end] == 0x20 && text[end + 1] == 0x2E
+                if isBreakingSpace(at: end, in: text), !spacedDots {
+                    lines[lines.count - 1].append(makeString(text[position..<end]))
                     position = end
                     continue
                 }
@@ -94,7 +109,10 @@ struct PTBLexer {
         let unit = text[position]
         var best: Match?
         var bestLength = 0
-        for (index, rule) in PTBLexerRules.rules.enumerated() where rule.pattern.canStart(with: unit) {
+        let candidates = unit < 0x80 ? asciiCandidates[Int(unit)]
+            : PTBLexerRules.rules.indices.filter { PTBLexerRules.rules[$0].pattern.canStart(with: unit) }
+        for index in candidates {
+            let rule = PTBLexerRules.rules[index]
             let ends = rule.pattern.ends(in: text, from: [position])
             guard let longest = ends.last, longest > position else { continue }
             if let trailing = rule.trailing {
@@ -117,6 +135,11 @@ struct PTBLexer {
             }
         }
         return best
+    }
+
+    /// For each ASCII code unit, the rules whose match can begin with it, in rule order.
+    static let asciiCandidates: [[Int]] = (0..<0x80).map { unit in
+        PTBLexerRules.rules.indices.filter { PTBLexerRules.rules[$0].pattern.canStart(with: CodeUnit(unit)) }
     }
 
     // MARK: Actions
@@ -151,14 +174,78 @@ struct PTBLexer {
     ]
     static let currencies: [String: String] = ["\u{00A2}": "cents", "\u{00A3}": "#", "\u{0080}": "$", "\u{20AC}": "$"]
 
-    static let assimilations: Set<String> = ["cannot", "gonna", "gotta", "lemme", "gimme", "wanna"]
+    static let assimilations: Set<UInt64> = Set(["cannot", "gonna", "gotta", "lemme", "gimme", "wanna"].map(packedLowercase))
+
+    /// Every word that an abbreviation rule accepts before a period (lower-cased; the few
+    /// case-sensitive entries are included in both cases by lower-casing). One-letter words are
+    /// acronyms and always take the full rules.
+    static let abbreviationWords: Set<UInt64> = Set([
+        "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
+        "mon", "tue", "tues", "wed", "thu", "thurs", "fri",
+        "ala", "ariz", "az", "ark", "calif", "colo", "conn", "ct", "dak", "del", "fla", "ga", "ill", "ind",
+        "kan", "kans", "ky", "la", "mass", "md", "mich", "minn", "miss", "mo", "mont", "neb", "nev", "okla",
+        "ore", "pa", "penn", "tenn", "tex", "va", "vt", "wash", "wis", "wisc", "wyo",
+        "inc", "co", "cos", "corp", "pty", "pte", "ptys", "ptes", "ppty", "ppte", "pptys", "pptes", "ltd", "plc",
+        "rt", "bancorp", "bhd", "assn", "univ", "intl", "sys", "tel", "est", "ext", "sq", "jr", "bros", "esq",
+        "etc", "al", "seq", "bldg",
+        "mr", "mrs", "ms", "mx", "dr", "drs", "prof", "profs", "sen", "sens", "rep", "reps", "atty", "attys", "lt",
+        "col", "gen", "messrs", "gov", "govs", "adm", "rev", "maj", "sgt", "cpl", "pvt", "capt", "st", "ste",
+        "ave", "pres", "lieut", "hon", "brig", "cmdr", "comdr", "pfc", "spc", "supt", "supts", "det", "mt", "ft",
+        "adj", "adv", "asst", "assoc", "ens", "insp", "mlle", "mme", "msgr", "sfc", "sr",
+        "invt", "elec", "natl", "mfg", "mtg", "dept", "blvd", "rd", "vs", "alex", "wm", "jos", "cie", "cf",
+        "treas", "ph", "ca", "fig", "figs", "prop", "no", "nos", "sec", "sect", "secs", "sects", "art", "arts",
+        "para", "paras", "pp", "op", "rs", "pt",
+    ].map(packedLowercase))
+
+    /// A space, a line break or the end of the text.
+    static func isBreakingSpace(at index: Int, in text: [CodeUnit]) -> Bool {
+        index == text.count || text[index] == 0x20 || text[index] == 0x0A
+    }
+
+    /// Whether a run of ASCII letters ending at `end` is certainly a token by itself: it is
+    /// followed by a space or the end, or by `, ; : ! ?` and then a space or the end (no rule
+    /// reaches across those), or by a period and a space where the run is no abbreviation.
+    static func isFastBreak(after end: Int, in text: [CodeUnit], runStart: Int) -> Bool {
+        if isBreakingSpace(at: end, in: text) { return true }
+        switch text[end] {
+        case 0x2C, 0x3B, 0x3A:
+            return isBreakingSpace(at: end + 1, in: text)
+        case 0x21, 0x3F:
+            var after = end + 1
+            while after < text.count, text[after] == 0x21 || text[after] == 0x3F { after += 1 }
+            return isBreakingSpace(at: after, in: text)
+        case 0x2E:
+            guard end - runStart > 1, isBreakingSpace(at: end + 1, in: text) else { return false }
+            if end + 2 < text.count, text[end + 1] == 0x20, text[end + 2] == 0x2E { return false }
+            return !abbreviationWords.contains(packedLowercase(text[runStart..<end]))
+        default:
+            return false
+        }
+    }
 
     static func isASCIILetter(_ unit: CodeUnit) -> Bool {
         (0x41...0x5A).contains(unit) || (0x61...0x7A).contains(unit)
     }
 
-    static func asciiLowercased(_ units: ArraySlice<CodeUnit>) -> String {
-        String(decoding: units.map(LexerPattern.foldCase), as: UTF16.self)
+    /// A word of up to nine ASCII letters, lower-cased and packed seven bits a letter into one
+    /// integer, so that looking a word up in a small list allocates nothing; 0 for longer words,
+    /// which are in no list.
+    static func packedLowercase(_ units: some Collection<CodeUnit>) -> UInt64 {
+        guard units.count <= 9 else { return 0 }
+        var packed: UInt64 = 0
+        for unit in units { packed = packed << 7 | UInt64(LexerPattern.foldCase(unit) & 0x7F) }
+        return packed
+    }
+
+    static func packedLowercase(_ word: String) -> UInt64 { packedLowercase(Array(word.utf16)) }
+
+    /// A string from code units, without the general UTF-16 decoder for ASCII text.
+    static func makeString(_ units: ArraySlice<CodeUnit>) -> String {
+        guard units.allSatisfy({ $0 < 0x80 }) else { return String(decoding: units, as: UTF16.self) }
+        return String(unsafeUninitializedCapacity: units.count) { buffer in
+            for (offset, unit) in units.enumerated() { buffer[offset] = UInt8(unit) }
+            return units.count
+        }
     }
 
     static func removingSoftHyphens(_ token: String) -> String {
