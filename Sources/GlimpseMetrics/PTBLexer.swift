@@ -52,6 +52,8 @@ struct PTBLexer {
             var token: String?
             switch PTBLexerRules.rules[match.rule].action {
             case .token:
+                token = string
+            case .word:
                 token = removingSoftHyphens(string)
             case .replace(let replacement):
                 token = replacement
@@ -91,7 +93,8 @@ struct PTBLexer {
                 lines.append([])
                 token = nil
             }
-            if let token { lines[lines.count - 1].append(token) }
+            // A token that was only soft hyphens is no token: the jar prints nothing for it.
+            if let token, !token.isEmpty { lines[lines.count - 1].append(token) }
             position = next
         }
         return lines
@@ -148,14 +151,16 @@ struct PTBLexer {
     /// guessed side, then curly and angle quotes map by their shape. 3.4.1 leaves the low quotes
     /// U+201A and U+201E and the reversed U+201F unchanged.
     static func latexQuotes(_ token: String, probablyLeft: Bool) -> String {
-        var s = token.replacingOccurrences("&apos;", with: "'")
+        // Double quotes made of a curly single quote and an apostrophe come first: the jar turns
+        // "’'" into "''" whichever side it guessed.
+        var s = token
+        for left in ["\u{0091}'", "\u{2018}'"] { s = s.replacingOccurrences(left, with: "``") }
+        for right in ["\u{0092}'", "\u{2019}'"] { s = s.replacingOccurrences(right, with: "''") }
+        s = s.replacingOccurrences("&apos;", with: "'")
         s = s.replacingOccurrences("'", with: probablyLeft ? "`" : "'")
         for double in ["&quot;", "\"", "''", "'`", "`'"] {
             s = s.replacingOccurrences(double, with: probablyLeft ? "``" : "''")
         }
-        // Double quotes made of a curly single quote and an apostrophe go before the single ones.
-        for left in ["\u{0091}'", "\u{2018}'"] { s = s.replacingOccurrences(left, with: "``") }
-        for right in ["\u{0092}'", "\u{2019}'"] { s = s.replacingOccurrences(right, with: "''") }
         var out = ""
         for scalar in s.unicodeScalars {
             switch scalar {

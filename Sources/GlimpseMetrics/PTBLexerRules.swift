@@ -67,8 +67,19 @@ enum PTBLexerRules {
     static let DIGIT = digitClass.pattern
     static let LETTER = P.any((javaLetter | letterExtras).pattern, SPLET)
     static let SPLET = P.seq(P.lit("&"), UnitClass("aeiouAEIOU").pattern, P.anyLiteral(["acute", "grave", "uml"]), P.lit(";"))
-    static let SGML = P.seq(P.lit("<"), P.lit("/").optional, UnitClass("!?", ranges: [(0x41, 0x5A), (0x61, 0x7A)]).pattern,
-                            UnitClass(">\r\n").inverted.pattern.star, P.lit(">"))
+    static let sgmlName = P.seq(UnitClass("", ranges: [(0x41, 0x5A), (0x61, 0x7A)]).pattern,
+                                UnitClass("_:.-", ranges: [(0x41, 0x5A), (0x61, 0x7A), (0x30, 0x39)]).pattern.star)
+    /// Simple tags on one line: `<b>`, `</b>`, `<a href="x">`, `<!DOCTYPE ...>`. Not `<i«...>`.
+    static let SGML = P.seq(P.lit("<"), P.any(
+        P.seq(UnitClass("!?").pattern, UnitClass("-", ranges: [(0x41, 0x5A), (0x61, 0x7A)]).pattern,
+              UnitClass(">\r\n").inverted.pattern.star),
+        P.seq(sgmlName,
+              P.seq(P.lit(" ").plus, P.any(sgmlName, P.seq(sgmlName, P.lit(" ").star, P.lit("="), P.lit(" ").star,
+                                                         P.any(P.seq(P.lit("'"), UnitClass("'\r\n").inverted.pattern.star, P.lit("'")),
+                                                               P.seq(P.lit("\""), UnitClass("\"\r\n").inverted.pattern.star, P.lit("\"")),
+                                                               sgmlName)))).star,
+              P.lit(" ").star, P.lit("/").optional),
+        P.seq(P.lit("/"), sgmlName)), P.lit(" ").star, P.lit(">"))
     static let SENTEND = P.seq(SPACENL, P.any(SPACENL, javaUppercase.pattern, SGML))
     static let SPMDASH = P.any(P.seq(P.lit("&"), P.anyLiteral(["MD", "mdash", "ndash"]), P.lit(";")),
                                UnitClass("\u{0096}\u{0097}\u{2013}\u{2014}\u{2015}").pattern)
@@ -157,13 +168,13 @@ enum PTBLexerRules {
                     P.anyLiteral(["com", "net", "org", "edu"]))),
         P.seq(P.lit("/"), UnitClass(" \t\n\u{000C}\r\"<>|()").inverted.pattern.plus,
               UnitClass(" \t\n\u{000C}\r\"<>|.!?(){},-").inverted.pattern).optional)
-    /// The older, looser e-mail pattern of 3.4.1: after the "@" anything up to a space, bracket
-    /// or sentence punctuation belongs to the address.
+    /// The older, looser e-mail pattern of 3.4.1: after the "@" anything but spaces, round and
+    /// curly brackets, quotes and `<>|` belongs to the address ("zC@]" and "af@vc€£:ke" are one token).
     static let EMAIL = P.seq(P.any(P.lit("&lt;"), P.lit("<")).optional,
                              UnitClass("", ranges: [(0x41, 0x5A), (0x61, 0x7A), (0x30, 0x39)]).pattern,
                              UnitClass(" \t\n\u{000C}\r\"<>|()\u{00A0}{}").inverted.pattern.star, P.lit("@"),
                              P.seq(UnitClass(" \t\n\u{000C}\r\"<>|(){}.\u{00A0}").inverted.pattern.plus, P.lit(".")).star,
-                             UnitClass(" \t\n\u{000C}\r\"<>|(){}[].,;:\u{00A0}").inverted.pattern.plus,
+                             UnitClass(" \t\n\u{000C}\r\"<>|(){}.\u{00A0}").inverted.pattern.plus,
                              P.any(P.lit("&gt;"), P.lit(">")).optional)
     static let TWITTER = P.any(
         P.seq(UnitClass("@\u{FF20}").pattern, UnitClass("_", ranges: [(0x41, 0x5A), (0x61, 0x7A)]).pattern,
@@ -239,6 +250,13 @@ enum PTBLexerRules {
     static let INSENTP = UnitClass(",;:\u{3001}").pattern
     static let QUOTES = P.any(APOS, UnitClass("`\u{0082}\u{0084}\u{00AB}\u{00BB}\u{2039}\u{203A}",
                                               ranges: [(0x2018, 0x201F), (0x0091, 0x0094)]).pattern.times(1, 2))
+    /// The quotes that the "probably left" rules accept in 3.4.1: not a lone right single quote,
+    /// so "’Sa" splits as "’S" (a clitic) + "a", while "'Sa" gives "`" + "Sa".
+    static let LEFT_QUOTES = P.any(P.lit("'"), P.lit("&apos;"),
+                                   UnitClass("`\u{0082}\u{0084}\u{00AB}\u{00BB}\u{2039}\u{203A}\u{0091}\u{0093}\u{0094}\u{2018}",
+                                             ranges: [(0x201A, 0x201F)]).pattern,
+                                   UnitClass("`\u{0082}\u{0084}\u{00AB}\u{00BB}\u{2039}\u{203A}",
+                                             ranges: [(0x2018, 0x201F), (0x0091, 0x0094)]).pattern.times(2, 2))
     static let DBLQUOT = P.any(P.lit("\""), P.lit("&quot;"), P.seq(UnitClass("`'\u{0091}\u{0092}\u{2018}\u{2019}").pattern, P.lit("'")))
     static let TBSPEC = P.any(P.seq(P.lit("-"), P.anyLiteral(["RRB", "LRB", "RCB", "LCB", "RSB", "LSB"]), P.lit("-")),
                               P.lit("C.D.s"), P.lit("pro-"), P.lit("anti-"),
@@ -248,9 +266,10 @@ enum PTBLexerRules {
     static let TBSPEC2 = P.seq(APOS, asciiDigit, asciiDigit)
     static let SMILEY = P.seq(UnitClass("<>").pattern.optional, UnitClass(":;=").pattern, UnitClass("-o*'").pattern.optional,
                               UnitClass("()DPdpO\\{@|[]").pattern)
-    static let PROG_LANGS = P.any(P.lit("c++"), P.seq(UnitClass("cf").pattern, P.lit("#")))
-    static let ASSIMILATIONS3 = P.any(P.lit("cannot"), P.seq(APOS, P.lit("twas")))
-    static let ASSIMILATIONS2 = P.any(P.seq(APOS, P.lit("tis")), P.anyLiteral(["gonna", "gotta", "lemme", "gimme", "wanna"]))
+    static let PROG_LANGS = P.anyLiteral(["c++", "c#", "f#"])  // caseless in 3.4.1: "C#" stays whole
+    /// Only the straight apostrophe in 3.4.1: "’tis" → "' tis".
+    static let ASSIMILATIONS3 = P.any(P.lit("cannot"), P.lit("'twas"))
+    static let ASSIMILATIONS2 = P.any(P.lit("'tis"), P.anyLiteral(["gonna", "gotta", "lemme", "gimme", "wanna"]))
     static let MISCSYMBOL = UnitClass("+%&~^|\\\u{00A6}\u{00A7}\u{00A8}\u{00A9}\u{00AC}\u{00AE}\u{00AF}\u{00D7}\u{00F7}\u{0387}\u{05BE}\u{05C0}\u{05C3}\u{05C6}\u{05F3}\u{05F4}\u{060C}\u{0614}\u{061B}\u{061E}\u{066A}\u{066D}\u{07F6}\u{07F7}\u{07F8}\u{0964}\u{0965}\u{0E4F}\u{1FBD}\u{2016}\u{2017}\u{203B}\u{203C}\u{2043}\u{2044}\u{30FB}", ranges: [
         (0x00B0, 0x00BA), (0x0600, 0x0603), (0x0606, 0x060A), (0x0703, 0x070D), (0x2020, 0x2025), (0x2030, 0x2038),
         (0x203E, 0x2042), (0x207A, 0x207F), (0x208A, 0x208E), (0x2100, 0x214F), (0x2190, 0x21FF), (0x2200, 0x2BFF),
@@ -267,8 +286,10 @@ enum PTBLexerRules {
 
     /// What a rule does with the text it matched.
     enum Action: Sendable {
-        /// Emit the matched text (soft hyphens removed).
+        /// Emit the matched text as it is.
         case token
+        /// Emit the matched text without soft hyphens (U+00AD), as 3.4.1 does for words.
+        case word
         /// Emit a fixed string in place of the matched text.
         case replace(String)
         /// Emit the match minus its last `n` code units, which are scanned again
@@ -328,10 +349,11 @@ enum PTBLexerRules {
         Rule(SPMDASH, .replace("--")),
         Rule(SPAMP, .replace("&")),
         Rule(SPPUNC, .token),
-        Rule(WORD, REDAUX, .token),
-        Rule(SWORD, SREDAUX, .token),
-        Rule(WORD, .token),
-        Rule(APOWORD, .quotes(probablyLeft: false)),
+        Rule(WORD, REDAUX, .word),
+        Rule(SWORD, SREDAUX, .word),
+        Rule(WORD, .word),
+        // 3.4.1 keeps the apostrophe of these words as typed: "o’clock", "’cause".
+        Rule(APOWORD, .token),
         Rule(APOWORD2, letterPattern, .token),
         Rule(FULLURL, .token),
         Rule(LIKELYURL, .token),
@@ -360,7 +382,7 @@ enum PTBLexerRules {
         Rule(ACRO, SPACENL, .token),
         Rule(TBSPEC2, SPACENL, .token),
         Rule(FILENAME, P.any(SPACENL, UnitClass(".?!,\"'<").pattern), .token),
-        Rule(P.seq(WORD, P.lit(".")), INSENTP, .token),
+        Rule(P.seq(WORD, P.lit(".")), INSENTP, .word),
         Rule(PHONE, .phone),
         Rule(DBLQUOT, P.any(alphaDigit.pattern, P.lit("$")), .quotes(probablyLeft: true)),
         Rule(DBLQUOT, .quotes(probablyLeft: false)),
@@ -383,17 +405,17 @@ enum PTBLexerRules {
         Rule(INSENTP, .token),
         Rule(UnitClass("?!").pattern.plus, .token),
         Rule(UnitClass(".\u{00A1}\u{00BF}\u{037E}\u{0589}\u{061F}\u{06D4}\u{07FA}\u{3002}", ranges: [(0x0700, 0x0702)]).pattern, .token),
-        Rule(P.lit("=").plus, .token),
+        Rule(P.lit("="), .token),  // one at a time in 3.4.1: "==" → "= ="
         Rule(P.lit("/"), .token),
-        Rule(HTHING, .token),
-        Rule(P.seq(HTHING, P.lit(".")), INSENTP, .token),
+        Rule(HTHING, .word),
+        Rule(P.seq(HTHING, P.lit(".")), INSENTP, .word),
         // 3.4.1 still has this rule (later releases dropped it): "3.:" → "3." ":".
-        Rule(P.seq(THING, P.lit(".")), INSENTP, .quotes(probablyLeft: false)),
-        Rule(THING, .quotes(probablyLeft: false)),
+        Rule(P.seq(THING, P.lit(".")), INSENTP, .word),
+        Rule(THING, .word),
         Rule(P.seq(THINGA, P.lit(".")), INSENTP, .token),
         Rule(THINGA, .token),
-        Rule(QUOTES, P.seq(letterPattern, NOT_SPACENL_ONE_CHAR), .quotes(probablyLeft: true)),
-        Rule(QUOTES, P.seq(UnitClass("AaIiUu").pattern, SPACENL_ONE_CHAR), .quotes(probablyLeft: true)),
+        Rule(LEFT_QUOTES, P.seq(letterPattern, NOT_SPACENL_ONE_CHAR), .quotes(probablyLeft: true)),
+        Rule(LEFT_QUOTES, P.seq(UnitClass("AaIiUu").pattern, SPACENL_ONE_CHAR), .quotes(probablyLeft: true)),
         Rule(QUOTES, .quotes(probablyLeft: false)),
         Rule(REDAUX, .quotes(probablyLeft: false)),
         Rule(SREDAUX, .quotes(probablyLeft: false)),

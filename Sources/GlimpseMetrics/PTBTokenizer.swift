@@ -95,8 +95,11 @@ public struct PTBTokenizer: Sendable {
     /// Java's final-sigma test: a cased letter before the sigma and none after it, looking only
     /// within the same word (letters, digits and marks): "ΟΔΟΣ12" ends in "ς", "ΟΔΟΣ3D" does not.
     static func isFinalSigma(at index: Int, in scalars: [Unicode.Scalar]) -> Bool {
+        // Java finds the word with a BreakIterator; ideographs and kana are words of their own.
         func inWord(_ scalar: Unicode.Scalar) -> Bool {
             let properties = scalar.properties
+            if properties.isIdeographic || (0x3040...0x30FF).contains(scalar.value) { return false }
+            if scalar.isASCII && !properties.isAlphabetic && properties.numericType == nil { return false }
             return properties.isAlphabetic || properties.numericType != nil || properties.isCaseIgnorable
         }
         func casedInWord(_ range: some Sequence<Int>) -> Bool {
