@@ -238,30 +238,64 @@ TOKENIZER_CASES = [
 ]
 
 
-def tokenizer_cases():
-    """Every case as its own caption of one image, through the same pycocoevalcap call."""
-    captions = {"cases": [{"caption": c} for c in TOKENIZER_CASES]}
-    tokenized = PTBTokenizer().tokenize(captions)["cases"]
-    assert len(tokenized) == len(TOKENIZER_CASES)
+FUZZ_WORDS = [
+    "a", "A", "the", "The", "dog", "DOG", "man", "it", "I", "they", "you",
+    "dog's", "it's", "they're", "we've", "I'm", "you'll", "he'd", "can't", "won't", "don't", "isn't", "cannot", "gonna",
+    "black-and-white", "e-mail", "2-year-old", "3,000", "1.5", "12:30", "-5", "+3", "1/2", "5 1/2", "½", "$5", "£10", "€3", "50%",
+    "U.S.", "Mr.", "Dr.", "St.", "etc.", "e.g.", "a.m.", "No.", "no.", "vs.", "Inc.", "Jan.", "Fig.", "Ph.D.", "D.C.",
+    "(", "(a", ")", "b)", "[x]", "{y}", "<b>", "\"", "'", "“", "”", "‘", "’", "«", "»", "„", "...", "…", "--", "—", "–", "-",
+    ",", ".", ";", ":", "?", "!", "?!", "!!!", "café", "naïve", "Zürich", "日本", "猫", "한국", "ΟΔΟΣ", "Москва", "😀", "❤️", "★",
+    "&", "AT&T", "*", "/", "w/", "a/b", "c++", "#1", "#tag", "@user", "o'clock", "O'Neil", "O’Neil", "'90s", "’90s", "'n'",
+    "y'all", "'em", "'til", "don’t", "it’s", "’Smith", "James'", "dogs'", "hello.world", "www.example.com", "foo@bar.com",
+    "photo.jpg", "10:30am", "1st", "4x4", "3D", "_", "=", "+", "~", "A.", "I.", "x.", "end.", "ok?", "wait...", "(555)",
+    "555-1234", "12-05-2020", ".5", "°C", "mid-1990s", "co-op", "don'ts", "c'mon", "'tis", "'twas", "ya'll", "cont'd", "ain't",
+]
+FUZZ_CHARACTERS = (list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") * 3 + list("0123456789") * 2
+                   + list("      ") * 4 + list(".,;:!?'\"-()[]{}/\\*&%$#@+=_<>~^|`")
+                   + list("éüñçÅßøΣσЖж日本猫한“”‘’«»…—–½°€£¢¥❤★\u00a0\u00ad"))
+
+
+def fuzz_captions(seed=7, count=300):
+    """Word salad from FUZZ_WORDS and character salad from FUZZ_CHARACTERS: far from real
+    captions, but they reach the corners of the lexer that captions reach only rarely."""
+    rng = random.Random(seed)
+    captions = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(0, 12)):
+            parts.append(rng.choice(FUZZ_WORDS))
+            parts.append(rng.choice([" ", " ", " ", "  ", "", "\t"]))
+        captions.append("".join(parts).strip(" "))
+    for _ in range(count):
+        captions.append("".join(rng.choice(FUZZ_CHARACTERS) for _ in range(rng.randint(0, 25))))
+    return captions
+
+
+def tokenizer_batch(name, description, captions):
+    """Captions as one tokenizer batch (one image), through the same pycocoevalcap call."""
+    tokenized = PTBTokenizer().tokenize({"batch": [{"caption": c} for c in captions]})["batch"]
+    assert len(tokenized) == len(captions)
     fixture = {
-        "name": "tokenizer_cases",
-        "description": "single captions and the strings pycocoevalcap's PTBTokenizer step made of them",
+        "name": name,
+        "description": description,
         "producedBy": {"script": "Scripts/make_metrics_fixtures.py", "pycocoevalcap": version("pycocoevalcap"),
                        "tokenizer": "Stanford CoreNLP 3.4.1 PTBTokenizer -preserveLines -lowerCase",
                        "java": java_version()},
-        "cases": [{"caption": c, "tokenized": t} for c, t in zip(TOKENIZER_CASES, tokenized)],
+        "cases": [{"caption": c, "tokenized": t} for c, t in zip(captions, tokenized)],
     }
-    with open(os.path.join(OUT, "tokenizer_cases.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(OUT, name + ".json"), "w", encoding="utf-8") as f:
         json.dump(fixture, f, ensure_ascii=False, indent=1)
         f.write("\n")
-    print(f"tokenizer_cases: {len(TOKENIZER_CASES)} captions")
+    print(f"{name}: {len(captions)} captions")
 
 
 def main():
     os.makedirs(OUT, exist_ok=True)
     for name, description, images in SETS:
         evaluate(name, description, images)
-    tokenizer_cases()
+    tokenizer_batch("tokenizer_cases", "single captions and the strings pycocoevalcap's PTBTokenizer step made of them",
+                    TOKENIZER_CASES)
+    tokenizer_batch("tokenizer_fuzz", "seeded word and character salad through the real tokenizer", fuzz_captions())
 
 
 if __name__ == "__main__":

@@ -36,9 +36,9 @@ struct AgreementTests {
         #expect(differences.isEmpty, "\(differences.count) score(s) differ:\n\(differences.joined(separator: "\n"))")
     }
 
-    @Test("Single tricky captions tokenize as the real tokenizer did")
-    func tokenizerCasesMatch() throws {
-        let fixture = try TokenizerFixture.load()
+    @Test("Tricky and random captions tokenize as the real tokenizer did", arguments: TokenizerFixture.names)
+    func tokenizerCasesMatch(name: String) throws {
+        let fixture = try TokenizerFixture.load(name)
         let inputs = fixture.cases.map(\.caption)
         let differences = tokenizationDifferences(inputs: inputs, actual: PTBTokenizer().tokenize(inputs),
                                                   expected: fixture.cases.map(\.tokenized))

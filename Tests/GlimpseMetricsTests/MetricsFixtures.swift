@@ -49,7 +49,8 @@ struct MetricsFixture: Decodable {
     }
 }
 
-/// Single captions and what pycocoevalcap's tokenizer step made of them, in one batch.
+/// Captions and what pycocoevalcap's tokenizer step made of them, tokenized as one batch:
+/// `tokenizer_cases` (hand-picked) and `tokenizer_fuzz` (seeded word and character salad).
 struct TokenizerFixture: Decodable {
     struct Case: Decodable {
         let caption: String
@@ -57,8 +58,10 @@ struct TokenizerFixture: Decodable {
     }
     let cases: [Case]
 
-    static func load() throws -> TokenizerFixture {
-        let data = try Data(contentsOf: MetricsFixture.directory.appendingPathComponent("tokenizer_cases.json"))
+    static let names = ["tokenizer_cases", "tokenizer_fuzz"]
+
+    static func load(_ name: String) throws -> TokenizerFixture {
+        let data = try Data(contentsOf: MetricsFixture.directory.appendingPathComponent(name + ".json"))
         return try JSONDecoder().decode(TokenizerFixture.self, from: data)
     }
 }
