@@ -102,11 +102,6 @@ enum PTBLexerRules {
     static let DOLSIGN2 = UnitClass("\u{00A2}\u{00A3}\u{00A4}\u{00A5}\u{0080}\u{20A0}\u{20AC}\u{060B}\u{0E3F}\u{20A4}\u{FFE0}\u{FFE1}\u{FFE5}\u{FFE6}").pattern
     static let WORD_BODY = P.any(LETTER, DIGIT).star
     static let WORD = P.seq(LETTER, WORD_BODY, P.seq(UnitClass(".!?").pattern, LETTER, WORD_BODY).star)
-    static let FILENAME_EXT = P.anyLiteral(["bat", "bmp", "bz2", "c", "class", "cgi", "cpp", "dll", "doc", "docx", "exe", "gif",
-                                            "gz", "h", "htm", "html", "jar", "java", "jpeg", "jpg", "mov", "mp3", "pdf", "php",
-                                            "pl", "png", "ppt", "ps", "py", "sql", "tar", "txt", "wav", "x", "xml", "zip"])
-    static let FILENAME = P.seq(alphaDigit.pattern.plus, P.seq(UnitClass("-._/").pattern, alphaDigit.pattern.plus).star,
-                                P.lit("."), FILENAME_EXT)
     static let HYPHEN = UnitClass("-_\u{058A}\u{2010}\u{2011}").pattern
     static let HYPHENS = P.lit("-").plus
     static let APOS = P.any(UnitClass("'\u{0092}\u{2019}").pattern, P.lit("&apos;"))
@@ -257,7 +252,8 @@ enum PTBLexerRules {
                                              ranges: [(0x201A, 0x201F)]).pattern,
                                    UnitClass("`\u{0082}\u{0084}\u{00AB}\u{00BB}\u{2039}\u{203A}",
                                              ranges: [(0x2018, 0x201F), (0x0091, 0x0094)]).pattern.times(2, 2))
-    static let DBLQUOT = P.any(P.lit("\""), P.lit("&quot;"), P.seq(UnitClass("`'\u{0091}\u{0092}\u{2018}\u{2019}").pattern, P.lit("'")))
+    /// No curly quote + apostrophe pairs in 3.4.1: "‘'em" → "‘" "'em".
+    static let DBLQUOT = P.any(P.lit("\""), P.lit("&quot;"), P.seq(UnitClass("`'").pattern, P.lit("'")))
     static let TBSPEC = P.any(P.seq(P.lit("-"), P.anyLiteral(["RRB", "LRB", "RCB", "LCB", "RSB", "LSB"]), P.lit("-")),
                               P.lit("C.D.s"), P.lit("pro-"), P.lit("anti-"),
                               P.seq(P.lit("S"), P.any(P.lit("&"), SPAMP), P.lit("P-500")),
@@ -381,7 +377,6 @@ enum PTBLexerRules {
         Rule(ABBREV4, SPACE, .token),
         Rule(ACRO, SPACENL, .token),
         Rule(TBSPEC2, SPACENL, .token),
-        Rule(FILENAME, P.any(SPACENL, UnitClass(".?!,\"'<").pattern), .token),
         Rule(P.seq(WORD, P.lit(".")), INSENTP, .word),
         Rule(PHONE, .phone),
         Rule(DBLQUOT, P.any(alphaDigit.pattern, P.lit("$")), .quotes(probablyLeft: true)),

@@ -93,18 +93,47 @@ public struct PTBTokenizer: Sendable {
     }
 
     /// Java's final-sigma test: a cased letter before the sigma and none after it, looking only
-    /// within the same word (letters, digits and marks): "ΟΔΟΣ12" ends in "ς", "ΟΔΟΣ3D" does not.
+    /// within the same word as the JDK's word `BreakIterator` draws it (letters other than
+    /// ideographs and kana, digits, connector punctuation such as "_", ignorable marks, and
+    /// dashes, apostrophes, quotes and periods between two letters, or `, . ' "` between two
+    /// digits): "ΟΔΟΣ12" ends in "ς", "ΟΔΟΣ3D" and "ΑΣ-Β" do not, "X1.Σ" starts a new word.
     static func isFinalSigma(at index: Int, in scalars: [Unicode.Scalar]) -> Bool {
-        // Java finds the word with a BreakIterator; ideographs and kana are words of their own.
-        func inWord(_ scalar: Unicode.Scalar) -> Bool {
+        func isWordLetter(_ scalar: Unicode.Scalar) -> Bool {
             let properties = scalar.properties
             if properties.isIdeographic || (0x3040...0x30FF).contains(scalar.value) { return false }
-            if scalar.isASCII && !properties.isAlphabetic && properties.numericType == nil { return false }
-            return properties.isAlphabetic || properties.numericType != nil || properties.isCaseIgnorable
+            switch properties.generalCategory {
+            case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter,
+                 .spacingMark, .connectorPunctuation:
+                return true
+            default:
+                return false
+            }
+        }
+        func isDigit(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.properties.generalCategory {
+            case .decimalNumber, .letterNumber, .otherNumber: return true
+            default: return false
+            }
+        }
+        func isIgnorable(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.properties.generalCategory {
+            case .nonspacingMark, .enclosingMark, .format: return true
+            default: return false
+            }
+        }
+        func continuesWord(at i: Int) -> Bool {
+            let scalar = scalars[i]
+            if isWordLetter(scalar) || isDigit(scalar) || isIgnorable(scalar) { return true }
+            guard i > 0, i + 1 < scalars.count else { return false }
+            let (before, after) = (scalars[i - 1], scalars[i + 1])
+            let midWord = scalar.properties.generalCategory == .dashPunctuation
+                || ["\u{00AD}", "\u{2027}", "\"", "'", "."].contains(scalar)
+            if midWord && isWordLetter(before) && isWordLetter(after) { return true }
+            return [",", ".", "'", "\""].contains(scalar) && isDigit(before) && isDigit(after)
         }
         func casedInWord(_ range: some Sequence<Int>) -> Bool {
             for i in range {
-                guard inWord(scalars[i]) else { return false }
+                guard continuesWord(at: i) else { return false }
                 if scalars[i].properties.isCased { return true }
             }
             return false
