@@ -29,7 +29,8 @@ public struct ImageCaptionScores: Equatable, Sendable {
     public var bleu4: Double
     /// ROUGE-L F-measure (beta 1.2) against the best-matching reference, in [0, 1].
     public var rougeL: Double
-    /// CIDEr-D of this image (pycocoevalcap's "CIDEr"), in [0, 10] times the idf scale.
+    /// CIDEr-D of this image (pycocoevalcap's "CIDEr"): 0 without shared n-grams; typically
+    /// 0…5, larger for captions that share rare n-grams with every reference.
     public var ciderD: Double
     /// The candidate after tokenisation, as the metrics saw it.
     public var tokenizedCandidate: String

@@ -9,13 +9,13 @@ struct PTBLexer {
         var position = 0
         while position < text.count {
             let unit = text[position]
-            // Fast path for the overwhelmingly common token, a run of ASCII letters followed by a
-            // space, a line break or the end: no rule matches longer or differently, except the
-            // assimilations ("gonna") handled below.
             if unit == 0x20 {
                 position += 1
                 continue
             }
+            // Fast path for the overwhelmingly common token, a run of ASCII letters followed by a
+            // space, a line break or the end (or see `isFastBreak`): no rule matches longer or
+            // differently, except the assimilations ("gonna"), which take the full rules.
             if isASCIILetter(unit) {
                 var end = position + 1
                 while end < text.count, isASCIILetter(text[end]) { end += 1 }
@@ -61,13 +61,9 @@ struct PTBLexer {
                 next = match.end - count
                 token = String(decoding: text[position..<next], as: UTF16.self)
             case .acronym:
-                if matched.count == 2 {
-                    next = match.end - 1
-                    token = String(decoding: text[position..<next], as: UTF16.self)
-                } else {
-                    next = match.end - 1
-                    token = string
-                }
+                // The period is scanned again either way; a one-letter acronym also loses it.
+                next = match.end - 1
+                token = matched.count == 2 ? String(decoding: text[position..<next], as: UTF16.self) : string
             case .abbreviationEndingSentence:
                 next = match.end - 1
                 token = string

@@ -102,6 +102,13 @@ enum PTBLexerRules {
     static let DOLSIGN2 = UnitClass("\u{00A2}\u{00A3}\u{00A4}\u{00A5}\u{0080}\u{20A0}\u{20AC}\u{060B}\u{0E3F}\u{20A4}\u{FFE0}\u{FFE1}\u{FFE5}\u{FFE6}").pattern
     static let WORD_BODY = P.any(LETTER, DIGIT).star
     static let WORD = P.seq(LETTER, WORD_BODY, P.seq(UnitClass(".!?").pattern, LETTER, WORD_BODY).star)
+    static let FILENAME_EXT = P.anyLiteral(["bat", "bmp", "bz2", "c", "class", "cgi", "cpp", "dll", "doc", "docx", "exe", "gif",
+                                            "gz", "h", "htm", "html", "jar", "java", "jpeg", "jpg", "mov", "mp3", "pdf", "php",
+                                            "pl", "png", "ppt", "ps", "py", "sql", "tar", "txt", "wav", "x", "xml", "zip"])
+    /// Parts joined by periods only in 3.4.1: "4photo.jpg" is one token, "file-1.txt" and
+    /// "a/bD.C." are not.
+    static let FILENAME = P.seq(alphaDigit.pattern.plus, P.seq(P.lit("."), alphaDigit.pattern.plus).star,
+                                P.lit("."), FILENAME_EXT)
     static let HYPHEN = UnitClass("-_\u{058A}\u{2010}\u{2011}").pattern
     static let HYPHENS = P.lit("-").plus
     static let APOS = P.any(UnitClass("'\u{0092}\u{2019}").pattern, P.lit("&apos;"))
@@ -262,6 +269,11 @@ enum PTBLexerRules {
     static let TBSPEC2 = P.seq(APOS, asciiDigit, asciiDigit)
     static let SMILEY = P.seq(UnitClass("<>").pattern.optional, UnitClass(":;=").pattern, UnitClass("-o*'").pattern.optional,
                               UnitClass("()DPdpO\\{@|[]").pattern)
+    /// Asian smileys such as `^_^`, `~_~`, `(^.^)`.
+    static let ASIANSMILEY = P.any(
+        P.seq(UnitClass("-^x=~<>'").pattern, P.lit("_"), UnitClass("-^x=~<>'").pattern),
+        P.seq(P.lit("("), UnitClass("-^x=~<>'").pattern, UnitClass("_.").pattern.optional, UnitClass("-^x=~<>'").pattern, P.lit(")")),
+        P.seq(P.lit("("), UnitClass("^x=~<>'").pattern, P.lit("-"), UnitClass("^x=~<>'`").pattern, P.lit(")")))
     static let PROG_LANGS = P.anyLiteral(["c++", "c#", "f#"])  // caseless in 3.4.1: "C#" stays whole
     /// Only the straight apostrophe in 3.4.1: "’tis" → "' tis".
     static let ASSIMILATIONS3 = P.any(P.lit("cannot"), P.lit("'twas"))
@@ -377,6 +389,7 @@ enum PTBLexerRules {
         Rule(ABBREV4, SPACE, .token),
         Rule(ACRO, SPACENL, .token),
         Rule(TBSPEC2, SPACENL, .token),
+        Rule(FILENAME, P.any(SPACENL, UnitClass(".?!,\"'<").pattern), .token),
         Rule(P.seq(WORD, P.lit(".")), INSENTP, .word),
         Rule(PHONE, .phone),
         Rule(DBLQUOT, P.any(alphaDigit.pattern, P.lit("$")), .quotes(probablyLeft: true)),
@@ -385,6 +398,7 @@ enum PTBLexerRules {
         Rule(P.any(P.lit("<"), P.lit("&lt;")), .replace("<")),
         Rule(P.any(P.lit(">"), P.lit("&gt;")), .replace(">")),
         Rule(SMILEY, alphaDigit.inverted.pattern, .smiley),
+        Rule(ASIANSMILEY, .smiley),
         Rule(P.lit("{"), .replace("-LCB-")),
         Rule(P.lit("}"), .replace("-RCB-")),
         Rule(P.lit("["), .replace("-LSB-")),
