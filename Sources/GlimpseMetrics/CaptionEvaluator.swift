@@ -20,12 +20,13 @@ public enum CaptionEvaluator {
     ///   - candidates: image id → the caption to score. The id sets must be equal.
     /// - Throws: ``MetricsError`` naming the image ids when the sets differ, an image has no
     ///   references, or there are no images at all.
-    public static func evaluate(references: [String: [String]], candidates: [String: String],
-                                tokenizer: PTBTokenizer = PTBTokenizer()) throws(MetricsError) -> CaptionScores {
+    public static func evaluate(references: [String: [String]],
+                                candidates: [String: String]) throws(MetricsError) -> CaptionScores {
         try validate(references: references, candidates: candidates)
         // Like pycocoevalcap: all references in one tokenizer batch and all candidates in
         // another, one caption per line, here in sorted image order. The batch matters only
         // where a caption's end depends on the next line (see PTBTokenizer).
+        let tokenizer = PTBTokenizer()
         let ids = candidates.keys.sorted()
         var flatReferences = tokenizer.tokenize(ids.flatMap { references[$0]! })[...]
         var tokenizedReferences: [String: [String]] = [:]

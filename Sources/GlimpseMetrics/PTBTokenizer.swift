@@ -7,8 +7,9 @@
 /// This type reproduces that output string for string.
 ///
 /// Rules of the 3.4.1 lexer that shape caption tokens (all checked against the real jar):
-/// - Lower-casing happens after tokenisation, per code point with full mappings ("İ" → "i̇",
-///   no Greek final sigma); rules that look at capitals (sentence ends) see the original case.
+/// - Lower-casing happens after tokenisation, per code point with full mappings ("İ" → "i̇"),
+///   plus Java's final sigma ("ΟΔΟΣ" → "οδος"); rules that look at capitals (sentence ends) see
+///   the original case.
 /// - Punctuation splits off words: `dog.` → `dog .`, `end?!` → `end ?!`; an ellipsis (`...`,
 ///   `....`, `. . .`, `…`) becomes `...`; `--`, `—`, `–` become `--`. All of these are then
 ///   dropped, but multi-character runs such as `?!?`, `!!!` and five or more hyphens are kept.
@@ -16,13 +17,15 @@
 ///   filter lists the upper-case forms, which `-lowerCase` never produces.
 /// - Quotes: `"` becomes `` `` `` or `''` and `'` becomes `` ` `` or `'` by a guess of the side;
 ///   curly `“ ” ‘ ’`, `‹ ›` and `« »` map by shape; all of these are dropped. `‚ „ ‟` are kept as
-///   they are.
+///   they are. A curly `’` before `s m d re ve ll` is a clitic even inside a word (`’Sa` → `'s a`).
 /// - Clitics split: `n't` (`can't` → `ca n't`, `won't` → `wo n't`, `don'ts` → `do n'ts`), `'s`,
 ///   `'re`, `'ve`, `'m`, `'ll`, `'d`; `cannot` → `can not`, `gonna` `gotta` `wanna` `lemme`
 ///   `gimme` → `gon na` etc., `'tis` `'twas` → `'t is`; `dunno` stays. Words such as `o'clock`,
-///   `o'neil`, `rock 'n' roll`, `'90s`, `'em`, `'til`, `'cause`, `c'mon` stay whole; `y'all` → `y' all`.
+///   `o'neil`, `rock 'n' roll`, `'90s`, `'em`, `'til`, `'cause`, `c'mon` stay whole, with the
+///   apostrophe as typed (`o’clock`); `y'all` → `y' all`.
 /// - Hyphenated words stay whole (`black-and-white`, `2-year-old`, `e-mail`); leading or trailing
-///   hyphens split off. Words may contain `. ! ?` between letters (`hello.world`).
+///   hyphens split off. Words may contain `. ! ?` between letters (`hello.world`); URLs, e-mail
+///   addresses, file names (`photo.jpg`), `#hashtags`, `@handles`, `AT&T`, `c++` stay whole.
 /// - Numbers keep `, . :` inside (`3,000`, `1.5`, `12:30`, `.5`, `-5`, `+5`); `½` → `1/2`;
 ///   `5 1/2` and phone numbers stay one token with a no-break space (U+00A0) inside, which
 ///   BLEU and CIDEr-D (Python `str.split()`) then split again but ROUGE-L (`split(" ")`) does not.
@@ -36,7 +39,17 @@
 ///   the Basic Multilingual Plane (emoji such as 😀, rare CJK) are deleted, as the jar's 16-bit
 ///   lexer does not recognise surrogate pairs; BMP symbols such as `❤ ☺ ★` are kept.
 ///
-/// Known differences from the real tool are listed in `Docs/metrics.md`.
+/// Known differences from the real tool (details in `Docs/metrics.md`):
+/// - ``CaptionEvaluator`` batches captions in sorted image-id order, pycocoevalcap in its
+///   dictionaries' order; only a caption ending in a one-letter acronym (`by I.`) can differ.
+/// - Line breaks other than `"\n"` (`"\r"`, U+2028, U+2029, U+000B, U+000C) are spaces here; in
+///   the real tool they add lines and shift every later caption onto the wrong image.
+/// - The jar lower-cases with the JVM locale (a Turkish locale gives dotless `ı`); Glimpse as
+///   under any other locale.
+/// - Letter and digit classes and case mappings come from Swift's newer Unicode tables; Java's
+///   word bounds for the final sigma are approximated (`4tBxΣ6_mG`).
+/// - SGML tags spanning lines, rare entity forms and JFlex's choice among several token ends
+///   of one trailing-context rule are not reproduced.
 public struct PTBTokenizer: Sendable {
     /// The tokens pycocoevalcap removes after tokenising, exactly as its `PUNCTUATIONS` list.
     public static let removedPunctuation: Set<String> = [
@@ -65,8 +78,16 @@ public struct PTBTokenizer: Sendable {
                 text.append(PTBLexerRules.newlineClass.contains(unit) ? 0x20 : unit)
             }
         }
-        let lines = PTBLexer.tokenize(text)
-        precondition(lines.count == captions.count, "one line per caption")
+        var lines = PTBLexer.tokenize(text)
+        if lines.count != captions.count {
+            // No rule spans a line break, so this does not happen; should a rule ever do so, each
+            // caption alone still gets its own tokens rather than its neighbour's.
+            assertionFailure("the lexer returned \(lines.count) lines for \(captions.count) captions")
+            lines = captions.map { caption in
+                PTBLexer.tokenize(caption.utf16.map { PTBLexerRules.newlineClass.contains($0) ? 0x20 : $0 })
+                    .flatMap { $0 }
+            }
+        }
         return lines.map { tokens in
             tokens.map(Self.lowercased)
                 .filter { !Self.removedPunctuation.contains($0) }
