@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "GlimpseTensor", targets: ["GlimpseTensor"]),
         .library(name: "GlimpseLayers", targets: ["GlimpseLayers"]),
         .library(name: "GlimpseSynth", targets: ["GlimpseSynth"]),
+        .library(name: "GlimpseMetrics", targets: ["GlimpseMetrics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,6 +45,9 @@ let package = Package(
         // MARK: Test support (assertClose, gradient checker); linked only into tests
         .target(name: "GlimpseTestSupport", dependencies: ["GlimpseTensor", "GlimpseLayers"]),
 
+        // MARK: Caption metrics (pure Swift, no dependencies: BLEU, ROUGE-L, CIDEr-D as pycocoevalcap)
+        .target(name: "GlimpseMetrics"),
+
         // MARK: The command-line tool
         .executableTarget(
             name: "GlimpseTool",
@@ -70,5 +74,7 @@ let package = Package(
                     dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseTestSupport", "GlimpseSafeTensors"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseSynthTests", dependencies: ["GlimpseSynth", "GlimpseData", "GlimpseImage"]),
+        .testTarget(name: "GlimpseMetricsTests", dependencies: ["GlimpseMetrics"],
+                    exclude: ["Fixtures"]),
     ]
 )
