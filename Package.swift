@@ -55,6 +55,7 @@ let package = Package(
                 "GlimpseImage",
                 "GlimpseData",
                 "GlimpseSynth",
+                "GlimpseMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

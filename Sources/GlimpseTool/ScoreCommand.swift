@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import GlimpseData
+import GlimpseImage
+import GlimpseMetrics
+
+extension DatasetSplit: ExpressibleByArgument {}
+
+struct ScoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "Score captions made by anything against a dataset's references.",
+        discussion: """
+        PREDICTIONS.json is in the COCO results format, [{"image_id", "caption"}], with \
+        COCO's numeric ids or, for datasets without them, the image file name. Prints \
+        one JSON object: BLEU-1..4, ROUGE-L and CIDEr-D exactly as the COCO caption \
+        evaluation (pycocoevalcap) computes them, the images scored, and the \
+        predictions that did not line up. METEOR and SPICE are not computed. \
+        Predictions for images outside the split and split images without a \
+        prediction are always reported; --strict makes them an error.
+        """)
+
+    @Argument(help: "Predictions in the COCO results format.")
+    var predictions: String
+
+    @OptionGroup var dataset: DatasetOptions
+
+    @Option(help: "The split the predictions are for.")
+    var split: DatasetSplit = .test
+
+    @Option(help: "Also write per-image scores (JSON Lines, worst CIDEr-D first) to this file.")
+    var perImage: String?
+
+    @Flag(help: "Fail (exit status 1) when a prediction or a split image does not line up.")
+    var strict = false
+
+    func run() throws {
+        let loaded: Dataset
+        let predicted: Predictions
+        do {
+            loaded = try dataset.load()
+            predicted = try Predictions.read(predictions)
+        } catch {
+            Terminal.standardError("glimpse: \(error)")
+            throw ExitCode(1)
+        }
+        let images = loaded.images(in: split)
+        let matching = predicted.match(images)
+        let report = try Scoring.score(matching: matching, images: images, split: split, perImagePath: perImage)
+        print(report)
+        if strict && !(matching.missing.isEmpty && matching.unknown.isEmpty && matching.duplicates.isEmpty) {
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Scoring shared by `glimpse score` and `glimpse evaluate`.
+enum Scoring {
+    /// Scores the matched captions, reports what did not line up on standard error,
+    /// writes per-image scores if asked, and returns the JSON summary line.
+    static func score(matching: Predictions.Matching, images: [DatasetImage], split: DatasetSplit,
+                      perImagePath: String?, extra: [(String, Any)] = []) throws -> String {
+        func list(_ ids: [String]) -> String {
+            ids.prefix(5).joined(separator: ", ") + (ids.count > 5 ? ", ... (\(ids.count) in all)" : "")
+        }
+        if !matching.missing.isEmpty {
+            Terminal.standardError("glimpse: \(matching.missing.count) \(split) image(s) have no prediction: \(list(matching.missing))")
+        }
+        if !matching.unknown.isEmpty {
+            Terminal.standardError("glimpse: \(matching.unknown.count) prediction(s) name images not in the \(split) split: \(list(matching.unknown))")
+        }
+        if !matching.duplicates.isEmpty {
+            Terminal.standardError("glimpse: \(matching.duplicates.count) image(s) predicted more than once (first caption used): \(list(matching.duplicates))")
+        }
+        guard !matching.captions.isEmpty else {
+            Terminal.standardError("glimpse: no prediction matches an image of the \(split) split")
+            throw ExitCode(1)
+        }
+        let references = Dictionary(uniqueKeysWithValues: images.filter { matching.captions[$0.id] != nil }
+            .map { ($0.id, $0.captions) })
+        let scores: CaptionScores
+        do {
+            scores = try CaptionEvaluator.evaluate(references: references, candidates: matching.captions)
+        } catch {
+            Terminal.standardError("glimpse: \(error)")
+            throw ExitCode(1)
+        }
+        if let perImagePath {
+            var lines = ""
+            for id in scores.imagesRanked(by: .ciderD) {
+                guard let image = scores.perImage[id] else { continue }
+                let object: [String: Any] = [
+                    "image_id": id, "caption": matching.captions[id] ?? "",
+                    "Bleu_4": image.bleu4, "ROUGE_L": image.rougeL, "CIDEr": image.ciderD,
+                    "references": references[id] ?? [],
+                ]
+                lines += JSONText.line(object) + "\n"
+            }
+            do {
+                try FileBytes.writeAtomically(Array(lines.utf8), to: perImagePath)
+            } catch {
+                Terminal.standardError("glimpse: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        var summary: [String: Any] = [
+            "split": split.rawValue,
+            "images": matching.captions.count,
+            "images_in_split": images.count,
+            "missing_predictions": matching.missing.count,
+            "unknown_predictions": matching.unknown.count,
+            "not_computed": ["METEOR", "SPICE"],
+        ]
+        for metric in CaptionMetric.allCases where metric.isComputed {
+            summary[metric.rawValue] = scores.value(of: metric)
+        }
+        for (key, value) in extra { summary[key] = value }
+        return JSONText.line(summary)
+    }
+}
+
+/// One-line JSON with sorted keys (stable output for scripts and diffs).
+enum JSONText {
+    static func line(_ object: Any) -> String {
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return "{}"
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+}

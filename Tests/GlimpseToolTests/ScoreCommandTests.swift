@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+
+@Suite("glimpse score")
+struct ScoreCommandTests {
+    /// A Kaggle-layout dataset of four images (no image files needed for scoring).
+    func dataset() throws -> ScratchFolder {
+        let folder = try ScratchFolder()
+        try folder.write(Array("""
+            image,caption
+            a.jpg,A dog runs on the grass.
+            a.jpg,A brown dog running.
+            b.jpg,Two cats sleep on a sofa.
+            b.jpg,Cats asleep on a couch.
+            c.jpg,A red car in the street.
+            d.jpg,A man rides a bike.
+
+            """.utf8), to: "captions.txt")
+        return folder
+    }
+
+    @Test("scores predictions in the COCO results format and reports what does not line up")
+    func scores() throws {
+        let folder = try dataset()
+        // Small datasets: every image lands somewhere; score the training split, which holds most.
+        try folder.write(Array("""
+            [{"image_id": "a.jpg", "caption": "a dog runs on the grass"},
+             {"image_id": "b.jpg", "caption": "two cats on a sofa"},
+             {"image_id": "c.jpg", "caption": "a red car"},
+             {"image_id": "d.jpg", "caption": "a man on a bike"},
+             {"image_id": "zzz.jpg", "caption": "nothing"}]
+            """.utf8), to: "predictions.json")
+        let outcome = try ToolRunner.run(["score", folder.path + "/predictions.json", folder.path, "--split", "train",
+                                          "--per-image", folder.path + "/per-image.jsonl"])
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8)) as? [String: Any])
+        // With four images, one lands in validation and one in test: the other split's
+        // predictions count as unknown for this one, like zzz.jpg.
+        let scored = try #require(summary["images"] as? Int), unknown = try #require(summary["unknown_predictions"] as? Int)
+        #expect(scored == 2 && scored + unknown == 5)
+        let bleu4 = try #require(summary["Bleu_4"] as? Double)
+        #expect(bleu4 > 0 && bleu4 <= 1)
+        #expect(summary["CIDEr"] is Double && summary["ROUGE_L"] is Double)
+        #expect(summary["METEOR"] == nil && summary["SPICE"] == nil)
+        #expect(outcome.standardError.contains("name images not in the train split:"))
+        #expect(outcome.standardError.contains("zzz.jpg"))
+        let perImage = try String(contentsOfFile: folder.path + "/per-image.jsonl", encoding: .utf8)
+        #expect(perImage.split(separator: "\n").count == summary["images"] as? Int)
+
+        let strict = try ToolRunner.run(["score", folder.path + "/predictions.json", folder.path, "--split", "train", "--strict"])
+        #expect(strict.status == 1)
+    }
+
+    @Test("a malformed predictions file is explained")
+    func malformed() throws {
+        let folder = try dataset()
+        try folder.write(Array("{\"image_id\": 1}".utf8), to: "predictions.json")
+        let outcome = try ToolRunner.run(["score", folder.path + "/predictions.json", folder.path])
+        #expect(outcome.status == 1)
+        #expect(outcome.standardError.contains("expected a JSON array"))
+    }
+}
