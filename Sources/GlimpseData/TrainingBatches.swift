@@ -26,7 +26,7 @@ public struct TrainingExample: Sendable, Equatable {
 }
 
 /// A minibatch: N images, each with its captions, so the encoder runs once per image.
-public struct CaptionBatch: Sendable {
+public struct TrainingBatch: Sendable {
     /// Indices into the epoch's example list.
     public var exampleIndices: [Int]
     /// Normalised pixels, [N, 3, S, S] planar, as `Preprocessing` lays them out.
@@ -107,7 +107,7 @@ public final class BatchPrefetcher: @unchecked Sendable {
     private let queue = DispatchQueue(label: "glimpse.batch-prefetch")
     private let ready: DispatchSemaphore
     private let room: DispatchSemaphore
-    private var buffer: [Int: CaptionBatch] = [:]
+    private var buffer: [Int: TrainingBatch] = [:]
     private let lock = NSLock()
     private var cancelled = false
     private var nextToConsume: Int
@@ -129,7 +129,7 @@ public final class BatchPrefetcher: @unchecked Sendable {
 
     /// The next batch in plan order, or nil when the plan is done. A batch whose
     /// image is missing from the cache leaves that image out.
-    public func next() -> CaptionBatch? {
+    public func next() -> TrainingBatch? {
         guard nextToConsume < plan.count else { return nil }
         ready.wait()
         lock.lock()
@@ -164,7 +164,7 @@ public final class BatchPrefetcher: @unchecked Sendable {
     }
 
     /// Gathers and normalises one batch.
-    public func build(_ indices: [Int]) -> CaptionBatch {
+    public func build(_ indices: [Int]) -> TrainingBatch {
         let size = preprocessing.imageSize
         let plane = 3 * size * size
         var kept: [Int] = []
@@ -190,7 +190,7 @@ public final class BatchPrefetcher: @unchecked Sendable {
                 owners.append(slot)
             }
         }
-        return CaptionBatch(exampleIndices: kept, pixels: pixels, imageSize: size, captions: captions,
+        return TrainingBatch(exampleIndices: kept, pixels: pixels, imageSize: size, captions: captions,
                             captionImages: owners)
     }
 }

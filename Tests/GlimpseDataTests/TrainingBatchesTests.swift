@@ -52,7 +52,7 @@ struct TrainingBatchesTests {
         try cache.fill(items.map(\.path))
         let plan = EpochPlan.batches(examples: items, imagesPerBatch: 3, seed: 2, epoch: 0)
         let prefetcher = BatchPrefetcher(examples: items, plan: plan, startIndex: 1, cache: cache)
-        var delivered: [CaptionBatch] = []
+        var delivered: [TrainingBatch] = []
         while let batch = prefetcher.next() { delivered.append(batch) }
         #expect(delivered.map(\.exampleIndices) == Array(plan.dropFirst()))
         let expected = prefetcher.build(plan[1])
