@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "GlimpseTensor", targets: ["GlimpseTensor"]),
         .library(name: "GlimpseLayers", targets: ["GlimpseLayers"]),
         .library(name: "GlimpseSynth", targets: ["GlimpseSynth"]),
+        .library(name: "GlimpseModel", targets: ["GlimpseModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,6 +42,10 @@ let package = Package(
         .target(name: "GlimpseTensor", dependencies: ["CBLAS"]),
         .target(name: "GlimpseLayers", dependencies: ["GlimpseTensor"]),
 
+        // MARK: The captioning model (Show, Attend and Tell), its training step and checkpoints
+        .target(name: "GlimpseModel",
+                dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseSafeTensors", "GlimpseData", "GlimpseImage"]),
+
         // MARK: Test support (assertClose, gradient checker); linked only into tests
         .target(name: "GlimpseTestSupport", dependencies: ["GlimpseTensor", "GlimpseLayers"]),
 
@@ -68,6 +73,10 @@ let package = Package(
         .testTarget(name: "GlimpseTensorTests", dependencies: ["GlimpseTensor", "GlimpseTestSupport"]),
         .testTarget(name: "GlimpseLayersTests",
                     dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseTestSupport", "GlimpseSafeTensors"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "GlimpseModelTests",
+                    dependencies: ["GlimpseModel", "GlimpseLayers", "GlimpseTensor", "GlimpseTestSupport",
+                                   "GlimpseSafeTensors", "GlimpseData", "GlimpseImage"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseSynthTests", dependencies: ["GlimpseSynth", "GlimpseData", "GlimpseImage"]),
     ]
