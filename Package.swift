@@ -60,7 +60,7 @@ let package = Package(
             ]),
 
         // MARK: Benchmarks (release mode: swift run -c release glimpse-benchmarks)
-        .executableTarget(name: "GlimpseBenchmarks", dependencies: ["GlimpseTensor", "GlimpseLayers"],
+        .executableTarget(name: "GlimpseBenchmarks", dependencies: ["GlimpseTensor", "GlimpseLayers", "GlimpseModel"],
                           path: "Benchmarks/GlimpseBenchmarks"),
 
         // MARK: Tests

@@ -141,7 +141,10 @@ extension CaptioningModel {
         }
         let tokenNormalizer = normalization?.tokenCount ?? layout.tokenCount
         let captionNormalizer = normalization?.captionCount ?? rowCount
-        var (meanCrossEntropy, _, logitsGradient) = SoftmaxCrossEntropy().lossAndGradient(logits: logits, targets: targets)
+        let meanCrossEntropy: Float
+        var logitsGradient: Tensor // [Σ B_t, V]
+        (meanCrossEntropy, _, logitsGradient) = SoftmaxCrossEntropy().lossAndGradient(logits: logits, targets: targets)
+        // The layer's mean is over this batch's tokens; rescale to the normaliser's.
         let crossEntropyRescale = Float(layout.tokenCount) / Float(tokenNormalizer)
         if crossEntropyRescale != 1 { logitsGradient.scale(by: crossEntropyRescale) }
         let crossEntropy = Float(Double(meanCrossEntropy) * Double(layout.tokenCount) / Double(tokenNormalizer))
@@ -160,7 +163,6 @@ extension CaptioningModel {
             }
         }
         let penalty = Float(penaltyTotal / Double(captionNormalizer))
-        meanCrossEntropy = crossEntropy
         let loss = LossBreakdown(total: crossEntropy + lambda * penalty, crossEntropy: crossEntropy,
                                  attentionPenalty: penalty, tokenCount: layout.tokenCount, captionCount: rowCount)
 
