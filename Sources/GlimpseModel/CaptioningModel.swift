@@ -43,12 +43,39 @@ public struct CaptioningModel: Parameterized, Sendable {
         parameterPaths.map { ($0.name, $0.parameter) } + bufferPaths.map { ($0.name, $0.buffer) }
     }
 
-    /// The shape every checkpoint tensor must have under `configuration`: those of a
-    /// model built from it.
+    /// The name and shape of every checkpoint tensor under `configuration`, in
+    /// `namedTensorPaths` order, computed without building a model (so a checkpoint
+    /// claiming enormous sizes is refused before anything is allocated for it).
     public static func expectedShapes(for configuration: ModelConfiguration) -> [(name: String, shape: [Int])] {
-        var generator = SeededGenerator(seed: 0)
-        let model = CaptioningModel(configuration: configuration, using: &generator)
-        return model.namedTensorPaths.map { ($0.name, model[keyPath: $0.path].shape) }
+        let (v, e, a, h, d) = (configuration.vocabularySize, configuration.embeddingSize, configuration.attentionSize,
+                               configuration.hiddenSize, configuration.featureSize)
+        var parameters: [(name: String, shape: [Int])] = []
+        var buffers: [(name: String, shape: [Int])] = []
+        var inputChannels = 3
+        for (index, channels) in configuration.stageChannels.enumerated() {
+            let prefix = "encoder.stages.\(index)."
+            for (layer, input) in [(1, inputChannels), (2, channels)] {
+                parameters.append((prefix + "conv\(layer).weight", [channels, input, 3, 3]))
+                parameters.append((prefix + "bn\(layer).weight", [channels]))
+                parameters.append((prefix + "bn\(layer).bias", [channels]))
+                buffers.append((prefix + "bn\(layer).running_mean", [channels]))
+                buffers.append((prefix + "bn\(layer).running_var", [channels]))
+            }
+            inputChannels = channels
+        }
+        parameters += [
+            ("decoder.embedding.weight", [v, e]),
+            ("decoder.attention.encoder_att.weight", [a, d]), ("decoder.attention.encoder_att.bias", [a]),
+            ("decoder.attention.decoder_att.weight", [a, h]), ("decoder.attention.decoder_att.bias", [a]),
+            ("decoder.attention.full_att.weight", [1, a]), ("decoder.attention.full_att.bias", [1]),
+            ("decoder.init_h.weight", [h, d]), ("decoder.init_h.bias", [h]),
+            ("decoder.init_c.weight", [h, d]), ("decoder.init_c.bias", [h]),
+            ("decoder.f_beta.weight", [d, h]), ("decoder.f_beta.bias", [d]),
+            ("decoder.lstm.weight_ih", [4 * h, e + d]), ("decoder.lstm.weight_hh", [4 * h, h]),
+            ("decoder.lstm.bias_ih", [4 * h]), ("decoder.lstm.bias_hh", [4 * h]),
+            ("decoder.fc.weight", [v, h]), ("decoder.fc.bias", [v]),
+        ]
+        return parameters + buffers
     }
 }
 

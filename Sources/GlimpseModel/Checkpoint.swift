@@ -211,26 +211,33 @@ extension CaptioningModel {
     }
 
     /// A model of `configuration` whose every parameter and buffer is read from `file`
-    /// under `prefix + name`. Checks names and shapes in `namedTensorPaths` order and
-    /// throws at the first mismatch; tensors the model does not use are not looked at.
+    /// under `prefix + name`. Checks every name and shape (in `expectedShapes` order)
+    /// before allocating anything and throws at the first mismatch; tensors the model
+    /// does not use are not looked at.
     public init(configuration: ModelConfiguration, tensorsFrom file: SafeTensorsFile,
                 prefix: String = "") throws(CheckpointError) {
-        var generator = SeededGenerator(seed: 0)
-        var model = CaptioningModel(configuration: configuration, using: &generator)
-        for (name, path) in model.namedTensorPaths {
+        for (name, expected) in CaptioningModel.expectedShapes(for: configuration) {
             let storedName = prefix + name
             guard let entry = file.entry(named: storedName) else {
                 throw CheckpointError(path: file.path, reason: .missingTensor(storedName))
             }
-            let expected = model[keyPath: path].shape
             guard entry.shape == expected else {
                 throw CheckpointError(path: file.path, reason: .wrongShape(tensor: storedName, expected: expected, found: entry.shape))
             }
+            guard SafeTensorsDType.floatingPoint.contains(entry.dtype) else {
+                throw CheckpointError(path: file.path, reason: .wrongDType(tensor: storedName, found: entry.dtype.rawValue))
+            }
+        }
+        // Every shape is now backed by the file's bytes, which bounds what this allocates.
+        var generator = SeededGenerator(seed: 0)
+        var model = CaptioningModel(configuration: configuration, using: &generator)
+        for (name, path) in model.namedTensorPaths {
+            let storedName = prefix + name
             do {
                 let values = try file.floats(named: storedName)
-                model[keyPath: path] = Tensor(shape: expected, scalars: values.values)
+                model[keyPath: path] = Tensor(shape: values.shape, scalars: values.values)
             } catch {
-                throw CheckpointError(path: file.path, reason: .wrongDType(tensor: storedName, found: entry.dtype.rawValue))
+                throw CheckpointError(path: file.path, reason: .file(error.reasonDescription))
             }
         }
         self = model

@@ -56,6 +56,18 @@ struct CheckpointTests {
         #expect(configuration.gridSize == 8 && configuration.locationCount == 64 && configuration.featureSize == 256)
     }
 
+    @Test("the shapes computed from a configuration are those of the model built from it, in the same order")
+    func expectedShapesMatchTheModel() {
+        for configuration in [ModelFixtures.tinyConfiguration(), try! ModelConfiguration(vocabularySize: 11, imageSize: 16,
+                                                                                          stageChannels: [3, 5, 7])] {
+            var generator = SeededGenerator(seed: 1)
+            let model = CaptioningModel(configuration: configuration, using: &generator)
+            let built = model.namedTensorPaths.map { "\($0.name) \(model[keyPath: $0.path].shape)" }
+            let computed = CaptioningModel.expectedShapes(for: configuration).map { "\($0.name) \($0.shape)" }
+            #expect(built == computed)
+        }
+    }
+
     @Test("write then read gives the same model, vocabulary, preprocessing and captions")
     func roundTrip() throws {
         let directory = temporaryDirectory()
@@ -149,6 +161,14 @@ struct CheckpointTests {
             Issue.record("preprocessing for another image size not reported")
             return
         }
+    }
+
+    @Test("a checkpoint claiming huge sizes is refused by shape, before anything is allocated for them")
+    func hugeConfiguration() throws {
+        let reason = try loadError(editMetadata: {
+            $0["configuration"] = $0["configuration"]!.replacingOccurrences(of: "\"hiddenSize\":4", with: "\"hiddenSize\":4000000000")
+        })
+        #expect(reason == .wrongShape(tensor: "decoder.attention.decoder_att.weight", expected: [3, 4_000_000_000], found: [3, 4]))
     }
 
     @Test("a file that is not a safetensors file, or not there, is a typed error")
