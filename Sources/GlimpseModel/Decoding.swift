@@ -115,3 +115,48 @@ extension CaptioningModel {
                                                     lstm: next))
     }
 }
+
+extension CaptioningModel {
+    /// The loss of a batch in inference mode (running statistics, no dropout,
+    /// teacher forcing), through `encode` and `decodeStep`: no caches, no gradients.
+    /// For validation; equals `lossAndGradients(for:mode: .inference)`'s loss.
+    public func evaluateLoss(for batch: CaptionBatch) -> LossBreakdown {
+        precondition(!batch.captions.isEmpty, "a batch needs at least one caption")
+        let layout = PackedLayout(captions: batch.captions)
+        let (rowCount, locations, vocabularySize) = (batch.captions.count, configuration.locationCount,
+                                                     configuration.vocabularySize)
+        var state = encode(batch.images).initialState(imageIndices: layout.rowImages)
+        var crossEntropyTotal = 0.0
+        var attentionSums = [Double](repeating: 0, count: rowCount * locations) // Σ_t α_t, [B, P]
+        var tokens = [Int32](repeating: Vocabulary.startID, count: rowCount)
+        for step in 0..<layout.stepCount {
+            let active = layout.batchSizes[step]
+            if active < state.rowCount {
+                state = state.selectingRows(Array(0..<active))
+                tokens.removeLast(tokens.count - active)
+            }
+            let output = decodeStep(tokens: tokens, state: state)
+            output.logProbabilities.withUnsafeBufferPointer { logProbabilities in
+                output.attentionWeights.withUnsafeBufferPointer { weights in
+                    for row in 0..<active {
+                        let words = batch.captions[layout.order[row]].tokens
+                        let target = step < words.count ? words[step] : Vocabulary.endID
+                        crossEntropyTotal -= Double(logProbabilities[row * vocabularySize + Int(target)])
+                        for location in 0..<locations {
+                            attentionSums[row * locations + location] += Double(weights[row * locations + location])
+                        }
+                        tokens[row] = target
+                    }
+                }
+            }
+            state = output.state
+        }
+        var penaltyTotal = 0.0
+        for sum in attentionSums { penaltyTotal += (1 - sum) * (1 - sum) }
+        let crossEntropy = Float(crossEntropyTotal / Double(layout.tokenCount))
+        let penalty = Float(penaltyTotal / Double(rowCount))
+        return LossBreakdown(total: crossEntropy + configuration.attentionRegularization * penalty,
+                             crossEntropy: crossEntropy, attentionPenalty: penalty,
+                             tokenCount: layout.tokenCount, captionCount: rowCount)
+    }
+}

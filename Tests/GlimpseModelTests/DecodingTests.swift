@@ -53,6 +53,19 @@ struct DecodingTests {
         }
     }
 
+    @Test("the cache-free validation loss equals the training pass's loss in inference mode")
+    func evaluateLoss() {
+        var model = ModelFixtures.model(Self.configuration, seed: 57)
+        let batch = ModelFixtures.batch(Self.configuration, imageCount: 3, lengths: [2, 5, 1, 5, 3], seed: 58)
+        let evaluated = model.evaluateLoss(for: batch)
+        var generator = SeededGenerator(seed: 59)
+        let trained = model.lossAndGradients(for: batch, mode: .inference, using: &generator).loss
+        #expect(evaluated.tokenCount == trained.tokenCount && evaluated.captionCount == trained.captionCount)
+        #expect(abs(evaluated.crossEntropy - trained.crossEntropy) <= 1e-5 * trained.crossEntropy)
+        #expect(abs(evaluated.attentionPenalty - trained.attentionPenalty) <= 1e-5 * trained.attentionPenalty + 1e-6)
+        #expect(abs(evaluated.total - trained.total) <= 1e-5 * trained.total)
+    }
+
     @Test("rows can be selected, repeated and reordered, as beam search does")
     func selectingRows() {
         let model = ModelFixtures.model(Self.configuration, seed: 53)
