@@ -31,6 +31,11 @@ Stored (float32 unless noted):
     grad.param.<name>               dLoss/dparameter
     grad.images                     dLoss/dimages
     train.losses                    [10] losses of 10 Adam steps on this batch (loss before each update)
+    eval.logits, eval.loss, eval.cross_entropy, eval.attention_penalty
+                                    the same batch in inference mode (BN running statistics), initial weights
+    eval.greedy                     int64 [N, 6] greedy decoding of each image in inference mode
+                                    (first input <start>, then the previous argmax)
+    eval.greedy_log_probs           [N, 6, V] log softmax at each greedy step
 """
 import json
 import os
@@ -149,6 +154,28 @@ class Model(nn.Module):
         return logits, targets, ce, penalty, ce + lam * penalty
 
 
+def greedy(model, images, steps):
+    """Greedy decoding, one row per image: returns the chosen ids [N, steps] and the log softmax [N, steps, V]."""
+    dec = model.decoder
+    features = model.encoder(images)
+    projected = dec.attention.encoder_att(features)
+    mean = features.mean(dim=1)
+    h, c = dec.init_h(mean), dec.init_c(mean)
+    tokens = torch.full((images.shape[0],), START, dtype=torch.int64)
+    chosen, log_probs = [], []
+    for _ in range(steps):
+        att2 = dec.attention.decoder_att(h)
+        scores = dec.attention.full_att(torch.tanh(projected + att2.unsqueeze(1))).squeeze(2)
+        alpha = torch.softmax(scores, dim=1)
+        z = torch.sigmoid(dec.f_beta(h)) * (features * alpha.unsqueeze(2)).sum(dim=1)
+        h, c = dec.lstm(torch.cat([dec.embedding(tokens), z], dim=1), (h, c))
+        step_log_probs = torch.log_softmax(dec.fc(h), dim=1)
+        tokens = step_log_probs.argmax(dim=1)
+        chosen.append(tokens)
+        log_probs.append(step_log_probs)
+    return torch.stack(chosen, dim=1), torch.stack(log_probs, dim=1)
+
+
 def main():
     torch.manual_seed(20261122)
     model = Model(CONFIG).double()
@@ -165,6 +192,7 @@ def main():
             elif name.endswith("running_var"):
                 b.copy_(f32(torch.rand_like(b) + 0.5))
     model.train()
+    initial = {name: value.clone() for name, value in model.state_dict().items()}
 
     tensors = {}
 
@@ -184,8 +212,7 @@ def main():
     put("input.captions", padded)
     put("input.caption_lengths", torch.tensor(lengths))
     put("input.caption_images", torch.tensor(image_of))
-    state = model.state_dict()
-    for name, value in state.items():
+    for name, value in initial.items():
         if value.dtype.is_floating_point:
             put(f"param.{name}", value)
 
@@ -204,8 +231,22 @@ def main():
         put(f"grad.param.{name}", p.grad)
     put("grad.images", images.grad)
 
+    # Inference mode from the initial weights and running statistics.
+    model.load_state_dict(initial)
+    model.eval()
+    with torch.no_grad():
+        logits, _, ce, penalty, loss = model(images.detach(), captions, lam)
+        put("eval.logits", logits)
+        put("eval.loss", loss.reshape(1))
+        put("eval.cross_entropy", ce.reshape(1))
+        put("eval.attention_penalty", penalty.reshape(1))
+        chosen, log_probs = greedy(model, images.detach(), steps=6)
+        put("eval.greedy", chosen)
+        put("eval.greedy_log_probs", log_probs)
+    model.train()
+
     # Ten Adam steps on the same batch from the same start, BN in training mode.
-    model.load_state_dict(state)
+    model.load_state_dict(initial)
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     losses = []
     images = images.detach()

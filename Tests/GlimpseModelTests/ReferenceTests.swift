@@ -70,19 +70,62 @@ struct ReferenceTests {
         }
 
         var worst = (name: "", difference: 0.0)
+        var worstAbsolute = (name: "", difference: 0.0)
         for (name, gradient) in result.gradients.named(for: model) {
             let expected = try reference.tensor("grad.param." + name)
             // 1e-3 relative to the tensor's scale: elements near zero are compared absolutely.
             let scale = Double(max(expected.maxAbsolute(), 1e-3))
             let measured = difference(gradient, expected)
             if measured.maxAbsolute / scale > worst.difference { worst = (name, measured.maxAbsolute / scale) }
+            if measured.maxAbsolute > worstAbsolute.difference { worstAbsolute = (name, measured.maxAbsolute) }
             assertClose(gradient, expected, absoluteTolerance: 1e-3 * scale, relativeTolerance: 1e-3, name: "gradient of " + name)
         }
         let imagesGradient = try reference.tensor("grad.images")
         assertClose(result.imagesGradient, imagesGradient, absoluteTolerance: 1e-3 * Double(imagesGradient.maxAbsolute()),
                     relativeTolerance: 1e-3, name: "gradient of the images")
-        print("reference: worst gradient \(worst.name), max |Δ| / max |g| = \(worst.difference); images max |Δ| "
+        print("reference: largest gradient max |Δ| \(worstAbsolute.difference) (\(worstAbsolute.name)); "
+              + "largest relative to the tensor's max |g| (floor 1e-3) \(worst.difference) (\(worst.name)); images max |Δ| "
               + "\(difference(result.imagesGradient, imagesGradient).maxAbsolute) (scale \(imagesGradient.maxAbsolute()))")
+    }
+
+    @Test("inference mode: packed logits, loss and greedy decoding match PyTorch's eval mode")
+    func inferenceMode() throws {
+        let reference = try Reference()
+        var model = reference.model
+        var generator = SeededGenerator(seed: 3)
+        let result = model.lossAndGradients(for: reference.batch, mode: .inference, using: &generator)
+        let logits = try reference.tensor("eval.logits")
+        assertClose(result.packedLogits, logits, absoluteTolerance: 1e-4 * Double(logits.maxAbsolute()),
+                    relativeTolerance: 1e-4, name: "inference-mode packed logits")
+        let expectedLoss = try reference.tensor("eval.loss")[flat: 0]
+        #expect(abs(result.loss.total - expectedLoss) <= 1e-4 * abs(expectedLoss))
+        let evaluated = reference.model.evaluateLoss(for: reference.batch)
+        #expect(abs(evaluated.total - expectedLoss) <= 1e-4 * abs(expectedLoss))
+        #expect(abs(evaluated.crossEntropy - (try reference.tensor("eval.cross_entropy")[flat: 0])) <= 1e-4 * abs(expectedLoss))
+
+        let greedy = try reference.file.int64s(named: "eval.greedy")
+        let expectedLogProbabilities = try reference.tensor("eval.greedy_log_probs") // [N, steps, V]
+        let (imageCount, steps) = (greedy.shape[0], greedy.shape[1])
+        let vocabularySize = reference.configuration.vocabularySize
+        var state = reference.model.encode(reference.batch.images).initialState()
+        var tokens = [Int32](repeating: 1, count: imageCount)
+        var worst: Double = 0
+        for step in 0..<steps {
+            let output = reference.model.decodeStep(tokens: tokens, state: state)
+            for image in 0..<imageCount {
+                let row = output.logProbabilities.row(image)
+                let expected = expectedLogProbabilities.row(image).row(step)
+                worst = max(worst, difference(row, expected).maxAbsolute)
+                assertClose(row, expected, absoluteTolerance: 1e-5, relativeTolerance: 1e-4,
+                            name: "log probabilities of image \(image) at step \(step)")
+                var best = 0
+                for index in 0..<vocabularySize where row[index] > row[best] { best = index }
+                tokens[image] = Int32(best)
+                #expect(Int64(best) == greedy.values[image * steps + step], "greedy word of image \(image) at step \(step)")
+            }
+            state = output.state
+        }
+        print("reference: inference loss \(result.loss.total) vs \(expectedLoss); greedy log-probability max |Δ| \(worst)")
     }
 
     @Test("ten Adam steps with clipping give PyTorch's losses")
