@@ -32,6 +32,7 @@ public struct LossNormalization: Sendable, Equatable {
 /// The outcome of `CaptioningModel.lossAndGradients`.
 public struct ForwardBackwardResult: Sendable {
     public var loss: LossBreakdown
+    /// dL/dparameter for every parameter, L being `loss.total` (with the normalisation given).
     public var gradients: CaptioningModel.Gradients
     /// dL/dimages, [N, 3, S, S].
     public var imagesGradient: Tensor
@@ -124,6 +125,8 @@ extension CaptioningModel {
             let (next, lstmCache) = decoder.lstm.forward(lstmInput, state: state)
             let (dropped, dropoutCache) = decoder.dropout.forward(next.hidden, mode: mode, using: &generator)
             packedHidden.setRows(startingAt: layout.offsets[step], to: dropped)
+            // The greedy prediction is the argmax of the logits the loss sees at this step
+            // (dropout included); packed, they are recomputed below with a cache for backward.
             if sampling { previousLogits = decoder.output(dropped) }
             stepCaches.append(StepCache(embedding: embeddingCache, attention: attentionCache, lstm: lstmCache,
                                         dropout: dropoutCache))
