@@ -29,10 +29,11 @@ func benchmarkModel(options: Options, generator: inout SeededGenerator) {
         _ = encoder.backward(features, cache: cache, into: &encoderGradients)
     }
     print("")
+    // The two medians come from separate runs; on a shared VM (page faults, a busy core)
+    // their ratio is only a rough guide to the encoder's share.
     print(String(format: "training step, default model, %d images x 1 caption (%d tokens): %.0f ms (%.1f images/s); "
-                    + "encoder forward+backward %.0f ms (%.0f%%)",
-                 imageCount, batch.tokenCount, whole * 1000, Double(imageCount) / whole, encoderOnly * 1000,
-                 100 * encoderOnly / whole))
+                    + "the encoder's forward+backward alone: %.0f ms",
+                 imageCount, batch.tokenCount, whole * 1000, Double(imageCount) / whole, encoderOnly * 1000))
     let greedy = medianSeconds(repeats: repeats) {
         let encoded = model.encode(images)
         var state = encoded.initialState()
