@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "GlimpseLayers", targets: ["GlimpseLayers"]),
         .library(name: "GlimpseSynth", targets: ["GlimpseSynth"]),
         .library(name: "GlimpseMetrics", targets: ["GlimpseMetrics"]),
+        .library(name: "GlimpseModel", targets: ["GlimpseModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,6 +43,10 @@ let package = Package(
         .target(name: "GlimpseTensor", dependencies: ["CBLAS"]),
         .target(name: "GlimpseLayers", dependencies: ["GlimpseTensor"]),
 
+        // MARK: The captioning model (Show, Attend and Tell), its training step and checkpoints
+        .target(name: "GlimpseModel",
+                dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseSafeTensors", "GlimpseData", "GlimpseImage"]),
+
         // MARK: Test support (assertClose, gradient checker); linked only into tests
         .target(name: "GlimpseTestSupport", dependencies: ["GlimpseTensor", "GlimpseLayers"]),
 
@@ -60,7 +65,7 @@ let package = Package(
             ]),
 
         // MARK: Benchmarks (release mode: swift run -c release glimpse-benchmarks)
-        .executableTarget(name: "GlimpseBenchmarks", dependencies: ["GlimpseTensor", "GlimpseLayers"],
+        .executableTarget(name: "GlimpseBenchmarks", dependencies: ["GlimpseTensor", "GlimpseLayers", "GlimpseModel"],
                           path: "Benchmarks/GlimpseBenchmarks"),
 
         // MARK: Tests
@@ -73,6 +78,10 @@ let package = Package(
         .testTarget(name: "GlimpseTensorTests", dependencies: ["GlimpseTensor", "GlimpseTestSupport"]),
         .testTarget(name: "GlimpseLayersTests",
                     dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseTestSupport", "GlimpseSafeTensors"],
+                    exclude: ["Fixtures"]),
+        .testTarget(name: "GlimpseModelTests",
+                    dependencies: ["GlimpseModel", "GlimpseLayers", "GlimpseTensor", "GlimpseTestSupport",
+                                   "GlimpseSafeTensors", "GlimpseData", "GlimpseImage"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseSynthTests", dependencies: ["GlimpseSynth", "GlimpseData", "GlimpseImage"]),
         .testTarget(name: "GlimpseMetricsTests", dependencies: ["GlimpseMetrics"],

@@ -164,3 +164,7 @@ print("")
 print(String(format: "attention + LSTM step (B=%d P=%d D=%d E=%d A=%d H=%d): forward %.0f us, forward + backward %.0f us",
              stepBatch, locations, featureSize, embeddingSize, attentionSize, hiddenSize,
              forwardStep * 1e6, trainingStep * 1e6))
+
+// MARK: The whole model (GlimpseModel)
+
+benchmarkModel(options: options, generator: &generator)

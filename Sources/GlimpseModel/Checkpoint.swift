@@ -1,0 +1,245 @@
+import Foundation
+import GlimpseData
+import GlimpseImage
+import GlimpseLayers
+import GlimpseSafeTensors
+import GlimpseTensor
+
+/// Why a checkpoint or training-state file could not be read or written. Names the
+/// file and, where one is involved, the tensor or metadata key.
+public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Reason: Equatable, Sendable {
+        /// The safetensors layer refused the file (unreadable, malformed, write failed);
+        /// its message.
+        case file(String)
+        /// A tensor the configuration needs is absent.
+        case missingTensor(String)
+        /// A tensor the configuration does not know.
+        case unexpectedTensor(String)
+        case wrongShape(tensor: String, expected: [Int], found: [Int])
+        /// Stored in a type that is not a float type.
+        case wrongDType(tensor: String, found: String)
+        case missingMetadata(key: String)
+        /// A metadata value that does not parse or is inconsistent.
+        case badMetadata(key: String, problem: String)
+        case unsupportedFormat(found: String)
+        case unsupportedFormatVersion(found: String, supported: Int)
+        /// The stored vocabulary's length is not the configuration's V.
+        case vocabularySizeMismatch(vocabulary: Int, configuration: Int)
+    }
+
+    public let path: String
+    public let reason: Reason
+
+    public init(path: String, reason: Reason) {
+        self.path = path
+        self.reason = reason
+    }
+
+    public var description: String {
+        let detail: String
+        switch reason {
+        case .file(let message): detail = message
+        case .missingTensor(let name): detail = "missing tensor \(name)"
+        case .unexpectedTensor(let name): detail = "unexpected tensor \(name) (not part of this model)"
+        case .wrongShape(let name, let expected, let found): detail = "tensor \(name) has shape \(found), expected \(expected)"
+        case .wrongDType(let name, let found): detail = "tensor \(name) is \(found), expected a float type"
+        case .missingMetadata(let key): detail = "metadata \(key) is missing"
+        case .badMetadata(let key, let problem): detail = "metadata \(key) is invalid: \(problem)"
+        case .unsupportedFormat(let found): detail = "not a Glimpse file (format \"\(found)\")"
+        case .unsupportedFormatVersion(let found, let supported):
+            detail = "format version \(found) is not supported (this build reads version \(supported))"
+        case .vocabularySizeMismatch(let vocabulary, let configuration):
+            detail = "the vocabulary has \(vocabulary) tokens but the configuration says V = \(configuration)"
+        }
+        return "\(path): \(detail)"
+    }
+}
+
+/// Everything needed to caption with a model, in one safetensors file: the weights
+/// under their PyTorch-style names (layouts as PyTorch's), and in `__metadata__`
+/// the configuration, the vocabulary, the preprocessing and a format version.
+public struct Checkpoint: Sendable {
+    public var model: CaptioningModel
+    public var vocabulary: Vocabulary
+    public var preprocessing: Preprocessing
+
+    /// Written in `__metadata__["format"]`.
+    public static let format = "glimpse-show-attend-tell"
+    /// The version this build writes and reads.
+    public static let formatVersion = 1
+
+    /// Metadata keys.
+    public enum MetadataKey {
+        public static let format = "format"
+        public static let formatVersion = "format_version"
+        /// `ModelConfiguration` as JSON.
+        public static let configuration = "configuration"
+        /// The tokens in id order, a JSON array of strings.
+        public static let vocabulary = "vocabulary"
+        /// `Preprocessing` as JSON: imageSize, mean, std.
+        public static let preprocessing = "preprocessing"
+    }
+
+    public init(model: CaptioningModel, vocabulary: Vocabulary, preprocessing: Preprocessing) {
+        precondition(vocabulary.count == model.configuration.vocabularySize,
+                     "vocabulary of \(vocabulary.count) tokens for a model with V = \(model.configuration.vocabularySize)")
+        precondition(preprocessing.imageSize == model.configuration.imageSize,
+                     "preprocessing image size \(preprocessing.imageSize) differs from the model's \(model.configuration.imageSize)")
+        self.model = model
+        self.vocabulary = vocabulary
+        self.preprocessing = preprocessing
+    }
+
+    /// Writes the checkpoint atomically (temporary file, fsync, rename).
+    public func write(to path: String) throws(CheckpointError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let metadata: [String: String]
+        do {
+            metadata = [
+                MetadataKey.format: Checkpoint.format,
+                MetadataKey.formatVersion: String(Checkpoint.formatVersion),
+                MetadataKey.configuration: String(decoding: try encoder.encode(model.configuration), as: UTF8.self),
+                MetadataKey.vocabulary: String(decoding: try encoder.encode(vocabulary.tokens), as: UTF8.self),
+                MetadataKey.preprocessing: String(decoding: try encoder.encode(preprocessing), as: UTF8.self),
+            ]
+        } catch {
+            throw CheckpointError(path: path, reason: .badMetadata(key: "configuration", problem: "\(error)"))
+        }
+        do {
+            try SafeTensorsWriter.write(model.namedTensors(), metadata: metadata, to: path)
+        } catch {
+            throw CheckpointError(path: path, reason: .file(error.reasonDescription))
+        }
+    }
+
+    /// Reads and checks a checkpoint: metadata first, then every tensor name and shape
+    /// against the configuration; the first mismatch is reported by name.
+    public init(contentsOf path: String) throws(CheckpointError) {
+        let file: SafeTensorsFile
+        do {
+            file = try SafeTensorsFile(contentsOf: path)
+        } catch {
+            throw CheckpointError(path: path, reason: .file(error.reasonDescription))
+        }
+        try self.init(file: file)
+    }
+
+    /// Checks and loads an already-read file.
+    public init(file: SafeTensorsFile) throws(CheckpointError) {
+        let path = file.path
+        func fail(_ reason: CheckpointError.Reason) -> CheckpointError { CheckpointError(path: path, reason: reason) }
+        func value(_ key: String) throws(CheckpointError) -> String {
+            guard let value = file.metadata[key] else { throw fail(.missingMetadata(key: key)) }
+            return value
+        }
+        let format = try value(MetadataKey.format)
+        guard format == Checkpoint.format else { throw fail(.unsupportedFormat(found: format)) }
+        let version = try value(MetadataKey.formatVersion)
+        guard Int(version) == Checkpoint.formatVersion else {
+            throw fail(.unsupportedFormatVersion(found: version, supported: Checkpoint.formatVersion))
+        }
+        let decoder = JSONDecoder()
+        let configuration: ModelConfiguration
+        do {
+            configuration = try decoder.decode(ModelConfiguration.self, from: Data(try value(MetadataKey.configuration).utf8))
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw fail(.badMetadata(key: MetadataKey.configuration, problem: Checkpoint.describe(error)))
+        }
+        let vocabulary: Vocabulary
+        do {
+            let tokens = try decoder.decode([String].self, from: Data(try value(MetadataKey.vocabulary).utf8))
+            vocabulary = try Vocabulary(tokens: tokens)
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw fail(.badMetadata(key: MetadataKey.vocabulary, problem: Checkpoint.describe(error)))
+        }
+        guard vocabulary.count == configuration.vocabularySize else {
+            throw fail(.vocabularySizeMismatch(vocabulary: vocabulary.count, configuration: configuration.vocabularySize))
+        }
+        let preprocessing: Preprocessing
+        do {
+            preprocessing = try decoder.decode(Preprocessing.self, from: Data(try value(MetadataKey.preprocessing).utf8))
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw fail(.badMetadata(key: MetadataKey.preprocessing, problem: Checkpoint.describe(error)))
+        }
+        guard preprocessing.imageSize == configuration.imageSize, preprocessing.mean.count == 3,
+              preprocessing.std.count == 3, preprocessing.std.allSatisfy({ $0 > 0 }) else {
+            throw fail(.badMetadata(key: MetadataKey.preprocessing,
+                                    problem: "image size \(preprocessing.imageSize) (the model's is \(configuration.imageSize)), "
+                                        + "mean \(preprocessing.mean), std \(preprocessing.std)"))
+        }
+        let model = try CaptioningModel(configuration: configuration, tensorsFrom: file)
+        let expected = Set(model.namedTensorPaths.map(\.name))
+        if let unexpected = file.names.first(where: { !expected.contains($0) }) {
+            throw fail(.unexpectedTensor(unexpected))
+        }
+        self.model = model
+        self.vocabulary = vocabulary
+        self.preprocessing = preprocessing
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let decoding = error as? DecodingError {
+            switch decoding {
+            case .dataCorrupted(let context): return context.debugDescription
+            case .keyNotFound(let key, _): return "no \(key.stringValue)"
+            case .typeMismatch(_, let context), .valueNotFound(_, let context):
+                return "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+            @unknown default: return "\(decoding)"
+            }
+        }
+        return "\(error)"
+    }
+}
+
+extension CaptioningModel {
+    /// Every parameter and buffer by checkpoint name, as float32 arrays in PyTorch's layouts.
+    public func namedTensors(prefix: String = "") -> [String: ShapedArray<Float>] {
+        var tensors: [String: ShapedArray<Float>] = [:]
+        for (name, path) in namedTensorPaths {
+            let tensor = self[keyPath: path]
+            tensors[prefix + name] = ShapedArray(shape: tensor.shape, values: tensor.scalars)
+        }
+        return tensors
+    }
+
+    /// A model of `configuration` whose every parameter and buffer is read from `file`
+    /// under `prefix + name`. Checks every name and shape (in `expectedShapes` order)
+    /// before allocating anything and throws at the first mismatch; tensors the model
+    /// does not use are not looked at.
+    public init(configuration: ModelConfiguration, tensorsFrom file: SafeTensorsFile,
+                prefix: String = "") throws(CheckpointError) {
+        for (name, expected) in CaptioningModel.expectedShapes(for: configuration) {
+            let storedName = prefix + name
+            guard let entry = file.entry(named: storedName) else {
+                throw CheckpointError(path: file.path, reason: .missingTensor(storedName))
+            }
+            guard entry.shape == expected else {
+                throw CheckpointError(path: file.path, reason: .wrongShape(tensor: storedName, expected: expected, found: entry.shape))
+            }
+            guard SafeTensorsDType.floatingPoint.contains(entry.dtype) else {
+                throw CheckpointError(path: file.path, reason: .wrongDType(tensor: storedName, found: entry.dtype.rawValue))
+            }
+        }
+        // Every shape is now backed by the file's bytes, which bounds what this allocates.
+        var generator = SeededGenerator(seed: 0)
+        var model = CaptioningModel(configuration: configuration, using: &generator)
+        for (name, path) in model.namedTensorPaths {
+            let storedName = prefix + name
+            do {
+                let values = try file.floats(named: storedName)
+                model[keyPath: path] = Tensor(shape: values.shape, scalars: values.values)
+            } catch {
+                throw CheckpointError(path: file.path, reason: .file(error.reasonDescription))
+            }
+        }
+        self = model
+    }
+}

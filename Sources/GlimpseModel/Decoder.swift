@@ -1,0 +1,82 @@
+import GlimpseLayers
+import GlimpseTensor
+
+/// The LSTM decoder with soft attention. Per step t, for a batch of B rows:
+///
+///     z_t, α_t = attention(a, h_{t−1})          z [B, D] (gated context), α [B, P]
+///     h_t, c_t = lstm([embedding(y_{t−1}); z_t], (h_{t−1}, c_{t−1}))     [B, E + D] → [B, H]
+///     logits_t = fc(dropout(h_t))               [B, V]
+///
+/// with h_0 = init_h(mean_p a_p), c_0 = init_c(mean_p a_p) (no nonlinearity).
+/// Checkpoint names (PyTorch module tree): `embedding`, `attention.{encoder_att,
+/// decoder_att, full_att}`, `init_h`, `init_c`, `f_beta` (the attention's gate,
+/// named at the decoder's level as in the common PyTorch implementation), `lstm`, `fc`.
+public struct Decoder: Parameterized, Sendable {
+    /// [V, E]
+    public var embedding: Embedding
+    /// encoder_att D→A, decoder_att H→A, full_att A→1, and the gate f_beta H→D.
+    public var attention: SoftAttention
+    /// init_h, D → H
+    public var initialHidden: Linear
+    /// init_c, D → H
+    public var initialCell: Linear
+    /// Input E + D, hidden H.
+    public var lstm: LSTMCell
+    /// fc, H → V
+    public var output: Linear
+    public var dropout: Dropout
+
+    public struct Gradients: Sendable {
+        public var embedding: Embedding.Gradients
+        public var attention: SoftAttention.Gradients
+        public var initialHidden: Linear.Gradients
+        public var initialCell: Linear.Gradients
+        public var lstm: LSTMCell.Gradients
+        public var output: Linear.Gradients
+    }
+
+    public init(configuration: ModelConfiguration, using generator: inout SeededGenerator) {
+        let (featureSize, hiddenSize) = (configuration.featureSize, configuration.hiddenSize)
+        embedding = Embedding(vocabularySize: configuration.vocabularySize, embeddingSize: configuration.embeddingSize,
+                              using: &generator)
+        attention = SoftAttention(featureSize: featureSize, hiddenSize: hiddenSize,
+                                  attentionSize: configuration.attentionSize, using: &generator)
+        initialHidden = Linear(inputSize: featureSize, outputSize: hiddenSize, using: &generator)
+        initialCell = Linear(inputSize: featureSize, outputSize: hiddenSize, using: &generator)
+        lstm = LSTMCell(inputSize: configuration.embeddingSize + featureSize, hiddenSize: hiddenSize, using: &generator)
+        output = Linear(inputSize: hiddenSize, outputSize: configuration.vocabularySize, using: &generator)
+        dropout = Dropout(probability: configuration.dropout)
+    }
+
+    public var parameterPaths: [ParameterPath<Decoder>] {
+        let attentionLayer: WritableKeyPath<Decoder, SoftAttention> = \.attention
+        let attentionGradients: WritableKeyPath<Decoder.Gradients, SoftAttention.Gradients> = \.attention
+        var attentionPaths: [ParameterPath<Decoder>] = []
+        var gatePaths: [ParameterPath<Decoder>] = []
+        for path in attention.parameterPaths {
+            let parameter: WritableKeyPath<Decoder, Tensor> = attentionLayer.appending(path: path.parameter)
+            let gradient: WritableKeyPath<Decoder.Gradients, Tensor> = attentionGradients.appending(path: path.gradient)
+            // f_beta sits at the decoder's level in the checkpoint; the rest under "attention".
+            if path.name.hasPrefix("f_beta.") {
+                gatePaths.append(ParameterPath(name: path.name, parameter: parameter, gradient: gradient))
+            } else {
+                attentionPaths.append(ParameterPath(name: "attention." + path.name, parameter: parameter, gradient: gradient))
+            }
+        }
+        var paths: [ParameterPath<Decoder>] =
+            embedding.parameterPaths.map { $0.nested(in: \.embedding, gradients: \.embedding, prefix: "embedding") }
+        paths += attentionPaths
+        paths += initialHidden.parameterPaths.map { $0.nested(in: \.initialHidden, gradients: \.initialHidden, prefix: "init_h") }
+        paths += initialCell.parameterPaths.map { $0.nested(in: \.initialCell, gradients: \.initialCell, prefix: "init_c") }
+        paths += gatePaths
+        paths += lstm.parameterPaths.map { $0.nested(in: \.lstm, gradients: \.lstm, prefix: "lstm") }
+        paths += output.parameterPaths.map { $0.nested(in: \.output, gradients: \.output, prefix: "fc") }
+        return paths
+    }
+
+    public func zeroGradients() -> Gradients {
+        Gradients(embedding: embedding.zeroGradients(), attention: attention.zeroGradients(),
+                  initialHidden: initialHidden.zeroGradients(), initialCell: initialCell.zeroGradients(),
+                  lstm: lstm.zeroGradients(), output: output.zeroGradients())
+    }
+}

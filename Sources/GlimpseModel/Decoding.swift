@@ -1,0 +1,162 @@
+import Foundation
+import GlimpseData
+import GlimpseLayers
+import GlimpseTensor
+
+/// The encoder's output for N images, computed once and shared by every decoding row
+/// (greedy or beam search). Inference mode: running statistics, no caches.
+public struct EncodedImages: Sendable {
+    /// a, [N, P, D]
+    public let features: Tensor
+    /// encoder_att(a), [N, P, A]
+    public let projectedFeatures: Tensor
+    /// h_0 = init_h(mean_p a), [N, H]
+    public let initialHidden: Tensor
+    /// c_0 = init_c(mean_p a), [N, H]
+    public let initialCell: Tensor
+
+    public var imageCount: Int { features.shape[0] }
+
+    /// The state before the first step for rows decoding `imageIndices` (repeats allowed:
+    /// k beams of image i are k rows naming i). Feed `<start>` to the first step.
+    public func initialState(imageIndices: [Int]) -> DecoderState {
+        DecoderState(images: self, imageIndices: imageIndices,
+                     features: features.gatheringRows(imageIndices),
+                     projectedFeatures: projectedFeatures.gatheringRows(imageIndices),
+                     lstm: LSTMCell.State(hidden: initialHidden.gatheringRows(imageIndices),
+                                          cell: initialCell.gatheringRows(imageIndices)))
+    }
+
+    /// One row per image, in order.
+    public func initialState() -> DecoderState {
+        initialState(imageIndices: Array(0..<imageCount))
+    }
+}
+
+/// The decoder's state for B rows between steps. Rows can be selected, repeated or
+/// reordered by index (`selectingRows`), as beam search does after each step.
+public struct DecoderState: Sendable {
+    /// The encoded images the rows refer to (shared, not copied).
+    public let images: EncodedImages
+    /// Row → image index, [B].
+    public let imageIndices: [Int]
+    /// The rows' features [B, P, D] and projections [B, P, A], gathered from `images`.
+    public let features: Tensor
+    public let projectedFeatures: Tensor
+    /// h and c, [B, H] each.
+    public let lstm: LSTMCell.State
+
+    public var rowCount: Int { imageIndices.count }
+
+    /// The state of rows `rows` (indices into this state's rows; repeats and any order
+    /// allowed). Per-row features are re-gathered only if the rows' images change.
+    public func selectingRows(_ rows: [Int]) -> DecoderState {
+        let newImages = rows.map { imageIndices[$0] }
+        let sameImages = newImages == imageIndices
+        return DecoderState(images: images, imageIndices: newImages,
+                            features: sameImages ? features : images.features.gatheringRows(newImages),
+                            projectedFeatures: sameImages ? projectedFeatures : images.projectedFeatures.gatheringRows(newImages),
+                            lstm: LSTMCell.State(hidden: lstm.hidden.gatheringRows(rows), cell: lstm.cell.gatheringRows(rows)))
+    }
+}
+
+/// One decoding step's result.
+public struct DecodeStepOutput: Sendable {
+    /// log softmax of the logits, [B, V].
+    public var logProbabilities: Tensor
+    /// α, [B, P]: where each row looked.
+    public var attentionWeights: Tensor
+    /// The state after this step.
+    public var state: DecoderState
+}
+
+extension CaptioningModel {
+    /// Runs the encoder in inference mode: images [N, 3, S, S] → features and what
+    /// every decoding step reuses.
+    public func encode(_ images: Tensor) -> EncodedImages {
+        let imageSize = configuration.imageSize
+        precondition(images.rank == 4 && images.shape.dropFirst().elementsEqual([3, imageSize, imageSize]),
+                     "images must be [N, 3, \(imageSize), \(imageSize)], got \(images.shape)")
+        let features = encoder(images)
+        let meanFeatures = features.sum(alongAxis: 1).scaled(by: 1 / Float(configuration.locationCount))
+        return EncodedImages(features: features, projectedFeatures: decoder.attention.projectFeatures(features),
+                             initialHidden: decoder.initialHidden(meanFeatures),
+                             initialCell: decoder.initialCell(meanFeatures))
+    }
+
+    /// One decoder step in inference mode (no dropout, no caches): `tokens` [B] are the
+    /// previous words (`<start>` first), one per row of `state`.
+    public func decodeStep(tokens: [Int32], state: DecoderState) -> DecodeStepOutput {
+        precondition(tokens.count == state.rowCount, "decodeStep: \(tokens.count) tokens for \(state.rowCount) rows")
+        let vocabularySize = configuration.vocabularySize
+        let embedded = decoder.embedding(tokens.map { token -> Int in
+            precondition(token >= 0 && Int(token) < vocabularySize, "token \(token) outside the vocabulary")
+            return Int(token)
+        }) // [B, E]
+        let attended = decoder.attention(features: state.features, projectedFeatures: state.projectedFeatures,
+                                         hidden: state.lstm.hidden)
+        let next = decoder.lstm(Tensor.concatenatingColumns([embedded, attended.context]), state: state.lstm)
+        var logProbabilities = decoder.output(decoder.dropout(next.hidden)) // [B, V]
+        let rows = tokens.count
+        logProbabilities.withUnsafeMutableBufferPointer { values in
+            for row in 0..<rows {
+                let start = values.baseAddress! + row * vocabularySize
+                var largest = -Float.infinity
+                for index in 0..<vocabularySize { largest = max(largest, start[index]) }
+                var total: Float = 0
+                for index in 0..<vocabularySize { total += exp(start[index] - largest) }
+                let shift = largest + log(total)
+                for index in 0..<vocabularySize { start[index] -= shift }
+            }
+        }
+        return DecodeStepOutput(logProbabilities: logProbabilities, attentionWeights: attended.weights,
+                                state: DecoderState(images: state.images, imageIndices: state.imageIndices,
+                                                    features: state.features, projectedFeatures: state.projectedFeatures,
+                                                    lstm: next))
+    }
+}
+
+extension CaptioningModel {
+    /// The loss of a batch in inference mode (running statistics, no dropout,
+    /// teacher forcing), through `encode` and `decodeStep`: no caches, no gradients.
+    /// For validation; equals `lossAndGradients(for:mode: .inference)`'s loss.
+    public func evaluateLoss(for batch: CaptionBatch) -> LossBreakdown {
+        precondition(!batch.captions.isEmpty, "a batch needs at least one caption")
+        let layout = PackedLayout(captions: batch.captions)
+        let (rowCount, locations, vocabularySize) = (batch.captions.count, configuration.locationCount,
+                                                     configuration.vocabularySize)
+        var state = encode(batch.images).initialState(imageIndices: layout.rowImages)
+        var crossEntropyTotal = 0.0
+        var attentionSums = [Double](repeating: 0, count: rowCount * locations) // Σ_t α_t, [B, P]
+        var tokens = [Int32](repeating: Vocabulary.startID, count: rowCount)
+        for step in 0..<layout.stepCount {
+            let active = layout.batchSizes[step]
+            if active < state.rowCount {
+                state = state.selectingRows(Array(0..<active))
+                tokens.removeLast(tokens.count - active)
+            }
+            let output = decodeStep(tokens: tokens, state: state)
+            output.logProbabilities.withUnsafeBufferPointer { logProbabilities in
+                output.attentionWeights.withUnsafeBufferPointer { weights in
+                    for row in 0..<active {
+                        let words = batch.captions[layout.order[row]].tokens
+                        let target = step < words.count ? words[step] : Vocabulary.endID
+                        crossEntropyTotal -= Double(logProbabilities[row * vocabularySize + Int(target)])
+                        for location in 0..<locations {
+                            attentionSums[row * locations + location] += Double(weights[row * locations + location])
+                        }
+                        tokens[row] = target
+                    }
+                }
+            }
+            state = output.state
+        }
+        var penaltyTotal = 0.0
+        for sum in attentionSums { penaltyTotal += (1 - sum) * (1 - sum) }
+        let crossEntropy = Float(crossEntropyTotal / Double(layout.tokenCount))
+        let penalty = Float(penaltyTotal / Double(rowCount))
+        return LossBreakdown(total: crossEntropy + configuration.attentionRegularization * penalty,
+                             crossEntropy: crossEntropy, attentionPenalty: penalty,
+                             tokenCount: layout.tokenCount, captionCount: rowCount)
+    }
+}

@@ -1,0 +1,200 @@
+import GlimpseLayers
+import GlimpseTensor
+
+/// One encoder stage: Conv3x3 (no bias) → BatchNorm2d → ReLU → Conv3x3 → BatchNorm2d
+/// → ReLU → MaxPool 2x2. [N, C, s, s] → [N, C', s/2, s/2].
+public struct EncoderStage: Parameterized, Sendable {
+    public var conv1: Conv2d
+    public var bn1: BatchNorm2d
+    public var conv2: Conv2d
+    public var bn2: BatchNorm2d
+
+    public struct Gradients: Sendable {
+        public var conv1: Conv2d.Gradients
+        public var bn1: BatchNorm2d.Gradients
+        public var conv2: Conv2d.Gradients
+        public var bn2: BatchNorm2d.Gradients
+    }
+
+    public struct Cache: Sendable {
+        public var conv1: Conv2d.Cache
+        public var bn1: BatchNorm2d.Cache
+        public var relu1: ReLU.Cache
+        public var conv2: Conv2d.Cache
+        public var bn2: BatchNorm2d.Cache
+        public var relu2: ReLU.Cache
+        public var pool: MaxPool2d.Cache
+    }
+
+    public init(inputChannels: Int, outputChannels: Int, using generator: inout SeededGenerator) {
+        conv1 = Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, using: &generator)
+        bn1 = BatchNorm2d(channels: outputChannels)
+        conv2 = Conv2d(inputChannels: outputChannels, outputChannels: outputChannels, using: &generator)
+        bn2 = BatchNorm2d(channels: outputChannels)
+    }
+
+    public var parameterPaths: [ParameterPath<EncoderStage>] {
+        let first: [ParameterPath<EncoderStage>] =
+            conv1.parameterPaths.map { $0.nested(in: \.conv1, gradients: \.conv1, prefix: "conv1") }
+        let second: [ParameterPath<EncoderStage>] =
+            bn1.parameterPaths.map { $0.nested(in: \.bn1, gradients: \.bn1, prefix: "bn1") }
+        let third: [ParameterPath<EncoderStage>] =
+            conv2.parameterPaths.map { $0.nested(in: \.conv2, gradients: \.conv2, prefix: "conv2") }
+        let fourth: [ParameterPath<EncoderStage>] =
+            bn2.parameterPaths.map { $0.nested(in: \.bn2, gradients: \.bn2, prefix: "bn2") }
+        return first + second + third + fourth
+    }
+
+    public var bufferPaths: [(name: String, buffer: WritableKeyPath<EncoderStage, Tensor>)] {
+        let first: WritableKeyPath<EncoderStage, BatchNorm2d> = \.bn1
+        let second: WritableKeyPath<EncoderStage, BatchNorm2d> = \.bn2
+        return bn1.bufferPaths.map { (name: "bn1." + $0.name, buffer: first.appending(path: $0.buffer)) }
+            + bn2.bufferPaths.map { (name: "bn2." + $0.name, buffer: second.appending(path: $0.buffer)) }
+    }
+
+    public func zeroGradients() -> Gradients {
+        Gradients(conv1: conv1.zeroGradients(), bn1: bn1.zeroGradients(),
+                  conv2: conv2.zeroGradients(), bn2: bn2.zeroGradients())
+    }
+
+    /// Inference (running statistics): no cache.
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        let relu = ReLU()
+        let first = relu(bn1(conv1(input)))
+        return MaxPool2d(kernelSize: 2)(relu(bn2(conv2(first))))
+    }
+
+    /// Training mode uses and updates batch statistics; inference mode uses the running ones.
+    public mutating func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
+        let relu = ReLU(), pool = MaxPool2d(kernelSize: 2)
+        let (convolved1, conv1Cache) = conv1.forward(input)
+        let (normalized1, bn1Cache) = bn1.forward(convolved1, mode: mode)
+        let (activated1, relu1Cache) = relu.forward(normalized1)
+        let (convolved2, conv2Cache) = conv2.forward(activated1)
+        let (normalized2, bn2Cache) = bn2.forward(convolved2, mode: mode)
+        let (activated2, relu2Cache) = relu.forward(normalized2)
+        let (pooled, poolCache) = pool.forward(activated2)
+        return (pooled, Cache(conv1: conv1Cache, bn1: bn1Cache, relu1: relu1Cache, conv2: conv2Cache,
+                              bn2: bn2Cache, relu2: relu2Cache, pool: poolCache))
+    }
+
+    public func backward(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
+        let relu = ReLU(), pool = MaxPool2d(kernelSize: 2)
+        var gradient = pool.backward(outputGradient, cache: cache.pool)
+        gradient = relu.backward(gradient, cache: cache.relu2)
+        gradient = bn2.backward(gradient, cache: cache.bn2, into: &gradients.bn2)
+        gradient = conv2.backward(gradient, cache: cache.conv2, into: &gradients.conv2)
+        gradient = relu.backward(gradient, cache: cache.relu1)
+        gradient = bn1.backward(gradient, cache: cache.bn1, into: &gradients.bn1)
+        return conv1.backward(gradient, cache: cache.conv1, into: &gradients.conv1)
+    }
+}
+
+/// The CNN encoder: images [N, 3, S, S] (planar, as `Preprocessing` lays them out)
+/// → features [N, P, D], the [N, D, g, g] activation transposed so that each of the
+/// P = g² grid locations (row-major over the grid) is one D-vector.
+public struct Encoder: Parameterized, Sendable {
+    public var stages: [EncoderStage]
+
+    public struct Gradients: Sendable {
+        public var stages: [EncoderStage.Gradients]
+    }
+
+    public struct Cache: Sendable {
+        public var stages: [EncoderStage.Cache]
+        /// [N, D, g, g]: the last stage's output shape, for the transpose back.
+        public var gridShape: [Int]
+    }
+
+    public init(configuration: ModelConfiguration, using generator: inout SeededGenerator) {
+        var stages: [EncoderStage] = []
+        var inputChannels = 3
+        for channels in configuration.stageChannels {
+            stages.append(EncoderStage(inputChannels: inputChannels, outputChannels: channels, using: &generator))
+            inputChannels = channels
+        }
+        self.stages = stages
+    }
+
+    public var parameterPaths: [ParameterPath<Encoder>] {
+        stages.indices.flatMap { index -> [ParameterPath<Encoder>] in
+            let stage: WritableKeyPath<Encoder, EncoderStage> = \Encoder.stages[index]
+            let gradients: WritableKeyPath<Encoder.Gradients, EncoderStage.Gradients> = \Encoder.Gradients.stages[index]
+            return stages[index].parameterPaths.map { $0.nested(in: stage, gradients: gradients, prefix: "stages.\(index)") }
+        }
+    }
+
+    public var bufferPaths: [(name: String, buffer: WritableKeyPath<Encoder, Tensor>)] {
+        stages.indices.flatMap { index -> [(name: String, buffer: WritableKeyPath<Encoder, Tensor>)] in
+            let stage: WritableKeyPath<Encoder, EncoderStage> = \Encoder.stages[index]
+            return stages[index].bufferPaths.map { (name: "stages.\(index)." + $0.name, buffer: stage.appending(path: $0.buffer)) }
+        }
+    }
+
+    public func zeroGradients() -> Gradients {
+        Gradients(stages: stages.map { $0.zeroGradients() })
+    }
+
+    /// Inference: images [N, 3, S, S] → features [N, P, D], running statistics, no cache.
+    public func callAsFunction(_ images: Tensor) -> Tensor {
+        var activation = images
+        for stage in stages { activation = stage(activation) }
+        return Encoder.gridToLocations(activation)
+    }
+
+    /// images [N, 3, S, S] → features [N, P, D], with a cache for `backward`.
+    public mutating func forward(_ images: Tensor, mode: Mode) -> (features: Tensor, cache: Cache) {
+        var activation = images
+        var caches: [EncoderStage.Cache] = []
+        caches.reserveCapacity(stages.count)
+        for index in stages.indices {
+            let (output, cache) = stages[index].forward(activation, mode: mode)
+            caches.append(cache)
+            activation = output
+        }
+        return (Encoder.gridToLocations(activation), Cache(stages: caches, gridShape: activation.shape))
+    }
+
+    /// dL/dfeatures [N, P, D] → dL/dimages [N, 3, S, S]; accumulates every stage's gradients.
+    public func backward(_ featuresGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
+        var gradient = Encoder.locationsToGrid(featuresGradient, gridShape: cache.gridShape)
+        for index in stages.indices.reversed() {
+            gradient = stages[index].backward(gradient, cache: cache.stages[index], into: &gradients.stages[index])
+        }
+        return gradient
+    }
+
+    /// [N, D, g, g] → [N, P, D]: one [D, P] → [P, D] transpose per image.
+    static func gridToLocations(_ grid: Tensor) -> Tensor {
+        let (count, channels, locations) = (grid.shape[0], grid.shape[1], grid.shape[2] * grid.shape[3])
+        return Tensor(shape: [count, locations, channels]) { target in
+            grid.withUnsafeBufferPointer { source in
+                for image in 0..<count {
+                    let from = source.baseAddress! + image * channels * locations
+                    let to = target.baseAddress! + image * channels * locations
+                    for channel in 0..<channels {
+                        for location in 0..<locations { to[location * channels + channel] = from[channel * locations + location] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// [N, P, D] → [N, D, g, g], the inverse of `gridToLocations`.
+    static func locationsToGrid(_ features: Tensor, gridShape: [Int]) -> Tensor {
+        let (count, channels, locations) = (gridShape[0], gridShape[1], gridShape[2] * gridShape[3])
+        precondition(features.shape == [count, locations, channels],
+                     "encoder backward: feature gradient \(features.shape), expected [\(count), \(locations), \(channels)]")
+        return Tensor(shape: gridShape) { target in
+            features.withUnsafeBufferPointer { source in
+                for image in 0..<count {
+                    let from = source.baseAddress! + image * channels * locations
+                    let to = target.baseAddress! + image * channels * locations
+                    for location in 0..<locations {
+                        for channel in 0..<channels { to[channel * locations + location] = from[location * channels + channel] }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+/// The sizes of a Show, Attend and Tell model. A value of this type is always valid:
+/// the initialiser and the decoder check it and throw `ModelConfigurationError`.
+///
+/// Shape letters used throughout GlimpseModel: N images, B caption rows, S image
+/// side, g grid side, P = g² grid locations, D feature size, E embedding size,
+/// A attention size, H hidden size, V vocabulary size, T time steps.
+public struct ModelConfiguration: Codable, Equatable, Sendable {
+    /// S: the side of the square input image, in pixels.
+    public let imageSize: Int
+    /// Output channels of each encoder stage; each stage halves the image side.
+    public let stageChannels: [Int]
+    /// E
+    public let embeddingSize: Int
+    /// A
+    public let attentionSize: Int
+    /// H
+    public let hiddenSize: Int
+    /// Dropout probability before the output layer (training only).
+    public let dropout: Float
+    /// λ: weight of the doubly stochastic attention penalty.
+    public let attentionRegularization: Float
+    /// V, special tokens included.
+    public let vocabularySize: Int
+
+    public init(vocabularySize: Int, imageSize: Int = 128, stageChannels: [Int] = [32, 64, 128, 256],
+                embeddingSize: Int = 128, attentionSize: Int = 128, hiddenSize: Int = 256,
+                dropout: Float = 0.5, attentionRegularization: Float = 1) throws(ModelConfigurationError) {
+        self.vocabularySize = vocabularySize
+        self.imageSize = imageSize
+        self.stageChannels = stageChannels
+        self.embeddingSize = embeddingSize
+        self.attentionSize = attentionSize
+        self.hiddenSize = hiddenSize
+        self.dropout = dropout
+        self.attentionRegularization = attentionRegularization
+        try validate()
+    }
+
+    /// g = S / 2^stages: the side of the feature grid.
+    public var gridSize: Int { imageSize >> stageChannels.count }
+    /// P = g²
+    public var locationCount: Int { gridSize * gridSize }
+    /// D: the last stage's channels.
+    public var featureSize: Int { stageChannels.last ?? 0 }
+    /// The number of encoder stages.
+    public var stageCount: Int { stageChannels.count }
+
+    private func validate() throws(ModelConfigurationError) {
+        guard !stageChannels.isEmpty else { throw .noStages }
+        if let bad = stageChannels.firstIndex(where: { $0 <= 0 }) {
+            throw .nonPositive(field: "stageChannels[\(bad)]", value: stageChannels[bad])
+        }
+        for (field, value) in [("imageSize", imageSize), ("embeddingSize", embeddingSize),
+                               ("attentionSize", attentionSize), ("hiddenSize", hiddenSize)] where value <= 0 {
+            throw .nonPositive(field: field, value: value)
+        }
+        guard stageChannels.count < 31, imageSize % (1 << stageChannels.count) == 0 else {
+            throw .imageSizeNotDivisible(imageSize: imageSize, stages: stageChannels.count)
+        }
+        guard vocabularySize >= 4 else { throw .vocabularyTooSmall(vocabularySize) }
+        guard dropout >= 0 && dropout < 1 else { throw .dropoutOutOfRange(dropout) }
+        guard attentionRegularization >= 0 && attentionRegularization.isFinite else {
+            throw .negativeRegularization(attentionRegularization)
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case imageSize, stageChannels, embeddingSize, attentionSize, hiddenSize, dropout,
+             attentionRegularization, vocabularySize
+    }
+
+    /// Decodes and validates; an invalid configuration is a `DecodingError.dataCorrupted`
+    /// whose underlying error is the `ModelConfigurationError`.
+    public init(from decoder: any Swift.Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        do {
+            try self.init(vocabularySize: container.decode(Int.self, forKey: .vocabularySize),
+                          imageSize: container.decode(Int.self, forKey: .imageSize),
+                          stageChannels: container.decode([Int].self, forKey: .stageChannels),
+                          embeddingSize: container.decode(Int.self, forKey: .embeddingSize),
+                          attentionSize: container.decode(Int.self, forKey: .attentionSize),
+                          hiddenSize: container.decode(Int.self, forKey: .hiddenSize),
+                          dropout: container.decode(Float.self, forKey: .dropout),
+                          attentionRegularization: container.decode(Float.self, forKey: .attentionRegularization))
+        } catch let error as ModelConfigurationError {
+            throw DecodingError.dataCorrupted(DecodingError.Context(
+                codingPath: decoder.codingPath, debugDescription: error.description, underlyingError: error))
+        }
+    }
+}
+
+/// Why a model configuration is invalid.
+public enum ModelConfigurationError: Error, Equatable, Sendable, CustomStringConvertible {
+    case noStages
+    case nonPositive(field: String, value: Int)
+    /// Every stage halves the image, so S must be a multiple of 2^stages.
+    case imageSizeNotDivisible(imageSize: Int, stages: Int)
+    /// The four special tokens alone need V ≥ 4.
+    case vocabularyTooSmall(Int)
+    case dropoutOutOfRange(Float)
+    case negativeRegularization(Float)
+
+    public var description: String {
+        switch self {
+        case .noStages: return "the encoder needs at least one stage"
+        case .nonPositive(let field, let value): return "\(field) must be positive, got \(value)"
+        case .imageSizeNotDivisible(let imageSize, let stages):
+            return "image size \(imageSize) is not divisible by 2^\(stages) (one halving per encoder stage)"
+        case .vocabularyTooSmall(let size): return "vocabulary size \(size) is below the 4 special tokens"
+        case .dropoutOutOfRange(let value): return "dropout must be in [0, 1), got \(value)"
+        case .negativeRegularization(let value): return "attention regularisation must be finite and ≥ 0, got \(value)"
+        }
+    }
+}

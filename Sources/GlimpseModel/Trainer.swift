@@ -1,0 +1,88 @@
+import Foundation
+import GlimpseLayers
+import GlimpseTensor
+
+/// When to feed the model its own previous prediction instead of the true word
+/// (scheduled sampling, Bengio et al. 2015). The value is p, the probability of
+/// sampling, as a function of the training step i (0 for the first step). Bengio's
+/// ε_i, the probability of the true word, is 1 − p.
+public enum ScheduledSampling: Sendable, Equatable {
+    /// Always teacher forcing.
+    case off
+    /// p, every step.
+    case constant(Float)
+    /// p rises linearly from `start` to `end` over `steps` training steps, then stays at `end`.
+    case linear(start: Float, end: Float, steps: Int)
+    /// Bengio's inverse sigmoid decay of ε: p = maximum · (1 − k / (k + exp(i / k))), k ≥ 1.
+    case inverseSigmoid(k: Double, maximum: Float)
+
+    /// p at training step `step`.
+    public func probability(atStep step: Int) -> Float {
+        switch self {
+        case .off:
+            return 0
+        case .constant(let probability):
+            return probability
+        case .linear(let start, let end, let steps):
+            guard steps > 0, step < steps else { return end }
+            return start + (end - start) * Float(step) / Float(steps)
+        case .inverseSigmoid(let k, let maximum):
+            precondition(k >= 1, "inverse sigmoid scheduled sampling needs k ≥ 1")
+            let truth = k / (k + exp(Double(step) / k))
+            return maximum * Float(1 - truth)
+        }
+    }
+}
+
+/// What one training step did.
+public struct TrainingStepResult: Sendable, Equatable {
+    /// The batch's loss before the update (crossEntropy + λ · attentionPenalty).
+    public var loss: Float
+    public var crossEntropy: Float
+    /// Before the weight λ.
+    public var attentionPenalty: Float
+    /// The global gradient norm before clipping.
+    public var gradientNorm: Float
+    /// The scheduled-sampling probability used.
+    public var samplingProbability: Float
+}
+
+/// One training step: forward and backward in training mode (batch statistics,
+/// dropout), global gradient-norm clipping, then Adam (PyTorch's rule).
+public struct Trainer: Sendable {
+    public var model: CaptioningModel
+    /// Adam; its `stepCount` is the training step count the sampling schedule uses.
+    public var optimizer: Adam
+    /// Clip the global gradient norm to this; nil disables clipping.
+    public var maxGradientNorm: Float?
+    public var scheduledSampling: ScheduledSampling
+
+    public init(model: CaptioningModel, optimizer: Adam, maxGradientNorm: Float? = 5,
+                scheduledSampling: ScheduledSampling = .off) {
+        self.model = model
+        self.optimizer = optimizer
+        self.maxGradientNorm = maxGradientNorm
+        self.scheduledSampling = scheduledSampling
+    }
+
+    /// Steps taken so far.
+    public var stepCount: Int { optimizer.stepCount }
+
+    /// Trains on `batch` once. `generator` drives dropout and scheduled sampling.
+    public mutating func step(_ batch: CaptionBatch, using generator: inout SeededGenerator) -> TrainingStepResult {
+        let probability = scheduledSampling.probability(atStep: optimizer.stepCount)
+        var result = model.lossAndGradients(for: batch, mode: .training, samplingProbability: probability,
+                                            using: &generator)
+        let norm: Float
+        if let maxGradientNorm {
+            norm = clipGradientNorm(&result.gradients, of: model, maxNorm: maxGradientNorm)
+        } else {
+            norm = Float(model.parameterPaths.reduce(0.0) { $0 + result.gradients[keyPath: $1.gradient].squaredNorm() }
+                .squareRoot())
+        }
+        optimizer.update(&model, along: result.gradients)
+        return TrainingStepResult(loss: result.loss.total, crossEntropy: result.loss.crossEntropy,
+                                  attentionPenalty: result.loss.attentionPenalty, gradientNorm: norm,
+                                  samplingProbability: probability)
+    }
+}
