@@ -61,6 +61,8 @@ let package = Package(
                 "GlimpseData",
                 "GlimpseSynth",
                 "GlimpseMetrics",
+                "GlimpseModel",
+                "GlimpseTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
