@@ -44,6 +44,24 @@ public func difference(_ actual: Tensor, _ expected: Tensor,
     return result
 }
 
+/// Why two tensors are not close (shape first, then values), or nil when they are:
+/// every element satisfies |actual − expected| ≤ absoluteTolerance + relativeTolerance · |expected|.
+public func closenessFailure(_ actual: Tensor, _ expected: Tensor,
+                             absoluteTolerance: Double = 1e-6, relativeTolerance: Double = 1e-5,
+                             name: String = "tensor") -> String? {
+    guard actual.shape == expected.shape else {
+        return "\(name): shape \(actual.shape), expected \(expected.shape)"
+    }
+    let measured = difference(actual, expected, absoluteTolerance: absoluteTolerance,
+                              relativeTolerance: relativeTolerance)
+    let worstAllowed = absoluteTolerance + relativeTolerance * abs(Double(measured.expectedAtWorst))
+    let worstDifference = abs(Double(measured.actualAtWorst) - Double(measured.expectedAtWorst))
+    if worstDifference.isNaN || worstDifference > worstAllowed || measured.maxAbsolute.isInfinite {
+        return "\(name) \(actual.shape) differs beyond abs \(absoluteTolerance) + rel \(relativeTolerance): \(measured)"
+    }
+    return nil
+}
+
 /// Checks that two tensors have the same shape and that every element satisfies
 /// |actual − expected| ≤ absoluteTolerance + relativeTolerance · |expected|.
 /// A failure names the tensor and gives the largest absolute and relative differences.
@@ -52,17 +70,9 @@ public func assertClose(_ actual: Tensor, _ expected: Tensor,
                         absoluteTolerance: Double = 1e-6, relativeTolerance: Double = 1e-5,
                         name: String = "tensor",
                         sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
-    guard actual.shape == expected.shape else {
-        Issue.record("\(name): shape \(actual.shape), expected \(expected.shape)", sourceLocation: sourceLocation)
-        return false
-    }
-    let measured = difference(actual, expected, absoluteTolerance: absoluteTolerance,
-                              relativeTolerance: relativeTolerance)
-    let worstAllowed = absoluteTolerance + relativeTolerance * abs(Double(measured.expectedAtWorst))
-    let worstDifference = abs(Double(measured.actualAtWorst) - Double(measured.expectedAtWorst))
-    if worstDifference.isNaN || worstDifference > worstAllowed || measured.maxAbsolute.isInfinite {
-        Issue.record("\(name) \(actual.shape) differs beyond abs \(absoluteTolerance) + rel \(relativeTolerance): \(measured)",
-                     sourceLocation: sourceLocation)
+    if let failure = closenessFailure(actual, expected, absoluteTolerance: absoluteTolerance,
+                                      relativeTolerance: relativeTolerance, name: name) {
+        Issue.record(Comment(rawValue: failure), sourceLocation: sourceLocation)
         return false
     }
     return true

@@ -60,14 +60,10 @@ public struct GradientChecker: Sendable {
         return gradient
     }
 
-    /// Compares `analytic` with the numeric gradient of `loss` at `value`; records an
-    /// issue naming the tensor and the worst element if the error exceeds `tolerance`.
-    @discardableResult
-    public func check(_ name: String, analytic: Tensor, at value: Tensor, loss: (Tensor) -> Double,
-                      sourceLocation: SourceLocation = #_sourceLocation) -> Comparison {
+    /// Compares `analytic` with the numeric gradient of `loss` at `value` and returns
+    /// the worst element, recording nothing (`check` records).
+    public func compare(_ name: String, analytic: Tensor, at value: Tensor, loss: (Tensor) -> Double) -> Comparison {
         guard analytic.shape == value.shape else {
-            Issue.record("\(name): gradient shape \(analytic.shape), value shape \(value.shape)",
-                         sourceLocation: sourceLocation)
             return Comparison(name: name, maxError: .infinity, worstIndex: 0, analyticAtWorst: .nan, numericAtWorst: .nan)
         }
         let numeric = numericGradient(at: value, loss: loss)
@@ -82,28 +78,53 @@ public struct GradientChecker: Sendable {
                 result.numericAtWorst = n
             }
         }
+        return result
+    }
+
+    /// Compares `analytic` with the numeric gradient of `loss` at `value`; records an
+    /// issue naming the tensor and the worst element if the error exceeds `tolerance`.
+    @discardableResult
+    public func check(_ name: String, analytic: Tensor, at value: Tensor, loss: (Tensor) -> Double,
+                      sourceLocation: SourceLocation = #_sourceLocation) -> Comparison {
+        if analytic.shape != value.shape {
+            Issue.record("\(name): gradient shape \(analytic.shape), value shape \(value.shape)",
+                         sourceLocation: sourceLocation)
+        }
+        let result = compare(name, analytic: analytic, at: value, loss: loss)
         if GradientChecker.verbose { print("gradient check", result) }
-        if !(result.maxError <= tolerance) {
+        if analytic.shape == value.shape && !(result.maxError <= tolerance) {
             Issue.record("gradient check failed (tolerance \(tolerance)): \(result)", sourceLocation: sourceLocation)
         }
         return result
     }
 
+    /// Every parameter gradient of `layer` (by its PyTorch name) against central
+    /// differences of `loss`, one parameter scalar at a time; records nothing.
+    public func compareParameters<Layer: Parameterized>(
+        of layer: Layer, gradients: Layer.Gradients, loss: (Layer) -> Double
+    ) -> [Comparison] {
+        layer.parameterPaths.map { path in
+            compare(path.name, analytic: gradients[keyPath: path.gradient], at: layer[keyPath: path.parameter],
+                    loss: { value in
+                        var perturbed = layer
+                        perturbed[keyPath: path.parameter] = value
+                        return loss(perturbed)
+                    })
+        }
+    }
+
     /// Checks every parameter gradient of `layer` (by its PyTorch name) against
-    /// central differences of `loss`, perturbing one parameter scalar at a time.
+    /// central differences of `loss`, recording an issue for each that fails.
     @discardableResult
     public func checkParameters<Layer: Parameterized>(
         of layer: Layer, gradients: Layer.Gradients, loss: (Layer) -> Double,
         sourceLocation: SourceLocation = #_sourceLocation
     ) -> [Comparison] {
-        layer.parameterPaths.map { path in
-            check(path.name, analytic: gradients[keyPath: path.gradient], at: layer[keyPath: path.parameter],
-                  loss: { value in
-                      var perturbed = layer
-                      perturbed[keyPath: path.parameter] = value
-                      return loss(perturbed)
-                  }, sourceLocation: sourceLocation)
+        let comparisons = compareParameters(of: layer, gradients: gradients, loss: loss)
+        for comparison in comparisons where !(comparison.maxError <= tolerance) {
+            Issue.record("gradient check failed (tolerance \(tolerance)): \(comparison)", sourceLocation: sourceLocation)
         }
+        return comparisons
     }
 }
 
