@@ -66,28 +66,12 @@ public struct Predictions: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         var text = "[\n"
         for (index, entry) in entries.enumerated() {
-            let id = entry.imageIDIsNumber ? entry.imageID : Self.quote(entry.imageID)
-            text += "{\"image_id\": \(id), \"caption\": \(Self.quote(entry.caption))}"
+            let id = entry.imageIDIsNumber ? entry.imageID : JSONString.quote(entry.imageID)
+            text += "{\"image_id\": \(id), \"caption\": \(JSONString.quote(entry.caption))}"
             text += index + 1 < entries.count ? ",\n" : "\n"
         }
         text += "]\n"
         return Array(text.utf8)
-    }
-
-    static func quote(_ text: String) -> String {
-        var output = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20: output += String(format: "\\u%04x", scalar.value)
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        return output + "\""
     }
 
     /// How the predictions line up with a set of images.
@@ -133,4 +117,24 @@ public struct PredictionsError: Error, Equatable, Sendable, CustomStringConverti
     public let path: String
     public let reason: String
     public var description: String { "\(path): \(reason)" }
+}
+
+/// JSON string literals, for the line-oriented outputs written by hand.
+public enum JSONString {
+    /// `text` as a JSON string literal: quotes, backslashes and control characters escaped.
+    public static func quote(_ text: String) -> String {
+        var output = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case _ where scalar.value < 0x20: output += String(format: "\\u%04x", scalar.value)
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        return output + "\""
+    }
 }

@@ -21,16 +21,6 @@ public enum JPEGWriter {
 
     /// Writes `image` as a JPEG at `path` (temporary file + rename).
     public static func write(_ image: RGBImage, to path: String, quality: Int = 90) throws(ImageWritingError) {
-        let bytes: [UInt8]
-        do {
-            bytes = try encode(image, quality: quality)
-        } catch {
-            throw ImageWritingError(path: path, message: error.message)
-        }
-        do {
-            try FileBytes.writeAtomically(bytes, to: path)
-        } catch {
-            throw ImageWritingError(path: path, message: error.message)
-        }
+        try ImageWritingError.writing(to: path) { () throws(ImageWritingError) in try encode(image, quality: quality) }
     }
 }

@@ -28,16 +28,8 @@ public enum PNGWriter {
 
     /// Writes RGB or RGBA rows as a PNG at `path` (temporary file + rename).
     public static func write(pixels: [UInt8], width: Int, height: Int, channels: Int, to path: String) throws(ImageWritingError) {
-        let bytes: [UInt8]
-        do {
-            bytes = try encode(pixels: pixels, width: width, height: height, channels: channels)
-        } catch {
-            throw ImageWritingError(path: path, message: error.message)
-        }
-        do {
-            try FileBytes.writeAtomically(bytes, to: path)
-        } catch {
-            throw ImageWritingError(path: path, message: error.message)
+        try ImageWritingError.writing(to: path) { () throws(ImageWritingError) in
+            try encode(pixels: pixels, width: width, height: height, channels: channels)
         }
     }
 }
@@ -47,4 +39,19 @@ public struct ImageWritingError: Error, Equatable, Sendable, CustomStringConvert
     public let path: String
     public let message: String
     public var description: String { "\(path): cannot write image: \(message)" }
+
+    /// Encodes with `encode`, then writes the bytes atomically; either failure names `path`.
+    static func writing(to path: String, _ encode: () throws(ImageWritingError) -> [UInt8]) throws(ImageWritingError) {
+        let bytes: [UInt8]
+        do {
+            bytes = try encode()
+        } catch {
+            throw ImageWritingError(path: path, message: error.message)
+        }
+        do {
+            try FileBytes.writeAtomically(bytes, to: path)
+        } catch {
+            throw ImageWritingError(path: path, message: error.message)
+        }
+    }
 }
