@@ -19,10 +19,13 @@ struct ModelOptions: ParsableArguments {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads).") }
     }
 
+    /// The checkpoint's path: the flag, else $GLIMPSE_MODEL or the shipped default.
+    var resolvedPath: String? { model ?? ModelLocator.defaultModelPath() }
+
     /// Loads the checkpoint, or explains why not.
     func load() throws -> Checkpoint {
         BLAS.threadCount = threads
-        guard let path = model ?? ModelLocator.defaultModelPath() else {
+        guard let path = resolvedPath else {
             throw ToolFailure("no model: pass --model PATH (a checkpoint from `glimpse train`), or set GLIMPSE_MODEL; "
                               + "the default model was not found beside the executable (looked in "
                               + ModelLocator.defaultCandidates().joined(separator: ", ") + ")")
