@@ -9,7 +9,9 @@ The demo
   (a) builds the PyTorch model on a small configuration, saves model.state_dict() with
       safetensors.torch.save_file (F32, and an F16 copy) and a vocabulary file, runs
       `glimpse import`, reads the Glimpse checkpoint back and compares every tensor and
-      the configuration;
+      the configuration; then captions a few S x S PNG images with `glimpse evaluate
+      --beam 1` and compares the words with PyTorch's greedy decoding of the same pixels
+      (normalised as Glimpse does; <pad> and <start> never chosen, as in Glimpse's search);
   (b) runs `glimpse export` on that checkpoint, loads the result into a fresh PyTorch
       model with load_state_dict(strict=True), and compares greedy decoding outputs.
 
@@ -24,6 +26,9 @@ The demo
 """
 import json
 import os
+
+import numpy as np
+from PIL import Image
 import subprocess
 import sys
 import tempfile
@@ -108,6 +113,35 @@ def write_fixtures():
         print(f"{os.path.relpath(path, ROOT)}: {os.path.getsize(path)} bytes, dtypes {dtypes}")
 
 
+def greedy_words(model, images, steps, vocab):
+    """Greedy decoding as Glimpse's beam search with K = 1: <pad> and <start> excluded, stop at <end>."""
+    dec = model.decoder
+    with torch.no_grad():
+        features = model.encoder(images)
+        projected = dec.attention.encoder_att(features)
+        mean = features.mean(dim=1)
+        h, c = dec.init_h(mean), dec.init_c(mean)
+        tokens = torch.full((images.shape[0],), 1, dtype=torch.int64)
+        words = [[] for _ in range(images.shape[0])]
+        done = [False] * images.shape[0]
+        for _ in range(steps):
+            att2 = dec.attention.decoder_att(h)
+            alpha = torch.softmax(dec.attention.full_att(torch.tanh(projected + att2.unsqueeze(1))).squeeze(2), dim=1)
+            z = torch.sigmoid(dec.f_beta(h)) * (features * alpha.unsqueeze(2)).sum(dim=1)
+            h, c = dec.lstm(torch.cat([dec.embedding(tokens), z], dim=1), (h, c))
+            logits = dec.fc(h)
+            logits[:, :2] = -float("inf")
+            tokens = logits.argmax(dim=1)
+            for i, t in enumerate(tokens.tolist()):
+                if done[i]:
+                    continue
+                if t == 2:
+                    done[i] = True
+                else:
+                    words[i].append(vocab[t])
+    return [" ".join(w) for w in words]
+
+
 def run(arguments):
     print("$ " + " ".join(arguments))
     result = subprocess.run(arguments, capture_output=True, text=True)
@@ -128,6 +162,14 @@ def demo(glimpse):
     config = DEMO
     folder = tempfile.mkdtemp(prefix="glimpse-interop-")
     model = build(config, seed=7)
+    with torch.no_grad():
+        # Random BatchNorm statistics swamp small conv outputs, so every image would get the
+        # same caption: larger conv weights let the image through, and a larger output layer
+        # sharpens the word distributions.
+        for name, p in model.named_parameters():
+            if ".conv" in name:
+                p.mul_(3)
+        model.decoder.fc.weight.mul_(8)
     vocab_path = os.path.join(folder, "vocab.txt")
     with open(vocab_path, "w") as f:
         f.write("\n".join(vocabulary(config["vocabularySize"])) + "\n")
@@ -137,7 +179,10 @@ def demo(glimpse):
 
     print("(a) PyTorch state dict -> glimpse import")
     for dtype in ["f32", "f16"]:
-        source = model if dtype == "f32" else build(config, seed=7).half()
+        source = model if dtype == "f32" else Model(config).eval()
+        if dtype == "f16":
+            source.load_state_dict(model.state_dict())
+            source = source.half()
         state_path = os.path.join(folder, f"state_{dtype}.safetensors")
         save_file(source.state_dict(), state_path)
         glimpse_path = os.path.join(folder, f"glimpse_{dtype}.safetensors")
@@ -154,6 +199,34 @@ def demo(glimpse):
         check(f"{dtype}: same tensor names ({len(state)}, num_batches_tracked dropped)", set(imported) == set(state))
         worst = max((imported[k].double() - state[k].double()).abs().max().item() for k in state)
         check(f"{dtype}: every weight identical after conversion to F32", worst == 0.0, f"max |diff| {worst}")
+
+    # Glimpse captions S x S images (no resizing), PyTorch decodes the same normalised pixels.
+    size = config["imageSize"]
+    generator = np.random.default_rng(3)
+    os.makedirs(os.path.join(folder, "data", "images"))
+    entries, pixels = [], []
+    for i in range(4):
+        # Flat colours with a little noise: images far apart, so the captions differ.
+        colour = [(0, 0, 0), (255, 255, 255), (255, 0, 0), (0, 64, 255)][i]
+        array = np.clip(np.array(colour) + generator.integers(-20, 21, (size, size, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(array).save(os.path.join(folder, "data", "images", f"{i}.png"))
+        entries.append({"filename": f"{i}.png", "split": "test", "sentences": [{"raw": "word0 word1"}]})
+        pixels.append(array)
+    with open(os.path.join(folder, "data", "dataset_demo.json"), "w") as f:
+        json.dump({"images": entries}, f)
+    predictions = os.path.join(folder, "predictions.json")
+    run([glimpse, "evaluate", "--model", os.path.join(folder, "glimpse_f32.safetensors"), os.path.join(folder, "data"),
+         "--beam", "1", "--max-length", "6", "--allow-unknown", "--output", predictions])
+    mean = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+    std = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+    batch = torch.from_numpy(np.stack([((p.astype(np.float32) / np.float32(255)) - mean) / std for p in pixels])
+                             .transpose(0, 3, 1, 2).copy())
+    expected_captions = greedy_words(model, batch, 6, vocabulary(config["vocabularySize"]))
+    with open(predictions) as f:
+        glimpse_captions = {entry["image_id"]: entry["caption"] for entry in json.load(f)}
+    got = [glimpse_captions.get(f"{i}.png") for i in range(4)]
+    check("glimpse evaluate --beam 1 writes PyTorch's greedy captions", got == expected_captions,
+          f"glimpse {got} / pytorch {expected_captions}")
 
     print("(b) glimpse export -> PyTorch load_state_dict(strict=True)")
     exported_path = os.path.join(folder, "exported.safetensors")
