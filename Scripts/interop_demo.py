@@ -19,9 +19,10 @@ The demo
   pytorch_state_dict_f32.safetensors   model.state_dict() of the tiny configuration below (F32,
                                        num_batches_tracked I64 = 5)
   pytorch_state_dict_f16.safetensors   the same module after .half()
+  pytorch_state_dict_bf16.safetensors  the same module after .bfloat16()
   pytorch_vocab.txt                    V = 9 tokens
-  pytorch_expected.safetensors         input.images [2, 3, 8, 8]; {f32,f16}.greedy int64 [2, 4] and
-                                       {f32,f16}.greedy_log_probs [2, 4, V]: eval mode, computed in
+  pytorch_expected.safetensors         input.images [2, 3, 8, 8]; {f32,f16,bf16}.greedy int64 [2, 4] and
+                                       {f32,f16,bf16}.greedy_log_probs [2, 4, V]: eval mode, computed in
                                        float64 from the stored weights
 """
 import json
@@ -96,18 +97,21 @@ def write_fixtures():
     save_file(model.state_dict(), f32_path)
     half = build(TINY, seed=20261122).half()
     save_file(half.state_dict(), f16_path)
+    bf16_path = os.path.join(FIXTURES, "pytorch_state_dict_bf16.safetensors")
+    brain = build(TINY, seed=20261122).bfloat16()
+    save_file(brain.state_dict(), bf16_path)
     with open(os.path.join(FIXTURES, "pytorch_vocab.txt"), "w") as f:
         f.write("\n".join(vocabulary(TINY["vocabularySize"])) + "\n")
     images = torch.randn(2, 3, TINY["imageSize"], TINY["imageSize"])
     expected = {"input.images": images.contiguous()}
-    for tag, m in [("f32", model), ("f16", half)]:
+    for tag, m in [("f32", model), ("f16", half), ("bf16", brain)]:
         chosen, log_probs = decode64(m, images, steps=4)
         expected[f"{tag}.greedy"] = chosen.contiguous()
         expected[f"{tag}.greedy_log_probs"] = log_probs.float().contiguous()
     save_file(expected, os.path.join(FIXTURES, "pytorch_expected.safetensors"),
               metadata={"generator": "Scripts/interop_demo.py --write-fixtures", "torch": torch.__version__,
                         "config": json.dumps(TINY, sort_keys=True)})
-    for path in [f32_path, f16_path]:
+    for path in [f32_path, f16_path, bf16_path]:
         with safe_open(path, "pt") as f:
             dtypes = sorted({str(f.get_slice(k).get_dtype()) for k in f.keys()})
         print(f"{os.path.relpath(path, ROOT)}: {os.path.getsize(path)} bytes, dtypes {dtypes}")

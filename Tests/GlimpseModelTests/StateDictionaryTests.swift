@@ -39,7 +39,7 @@ struct StateDictionaryTests {
         return Tensor(shape: [imageCount, steps, v], scalars: values)
     }
 
-    @Test("a state dict saved by safetensors.torch imports, and decodes as PyTorch did", arguments: ["f32", "f16"])
+    @Test("a state dict saved by safetensors.torch imports, and decodes as PyTorch did", arguments: ["f32", "f16", "bf16"])
     func importsPyTorchOutput(dtype: String) throws {
         let stateDict = try Self.file("pytorch_state_dict_\(dtype).safetensors")
         #expect(stateDict.entries.contains { $0.name.hasSuffix("num_batches_tracked") && $0.dtype == .int64 })
