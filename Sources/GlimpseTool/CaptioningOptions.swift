@@ -121,6 +121,23 @@ struct Captioner {
         }
     }
 
+    /// `prepare` for each path, decoded on `threads` workers; results in path order.
+    func prepare(_ paths: [String], threads: Int) -> [Prepared] {
+        guard threads > 1, paths.count > 1 else { return paths.map { prepare($0) } }
+        // Each worker writes only its own slots of a preallocated buffer.
+        struct Slots: @unchecked Sendable { let base: UnsafeMutablePointer<Prepared?> }
+        let slots = Slots(base: .allocate(capacity: paths.count))
+        slots.base.initialize(repeating: nil, count: paths.count)
+        defer { slots.base.deinitialize(count: paths.count); slots.base.deallocate() }
+        let workers = min(threads, paths.count)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in stride(from: worker, to: paths.count, by: workers) {
+                slots.base[index] = prepare(paths[index])
+            }
+        }
+        return (0..<paths.count).map { slots.base[$0]! }
+    }
+
     /// Captions for prepared images (those with an input), in order.
     func caption(_ inputs: [[Float]], options: DecodingOptions) -> [CaptionResult] {
         guard !inputs.isEmpty else { return [] }

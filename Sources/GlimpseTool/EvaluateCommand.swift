@@ -51,7 +51,7 @@ struct EvaluateCommand: ParsableCommand {
         var unreadable = 0
         for start in stride(from: 0, to: images.count, by: search.batchSize) {
             let batch = Array(images[start..<min(start + search.batchSize, images.count)])
-            let prepared = batch.map { captioner.prepare($0.path) }
+            let prepared = captioner.prepare(batch.map(\.path), threads: model.threads)
             var readable: [DatasetImage] = [], inputs: [[Float]] = []
             for (image, item) in zip(batch, prepared) {
                 if let input = item.input {
