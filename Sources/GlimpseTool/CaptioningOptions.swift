@@ -12,7 +12,7 @@ struct ModelOptions: ParsableArguments {
         valueName: "path"))
     var model: String?
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "OpenBLAS threads, and image decoding workers.")
     var threads = 2
 
     func validate() throws {
