@@ -27,6 +27,7 @@ The demo
 """
 import json
 import os
+import shutil
 
 import numpy as np
 from PIL import Image
@@ -254,6 +255,7 @@ def demo(glimpse):
     check("greedy decoding: same log-probabilities", difference == 0.0, f"max |diff| {difference}")
     with open(vocab_out) as f:
         check("vocabulary file written back unchanged", f.read().split("\n")[:-1] == vocabulary(config["vocabularySize"]))
+    shutil.rmtree(folder)
     print("all checks passed" if failures == 0 else f"{failures} check(s) failed")
     return 0 if failures == 0 else 1
 
