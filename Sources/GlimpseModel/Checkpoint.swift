@@ -26,6 +26,10 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
         case unsupportedFormatVersion(found: String, supported: Int)
         /// The stored vocabulary's length is not the configuration's V.
         case vocabularySizeMismatch(vocabulary: Int, configuration: Int)
+        /// A plain state dict: this tensor's shape cannot tell a size of the model.
+        case cannotInferConfiguration(tensor: String, problem: String)
+        /// The sizes read from a plain state dict, with the options given, are no valid model.
+        case invalidConfiguration(String)
     }
 
     public let path: String
@@ -51,6 +55,8 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
             detail = "format version \(found) is not supported (this build reads version \(supported))"
         case .vocabularySizeMismatch(let vocabulary, let configuration):
             detail = "the vocabulary has \(vocabulary) tokens but the configuration says V = \(configuration)"
+        case .cannotInferConfiguration(let name, let problem): detail = "tensor \(name): \(problem)"
+        case .invalidConfiguration(let problem): detail = "not a valid model: \(problem)"
         }
         return "\(path): \(detail)"
     }

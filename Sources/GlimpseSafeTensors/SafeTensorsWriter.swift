@@ -1,4 +1,4 @@
-/// Writes `F32` tensors and a metadata map in the safetensors format.
+/// Writes `F32` and `I64` tensors and a metadata map in the safetensors format.
 ///
 /// Output is deterministic and byte-identical to the reference writer for the same
 /// input: tensors sorted by name (byte order of their UTF-8) and laid out
@@ -6,17 +6,71 @@
 /// reference leaves their order to a hash map), omitted when empty, and the header
 /// padded with spaces to a multiple of 8 bytes so the data buffer starts aligned.
 public enum SafeTensorsWriter {
-    /// The complete file as bytes.
+    /// One tensor to write, in one of the element types this writer produces.
+    public enum Tensor: Sendable, Equatable {
+        case float32(ShapedArray<Float>)
+        /// Integer buffers, e.g. PyTorch's BatchNorm `num_batches_tracked` (a scalar).
+        case int64(ShapedArray<Int64>)
+
+        public var dtype: SafeTensorsDType {
+            switch self {
+            case .float32: return .float32
+            case .int64: return .int64
+            }
+        }
+
+        public var shape: [Int] {
+            switch self {
+            case .float32(let array): return array.shape
+            case .int64(let array): return array.shape
+            }
+        }
+
+        var byteCount: Int {
+            switch self {
+            case .float32(let array): return 4 * array.values.count
+            case .int64(let array): return 8 * array.values.count
+            }
+        }
+
+        /// The values' little-endian bytes, handed to `body` in one piece.
+        func withLittleEndianBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+            #if _endian(little)
+            switch self {
+            case .float32(let array): return array.values.withUnsafeBytes(body)
+            case .int64(let array): return array.values.withUnsafeBytes(body)
+            }
+            #else
+            var swapped: [UInt8] = []
+            switch self {
+            case .float32(let array): array.values.withUnsafeBytes { SafeTensorsWriter.appendLittleEndian32($0, to: &swapped) }
+            case .int64(let array): for value in array.values { withUnsafeBytes(of: value.littleEndian) { swapped.append(contentsOf: $0) } }
+            }
+            return swapped.withUnsafeBytes(body)
+            #endif
+        }
+    }
+
+    /// The complete file as bytes (`F32` tensors only).
     public static func encode(
         _ tensors: [String: ShapedArray<Float>], metadata: [String: String] = [:]
     ) throws(SafeTensorsError) -> [UInt8] {
+        try encode(tensors.mapValues { Tensor.float32($0) }, metadata: metadata)
+    }
+
+    /// The complete file as bytes, tensors of any type this writer produces.
+    /// (Disfavoured so that an empty literal `[:]` still means the F32 overload.)
+    @_disfavoredOverload
+    public static func encode(
+        _ tensors: [String: Tensor], metadata: [String: String] = [:]
+    ) throws(SafeTensorsError) -> [UInt8] {
         let (header, ordered) = try prepare(tensors, metadata: metadata, path: "<memory>")
-        let dataByteCount = ordered.reduce(0) { $0 + 4 * $1.tensor.values.count }
+        let dataByteCount = ordered.reduce(0) { $0 + $1.tensor.byteCount }
         var output: [UInt8] = []
         output.reserveCapacity(header.count + dataByteCount)
         output.append(contentsOf: header)
         for (_, tensor) in ordered {
-            tensor.values.withUnsafeBytes { appendLittleEndian32($0, to: &output) }
+            tensor.withLittleEndianBytes { output.append(contentsOf: $0) }
         }
         return output
     }
@@ -26,25 +80,27 @@ public enum SafeTensorsWriter {
     public static func write(
         _ tensors: [String: ShapedArray<Float>], metadata: [String: String] = [:], to path: String
     ) throws(SafeTensorsError) {
+        try write(tensors.mapValues { Tensor.float32($0) }, metadata: metadata, to: path)
+    }
+
+    /// Writes tensors of any type this writer produces, atomically as above.
+    @_disfavoredOverload
+    public static func write(
+        _ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String
+    ) throws(SafeTensorsError) {
         let (header, ordered) = try prepare(tensors, metadata: metadata, path: path)
         try POSIXFile.writeAtomically(to: path) { sink in
             guard header.withUnsafeBytes({ sink($0) }) else { return }
             for (_, tensor) in ordered {
-                #if _endian(little)
-                guard tensor.values.withUnsafeBytes({ sink($0) }) else { return }
-                #else
-                var swapped: [UInt8] = []
-                tensor.values.withUnsafeBytes { appendLittleEndian32($0, to: &swapped) }
-                guard swapped.withUnsafeBytes({ sink($0) }) else { return }
-                #endif
+                guard tensor.withLittleEndianBytes({ sink($0) }) else { return }
             }
         }
     }
 
     /// The 8-byte length prefix and padded JSON header, and the tensors in file order.
     static func prepare(
-        _ tensors: [String: ShapedArray<Float>], metadata: [String: String], path: String
-    ) throws(SafeTensorsError) -> (header: [UInt8], ordered: [(name: String, tensor: ShapedArray<Float>)]) {
+        _ tensors: [String: Tensor], metadata: [String: String], path: String
+    ) throws(SafeTensorsError) -> (header: [UInt8], ordered: [(name: String, tensor: Tensor)]) {
         if tensors["__metadata__"] != nil {
             throw SafeTensorsError(path: path, reason: .reservedName("__metadata__"))
         }
@@ -68,9 +124,9 @@ public enum SafeTensorsWriter {
         for (name, tensor) in ordered {
             if needsComma { json.append(UInt8(ascii: ",")) }
             needsComma = true
-            let end = offset + 4 * tensor.values.count
+            let end = offset + tensor.byteCount
             JSONWriter.appendString(name, to: &json)
-            json.append(contentsOf: Array(":{\"dtype\":\"F32\",\"shape\":".utf8))
+            json.append(contentsOf: Array(":{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":".utf8))
             JSONWriter.appendIntegers(tensor.shape, to: &json)
             json.append(contentsOf: Array(",\"data_offsets\":".utf8))
             JSONWriter.appendIntegers([offset, end], to: &json)
@@ -92,7 +148,7 @@ public enum SafeTensorsWriter {
         return (header, ordered)
     }
 
-    private static func appendLittleEndian32(_ source: UnsafeRawBufferPointer, to output: inout [UInt8]) {
+    fileprivate static func appendLittleEndian32(_ source: UnsafeRawBufferPointer, to output: inout [UInt8]) {
         #if _endian(little)
         output.append(contentsOf: source)
         #else

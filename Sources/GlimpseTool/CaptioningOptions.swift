@@ -12,17 +12,20 @@ struct ModelOptions: ParsableArguments {
         valueName: "path"))
     var model: String?
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(help: "OpenBLAS threads, and image decoding workers.")
     var threads = 2
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads).") }
     }
 
+    /// The checkpoint's path: the flag, else $GLIMPSE_MODEL or the shipped default.
+    var resolvedPath: String? { model ?? ModelLocator.defaultModelPath() }
+
     /// Loads the checkpoint, or explains why not.
     func load() throws -> Checkpoint {
         BLAS.threadCount = threads
-        guard let path = model ?? ModelLocator.defaultModelPath() else {
+        guard let path = resolvedPath else {
             throw ToolFailure("no model: pass --model PATH (a checkpoint from `glimpse train`), or set GLIMPSE_MODEL; "
                               + "the default model was not found beside the executable (looked in "
                               + ModelLocator.defaultCandidates().joined(separator: ", ") + ")")
@@ -116,6 +119,23 @@ struct Captioner {
         } catch {
             return Prepared(path: path, image: nil, input: nil, error: error.reasonDescription)
         }
+    }
+
+    /// `prepare` for each path, decoded on `threads` workers; results in path order.
+    func prepare(_ paths: [String], threads: Int) -> [Prepared] {
+        guard threads > 1, paths.count > 1 else { return paths.map { prepare($0) } }
+        // Each worker writes only its own slots of a preallocated buffer.
+        struct Slots: @unchecked Sendable { let base: UnsafeMutablePointer<Prepared?> }
+        let slots = Slots(base: .allocate(capacity: paths.count))
+        slots.base.initialize(repeating: nil, count: paths.count)
+        defer { slots.base.deinitialize(count: paths.count); slots.base.deallocate() }
+        let workers = min(threads, paths.count)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for index in stride(from: worker, to: paths.count, by: workers) {
+                slots.base[index] = prepare(paths[index])
+            }
+        }
+        return (0..<paths.count).map { slots.base[$0]! }
     }
 
     /// Captions for prepared images (those with an input), in order.

@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import GlimpseData
+import GlimpseImage
+import GlimpseModel
+
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Caption a dataset split with a model and score the captions.",
+        discussion: """
+        Captions every image of the split (in batches, with the beam search options) and \
+        prints one JSON object: the metrics of `glimpse score`, the number of images, and \
+        the decoding settings and model used. Images that cannot be read are reported on \
+        standard error and counted, not fatal. --output writes the captions in the COCO \
+        results format, which `glimpse score` reads back.
+        """)
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var search: SearchOptions
+    @OptionGroup var dataset: DatasetOptions
+
+    @Option(help: "The split to caption and score.")
+    var split: DatasetSplit = .test
+
+    @Option(help: ArgumentHelp("Also write the captions in the COCO results format.", valueName: "predictions.json"))
+    var output: String?
+
+    @Option(help: "Also write per-image scores (JSON Lines, worst CIDEr-D first) to this file.")
+    var perImage: String?
+
+    func run() throws {
+        let checkpoint: Checkpoint
+        let loaded: Dataset
+        do {
+            checkpoint = try model.load()
+            loaded = try dataset.load()
+        } catch {
+            Terminal.standardError("glimpse: \(error)")
+            throw ExitCode(1)
+        }
+        let images = loaded.images(in: split)
+        guard !images.isEmpty else {
+            Terminal.standardError("glimpse: the \(split) split of \(dataset.dataDirectory) has no images")
+            throw ExitCode(1)
+        }
+        let captioner = Captioner(checkpoint: checkpoint)
+        let options = search.decodingOptions()
+        let progress = ProgressReporter("captioning", total: images.count, unit: "images")
+        var entries: [Predictions.Entry] = []
+        var unreadable = 0
+        for start in stride(from: 0, to: images.count, by: search.batchSize) {
+            let batch = Array(images[start..<min(start + search.batchSize, images.count)])
+            let prepared = captioner.prepare(batch.map(\.path), threads: model.threads)
+            var readable: [DatasetImage] = [], inputs: [[Float]] = []
+            for (image, item) in zip(batch, prepared) {
+                if let input = item.input {
+                    readable.append(image)
+                    inputs.append(input)
+                } else {
+                    unreadable += 1
+                    Terminal.standardError("glimpse: \(image.path): \(item.error ?? "unreadable")")
+                }
+            }
+            for (image, result) in zip(readable, captioner.caption(inputs, options: options)) {
+                entries.append(Predictions.Entry(imageID: image.id, imageIDIsNumber: Self.isNumericID(image, in: loaded),
+                                                 caption: captioner.text(result.best)))
+            }
+            progress.update(start + batch.count)
+        }
+        progress.finish("captioned \(entries.count) of \(images.count) images")
+        let predictions = Predictions(entries: entries)
+        if let output {
+            do {
+                try FileBytes.writeAtomically(predictions.encoded(), to: output)
+            } catch {
+                Terminal.standardError("glimpse: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        if unreadable > 0 {
+            Terminal.standardError("glimpse: \(unreadable) of \(images.count) image(s) could not be read and have no caption")
+        }
+        let settings: [(String, Any)] = [
+            ("model", model.resolvedPath ?? ""),
+            ("beam", options.beamSize),
+            ("max_length", options.maximumLength),
+            ("length_normalization", options.lengthNormalization.map { $0 as Any } ?? NSNull()),
+            ("suppress_unknown", options.suppressUnknown),
+            ("unreadable_images", unreadable),
+        ]
+        print(try Scoring.score(matching: predictions.match(images), images: images, split: split,
+                                perImagePath: perImage, extra: settings))
+    }
+
+    /// Images with a COCO id (the COCO layout, or Karpathy's `cocoid`) are named by that
+    /// number in the results format; others by their path relative to the dataset.
+    static func isNumericID(_ image: DatasetImage, in dataset: Dataset) -> Bool {
+        (dataset.format == .coco || dataset.format == .karpathy) && Int64(image.id) != nil
+    }
+}
