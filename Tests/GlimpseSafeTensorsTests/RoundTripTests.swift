@@ -100,18 +100,14 @@ struct RoundTripTests {
         #expect(try SafeTensorsWriter.encode([:]) == lengthPrefix(8) + Array("{}      ".utf8))
     }
 
-    @Test("a 10 MB checkpoint reads at memory speed")
+    /// Correctness only: speed belongs to the benchmark, not to tests.
+    @Test("a 10 MB checkpoint reads back exactly")
     func largeCheckpoint() throws {
         let count = 2_621_440  // 10 MiB of F32
         let values = (0..<count).map { Float($0) * 0.5 }
         let bytes = try SafeTensorsWriter.encode(["big": ShapedArray(shape: [1024, count / 1024], values: values)])
-        let clock = ContinuousClock()
-        var read: ShapedArray<Float>?
-        let elapsed = try clock.measure {
-            read = try SafeTensorsFile(bytes: bytes).floats(named: "big")
-        }
-        #expect(read?.values == values)
-        // A copy of 10 MB takes milliseconds; an element-by-element path in a debug build takes far longer.
-        #expect(elapsed < .milliseconds(100), "reading 10 MB took \(elapsed)")
+        let read = try SafeTensorsFile(bytes: bytes).floats(named: "big")
+        #expect(read.shape == [1024, count / 1024])
+        #expect(read.values == values)
     }
 }
