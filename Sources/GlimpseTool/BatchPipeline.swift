@@ -118,7 +118,9 @@ final class PreparationPipeline: @unchecked Sendable {
         self.source = source
         self.capacity = max(1, capacity)
         for _ in 0..<max(1, workers) {
-            let thread = Thread { [unowned self] in self.work(prepare) }
+            // Strong: a worker blocked on a full queue must never outlive the object it waits on
+            // (the command may stop early on a write error and drop its reference).
+            let thread = Thread { self.work(prepare) }
             thread.stackSize = 4 << 20
             threads.append(thread)
         }
