@@ -65,10 +65,12 @@ public enum AttentionSheet {
     }
 
     /// `image` dimmed, with `attention` (g×g) upsampled bilinearly to its size and blended
-    /// on top through the colormap. The map is scaled by its maximum so that a diffuse
-    /// distribution still shows where it peaks.
+    /// on top through the colormap. Values are shown as (α − min) / max: a sharp peak
+    /// reaches the top of the colormap whatever its absolute weight, while a near-uniform
+    /// map stays dark instead of having its noise stretched into false peaks.
     public static func heatMap(over image: RGBImage, attention: [Float], grid: Int) -> RGBImage {
         let peak = max(attention.max() ?? 0, 1e-12)
+        let floor = attention.min() ?? 0
         let width = image.width, height = image.height
         var output = image
         // Sample the grid at pixel centres (half-pixel convention, as image resizers do).
@@ -86,13 +88,13 @@ public enum AttentionSheet {
                 let (left, right, fx) = columns[x]
                 let upper = attention[top * grid + left] * (1 - fx) + attention[top * grid + right] * fx
                 let lower = attention[bottom * grid + left] * (1 - fx) + attention[bottom * grid + right] * fx
-                let value = min(max((upper * (1 - fy) + lower * fy) / peak, 0), 1)
+                let value = min(max((upper * (1 - fy) + lower * fy - floor) / peak, 0), 1)
                 let color = Colormap.viridis(value)
                 // Strong attention shows more colour; the image stays visible underneath.
-                let alpha = 0.35 + 0.5 * value
+                let alpha = 0.3 + 0.55 * value
                 let offset = 3 * (y * width + x)
                 for (channel, heat) in [color.red, color.green, color.blue].enumerated() {
-                    let dimmed = Float(image.pixels[offset + channel]) * 0.45
+                    let dimmed = Float(image.pixels[offset + channel]) * 0.5
                     output.pixels[offset + channel] = UInt8(min(255, max(0, (dimmed * (1 - alpha) + Float(heat) * alpha).rounded())))
                 }
             }
