@@ -56,7 +56,12 @@ final class BatchOutput {
             throw BatchOutputError(path: file, message: "cannot read the existing output to resume")
         }
         let bytes = [UInt8](data)
-        let (records, completeLength) = format == .csv ? Self.parseCSV(bytes) : Self.parseJSONLines(bytes)
+        let (records, completeLength, foreignLine) = format == .csv ? Self.parseCSV(bytes) : Self.parseJSONLines(bytes)
+        // Appending our records to some other file (or another format's) would spoil both.
+        if let foreignLine {
+            throw BatchOutputError(path: file, message: "line \(foreignLine) is not a glimpse batch \(format.rawValue) record; "
+                                   + "to resume, give the output of an earlier run with the same --format")
+        }
         if completeLength < bytes.count {
             // The last record was cut (an interrupted run): drop it, its image is redone.
             guard truncate(file, off_t(completeLength)) == 0 else {
@@ -126,18 +131,21 @@ final class BatchOutput {
         return JSONLine.object(fields) + "\n"
     }
 
-    /// Records of the complete lines, and the length of the complete part.
-    static func parseJSONLines(_ bytes: [UInt8]) -> ([BatchRecord], Int) {
+    /// Records of the complete lines, the length of the complete part, and the number of
+    /// the first complete line that is not a record (nil when all are).
+    static func parseJSONLines(_ bytes: [UInt8]) -> ([BatchRecord], Int, Int?) {
         let complete = (bytes.lastIndex(of: 0x0A).map { $0 + 1 }) ?? 0
         var records: [BatchRecord] = []
-        for line in bytes[..<complete].split(separator: 0x0A) {
+        for (index, line) in bytes[..<complete].split(separator: 0x0A, omittingEmptySubsequences: false).dropLast().enumerated() {
             guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                  let path = object["path"] as? String else { continue }
+                  let path = object["path"] as? String, object["caption"] is String || object["error"] is String else {
+                return (records, complete, index + 1)
+            }
             records.append(BatchRecord(path: path, caption: object["caption"] as? String,
                                        logProbability: (object["logprob"] as? NSNumber)?.doubleValue,
                                        error: object["error"] as? String))
         }
-        return (records, complete)
+        return (records, complete, nil)
     }
 
     // MARK: CSV (RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted, quotes doubled)
@@ -154,8 +162,11 @@ final class BatchOutput {
     }
 
     /// Records of the complete rows (a row ends with a line break outside quotes), the
-    /// header skipped, and the length of the complete part.
-    static func parseCSV(_ bytes: [UInt8]) -> ([BatchRecord], Int) {
+    /// header skipped, the length of the complete part, and the number of the first
+    /// complete row that is not a record (nil when all are).
+    static func parseCSV(_ bytes: [UInt8]) -> ([BatchRecord], Int, Int?) {
+        var rowNumber = 0
+        var foreign: Int?
         var records: [BatchRecord] = []
         var fields: [String] = []
         var field: [UInt8] = []
@@ -166,7 +177,10 @@ final class BatchOutput {
             fields.append(String(decoding: field, as: UTF8.self))
             field = []
             defer { fields = [] }
-            if fields.count == 4, fields.joined(separator: ",") != csvHeader {
+            rowNumber += 1
+            if fields.count != 4 {
+                if foreign == nil { foreign = rowNumber }
+            } else if fields.joined(separator: ",") != csvHeader {
                 records.append(BatchRecord(path: fields[0], caption: fields[1].isEmpty && !fields[3].isEmpty ? nil : fields[1],
                                            logProbability: Double(fields[2]), error: fields[3].isEmpty ? nil : fields[3]))
             }
@@ -198,6 +212,6 @@ final class BatchOutput {
             }
             index += 1
         }
-        return (records, complete)
+        return (records, complete, foreign)
     }
 }

@@ -105,6 +105,19 @@ struct BatchCommandTests {
         #expect(again.errorLines.contains { $0.contains("0 captioned, 0 failed, \(paths.count) skipped") }, "\(again.errorLines)")
     }
 
+    @Test("resume refuses to append to a file that is not this format's output, naming it and the line")
+    func refusesForeignOutput() throws {
+        let (folder, model) = try TinyModel.folder()
+        let (directory, _, _) = try Self.tree(in: folder, count: 2)
+        let csv = folder.path + "/out.csv"
+        _ = try ToolRunner.run(["batch", directory, "--model", model, "--output", csv, "--format", "csv"])
+        let before = try String(contentsOfFile: csv, encoding: .utf8)
+        let outcome = try ToolRunner.run(["batch", directory, "--model", model, "--output", csv, "--format", "jsonl"])
+        #expect(outcome.status != 0)
+        #expect(outcome.standardError.contains("\(csv): line 1 is not a glimpse batch jsonl record"), "\(outcome.standardError)")
+        #expect(try String(contentsOfFile: csv, encoding: .utf8) == before, "the file was changed")
+    }
+
     @Test("shards partition the files: disjoint, and together every file; CSV shards concatenate under one header")
     func shards() throws {
         let (folder, model) = try TinyModel.folder()
