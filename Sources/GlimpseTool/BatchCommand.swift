@@ -58,6 +58,18 @@ struct BatchCommand: ParsableCommand {
         let options = searchOptions.decodingOptions(keepsAttention: attention)
         let root = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
 
+        let sheetFolder = html.map { (($0 as NSString).deletingPathExtension) + "_attention" }
+        func sheetPath(_ relative: String) -> String? { attention ? sheetFolder.map { $0 + "/" + relative + ".png" } : nil }
+        // Folders for the page and the sheets are made first, so a bad path fails before the work, not after.
+        for folder in [html.map { ($0 as NSString).deletingLastPathComponent }, attention ? sheetFolder : nil].compactMap({ $0 })
+        where !folder.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } catch {
+                throw ToolFailure("\(folder): cannot create folder: \((error as NSError).localizedDescription)")
+            }
+        }
+
         let outputFile = BatchOutput(path: output, format: format, writesHeader: shard.index == 0)
         let previous: [BatchRecord]
         do { previous = try outputFile.resume() } catch { throw ToolFailure(error.description) }
@@ -66,8 +78,6 @@ struct BatchCommand: ParsableCommand {
         let keepsRecords = html != nil || format == .coco
         var records = keepsRecords ? previous : []
 
-        let sheetFolder = html.map { (($0 as NSString).deletingPathExtension) + "_attention" }
-        func sheetPath(_ relative: String) -> String? { attention ? sheetFolder.map { $0 + "/" + relative + ".png" } : nil }
 
         // A quick count by name (no file opened) for the progress bar; corrected as non-images turn up.
         var counter = LazyImageWalk(root: root, sniffs: false)
