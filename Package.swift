@@ -74,6 +74,7 @@ let package = Package(
         .testTarget(name: "GlimpseImageTests", dependencies: ["GlimpseImage"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseDataTests", dependencies: ["GlimpseData"]),
+        // The tool's tests write tiny checkpoints of their own (they do not rely on the shipped model).
         .testTarget(name: "GlimpseToolTests",
                     dependencies: ["GlimpseTool", "GlimpseImage", "GlimpseData", "GlimpseModel", "GlimpseSafeTensors",
                                    "GlimpseTensor"]),

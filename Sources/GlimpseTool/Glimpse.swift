@@ -6,8 +6,8 @@ struct Glimpse: ParsableCommand {
         commandName: "glimpse",
         abstract: "Image captioning on the CPU: caption photos, train on captioned folders, caption whole directories.",
         version: GlimpseVersion.string,
-        subcommands: [InfoCommand.self, InspectCommand.self, SynthCommand.self, ScoreCommand.self, EvaluateCommand.self,
-                      ImportCommand.self, ExportCommand.self]
+        subcommands: [CaptionCommand.self, BatchCommand.self, EvaluateCommand.self, ScoreCommand.self,
+                      InfoCommand.self, InspectCommand.self, SynthCommand.self, ImportCommand.self, ExportCommand.self]
     )
 }
 

@@ -7,7 +7,8 @@ import Glibc
 /// place on a terminal, plain lines (at most one every few seconds) otherwise.
 final class ProgressReporter {
     let label: String
-    let total: Int
+    /// May be corrected while running (e.g. when files turn out not to be images).
+    var total: Int
     let unit: String
     private let start = Date()
     private var lastDraw = Date.distantPast

@@ -1,0 +1,195 @@
+import ArgumentParser
+import Foundation
+import GlimpseImage
+import GlimpseModel
+
+struct BatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "batch",
+        abstract: "Caption every image in a folder tree, resumably, into JSON Lines, CSV or COCO results.",
+        discussion: """
+        Images are found by their bytes, hidden entries are skipped, files are taken in \
+        sorted order. Results are appended batch by batch; rerunning with the same output \
+        skips the images already in it (a cut last line is redone). --shard i/n takes a \
+        fixed share of the files (by a hash of the path relative to DIR), 0 <= i < n, so \
+        n machines can split a folder; their outputs concatenate into the whole.
+        """)
+
+    @Argument(help: "The folder to caption.", completion: .directory)
+    var directory: String
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var searchOptions: SearchOptions
+
+    @Option(help: "Where to write the results.", completion: .file())
+    var output: String
+
+    @Option(help: "jsonl (default), csv, or coco (the results format: [{image_id, caption}]).")
+    var format: BatchFormat = .jsonl
+
+    @Option(help: ArgumentHelp("Caption only share i of n (0 <= i < n), e.g. $SLURM_ARRAY_TASK_ID/n.", valueName: "i/n"))
+    var shard: String?
+
+    @Option(help: "Write a static HTML gallery page here.", completion: .file())
+    var html: String?
+
+    @Flag(help: "With --html: write attention sheets beside the page and show them.")
+    var attention = false
+
+    @Option(help: "Threads decoding and preprocessing images while the model runs.")
+    var workers = 2
+
+    func validate() throws {
+        if let shard, Shard(shard) == nil {
+            throw ValidationError("--shard must be i/n with 0 <= i < n, got '\(shard)'.")
+        }
+        if attention && html == nil { throw ValidationError("--attention needs --html (the sheets are shown on the page).") }
+        if workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers).") }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ValidationError("\(directory) is not a folder.")
+        }
+    }
+
+    func run() throws {
+        let shard = self.shard.flatMap(Shard.init) ?? .whole
+        let checkpoint = try modelOptions.load()
+        let captioner = Captioner(checkpoint: checkpoint)
+        let options = searchOptions.decodingOptions(keepsAttention: attention)
+        let root = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+
+        let sheetFolder = html.map { (($0 as NSString).deletingPathExtension) + "_attention" }
+        func sheetPath(_ relative: String) -> String? { attention ? sheetFolder.map { $0 + "/" + relative + ".png" } : nil }
+        // Folders for the page and the sheets are made first, so a bad path fails before the work, not after.
+        for folder in [html.map { ($0 as NSString).deletingLastPathComponent }, attention ? sheetFolder : nil].compactMap({ $0 })
+        where !folder.isEmpty {
+            do {
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            } catch {
+                throw ToolFailure("\(folder): cannot create folder: \((error as NSError).localizedDescription)")
+            }
+        }
+
+        let outputFile = BatchOutput(path: output, format: format, writesHeader: shard.index == 0)
+        let previous: [BatchRecord]
+        do { previous = try outputFile.resume() } catch { throw ToolFailure(error.description) }
+        let done = Set(previous.map(\.path))
+        // The gallery and the COCO array need every record; plain JSONL/CSV runs keep none.
+        let keepsRecords = html != nil || format == .coco
+        var records = keepsRecords ? previous : []
+
+
+        // A quick count by name (no file opened) for the progress bar; corrected as non-images turn up.
+        var counter = LazyImageWalk(root: root, sniffs: false)
+        var estimated = 0
+        while let file = counter.next() {
+            if shard.contains(relativePath: file.relative) && !done.contains(file.relative) { estimated += 1 }
+        }
+
+        let source = FileSource(walk: LazyImageWalk(root: root), shard: shard, done: done)
+        let keepImage = attention
+        let pipeline = PreparationPipeline(
+            source: AnyIterator { source.next() }, capacity: 2 * searchOptions.batchSize, workers: workers,
+            prepare: { captioner.prepare($0, keepImage: keepImage) })
+
+        let progress = ProgressReporter("batch", total: estimated, unit: "images")
+        var captioned = 0, failed = 0, processed = 0
+        var writeFailure: BatchOutputError?
+        do { try outputFile.append([]) } catch { throw ToolFailure(error.description) }  // the CSV header, even for no images
+
+        while writeFailure == nil {
+            var batch: [PreparationPipeline.Item] = []
+            while batch.count < searchOptions.batchSize, let item = pipeline.next() { batch.append(item) }
+            if batch.isEmpty { break }
+            let good = batch.filter { $0.prepared.input != nil }
+            let results = captioner.caption(good.map { $0.prepared.input! }, options: options)
+            var resultIndex = 0
+            var batchRecords: [BatchRecord] = []
+            for item in batch {
+                guard item.prepared.input != nil else {
+                    failed += 1
+                    let reason = item.prepared.error ?? "unreadable"
+                    Terminal.standardError("\(item.path): \(reason)")
+                    batchRecords.append(BatchRecord(path: item.relative, error: reason))
+                    continue
+                }
+                let best = results[resultIndex].best
+                resultIndex += 1
+                captioned += 1
+                batchRecords.append(BatchRecord(path: item.relative, caption: captioner.text(best), logProbability: best.logProbability))
+                if let sheet = sheetPath(item.relative), let image = item.prepared.image {
+                    do {
+                        try FileManager.default.createDirectory(atPath: (sheet as NSString).deletingLastPathComponent,
+                                                                withIntermediateDirectories: true)
+                        try AttentionSheets.write(image: image, hypothesis: best, captioner: captioner, to: sheet)
+                    } catch {
+                        Terminal.standardError("\(sheet): cannot write the attention sheet: \(error)")
+                    }
+                }
+            }
+            do { try outputFile.append(batchRecords) } catch { writeFailure = error }
+            if keepsRecords { records += batchRecords }
+            processed += batch.count
+            progress.total = max(processed, estimated - source.nonImages)
+            progress.update(processed)
+        }
+        if let writeFailure {
+            // Stop the workers' results from piling up: nothing more can be recorded.
+            throw ToolFailure(writeFailure.description)
+        }
+
+        do { try outputFile.finish(allRecords: records) } catch { throw ToolFailure(error.description) }
+        if let html {
+            let pageFolder = (html as NSString).deletingLastPathComponent
+            let entries = records.map { record in
+                HTMLGallery.Entry(imagePath: root + "/" + record.path, label: record.path, caption: record.caption,
+                                  logProbability: record.logProbability, error: record.error,
+                                  sheetPath: sheetPath(record.path).flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil })
+            }
+            let page = HTMLGallery.page(title: "Captions: \(directory)", entries: entries,
+                                        pageFolder: pageFolder.isEmpty ? "." : pageFolder)
+            do { try FileBytes.writeAtomically(Array(page.utf8), to: html) } catch { throw ToolFailure(error.description) }
+        }
+
+        for (folder, reason) in source.walk.unreadableFolders {
+            Terminal.standardError("\(folder): cannot list folder: \(reason)")
+        }
+        var summary = "\(captioned) captioned, \(failed) failed, \(source.alreadyDone) skipped as already done"
+        if source.nonImages > 0 { summary += ", \(source.nonImages) non-image file(s) ignored" }
+        if shard.count > 1 { summary += " (shard \(shard.index)/\(shard.count))" }
+        progress.finish(summary)
+        if failed > 0 || !source.walk.unreadableFolders.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// The files to caption, in walk order: images in the shard not already in the output.
+/// Used by one pipeline thread at a time (the pipeline holds its lock while calling `next`).
+final class FileSource: @unchecked Sendable {
+    private(set) var walk: LazyImageWalk
+    let shard: Shard
+    let done: Set<String>
+    private(set) var alreadyDone = 0
+    private let lock = NSLock()
+
+    init(walk: LazyImageWalk, shard: Shard, done: Set<String>) {
+        self.walk = walk
+        self.shard = shard
+        self.done = done
+    }
+
+    var nonImages: Int { lock.withLock { walk.skippedNonImages } }
+
+    func next() -> (path: String, relative: String)? {
+        lock.withLock {
+            while let file = walk.next() {
+                guard shard.contains(relativePath: file.relative) else { continue }
+                if done.contains(file.relative) {
+                    alreadyDone += 1
+                    continue
+                }
+                return file
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,173 @@
+import ArgumentParser
+import Foundation
+import GlimpseImage
+import GlimpseModel
+
+struct CaptionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "caption",
+        abstract: "Caption images.",
+        discussion: """
+        Prints the caption of each image: just the caption for one image, PATH<TAB>caption \
+        for several. --n-best N prints the N best, each with its log-probability. --json \
+        prints one JSON object per image with the words, the log-probability and, per word, \
+        the attention grid. A file that cannot be read gets one line on standard error \
+        naming it and the reason; the others are still captioned and the exit status is 1.
+        """)
+
+    @Argument(help: "Image files (folders are searched recursively).")
+    var paths: [String]
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var searchOptions: SearchOptions
+
+    @Option(help: "Print the N best captions with their log-probabilities (at most --beam).")
+    var nBest = 1
+
+    @Flag(help: "Print JSON Lines: path, words, log-probability and per-word attention grids.")
+    var json = false
+
+    @Option(help: "Write an attention sheet (PNG) per image into this folder.", completion: .directory)
+    var attentionDir: String?
+
+    func validate() throws {
+        if paths.isEmpty { throw ValidationError("Give at least one image file.") }
+        if nBest < 1 { throw ValidationError("--n-best must be at least 1, got \(nBest).") }
+        if nBest > searchOptions.beam {
+            throw ValidationError("--n-best \(nBest) needs a beam at least that wide (--beam \(searchOptions.beam)).")
+        }
+    }
+
+    func run() throws {
+        let checkpoint = try modelOptions.load()
+        let captioner = Captioner(checkpoint: checkpoint)
+        let keepsAttention = json || attentionDir != nil
+        let options = searchOptions.decodingOptions(nBest: nBest, keepsAttention: keepsAttention)
+        let walk = ImageFileWalker.expand(paths)
+        let several = walk.files.count > 1
+        let grid = checkpoint.model.configuration.gridSize
+        var failures = 0
+        var sheetNames = SheetNames()
+
+        for (folder, reason) in walk.unreadableFolders {
+            failures += 1
+            Terminal.standardError("\(folder): cannot list folder: \(reason)")
+        }
+        if let attentionDir {
+            do {
+                try FileManager.default.createDirectory(atPath: attentionDir, withIntermediateDirectories: true)
+            } catch {
+                throw ToolFailure("\(attentionDir): cannot create folder: \((error as NSError).localizedDescription)")
+            }
+        }
+
+        // A batch at a time: decoding many images at once would hold all their pixels.
+        var start = 0
+        while start < walk.files.count {
+            let chunk = walk.files[start..<min(start + searchOptions.batchSize, walk.files.count)]
+            start += chunk.count
+            let prepared = chunk.map { captioner.prepare($0, keepImage: attentionDir != nil) }
+            let good = prepared.filter { $0.input != nil }
+            let results = captioner.caption(good.map { $0.input! }, options: options)
+            var resultIndex = 0
+            for item in prepared {
+                guard item.input != nil else {
+                    failures += 1
+                    Terminal.standardError("\(item.path): \(item.error ?? "unreadable")")
+                    if json { print(JSONLine.object([("path", .string(item.path)), ("error", .string(item.error ?? ""))])) }
+                    continue
+                }
+                let result = results[resultIndex]
+                resultIndex += 1
+                if json {
+                    print(Self.jsonLine(path: item.path, result: result, captioner: captioner, grid: grid))
+                } else if nBest > 1 {
+                    for hypothesis in result.hypotheses {
+                        let line = String(format: "%.4f", hypothesis.logProbability) + "\t" + captioner.text(hypothesis)
+                        print(several ? item.path + "\t" + line : line)
+                    }
+                } else {
+                    let text = captioner.text(result.best)
+                    print(several ? item.path + "\t" + text : text)
+                }
+                if let attentionDir, let image = item.image {
+                    let destination = attentionDir + "/" + sheetNames.name(for: item.path)
+                    do {
+                        try AttentionSheets.write(image: image, hypothesis: result.best, captioner: captioner, to: destination)
+                    } catch {
+                        failures += 1
+                        Terminal.standardError("\(error)")
+                    }
+                }
+            }
+        }
+        if walk.files.isEmpty && walk.unreadableFolders.isEmpty {
+            Terminal.standardError("glimpse: no image files found")
+            throw ExitCode(1)
+        }
+        if failures > 0 {
+            if several { Terminal.standardError("glimpse: \(failures) of \(walk.files.count) image(s) failed") }
+            throw ExitCode(1)
+        }
+    }
+
+    static func jsonLine(path: String, result: CaptionResult, captioner: Captioner, grid: Int) -> String {
+        func describe(_ hypothesis: CaptionHypothesis, withAttention: Bool) -> [String: Any] {
+            let words = captioner.checkpoint.vocabulary.decode(hypothesis.tokens)
+            var object: [String: Any] = [
+                "tokens": words, "caption": words.joined(separator: " "),
+                "logprob": JSONNumber.rounded(hypothesis.logProbability), "complete": hypothesis.isComplete,
+            ]
+            if withAttention {
+                object["attention"] = hypothesis.attention.map { AttentionSheets.grid($0, side: grid) }
+            }
+            return object
+        }
+        var object = describe(result.best, withAttention: true)
+        object["path"] = path
+        object["grid"] = grid
+        if result.hypotheses.count > 1 {
+            object["n_best"] = result.hypotheses.map { describe($0, withAttention: false) }
+        }
+        return JSONText.line(object)
+    }
+}
+
+/// Numbers for JSON that print short: a Float through its shortest decimal form.
+enum JSONNumber {
+    static func rounded(_ value: Float) -> Double { Double(String(value)) ?? Double(value) }
+    static func rounded(_ value: Double) -> Double { (value * 1e6).rounded() / 1e6 }
+}
+
+/// Writing attention sheets, shared by caption and batch.
+enum AttentionSheets {
+    /// One word's α over P locations as g rows of g values.
+    static func grid(_ weights: [Float], side: Int) -> [[Double]] {
+        (0..<side).map { row in (0..<side).map { JSONNumber.rounded(weights[row * side + $0]) } }
+    }
+
+    static func write(image: RGBImage, hypothesis: CaptionHypothesis, captioner: Captioner, to path: String) throws(ImageWritingError) {
+        let words = captioner.checkpoint.vocabulary.decode(hypothesis.tokens)
+        let sheet = AttentionSheet.render(image: image, words: words, attention: hypothesis.attention,
+                                          grid: captioner.checkpoint.model.configuration.gridSize)
+        try PNGWriter.write(sheet, to: path)
+    }
+}
+
+/// Sheet file names for `caption --attention-dir`: the image's name + ".png", with a
+/// counter when two images share a name (a/cat.jpg and b/cat.jpg).
+struct SheetNames {
+    private var used: Set<String> = []
+
+    mutating func name(for path: String) -> String {
+        let base = (path as NSString).lastPathComponent
+        var candidate = base + ".png"
+        var counter = 2
+        while used.contains(candidate) {
+            candidate = "\(base)-\(counter).png"
+            counter += 1
+        }
+        used.insert(candidate)
+        return candidate
+    }
+}

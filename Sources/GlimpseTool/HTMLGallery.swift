@@ -1,0 +1,100 @@
+import Foundation
+
+/// The static gallery page of `glimpse batch --html`: opens from disk in any browser,
+/// no server. Images are linked by their path relative to the page's folder (not
+/// embedded), so the page stays small for large folders and keeps working as long as
+/// the page and the images move together.
+enum HTMLGallery {
+    struct Entry {
+        var imagePath: String
+        var label: String
+        var caption: String?
+        var logProbability: Double?
+        var error: String?
+        /// The attention sheet, when one was written.
+        var sheetPath: String?
+    }
+
+    static func page(title: String, entries: [Entry], pageFolder: String) -> String {
+        var html = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8">
+        <title>\(escape(title))</title>
+        <style>
+        body{font-family:system-ui,sans-serif;margin:1em;background:#fafafa;color:#222}
+        .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:1em}
+        figure{margin:0;padding:.5em;background:#fff;border:1px solid #ddd;border-radius:4px}
+        figure img{max-width:100%;height:auto;display:block}
+        figcaption{margin-top:.4em}
+        .path{font-size:.8em;color:#666;word-break:break-all}
+        .error{color:#b00020}
+        .sheet{margin-top:.4em}
+        </style></head><body>
+        <h1>\(escape(title))</h1>
+        <p>\(entries.count) image(s), \(entries.filter { $0.error != nil }.count) failed.</p>
+        <div class="grid">
+
+        """
+        for entry in entries {
+            let source = url(relativePath(from: pageFolder, to: entry.imagePath))
+            html += "<figure>"
+            if entry.error == nil {
+                html += "<a href=\"\(source)\"><img src=\"\(source)\" loading=\"lazy\" alt=\"\(escape(entry.caption ?? ""))\"></a>"
+            }
+            html += "<figcaption>"
+            if let caption = entry.caption {
+                html += escape(caption)
+                if let logProbability = entry.logProbability {
+                    html += " <span class=\"path\">(\(String(format: "%.2f", logProbability)))</span>"
+                }
+            }
+            if let error = entry.error { html += "<span class=\"error\">\(escape(error))</span>" }
+            html += "<div class=\"path\">\(escape(entry.label))</div></figcaption>"
+            if let sheet = entry.sheetPath {
+                let sheetURL = url(relativePath(from: pageFolder, to: sheet))
+                html += "<details class=\"sheet\"><summary>attention</summary><a href=\"\(sheetURL)\">"
+                    + "<img src=\"\(sheetURL)\" loading=\"lazy\" alt=\"attention per word\"></a></details>"
+            }
+            html += "</figure>\n"
+        }
+        html += "</div></body></html>\n"
+        return html
+    }
+
+    /// `target` relative to the folder `base` (both made absolute and standardised).
+    static func relativePath(from base: String, to target: String) -> String {
+        let baseParts = absolute(base).split(separator: "/")
+        let targetParts = absolute(target).split(separator: "/")
+        var common = 0
+        while common < baseParts.count, common < targetParts.count, baseParts[common] == targetParts[common] { common += 1 }
+        let ups = Array(repeating: "..", count: baseParts.count - common)
+        return (ups + targetParts[common...].map(String.init)).joined(separator: "/")
+    }
+
+    static func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
+    /// A relative URL: each path component percent-encoded ('#', '?', '%' and spaces
+    /// would otherwise change its meaning), then escaped for the attribute.
+    static func url(_ path: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%;")
+        return escape(path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path)
+    }
+
+    static func escape(_ text: String) -> String {
+        var output = ""
+        for character in text {
+            switch character {
+            case "&": output += "&amp;"
+            case "<": output += "&lt;"
+            case ">": output += "&gt;"
+            case "\"": output += "&quot;"
+            case "'": output += "&#39;"
+            default: output.append(character)
+            }
+        }
+        return output
+    }
+}

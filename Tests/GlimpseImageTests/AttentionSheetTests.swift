@@ -1,0 +1,73 @@
+import GlimpseImage
+import Testing
+
+@Suite("Bitmap font")
+struct BitmapFontTests {
+    @Test("every printable ASCII character but space has ink, and the glyphs differ from one another")
+    func glyphsAreDistinct() {
+        let characters = (0x21...0x7E).map { Character(Unicode.Scalar(UInt8($0))) }
+        let glyphs = characters.map { Array(BitmapFont.glyph(for: $0)) }
+        #expect(glyphs.allSatisfy { $0.contains { $0 != 0 } })
+        #expect(Set(glyphs.map { $0.map(String.init).joined(separator: ",") }).count == glyphs.count)
+        #expect(BitmapFont.glyph(for: " ").allSatisfy { $0 == 0 })
+    }
+
+    @Test("non-ASCII characters draw as '?'")
+    func fallback() {
+        #expect(Array(BitmapFont.glyph(for: "é")) == Array(BitmapFont.glyph(for: "?")))
+        #expect(Array(BitmapFont.glyph(for: "\u{1F600}")) == Array(BitmapFont.glyph(for: "?")))
+    }
+
+    @Test("'L' is a vertical bar on the left and a bar along the bottom, drawn where asked")
+    func drawsL() {
+        var image = RGBImage(width: 8, height: 9, fill: (0, 0, 0))
+        BitmapFont.draw("L", into: &image, x: 1, y: 1, color: (255, 255, 255))
+        for row in 0..<9 {
+            for column in 0..<8 {
+                let ink = (column == 1 && (1...7).contains(row)) || (row == 7 && (1...5).contains(column))
+                #expect(image[column, row].red == (ink ? 255 : 0), "pixel (\(column), \(row))")
+            }
+        }
+        #expect(BitmapFont.width(of: "dog") == 17)
+        #expect(BitmapFont.width(of: "dog", scale: 2) == 34)
+    }
+}
+
+@Suite("Attention sheet")
+struct AttentionSheetTests {
+    @Test("the sheet holds the image and one panel per word, five to a row")
+    func layout() {
+        let image = RGBImage(width: 320, height: 240, fill: (200, 100, 50))
+        let words = ["a", "dog", "on", "the", "grass", "today"]
+        let grid = 4
+        var attention: [[Float]] = []
+        for index in words.indices {
+            var map = [Float](repeating: 0, count: grid * grid)
+            map[index % (grid * grid)] = 1
+            attention.append(map)
+        }
+        let sheet = AttentionSheet.render(image: image, words: words, attention: attention, grid: grid)
+        let expected = AttentionSheet.size(imageWidth: 320, imageHeight: 240, wordCount: words.count)
+        #expect(sheet.width == expected.width && sheet.height == expected.height)
+        // 7 panels: 5 in the first row, 2 in the second; panels are 160×120.
+        #expect(sheet.width == 4 + 5 * (160 + 4))
+        #expect(sheet.height == 4 + 2 * (120 + AttentionSheet.labelHeight + 4))
+        // The first panel is the image itself (a uniform colour survives resizing exactly).
+        let centre = sheet[4 + 80, 4 + 60]
+        #expect(centre.red == 200 && centre.green == 100 && centre.blue == 50)
+        // Word 0 attends to the top-left cell: hotter (brighter) there than in the far corner.
+        let left = 4 + 164
+        let hot = sheet[left + 5, 4 + 5], cold = sheet[left + 155, 4 + 115]
+        let hotBrightness: Int = Int(hot.red) + Int(hot.green)
+        let coldBrightness: Int = Int(cold.red) + Int(cold.green)
+        #expect(hotBrightness > coldBrightness)
+    }
+
+    @Test("viridis runs from dark purple to yellow")
+    func colormap() {
+        let low = Colormap.viridis(0), high = Colormap.viridis(1), missing = Colormap.viridis(.nan)
+        #expect([low.red, low.green, low.blue] == [68, 1, 84])
+        #expect([high.red, high.green, high.blue] == [253, 231, 37])
+        #expect([missing.red, missing.green, missing.blue] == [68, 1, 84])
+    }
+}
