@@ -6,7 +6,7 @@ struct Glimpse: ParsableCommand {
         commandName: "glimpse",
         abstract: "Image captioning on the CPU: caption photos, train on captioned folders, caption whole directories.",
         version: GlimpseVersion.string,
-        subcommands: [InfoCommand.self, InspectCommand.self, SynthCommand.self, ScoreCommand.self]
+        subcommands: [InfoCommand.self, InspectCommand.self, SynthCommand.self, ScoreCommand.self, TrainCommand.self]
     )
 }
 
