@@ -34,7 +34,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue the run in RUN_DIR from last.safetensors.")
     var resume = false
 
-    @Option(help: "Epochs to train (default 20, or unlimited with --minutes).")
+    @Option(help: "Epochs to train (default 20, or unlimited with --minutes; with --resume, the run's own).")
     var epochs: Int?
 
     @Option(help: "Time budget of this invocation, in minutes; the run stops at a step boundary and saves last.")
@@ -135,7 +135,8 @@ struct TrainCommand: ParsableCommand {
 
     func trainingOptions() throws -> TrainingOptions {
         var options = TrainingOptions()
-        options.epochs = epochs ?? (minutes == nil ? 20 : nil)
+        // A resumed run without --epochs or --minutes keeps the epoch count it was started with.
+        options.epochs = epochs ?? (minutes == nil && !resume ? 20 : nil)
         options.minutes = minutes
         options.maximumSteps = maxSteps
         options.imagesPerBatch = batchSize
@@ -240,6 +241,7 @@ final class TrainingPrinter {
     private var cacheBar: ProgressReporter?
     private var epoch = 0
     private var lossAverage: Float?
+    private var crossEntropyAverage: Float?
 
     func finishBar() { bar = nil }
 
@@ -273,11 +275,16 @@ final class TrainingPrinter {
         case .epochStarted(let epoch, let steps, let firstStep):
             self.epoch = epoch
             lossAverage = nil
+            crossEntropyAverage = nil
             bar = ProgressReporter("epoch \(epoch)", total: steps, unit: "steps", start: firstStep - 1)
         case .step(let record, let batch, _):
-            let loss = record.loss ?? .nan
+            // Smoothed, since single batches are noisy; cross-entropy shown apart because the
+            // attention penalty adds a large, nearly constant term (about P when captions are short).
+            let loss = record.loss ?? .nan, crossEntropy = record.crossEntropy ?? .nan
             lossAverage = lossAverage.map { 0.95 * $0 + 0.05 * loss } ?? loss
-            bar?.update(batch, extra: String(format: "step %d  loss %.3f  %.1f images/s", record.step, lossAverage ?? loss,
+            crossEntropyAverage = crossEntropyAverage.map { 0.95 * $0 + 0.05 * crossEntropy } ?? crossEntropy
+            bar?.update(batch, extra: String(format: "step %d  loss %.3f (cross-entropy %.3f)  %.1f images/s", record.step,
+                                             lossAverage ?? loss, crossEntropyAverage ?? crossEntropy,
                                              record.imagesPerSecond ?? 0))
         case .validated(let record):
             bar?.finish("done")

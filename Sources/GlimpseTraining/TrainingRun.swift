@@ -106,8 +106,9 @@ public struct TrainingRun {
             configuration = try JSONFile.read(RunConfiguration.self, from: layout.configuration)
             let saved = configuration.options
             options = saved
-            // The stopping conditions and threads belong to this invocation.
-            options.epochs = self.options.epochs
+            // The stopping conditions and threads belong to this invocation; without
+            // epochs or minutes, the saved epoch count stands.
+            options.epochs = self.options.epochs ?? (self.options.minutes == nil ? saved.epochs : nil)
             options.minutes = self.options.minutes
             options.maximumSteps = self.options.maximumSteps
             options.threads = self.options.threads
@@ -179,6 +180,8 @@ public struct TrainingRun {
         let chunk = 256
         let pending = toCache.filter { !cache.contains($0) }.count
         var decodedSoFar = 0
+        // Announced before the first chunk, so that the caller's rate starts with the work.
+        if pending > 0 { events(.caching(done: 0, total: pending)) }
         for start in stride(from: 0, to: toCache.count, by: chunk) {
             // Nothing is saved yet: a fresh run stopped here simply starts again.
             if shouldStop() { return .interrupted(step: trainer.stepCount) }
