@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "GlimpseSynth", targets: ["GlimpseSynth"]),
         .library(name: "GlimpseMetrics", targets: ["GlimpseMetrics"]),
         .library(name: "GlimpseModel", targets: ["GlimpseModel"]),
+        .library(name: "GlimpseTraining", targets: ["GlimpseTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -47,6 +48,10 @@ let package = Package(
         .target(name: "GlimpseModel",
                 dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseSafeTensors", "GlimpseData", "GlimpseImage"]),
 
+        // MARK: The training loop (glimpse train as a library, so tests run it in-process)
+        .target(name: "GlimpseTraining",
+                dependencies: ["GlimpseModel", "GlimpseData", "GlimpseMetrics", "GlimpseImage", "GlimpseTensor", "GlimpseLayers"]),
+
         // MARK: Test support (assertClose, gradient checker); linked only into tests
         .target(name: "GlimpseTestSupport", dependencies: ["GlimpseTensor", "GlimpseLayers"]),
 
@@ -63,6 +68,7 @@ let package = Package(
                 "GlimpseMetrics",
                 "GlimpseModel",
                 "GlimpseTensor",
+                "GlimpseTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -74,10 +80,10 @@ let package = Package(
         .testTarget(name: "GlimpseImageTests", dependencies: ["GlimpseImage"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseDataTests", dependencies: ["GlimpseData"]),
-        // The tool's tests write tiny checkpoints of their own (they do not rely on the shipped model).
+        // The tool's tests write tiny checkpoints and datasets of their own (they do not rely on the shipped model).
         .testTarget(name: "GlimpseToolTests",
                     dependencies: ["GlimpseTool", "GlimpseImage", "GlimpseData", "GlimpseModel", "GlimpseSafeTensors",
-                                   "GlimpseTensor"]),
+                                   "GlimpseTensor", "GlimpseSynth"]),
         .testTarget(name: "GlimpseSafeTensorsTests", dependencies: ["GlimpseSafeTensors"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseTensorTests", dependencies: ["GlimpseTensor", "GlimpseTestSupport"]),
@@ -88,6 +94,9 @@ let package = Package(
                     dependencies: ["GlimpseModel", "GlimpseLayers", "GlimpseTensor", "GlimpseTestSupport",
                                    "GlimpseSafeTensors", "GlimpseData", "GlimpseImage"],
                     exclude: ["Fixtures"]),
+        .testTarget(name: "GlimpseTrainingTests",
+                    dependencies: ["GlimpseTraining", "GlimpseModel", "GlimpseData", "GlimpseSynth", "GlimpseTensor",
+                                   "GlimpseSafeTensors"]),
         .testTarget(name: "GlimpseSynthTests", dependencies: ["GlimpseSynth", "GlimpseData", "GlimpseImage"]),
         .testTarget(name: "GlimpseMetricsTests", dependencies: ["GlimpseMetrics"],
                     exclude: ["Fixtures"]),

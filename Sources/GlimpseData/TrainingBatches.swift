@@ -123,7 +123,10 @@ public final class BatchPrefetcher: @unchecked Sendable {
         self.captionsPerImage = captionsPerImage
         self.nextToConsume = startIndex
         ready = DispatchSemaphore(value: 0)
-        room = DispatchSemaphore(value: max(1, depth))
+        // Created at 0 and signalled up to `depth`: libdispatch traps when a semaphore is
+        // released holding less than its initial value, which a cancelled prefetcher does.
+        room = DispatchSemaphore(value: 0)
+        for _ in 0..<max(1, depth) { room.signal() }
         queue.async { [self] in produce(from: startIndex) }
     }
 

@@ -6,7 +6,7 @@ struct Glimpse: ParsableCommand {
         commandName: "glimpse",
         abstract: "Image captioning on the CPU: caption photos, train on captioned folders, caption whole directories.",
         version: GlimpseVersion.string,
-        subcommands: [CaptionCommand.self, BatchCommand.self, EvaluateCommand.self, ScoreCommand.self,
+        subcommands: [CaptionCommand.self, BatchCommand.self, TrainCommand.self, EvaluateCommand.self, ScoreCommand.self,
                       InfoCommand.self, InspectCommand.self, SynthCommand.self, ImportCommand.self, ExportCommand.self]
     )
 }

@@ -14,9 +14,12 @@ final class ProgressReporter {
     private var lastDraw = Date.distantPast
     private let interactive: Bool
     private let minimumInterval: TimeInterval
+    private let offset: Int
 
-    init(_ label: String, total: Int, unit: String = "items") {
+    /// `start`: work already done before this reporter (a resumed epoch), left out of the rate.
+    init(_ label: String, total: Int, unit: String = "items", start: Int = 0) {
         self.label = label
+        self.offset = start
         self.total = total
         self.unit = unit
         interactive = isatty(2) != 0 && ProcessInfo.processInfo.environment["TERM"] != "dumb"
@@ -29,7 +32,7 @@ final class ProgressReporter {
         guard done >= total || now.timeIntervalSince(lastDraw) >= minimumInterval else { return }
         lastDraw = now
         let elapsed = now.timeIntervalSince(start)
-        let rate = elapsed > 0 ? Double(done) / elapsed : 0
+        let rate = elapsed > 0 ? Double(done - offset) / elapsed : 0
         let remaining = rate > 0 ? Double(total - done) / rate : 0
         let suffix = extra.isEmpty ? "" : "  " + extra
         let counts = "\(done)/\(total) \(unit)  \(String(format: "%.1f", rate))/s  ETA \(Self.clock(remaining))"

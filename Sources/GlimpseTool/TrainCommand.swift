@@ -1,0 +1,304 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import GlimpseData
+import GlimpseTraining
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a captioning model on a dataset folder.",
+        discussion: """
+        Runs the checks of `glimpse inspect` first and stops with its report when no \
+        training image is usable. Images are decoded once into a cache (RUN_DIR/cache, \
+        or --cache-dir to share it between runs); unreadable ones are listed and skipped. \
+        Each epoch ends with greedy captions of the validation split scored by BLEU-4 and \
+        CIDEr-D: RUN_DIR/best.safetensors keeps the best CIDEr-D, RUN_DIR/last.safetensors \
+        (with last.state.safetensors) the latest epoch. RUN_DIR/log.jsonl has one line per \
+        step and per validation; config.json and vocab.txt describe the run.
+
+        Ctrl-C or SIGTERM saves `last` with the exact data position and exits with status \
+        130 (SIGINT) or 143 (SIGTERM); --resume continues exactly where it stopped, with the \
+        options saved in config.json (only --epochs, --minutes and --threads may change). \
+        A NaN or infinite loss stops training (status 1) without overwriting the last good checkpoint.
+        """)
+
+    @OptionGroup var dataset: DatasetOptions
+
+    @Option(name: .customLong("out"), help: ArgumentHelp("The run folder.", valueName: "RUN_DIR"))
+    var runDirectory: String
+
+    @Flag(help: "Continue the run in RUN_DIR from last.safetensors.")
+    var resume = false
+
+    @Option(help: "Epochs to train (default 20, or unlimited with --minutes; with --resume, the run's own).")
+    var epochs: Int?
+
+    @Option(help: "Time budget of this invocation, in minutes; the run stops at a step boundary and saves last.")
+    var minutes: Double?
+
+    @Option(help: ArgumentHelp("Stop after this many optimizer steps in total (saved as for Ctrl-C).", visibility: .hidden))
+    var maxSteps: Int?
+
+    @Option(help: "Images per batch (each image's captions share one encoder pass).")
+    var batchSize = 32
+
+    @Option(help: "Captions per image used for training (default: all).")
+    var captionsPerImage: Int?
+
+    @Option(help: "Adam's learning rate.")
+    var learningRate = 1e-3
+
+    @Option(help: "Clip the global gradient norm to this (0: no clipping).")
+    var gradientClip: Float = 5
+
+    @Option(help: "Dropout before the output layer.")
+    var dropout: Float = 0.5
+
+    @Option(help: "Weight λ of the attention penalty.")
+    var attentionRegularization: Float = 1
+
+    @Option(help: "Scheduled sampling: probability of feeding the model its own previous word (0: off).")
+    var samplingProbability: Float = 0
+
+    @Option(help: "Steps over which the sampling probability rises linearly from 0 (0: constant).")
+    var samplingRampSteps = 0
+
+    @Option(help: "Multiply the learning rate by this after --lr-patience epochs without a better CIDEr-D.")
+    var lrDecay = 0.5
+
+    @Option(help: "Epochs without improvement before the learning rate decays.")
+    var lrPatience = 2
+
+    @Option(help: "Stop after this many epochs without a better validation CIDEr-D.")
+    var earlyStoppingPatience = 6
+
+    @Option(help: "Image side S in pixels (a multiple of 2^stages).")
+    var imageSize = 128
+
+    @Option(help: ArgumentHelp("Channels of each encoder stage, comma-separated.", valueName: "c1,c2,..."))
+    var stageChannels = "32,64,128,256"
+
+    @Option(help: "Word embedding size E.")
+    var embeddingSize = 128
+
+    @Option(help: "Attention size A.")
+    var attentionSize = 128
+
+    @Option(help: "LSTM hidden size H.")
+    var hiddenSize = 256
+
+    @Option(help: """
+        Minimum count for a word to enter the vocabulary. When not given: 5, lowered (down to 1) \
+        while more than 5% of the training words would be <unk>.
+        """)
+    var minCount: Int?
+
+    @Option(help: "Captions are cut to this many words.")
+    var maxCaptionLength = 50
+
+    @Option(help: "Validation images captioned each epoch (default: the whole validation split).")
+    var validationImages: Int?
+
+    @Option(help: "Seed of the initialisation, the batch order, dropout and sampling.")
+    var seed: UInt64 = 1
+
+    @Option(help: "OpenBLAS threads (and image-decoding threads).")
+    var threads = 2
+
+    @Option(help: "Folder for decoded images, to share between runs (default RUN_DIR/cache).")
+    var cacheDir: String?
+
+    func validate() throws {
+        if let problem = try trainingOptions().problem() { throw ValidationError(Self.flagWording(problem)) }
+        if runDirectory.isEmpty { throw ValidationError("--out needs a folder.") }
+    }
+
+    /// The library's messages name settings; the CLI's name flags.
+    static func flagWording(_ problem: String) -> String {
+        let flags = [("epochs", "--epochs"), ("minutes", "--minutes"), ("maximum steps", "--max-steps"),
+                     ("images per batch", "--batch-size"), ("captions per image", "--captions-per-image"),
+                     ("maximum caption length", "--max-caption-length"), ("learning rate must", "--learning-rate must"),
+                     ("gradient clip", "--gradient-clip"), ("scheduled sampling probability", "--sampling-probability"),
+                     ("scheduled sampling ramp", "--sampling-ramp-steps"), ("learning-rate decay", "--lr-decay"),
+                     ("learning-rate patience", "--lr-patience"), ("early-stopping patience", "--early-stopping-patience"),
+                     ("minimum word count", "--min-count"), ("threads", "--threads"),
+                     ("validation images", "--validation-images")]
+        for (phrase, flag) in flags where problem.hasPrefix(phrase) {
+            return flag + problem.dropFirst(phrase.count) + "."
+        }
+        return problem + "."
+    }
+
+    func trainingOptions() throws -> TrainingOptions {
+        var options = TrainingOptions()
+        // A resumed run without --epochs or --minutes keeps the epoch count it was started with.
+        options.epochs = epochs ?? (minutes == nil && !resume ? 20 : nil)
+        options.minutes = minutes
+        options.maximumSteps = maxSteps
+        options.imagesPerBatch = batchSize
+        options.captionsPerImage = captionsPerImage
+        options.maximumCaptionLength = maxCaptionLength
+        options.learningRate = learningRate
+        if gradientClip < 0 { throw ValidationError("--gradient-clip must be 0 (off) or positive, got \(gradientClip).") }
+        options.gradientClip = gradientClip == 0 ? nil : gradientClip
+        options.dropout = dropout
+        options.attentionRegularization = attentionRegularization
+        options.samplingProbability = samplingProbability
+        options.samplingRampSteps = samplingRampSteps
+        options.learningRateDecay = lrDecay
+        options.learningRatePatience = lrPatience
+        options.earlyStoppingPatience = earlyStoppingPatience
+        options.imageSize = imageSize
+        let channels = stageChannels.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !channels.isEmpty, channels.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--stage-channels must be comma-separated whole numbers, got \"\(stageChannels)\".")
+        }
+        options.stageChannels = channels.map { $0! }
+        options.embeddingSize = embeddingSize
+        options.attentionSize = attentionSize
+        options.hiddenSize = hiddenSize
+        options.minimumWordCount = minCount ?? 5
+        options.adaptMinimumWordCount = minCount == nil
+        options.seed = seed
+        options.threads = threads
+        options.cacheDirectory = cacheDir
+        options.validationImages = validationImages
+        return options
+    }
+
+    func run() throws {
+        let options = try trainingOptions()
+        let loaded: Dataset
+        do { loaded = try dataset.load() } catch {
+            Terminal.standardError("glimpse: \(error)")
+            throw ExitCode(1)
+        }
+
+        // Signals become a flag checked between steps; the default action (dying
+        // mid-write) is ignored so the loop can save first.
+        let stop = StopSignal()
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let sources = [SIGINT, SIGTERM].map { number in
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stop.request(number) }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+
+        let printer = TrainingPrinter()
+        let outcome: TrainingOutcome
+        do {
+            outcome = try TrainingRun(dataset: loaded, runDirectory: runDirectory, options: options, resume: resume)
+                .run(shouldStop: { stop.requested != nil }, events: printer.handle)
+        } catch TrainingError.noUsableTrainingImages(let root, let report) {
+            for line in report { print(line) }
+            Terminal.standardError("glimpse: no usable training image in \(root)")
+            throw ExitCode(1)
+        } catch {
+            Terminal.standardError("glimpse: \(error)")
+            throw ExitCode(1)
+        }
+        printer.finishBar()
+        switch outcome {
+        case .completed(let epochs):
+            Terminal.standardError("glimpse: trained \(epochs) epochs; best model \(runDirectory)/best.safetensors")
+        case .stoppedEarly(let epoch):
+            Terminal.standardError("glimpse: stopped early after epoch \(epoch) (no better CIDEr-D for \(options.earlyStoppingPatience) epochs); best model \(runDirectory)/best.safetensors")
+        case .alreadyFinished:
+            Terminal.standardError("glimpse: the run in \(runDirectory) has already finished")
+        case .timeBudgetReached(let step), .stepLimitReached(let step):
+            Terminal.standardError("glimpse: stopped at step \(step); saved \(runDirectory)/last.safetensors (continue with --resume)")
+        case .interrupted(let step):
+            let number = stop.requested ?? SIGINT
+            Terminal.standardError("glimpse: interrupted at step \(step); saved \(runDirectory)/last.safetensors (continue with --resume)")
+            throw ExitCode(128 + number)
+        case .nonFiniteLoss(let step, let epoch, let loss, let norm):
+            Terminal.standardError("glimpse: training diverged at step \(step) (epoch \(epoch)): loss \(loss), gradient norm \(norm); "
+                                   + "stopped without saving, \(runDirectory)/last.safetensors is the last good checkpoint "
+                                   + "(try a lower --learning-rate or --gradient-clip)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// The first signal received, set from a dispatch queue and read by the training loop.
+final class StopSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var number: Int32?
+    func request(_ signal: Int32) { lock.lock(); if number == nil { number = signal }; lock.unlock() }
+    var requested: Int32? { lock.lock(); defer { lock.unlock() }; return number }
+}
+
+/// Turns training events into a progress bar (terminal) or plain lines, on standard error.
+final class TrainingPrinter {
+    private var bar: ProgressReporter?
+    private var cacheBar: ProgressReporter?
+    private var epoch = 0
+    private var lossAverage: Float?
+    private var crossEntropyAverage: Float?
+
+    func finishBar() { bar = nil }
+
+    func handle(_ event: TrainingEvent) {
+        switch event {
+        case .inspected(let inspection):
+            let train = inspection.splits[.train]?.images ?? 0
+            let validation = inspection.splits[.validation]?.images ?? 0
+            Terminal.standardError("dataset: \(inspection.root) (\(inspection.format)): \(train) training images, "
+                                   + "\(validation) validation images")
+            if !inspection.unusableImages.isEmpty {
+                Terminal.standardError("image files missing or unreadable (skipped): \(inspection.unusableImages.count)")
+                for item in inspection.unusableImages.prefix(20) { Terminal.standardError("  \(item.path): \(item.reason)") }
+            }
+        case .vocabulary(let size, let minimumCount):
+            Terminal.standardError("vocabulary: \(size) tokens (words seen at least \(minimumCount) times)")
+        case .resumed(let position, let step):
+            Terminal.standardError("resuming at epoch \(position.epoch + 1), batch \(position.batchIndex + 1) (step \(step))")
+        case .caching(let done, let total):
+            if cacheBar == nil { cacheBar = ProgressReporter("decoding images", total: total, unit: "images") }
+            cacheBar?.update(done)
+        case .cached(let decoded, let reused, let failures):
+            if decoded > 0 { cacheBar?.finish("\(decoded) images decoded into the cache") }
+            cacheBar = nil
+            if reused > 0 { Terminal.standardError("image cache: \(reused) images already decoded") }
+            if !failures.isEmpty {
+                Terminal.standardError("images that could not be decoded (skipped): \(failures.count)")
+                for failure in failures.prefix(20) { Terminal.standardError("  \(failure)") }
+                if failures.count > 20 { Terminal.standardError("  ... and \(failures.count - 20) more") }
+            }
+        case .epochStarted(let epoch, let steps, let firstStep):
+            self.epoch = epoch
+            lossAverage = nil
+            crossEntropyAverage = nil
+            bar = ProgressReporter("epoch \(epoch)", total: steps, unit: "steps", start: firstStep - 1)
+        case .step(let record, let batch, _):
+            // Smoothed, since single batches are noisy; cross-entropy shown apart because the
+            // attention penalty adds a large, nearly constant term (about P when captions are short).
+            let loss = record.loss ?? .nan, crossEntropy = record.crossEntropy ?? .nan
+            lossAverage = lossAverage.map { 0.95 * $0 + 0.05 * loss } ?? loss
+            crossEntropyAverage = crossEntropyAverage.map { 0.95 * $0 + 0.05 * crossEntropy } ?? crossEntropy
+            bar?.update(batch, extra: String(format: "step %d  loss %.3f (cross-entropy %.3f)  %.1f images/s", record.step,
+                                             lossAverage ?? loss, crossEntropyAverage ?? crossEntropy,
+                                             record.imagesPerSecond ?? 0))
+        case .validated(let record):
+            bar?.finish("done")
+            bar = nil
+            var line = "epoch \(record.epoch): "
+            if let bleu4 = record.bleu4, let cider = record.ciderD {
+                line += String(format: "validation BLEU-4 %.4f, CIDEr-D %.4f on %d images", bleu4, cider, record.validationImages ?? 0)
+            } else if let loss = record.loss {
+                line += String(format: "mean training loss %.4f (no validation images)", loss)
+            }
+            if record.best == true { line += " (best so far, saved)" }
+            Terminal.standardError(line)
+        case .learningRateDecayed(let rate):
+            Terminal.standardError("learning rate lowered to \(rate)")
+        }
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import GlimpseData
+import GlimpseImage
+import GlimpseModel
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The files of a run folder.
+public struct RunLayout: Sendable {
+    public let directory: String
+    public init(directory: String) { self.directory = directory }
+
+    public var best: String { directory + "/best.safetensors" }
+    public var last: String { directory + "/last.safetensors" }
+    public var lastState: String { TrainingState.path(besideCheckpoint: last) }
+    /// Best score, plateau counters, epochs done: what the loop itself needs to resume.
+    public var progress: String { directory + "/progress.json" }
+    public var log: String { directory + "/log.jsonl" }
+    public var vocabulary: String { directory + "/vocab.txt" }
+    public var configuration: String { directory + "/config.json" }
+    public var defaultCache: String { directory + "/cache" }
+}
+
+/// `RUN_DIR/config.json`: the options and what was derived from the data.
+public struct RunConfiguration: Codable, Sendable, Equatable {
+    public var options: TrainingOptions
+    public var model: ModelConfiguration
+    public var dataset: String
+    public var datasetFormat: DatasetFormat
+    /// The minimum word count actually used (see `TrainingOptions.adaptMinimumWordCount`).
+    public var minimumWordCount: Int
+    public var trainingImages: Int
+    public var validationImages: Int
+}
+
+/// The loop's own bookkeeping, saved atomically with `last` so a resumed run decides
+/// plateaus and early stopping exactly as the uninterrupted run would.
+public struct RunProgress: Codable, Sendable, Equatable {
+    /// Best validation CIDEr-D so far (or, without a validation split, minus the best mean training loss).
+    public var bestScore: Double? = nil
+    public var bestEpoch: Int? = nil
+    public var epochsWithoutImprovement = 0
+    public var epochsSinceLearningRateChange = 0
+    public var completedEpochs = 0
+    public var finished = false
+}
+
+enum JSONFile {
+    static func encode<Value: Encodable>(_ value: Value) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        // Encoding plain structs of numbers and strings cannot fail.
+        return Array((try? encoder.encode(value)) ?? Data("{}".utf8)) + [0x0A]
+    }
+
+    static func write<Value: Encodable>(_ value: Value, to path: String) throws(TrainingError) {
+        do { try FileBytes.writeAtomically(encode(value), to: path) } catch { throw .write(error) }
+    }
+
+    static func read<Value: Decodable>(_ type: Value.Type, from path: String) throws(TrainingError) -> Value {
+        do {
+            return try JSONDecoder().decode(type, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw .cannotResume(path: path, reason: "\(error)")
+        }
+    }
+}
+
+/// One line of `log.jsonl`.
+public struct LogRecord: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable { case step, validation, stop }
+    public var kind: Kind
+    public var step: Int
+    public var epoch: Int
+    public var loss: Float? = nil
+    public var crossEntropy: Float? = nil
+    public var attentionPenalty: Float? = nil
+    public var gradientNorm: Float? = nil
+    public var learningRate: Double? = nil
+    public var imagesPerSecond: Double? = nil
+    public var bleu4: Double? = nil
+    public var ciderD: Double? = nil
+    public var validationImages: Int? = nil
+    public var best: Bool? = nil
+    public var reason: String? = nil
+
+    enum CodingKeys: String, CodingKey {
+        case kind, step, epoch, loss, crossEntropy = "cross_entropy", attentionPenalty = "attention_penalty",
+             gradientNorm = "grad_norm", learningRate = "lr", imagesPerSecond = "images_per_second",
+             bleu4 = "bleu4", ciderD = "cider_d", validationImages = "validation_images", best, reason
+    }
+}
+
+/// Appends JSON Lines with O_APPEND, one write(2) per line, so a crash leaves whole
+/// lines; `sync()` (at epoch ends and on stopping) makes them durable.
+final class LogWriter {
+    let path: String
+    private let descriptor: Int32
+    private let encoder: JSONEncoder
+
+    init(path: String) throws(TrainingError) {
+        self.path = path
+        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw .file(path: path, reason: String(cString: strerror(errno)))
+        }
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    }
+
+    deinit { close(descriptor) }
+
+    func append(_ record: LogRecord) throws(TrainingError) {
+        let line = Array((try? encoder.encode(record)) ?? Data()) + [0x0A]
+        let written = line.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == line.count else {
+            throw .file(path: path, reason: written < 0 ? String(cString: strerror(errno)) : "short write")
+        }
+    }
+
+    func sync() throws(TrainingError) {
+        guard fsync(descriptor) == 0 else {
+            throw .file(path: path, reason: String(cString: strerror(errno)))
+        }
+    }
+}

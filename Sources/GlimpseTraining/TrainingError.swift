@@ -1,0 +1,37 @@
+import GlimpseData
+import GlimpseImage
+import GlimpseModel
+
+/// Why a training run could not start or continue. Each case names the file or folder.
+public enum TrainingError: Error, Sendable, CustomStringConvertible {
+    case invalidOptions(String)
+    case dataset(DatasetError)
+    /// The dataset inspection's report: nothing left to train on.
+    case noUsableTrainingImages(root: String, report: [String])
+    case cache(ImageCacheError)
+    case checkpoint(CheckpointError)
+    case write(FileWriteError)
+    /// A run file or folder that could not be created or appended to.
+    case file(path: String, reason: String)
+    /// A run folder that already holds a run, without `resume`.
+    case runExists(directory: String)
+    /// `resume` without the files it needs, or with files that do not fit together.
+    case cannotResume(path: String, reason: String)
+    case model(ModelConfigurationError)
+
+    public var description: String {
+        switch self {
+        case .invalidOptions(let problem): return problem
+        case .dataset(let error): return error.description
+        case .noUsableTrainingImages(let root, _): return "no usable training image in \(root)"
+        case .cache(let error): return error.description
+        case .checkpoint(let error): return error.description
+        case .write(let error): return error.description
+        case .file(let path, let reason): return "\(path): cannot write: \(reason)"
+        case .runExists(let directory):
+            return "\(directory) already holds a training run (last.safetensors); pass --resume to continue it, or choose another folder"
+        case .cannotResume(let path, let reason): return "\(path): cannot resume: \(reason)"
+        case .model(let error): return "model configuration: \(error.description)"
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import GlimpseModel
+
+/// Everything that decides a training run besides the data. Written to
+/// `RUN_DIR/config.json`; a resumed run reads it back, so the run continues with the
+/// settings it started with (only the stopping conditions and threads may change).
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    // MARK: Stopping
+    /// Epochs to train; nil: until the time budget or early stopping ends the run.
+    public var epochs: Int? = 20
+    /// Wall-clock budget of this invocation, in minutes; nil: none.
+    public var minutes: Double? = nil
+    /// Stop (saving `last` exactly as for an interruption) once the optimizer has taken
+    /// this many steps in total. For tests and measurements.
+    public var maximumSteps: Int? = nil
+
+    // MARK: Batches
+    /// N: images per batch; each image's captions share one encoder pass.
+    public var imagesPerBatch = 32
+    /// The first k captions of each image; nil: all of them.
+    public var captionsPerImage: Int? = nil
+    /// Captions longer than this many words are cut.
+    public var maximumCaptionLength = 50
+
+    // MARK: Optimisation
+    public var learningRate = 1e-3
+    /// Global gradient-norm clip; nil: none.
+    public var gradientClip: Float? = 5
+    /// Scheduled sampling: the final probability of feeding the model its own word…
+    public var samplingProbability: Float = 0
+    /// …reached linearly over this many steps (0: constant from the first step).
+    public var samplingRampSteps = 0
+    /// On a validation plateau of `learningRatePatience` epochs, the rate is multiplied by this.
+    public var learningRateDecay = 0.5
+    public var learningRatePatience = 2
+    /// Stop after this many epochs without a better validation CIDEr-D.
+    public var earlyStoppingPatience = 6
+
+    // MARK: Model
+    public var imageSize = 128
+    public var stageChannels = [32, 64, 128, 256]
+    public var embeddingSize = 128
+    public var attentionSize = 128
+    public var hiddenSize = 256
+    public var dropout: Float = 0.5
+    public var attentionRegularization: Float = 1
+
+    // MARK: Vocabulary
+    /// Words seen fewer times in the training captions become `<unk>`.
+    public var minimumWordCount = 5
+    /// Lower `minimumWordCount` (down to 1) while more than `maximumUnknownRate` of the
+    /// training words would be `<unk>`: a small dataset would otherwise be left with a
+    /// vocabulary of a handful of words. Off when the user chose the count explicitly.
+    public var adaptMinimumWordCount = true
+    public var maximumUnknownRate = 0.05
+
+    // MARK: Run
+    public var seed: UInt64 = 1
+    /// OpenBLAS threads, and threads decoding images into the cache.
+    public var threads = 2
+    /// Where decoded images are kept; nil: `RUN_DIR/cache`.
+    public var cacheDirectory: String? = nil
+    /// Validation images captioned per epoch (the first ones of the split); nil: all.
+    public var validationImages: Int? = nil
+    /// Images captioned together during validation.
+    public var validationBatchSize = 32
+
+    public init() {}
+
+    /// The scheduled-sampling rule these options describe.
+    public var scheduledSampling: ScheduledSampling {
+        guard samplingProbability > 0 else { return .off }
+        return samplingRampSteps > 0
+            ? .linear(start: 0, end: samplingProbability, steps: samplingRampSteps)
+            : .constant(samplingProbability)
+    }
+
+    /// The model configuration for a vocabulary of `vocabularySize` tokens.
+    public func modelConfiguration(vocabularySize: Int) throws(ModelConfigurationError) -> ModelConfiguration {
+        try ModelConfiguration(vocabularySize: vocabularySize, imageSize: imageSize, stageChannels: stageChannels,
+                               embeddingSize: embeddingSize, attentionSize: attentionSize, hiddenSize: hiddenSize,
+                               dropout: dropout, attentionRegularization: attentionRegularization)
+    }
+
+    /// The first problem with these options, in words, or nil. The CLI's validate()
+    /// reports the same rules with flag names.
+    public func problem() -> String? {
+        if let epochs, epochs < 1 { return "epochs must be at least 1, got \(epochs)" }
+        if let minutes, !(minutes > 0) { return "minutes must be positive, got \(minutes)" }
+        if let maximumSteps, maximumSteps < 0 { return "maximum steps must not be negative, got \(maximumSteps)" }
+        if imagesPerBatch < 1 { return "images per batch must be at least 1, got \(imagesPerBatch)" }
+        if let captionsPerImage, captionsPerImage < 1 { return "captions per image must be at least 1, got \(captionsPerImage)" }
+        if maximumCaptionLength < 1 { return "maximum caption length must be at least 1, got \(maximumCaptionLength)" }
+        if !(learningRate > 0) || !learningRate.isFinite { return "learning rate must be positive, got \(learningRate)" }
+        if let gradientClip, !(gradientClip > 0) { return "gradient clip must be positive, got \(gradientClip)" }
+        if !(samplingProbability >= 0 && samplingProbability <= 1) {
+            return "scheduled sampling probability must be in [0, 1], got \(samplingProbability)"
+        }
+        if samplingRampSteps < 0 { return "scheduled sampling ramp must not be negative, got \(samplingRampSteps)" }
+        if !(learningRateDecay > 0 && learningRateDecay <= 1) { return "learning-rate decay must be in (0, 1], got \(learningRateDecay)" }
+        if learningRatePatience < 1 { return "learning-rate patience must be at least 1, got \(learningRatePatience)" }
+        if earlyStoppingPatience < 1 { return "early-stopping patience must be at least 1, got \(earlyStoppingPatience)" }
+        if minimumWordCount < 1 { return "minimum word count must be at least 1, got \(minimumWordCount)" }
+        if threads < 1 { return "threads must be at least 1, got \(threads)" }
+        if let validationImages, validationImages < 0 { return "validation images must not be negative, got \(validationImages)" }
+        if validationBatchSize < 1 { return "validation batch size must be at least 1, got \(validationBatchSize)" }
+        do {
+            _ = try modelConfiguration(vocabularySize: 4)
+        } catch {
+            return error.description
+        }
+        return nil
+    }
+}

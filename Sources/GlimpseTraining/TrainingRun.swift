@@ -1,0 +1,403 @@
+import Foundation
+import GlimpseData
+import GlimpseImage
+import GlimpseLayers
+import GlimpseMetrics
+import GlimpseModel
+import GlimpseTensor
+
+/// What a run reports while it works, for the caller to print. Called on the training thread.
+public enum TrainingEvent: Sendable {
+    /// The dataset inspection (the same checks as `glimpse inspect`) passed.
+    case inspected(DatasetInspection)
+    case vocabulary(size: Int, minimumWordCount: Int)
+    case resumed(DataPosition, step: Int)
+    /// Decoding images into the cache: `done` of `total` images still to decode.
+    case caching(done: Int, total: Int)
+    /// The cache is filled; unreadable images are listed here and left out of training.
+    case cached(decoded: Int, reused: Int, failures: [ImageCache.Failure])
+    case epochStarted(epoch: Int, steps: Int, firstStep: Int)
+    /// One optimizer step; `batch` counts within the epoch from 1.
+    case step(LogRecord, batch: Int, steps: Int)
+    case validated(LogRecord)
+    case learningRateDecayed(to: Double)
+}
+
+/// How a run ended (errors are thrown instead).
+public enum TrainingOutcome: Sendable, Equatable {
+    /// All epochs done.
+    case completed(epochs: Int)
+    /// No better validation score for `earlyStoppingPatience` epochs.
+    case stoppedEarly(epoch: Int)
+    /// The caller's stop flag (Ctrl-C, SIGTERM): `last` and its state hold the exact position.
+    case interrupted(step: Int)
+    /// The time budget ran out; saved as for an interruption.
+    case timeBudgetReached(step: Int)
+    /// `maximumSteps` reached; saved as for an interruption.
+    case stepLimitReached(step: Int)
+    /// A loss or gradient was NaN or infinite at `step`; nothing was saved after it, so
+    /// `last` (if any) is the last good checkpoint.
+    case nonFiniteLoss(step: Int, epoch: Int, loss: Float, gradientNorm: Float)
+    /// A resumed run that had already finished.
+    case alreadyFinished
+}
+
+/// Hooks for tests: called after each optimizer step with the trainer and the step count.
+struct TrainingHooks {
+    var afterStep: ((inout Trainer, Int) -> Void)?
+}
+
+/// `glimpse train` as a library: inspects the dataset, builds the vocabulary, fills the
+/// image cache, trains with validation each epoch and writes the run folder:
+///
+/// ```
+/// RUN_DIR/config.json          options, model configuration, what was derived from the data
+/// RUN_DIR/vocab.txt            the vocabulary, one token per line
+/// RUN_DIR/log.jsonl            one line per step and per validation
+/// RUN_DIR/best.safetensors     best validation CIDEr-D
+/// RUN_DIR/last.safetensors     end of the last epoch, or where the run was stopped
+/// RUN_DIR/last.state.safetensors  Adam, generator, data position: resumes exactly
+/// RUN_DIR/progress.json        best score and plateau counters, saved with `last`
+/// RUN_DIR/cache/               decoded images (unless a cache folder is given)
+/// ```
+public struct TrainingRun {
+    public var dataset: Dataset
+    public var layout: RunLayout
+    public var options: TrainingOptions
+    /// Continue from `last` instead of starting; the options saved in config.json are
+    /// used, except the stopping conditions (epochs, minutes, steps) and threads.
+    public var resume: Bool
+    var hooks = TrainingHooks()
+
+    public init(dataset: Dataset, runDirectory: String, options: TrainingOptions, resume: Bool = false) {
+        self.dataset = dataset
+        layout = RunLayout(directory: runDirectory)
+        self.options = options
+        self.resume = resume
+    }
+
+    /// Runs until done or stopped. `shouldStop` is polled between steps (and between
+    /// cache chunks); when it returns true the run saves `last` and its state and
+    /// returns `.interrupted`.
+    public func run(shouldStop: @escaping () -> Bool = { false },
+                    events: @escaping (TrainingEvent) -> Void = { _ in }) throws(TrainingError) -> TrainingOutcome {
+        let started = Date()
+        if let problem = options.problem() { throw .invalidOptions(problem) }
+        do {
+            try FileManager.default.createDirectory(atPath: layout.directory, withIntermediateDirectories: true)
+        } catch {
+            throw .file(path: layout.directory, reason: (error as NSError).localizedDescription)
+        }
+        let fileManager = FileManager.default
+
+        // MARK: Options, vocabulary, model: fresh or from the run folder
+        var options = self.options
+        var configuration: RunConfiguration
+        let vocabulary: Vocabulary
+        var trainer: Trainer
+        var generator: SeededGenerator
+        var position: DataPosition
+        var progress: RunProgress
+        let inspection: DatasetInspection
+        if resume {
+            guard fileManager.fileExists(atPath: layout.last) else {
+                throw .cannotResume(path: layout.last, reason: "no checkpoint to resume from")
+            }
+            configuration = try JSONFile.read(RunConfiguration.self, from: layout.configuration)
+            let saved = configuration.options
+            options = saved
+            // The stopping conditions and threads belong to this invocation; without
+            // epochs or minutes, the saved epoch count stands.
+            options.epochs = self.options.epochs ?? (self.options.minutes == nil ? saved.epochs : nil)
+            options.minutes = self.options.minutes
+            options.maximumSteps = self.options.maximumSteps
+            options.threads = self.options.threads
+            configuration.options = options
+            BLAS.threadCount = options.threads
+            inspection = try Self.inspect(dataset, minimumWordCount: configuration.minimumWordCount, threads: options.threads)
+            events(.inspected(inspection))
+            let checkpoint: Checkpoint
+            let state: TrainingState
+            do {
+                checkpoint = try Checkpoint(contentsOf: layout.last)
+                state = try TrainingState(contentsOf: layout.lastState, for: checkpoint.model)
+            } catch {
+                throw .checkpoint(error)
+            }
+            vocabulary = checkpoint.vocabulary
+            progress = try JSONFile.read(RunProgress.self, from: layout.progress)
+            trainer = Trainer(model: checkpoint.model, optimizer: state.optimizer,
+                              maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
+            generator = state.generator
+            position = state.dataPosition
+            if progress.finished { return .alreadyFinished }
+            events(.resumed(position, step: trainer.stepCount))
+        } else {
+            if fileManager.fileExists(atPath: layout.last) { throw .runExists(directory: layout.directory) }
+            BLAS.threadCount = options.threads
+            let minimumCount = Self.minimumWordCount(for: dataset, options: options)
+            inspection = try Self.inspect(dataset, minimumWordCount: minimumCount, threads: options.threads)
+            events(.inspected(inspection))
+            vocabulary = Vocabulary.build(from: dataset.images(in: .train).flatMap { $0.captions.map(CaptionTokenizer.tokenize) },
+                                          minimumCount: minimumCount)
+            let model: ModelConfiguration
+            do { model = try options.modelConfiguration(vocabularySize: vocabulary.count) } catch { throw .model(error) }
+            var initGenerator = SeededGenerator(seed: options.seed)
+            trainer = Trainer(model: CaptioningModel(configuration: model, using: &initGenerator),
+                              optimizer: Adam(learningRate: options.learningRate),
+                              maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
+            // Training draws (dropout, sampling) from a stream separate from initialisation.
+            generator = SeededGenerator(seed: options.seed &+ 0x5EED)
+            position = DataPosition(epoch: 0, batchIndex: 0, shuffleSeed: options.seed)
+            progress = RunProgress()
+            configuration = RunConfiguration(options: options, model: model, dataset: dataset.root,
+                                             datasetFormat: dataset.format, minimumWordCount: minimumCount,
+                                             trainingImages: dataset.images(in: .train).count,
+                                             validationImages: dataset.images(in: .validation).count)
+            do {
+                try FileBytes.writeAtomically(Array(vocabulary.fileContents.utf8), to: layout.vocabulary)
+            } catch {
+                throw .write(error)
+            }
+        }
+        events(.vocabulary(size: vocabulary.count, minimumWordCount: configuration.minimumWordCount))
+
+        // MARK: Image cache: every training and validation image decoded once
+        let preprocessing = Preprocessing(imageSize: options.imageSize)
+        let cache: ImageCache
+        do {
+            cache = try ImageCache(directory: options.cacheDirectory ?? layout.defaultCache, preprocessing: preprocessing)
+        } catch {
+            throw .cache(error)
+        }
+        let unusable = Set(inspection.unusableImages.map(\.path))
+        let trainImages = dataset.images(in: .train).filter { !unusable.contains($0.path) }
+        var validationImages = dataset.images(in: .validation).filter { !unusable.contains($0.path) && !$0.captions.isEmpty }
+        if let limit = options.validationImages { validationImages = Array(validationImages.prefix(limit)) }
+        let toCache = trainImages.map(\.path) + validationImages.map(\.path)
+        var decodedCount = 0, reusedCount = 0, failures: [ImageCache.Failure] = []
+        // In chunks, so that a stop request is honoured while the cache fills.
+        let chunk = 256
+        let pending = toCache.filter { !cache.contains($0) }.count
+        var decodedSoFar = 0
+        // Announced before the first chunk, so that the caller's rate starts with the work.
+        if pending > 0 { events(.caching(done: 0, total: pending)) }
+        for start in stride(from: 0, to: toCache.count, by: chunk) {
+            // Nothing is saved yet: a fresh run stopped here simply starts again.
+            if shouldStop() { return .interrupted(step: trainer.stepCount) }
+            let paths = Array(toCache[start..<min(toCache.count, start + chunk)])
+            let chunkPending = paths.filter { !cache.contains($0) }.count
+            let report: ImageCache.FillReport
+            do {
+                report = try cache.fill(paths, threads: options.threads) { done, _ in
+                    events(.caching(done: decodedSoFar + done, total: pending))
+                }
+            } catch {
+                throw .cache(error)
+            }
+            decodedSoFar += chunkPending
+            decodedCount += report.decoded
+            reusedCount += report.reused
+            failures += report.failures
+        }
+        events(.cached(decoded: decodedCount, reused: reusedCount, failures: failures))
+        let examples = TrainingExample.make(trainImages.filter { cache.pixels(for: $0.path) != nil },
+                                            vocabulary: vocabulary, maximumLength: options.maximumCaptionLength)
+        if examples.isEmpty {
+            var report = inspection.lines()
+            report.append("images that could not be decoded: \(failures.count)")
+            report += failures.prefix(20).map { "  \($0)" }
+            throw .noUsableTrainingImages(root: dataset.root, report: report)
+        }
+        validationImages = validationImages.filter { cache.pixels(for: $0.path) != nil }
+
+        if !resume {
+            configuration.trainingImages = examples.count
+            configuration.validationImages = validationImages.count
+        }
+        try JSONFile.write(configuration, to: layout.configuration)
+        let log = try LogWriter(path: layout.log)
+
+        // MARK: Epochs
+        func save(_ checkpointPath: String? = nil) throws(TrainingError) {
+            let checkpoint = Checkpoint(model: trainer.model, vocabulary: vocabulary, preprocessing: preprocessing)
+            do {
+                if let checkpointPath {
+                    try checkpoint.write(to: checkpointPath)
+                    return
+                }
+                // State first, then weights, then progress: a crash in between leaves a
+                // state that is newer than the weights only if the weights' rename failed,
+                // and resuming reads all three.
+                try trainer.trainingState(generator: generator, dataPosition: position).write(to: layout.lastState)
+                try checkpoint.write(to: layout.last)
+            } catch {
+                throw .checkpoint(error)
+            }
+            try JSONFile.write(progress, to: layout.progress)
+            try log.sync()
+        }
+        func stopReason() -> TrainingOutcome? {
+            if shouldStop() { return .interrupted(step: trainer.stepCount) }
+            if let maximum = options.maximumSteps, trainer.stepCount >= maximum { return .stepLimitReached(step: trainer.stepCount) }
+            if let minutes = options.minutes, Date().timeIntervalSince(started) >= minutes * 60 {
+                return .timeBudgetReached(step: trainer.stepCount)
+            }
+            return nil
+        }
+
+        while options.epochs.map({ position.epoch < $0 }) ?? true {
+            let plan = EpochPlan.batches(examples: examples, imagesPerBatch: options.imagesPerBatch,
+                                         seed: position.shuffleSeed, epoch: position.epoch)
+            events(.epochStarted(epoch: position.epoch + 1, steps: plan.count, firstStep: position.batchIndex + 1))
+            let prefetcher = BatchPrefetcher(examples: examples, plan: plan, startIndex: position.batchIndex, cache: cache,
+                                             captionsPerImage: options.captionsPerImage)
+            defer { prefetcher.cancel() }
+            var lossSum = 0.0, lossCount = 0
+            while position.batchIndex < plan.count {
+                if let reason = stopReason() {
+                    try save()
+                    try log.append(LogRecord(kind: .stop, step: trainer.stepCount, epoch: position.epoch + 1,
+                                             reason: "\(reason)"))
+                    try log.sync()
+                    return reason
+                }
+                let stepStart = Date()
+                guard let batch = prefetcher.next() else { break }
+                position.batchIndex += 1
+                guard !batch.captions.isEmpty else { continue }
+                let size = batch.imageSize
+                let captionBatch = CaptionBatch(
+                    images: Tensor(shape: [batch.imageCount, 3, size, size], scalars: batch.pixels),
+                    captions: zip(batch.captionImages, batch.captions).map { CaptionBatch.Caption(imageIndex: $0, tokens: $1) })
+                let learningRate = trainer.optimizer.learningRate
+                let result = trainer.step(captionBatch, using: &generator)
+                hooks.afterStep?(&trainer, trainer.stepCount)
+                let seconds = Date().timeIntervalSince(stepStart)
+                let record = LogRecord(kind: .step, step: trainer.stepCount, epoch: position.epoch + 1, loss: result.loss,
+                                       crossEntropy: result.crossEntropy, attentionPenalty: result.attentionPenalty,
+                                       gradientNorm: result.gradientNorm, learningRate: learningRate,
+                                       imagesPerSecond: Double(batch.imageCount) / max(seconds, 1e-9))
+                try log.append(record)
+                guard result.loss.isFinite, result.gradientNorm.isFinite else {
+                    // The update already used the bad gradients: save nothing, so `last` stays good.
+                    try log.append(LogRecord(kind: .stop, step: trainer.stepCount, epoch: position.epoch + 1,
+                                             reason: "non-finite loss \(result.loss) or gradient norm \(result.gradientNorm)"))
+                    try log.sync()
+                    return .nonFiniteLoss(step: trainer.stepCount, epoch: position.epoch + 1, loss: result.loss,
+                                          gradientNorm: result.gradientNorm)
+                }
+                lossSum += Double(result.loss)
+                lossCount += 1
+                events(.step(record, batch: position.batchIndex, steps: plan.count))
+            }
+
+            // MARK: End of epoch: validate, keep the best, adjust the rate, save `last`
+            let epoch = position.epoch + 1
+            position = DataPosition(epoch: position.epoch + 1, batchIndex: 0, shuffleSeed: position.shuffleSeed)
+            progress.completedEpochs = epoch
+            var record = LogRecord(kind: .validation, step: trainer.stepCount, epoch: epoch,
+                                   learningRate: trainer.optimizer.learningRate)
+            let score: Double?
+            if !validationImages.isEmpty {
+                let scores = Self.validate(trainer.model, images: validationImages, cache: cache, vocabulary: vocabulary,
+                                           batchSize: options.validationBatchSize)
+                record.bleu4 = scores?.bleu4
+                record.ciderD = scores?.ciderD
+                record.validationImages = validationImages.count
+                score = scores?.ciderD
+            } else {
+                // No validation split: the mean training loss of the epoch decides instead.
+                record.loss = lossCount > 0 ? Float(lossSum / Double(lossCount)) : nil
+                score = lossCount > 0 ? -lossSum / Double(lossCount) : nil
+            }
+            let improved = score.map { candidate in progress.bestScore.map { candidate > $0 + 1e-9 } ?? true } ?? false
+            record.best = improved
+            if improved {
+                progress.bestScore = score
+                progress.bestEpoch = epoch
+                progress.epochsWithoutImprovement = 0
+                progress.epochsSinceLearningRateChange = 0
+                try save(layout.best)
+            } else {
+                progress.epochsWithoutImprovement += 1
+                progress.epochsSinceLearningRateChange += 1
+                if progress.epochsSinceLearningRateChange >= options.learningRatePatience {
+                    trainer.optimizer.learningRate *= options.learningRateDecay
+                    progress.epochsSinceLearningRateChange = 0
+                    events(.learningRateDecayed(to: trainer.optimizer.learningRate))
+                }
+            }
+            try log.append(record)
+            events(.validated(record))
+            let early = progress.epochsWithoutImprovement >= options.earlyStoppingPatience
+            let allDone = options.epochs.map { position.epoch >= $0 } ?? false
+            progress.finished = early
+            try save()
+            if early { return .stoppedEarly(epoch: epoch) }
+            if allDone { return .completed(epochs: epoch) }
+        }
+        return .completed(epochs: position.epoch)
+    }
+
+    // MARK: - Steps of the run
+
+    /// The same checks as `glimpse inspect`; stops with its report when nothing is usable.
+    static func inspect(_ dataset: Dataset, minimumWordCount: Int, threads: Int) throws(TrainingError) -> DatasetInspection {
+        let inspection = DatasetInspection.inspect(dataset, minimumWordCount: minimumWordCount, checkImages: true,
+                                                   threads: threads)
+        if inspection.usableTrainingImages == 0 {
+            throw .noUsableTrainingImages(root: dataset.root, report: inspection.lines())
+        }
+        return inspection
+    }
+
+    /// The requested minimum count, lowered (down to 1) while more than
+    /// `maximumUnknownRate` of the training words would become `<unk>`.
+    static func minimumWordCount(for dataset: Dataset, options: TrainingOptions) -> Int {
+        minimumWordCount(trainingCaptions: dataset.images(in: .train).flatMap(\.captions), options: options)
+    }
+
+    static func minimumWordCount(trainingCaptions: [String], options: TrainingOptions) -> Int {
+        guard options.adaptMinimumWordCount else { return options.minimumWordCount }
+        var counts: [String: Int] = [:]
+        var total = 0
+        for caption in trainingCaptions {
+            for word in CaptionTokenizer.tokenize(caption) { counts[word, default: 0] += 1; total += 1 }
+        }
+        guard total > 0 else { return options.minimumWordCount }
+        var minimum = options.minimumWordCount
+        while minimum > 1 {
+            let unknown = counts.values.reduce(0) { $0 + ($1 < minimum ? $1 : 0) }
+            if Double(unknown) / Double(total) <= options.maximumUnknownRate { break }
+            minimum -= 1
+        }
+        return minimum
+    }
+
+    /// Greedy captions (no teacher forcing) for `images`, scored against their raw
+    /// reference captions; nil if the evaluator refuses the set.
+    static func validate(_ model: CaptioningModel, images: [DatasetImage], cache: ImageCache, vocabulary: Vocabulary,
+                         batchSize: Int) -> CaptionScores? {
+        let size = cache.imageSize, plane = 3 * size * size
+        var candidates: [String: String] = [:], references: [String: [String]] = [:]
+        for start in stride(from: 0, to: images.count, by: batchSize) {
+            let group = Array(images[start..<min(images.count, start + batchSize)])
+            var pixels = [Float](repeating: 0, count: group.count * plane)
+            pixels.withUnsafeMutableBufferPointer { output in
+                for (slot, image) in group.enumerated() {
+                    guard let source = cache.pixels(for: image.path) else { continue }
+                    cache.preprocessing.normalize(resizedPixels: source,
+                                                  into: UnsafeMutableBufferPointer(rebasing: output[(slot * plane)..<((slot + 1) * plane)]))
+                }
+            }
+            let results = model.caption(Tensor(shape: [group.count, 3, size, size], scalars: pixels),
+                                        options: DecodingOptions(beamSize: 1, maximumLength: 30))
+            for (image, result) in zip(group, results) {
+                candidates[image.id] = vocabulary.decode(result.best.tokens).joined(separator: " ")
+                references[image.id] = image.captions
+            }
+        }
+        return try? CaptionEvaluator.evaluate(references: references, candidates: candidates)
+    }
+}

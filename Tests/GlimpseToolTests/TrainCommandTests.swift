@@ -1,0 +1,72 @@
+import Foundation
+import GlimpseSynth
+import Testing
+
+@Suite("glimpse train")
+struct TrainCommandTests {
+    static let tinyModel = ["--image-size", "16", "--stage-channels", "4,8", "--embedding-size", "8",
+                            "--attention-size", "8", "--hidden-size", "16", "--batch-size", "8", "--threads", "1"]
+
+    func dataset(in scratch: ScratchFolder) throws -> String {
+        let folder = scratch.path + "/data"
+        try SyntheticDataset(count: 24, seed: 4).write(to: folder)
+        return folder
+    }
+
+    @Test("one tiny epoch writes the run folder and exits 0")
+    func oneEpoch() throws {
+        let scratch = try ScratchFolder()
+        let data = try dataset(in: scratch)
+        let run = scratch.path + "/run"
+        let outcome = try ToolRunner.run(["train", data, "--out", run, "--epochs", "1"] + Self.tinyModel)
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        for name in ["best.safetensors", "last.safetensors", "last.state.safetensors", "log.jsonl", "vocab.txt",
+                     "config.json", "cache"] {
+            #expect(FileManager.default.fileExists(atPath: run + "/" + name), "missing \(name)")
+        }
+        #expect(outcome.standardError.contains("epoch 1: validation BLEU-4"))
+    }
+
+    @Test("flags are checked before anything runs", arguments: [
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--learning-rate=-1"], "--learning-rate must be positive"),
+        (["--stage-channels", "4,x"], "--stage-channels must be comma-separated"),
+        (["--image-size", "20"], "image size 20 is not divisible"),
+    ])
+    func validation(flags: [String], message: String) throws {
+        let outcome = try ToolRunner.run(["train", "/nonexistent", "--out", "/tmp/unused"] + flags)
+        #expect(outcome.status != 0)
+        #expect(outcome.standardError.contains(message), "\(outcome.standardError)")
+    }
+
+    @Test("SIGTERM saves last with its state and exits with status 143")
+    func terminate() throws {
+        let scratch = try ScratchFolder()
+        let data = try dataset(in: scratch)
+        let run = scratch.path + "/run"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ToolRunner.executable)
+        process.arguments = ["train", data, "--out", run, "--epochs", "100000"] + Self.tinyModel
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait for training steps in the log, then ask the run to stop.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let log = try? String(contentsOfFile: run + "/log.jsonl", encoding: .utf8),
+               log.split(separator: "\n").count > 12 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 143)
+        #expect(FileManager.default.fileExists(atPath: run + "/last.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: run + "/last.state.safetensors"))
+        let log = try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8)
+        #expect(log.split(separator: "\n").last?.contains("\"kind\":\"stop\"") == true)
+
+        let resumed = try ToolRunner.run(["train", data, "--out", run, "--resume", "--epochs", "1", "--threads", "1"])
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+    }
+}
