@@ -43,35 +43,39 @@ public struct MaxPool2d: Sendable {
         let (outputHeight, outputWidth) = (shape[2], shape[3])
         let kernelSize = kernelSize
         var argmax = [Int32](repeating: 0, count: recordingArgmax ? Tensor.count(of: shape) : 0)
-        var output = Tensor(zeros: shape)
-        input.withUnsafeBufferPointer { x in
-            output.withUnsafeMutableBufferPointer { y in
+        let output = Tensor(overwriting: shape, with: { y in
+            input.withUnsafeBufferPointer { x in
                 argmax.withUnsafeMutableBufferPointer { argmax in
-                    for plane in 0..<planes {
-                        let source = x.baseAddress! + plane * height * width
-                        let outputOffset = plane * outputHeight * outputWidth
-                        for oy in 0..<outputHeight {
-                            for ox in 0..<outputWidth {
-                                var best = oy * kernelSize * width + ox * kernelSize
-                                var bestValue = source[best]
-                                for ky in 0..<kernelSize {
-                                    for kx in 0..<kernelSize {
-                                        let index = (oy * kernelSize + ky) * width + ox * kernelSize + kx
-                                        // `>` keeps the first of equal maxima; NaN propagates like PyTorch.
-                                        if source[index] > bestValue || source[index].isNaN && !bestValue.isNaN {
-                                            best = index
-                                            bestValue = source[index]
+                    // Planes are independent: spread them over the cores, in chunks of
+                    // roughly equal work so that small maps do not pay a dispatch per plane.
+                    let chunk = max(1, (1 << 16) / (height * width))
+                    Parallel.forEach((planes + chunk - 1) / chunk) { task in
+                        for plane in (task * chunk)..<min(planes, (task + 1) * chunk) {
+                            let source = x.baseAddress! + plane * height * width
+                            let outputOffset = plane * outputHeight * outputWidth
+                            for oy in 0..<outputHeight {
+                                for ox in 0..<outputWidth {
+                                    var best = oy * kernelSize * width + ox * kernelSize
+                                    var bestValue = source[best]
+                                    for ky in 0..<kernelSize {
+                                        for kx in 0..<kernelSize {
+                                            let index = (oy * kernelSize + ky) * width + ox * kernelSize + kx
+                                            // `>` keeps the first of equal maxima; NaN propagates like PyTorch.
+                                            if source[index] > bestValue || source[index].isNaN && !bestValue.isNaN {
+                                                best = index
+                                                bestValue = source[index]
+                                            }
                                         }
                                     }
+                                    y[outputOffset + oy * outputWidth + ox] = bestValue
+                                    if recordingArgmax { argmax[outputOffset + oy * outputWidth + ox] = Int32(best) }
                                 }
-                                y[outputOffset + oy * outputWidth + ox] = bestValue
-                                if recordingArgmax { argmax[outputOffset + oy * outputWidth + ox] = Int32(best) }
                             }
                         }
                     }
                 }
             }
-        }
+        })
         return (output, argmax)
     }
 
@@ -81,17 +85,24 @@ public struct MaxPool2d: Sendable {
         precondition(outputGradient.shape == shape, "MaxPool2d backward: gradient \(outputGradient.shape), output \(shape)")
         let planeSize = cache.inputShape[2] * cache.inputShape[3]
         let outputPlaneSize = shape[2] * shape[3]
-        var inputGradient = Tensor(zeros: cache.inputShape)
-        outputGradient.withUnsafeBufferPointer { dy in
-            inputGradient.withUnsafeMutableBufferPointer { dx in
+        let planes = shape[0] * shape[1]
+        let inputGradient = Tensor(overwriting: cache.inputShape, with: { dx in
+            outputGradient.withUnsafeBufferPointer { dy in
                 cache.argmax.withUnsafeBufferPointer { argmax in
-                    for index in 0..<dy.count {
-                        let plane = index / outputPlaneSize
-                        dx[plane * planeSize + Int(argmax[index])] += dy[index]
+                    // Each task clears and fills whole planes of its own.
+                    let chunk = max(1, (1 << 16) / planeSize)
+                    Parallel.forEach((planes + chunk - 1) / chunk) { task in
+                        for plane in (task * chunk)..<min(planes, (task + 1) * chunk) {
+                            let target = dx.baseAddress! + plane * planeSize
+                            target.update(repeating: 0, count: planeSize)
+                            for index in (plane * outputPlaneSize)..<((plane + 1) * outputPlaneSize) {
+                                target[Int(argmax[index])] += dy[index]
+                            }
+                        }
                     }
                 }
             }
-        }
+        })
         return inputGradient
     }
 }
