@@ -257,26 +257,10 @@ public struct BatchNorm2d: Parameterized, Sendable {
                     let slope = cache.usedBatchStatistics ? Float(sumGradientTimesNormalized / count) * invstd : 0
                     for image in 0..<batch {
                         let offset = (image * channels + channel) * planeSize
-                        let dyPlane = dy.baseAddress! + offset, xPlane = x.baseAddress! + offset
-                        let dxPlane = dx.baseAddress! + offset
-                        if !cache.usedBatchStatistics {
-                            if masked {
-                                let yPlane = reluY.baseAddress! + offset
-                                for index in 0..<planeSize { dxPlane[index] = scale * (yPlane[index] > 0 ? dyPlane[index] : 0) }
-                            } else {
-                                for index in 0..<planeSize { dxPlane[index] = scale * dyPlane[index] }
-                            }
-                        } else if masked {
-                            let yPlane = reluY.baseAddress! + offset
-                            for index in 0..<planeSize {
-                                let gradient = yPlane[index] > 0 ? dyPlane[index] : 0
-                                dxPlane[index] = scale * (gradient - meanGradient - (xPlane[index] - mean) * slope)
-                            }
-                        } else {
-                            for index in 0..<planeSize {
-                                dxPlane[index] = scale * (dyPlane[index] - meanGradient - (xPlane[index] - mean) * slope)
-                            }
-                        }
+                        BatchNorm2d.writeInputGradient(
+                            dx.baseAddress! + offset, dy: dy.baseAddress! + offset, x: x.baseAddress! + offset,
+                            reluOutput: masked ? reluY.baseAddress! + offset : nil, count: planeSize, scale: scale,
+                            batchStatistics: cache.usedBatchStatistics ? (meanGradient, mean, slope) : nil)
                     }
                 }
             }
@@ -286,6 +270,44 @@ public struct BatchNorm2d: Parameterized, Sendable {
             }
             }
         })
+    }
+
+    /// dx = scale·(g − meanGradient − (x − mean)·slope) with batch statistics, else
+    /// scale·g; g = dy, or dy where the ReLU output is positive (else 0) when fused.
+    /// Written with SIMD vectors: a masked load (`y > 0 ? dy[i] : 0`) in a plain loop
+    /// is a conditional load the compiler does not vectorise.
+    @inline(never) // (inlined into the channel closure it crashed Swift 6.3.1's optimiser; one call per plane)
+    static func writeInputGradient(_ dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                   reluOutput: UnsafePointer<Float>?, count: Int, scale: Float,
+                                   batchStatistics: (meanGradient: Float, mean: Float, slope: Float)?) {
+        typealias Vector = SIMD16<Float>
+        let zeros = Vector(), scales = Vector(repeating: scale)
+        let (meanGradient, mean, slope) = batchStatistics ?? (0, 0, 0)
+        let meanGradients = Vector(repeating: meanGradient), means = Vector(repeating: mean)
+        let slopes = Vector(repeating: slope)
+        var index = 0
+        while index + 16 <= count {
+            var gradient = UnsafeRawPointer(dy + index).loadUnaligned(as: Vector.self)
+            if let reluOutput {
+                let output = UnsafeRawPointer(reluOutput + index).loadUnaligned(as: Vector.self)
+                gradient = zeros.replacing(with: gradient, where: output .> zeros)
+            }
+            let result: Vector
+            if batchStatistics != nil {
+                let centered = UnsafeRawPointer(x + index).loadUnaligned(as: Vector.self) - means
+                result = scales * (gradient - meanGradients - centered * slopes)
+            } else {
+                result = scales * gradient
+            }
+            UnsafeMutableRawPointer(dx + index).storeBytes(of: result, as: Vector.self)
+            index += 16
+        }
+        while index < count {
+            var gradient = dy[index]
+            if let reluOutput, !(reluOutput[index] > 0) { gradient = 0 }
+            dx[index] = batchStatistics != nil ? scale * (gradient - meanGradient - (x[index] - mean) * slope) : scale * gradient
+            index += 1
+        }
     }
 
     /// Σ g and Σ g·(x − mean) over a run, g = dy where the ReLU output is positive, else 0;
@@ -298,8 +320,8 @@ public struct BatchNorm2d: Parameterized, Sendable {
         var index = 0
         while index + 16 <= count {
             let output = UnsafeRawPointer(reluOutput + index).loadUnaligned(as: SIMD16<Float>.self)
-            let gradient = UnsafeRawPointer(dy + index).loadUnaligned(as: SIMD16<Float>.self)
-                .replacing(with: zeros, where: .!(output .> zeros))
+            let gradient = zeros.replacing(with: UnsafeRawPointer(dy + index).loadUnaligned(as: SIMD16<Float>.self),
+                                           where: output .> zeros)
             sum += gradient
             product += gradient * (UnsafeRawPointer(x + index).loadUnaligned(as: SIMD16<Float>.self) - means)
             index += 16
