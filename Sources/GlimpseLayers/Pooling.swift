@@ -53,6 +53,12 @@ public struct MaxPool2d: Sendable {
                         for plane in (task * chunk)..<min(planes, (task + 1) * chunk) {
                             let source = x.baseAddress! + plane * height * width
                             let outputOffset = plane * outputHeight * outputWidth
+                            if kernelSize == 2 {
+                                MaxPool2d.pool2x2(source, width: width, outputHeight: outputHeight, outputWidth: outputWidth,
+                                                  into: y.baseAddress! + outputOffset,
+                                                  argmax: recordingArgmax ? argmax.baseAddress! + outputOffset : nil)
+                                continue
+                            }
                             for oy in 0..<outputHeight {
                                 for ox in 0..<outputWidth {
                                     var best = oy * kernelSize * width + ox * kernelSize
@@ -77,6 +83,28 @@ public struct MaxPool2d: Sendable {
             }
         })
         return (output, argmax)
+    }
+
+    /// The encoder's 2×2 windows, unrolled: the same comparisons in the same order as
+    /// the general loop (first maximum wins, NaN propagates), with branch-free selects.
+    @inline(__always)
+    static func pool2x2(_ source: UnsafePointer<Float>, width: Int, outputHeight: Int, outputWidth: Int,
+                        into target: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?) {
+        @inline(__always) func better(_ value: Float, than best: Float) -> Bool {
+            value > best || value.isNaN && !best.isNaN
+        }
+        for oy in 0..<outputHeight {
+            let top = source + 2 * oy * width, bottom = top + width
+            for ox in 0..<outputWidth {
+                var bestValue = top[2 * ox], best = 0
+                let candidates = (top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1])
+                if better(candidates.0, than: bestValue) { bestValue = candidates.0; best = 1 }
+                if better(candidates.1, than: bestValue) { bestValue = candidates.1; best = width }
+                if better(candidates.2, than: bestValue) { bestValue = candidates.2; best = width + 1 }
+                target[oy * outputWidth + ox] = bestValue
+                argmax?[oy * outputWidth + ox] = Int32(2 * oy * width + 2 * ox + best)
+            }
+        }
     }
 
     /// dx is zero except at each window's maximum, which receives that window's dy.
