@@ -11,6 +11,9 @@ import GlimpseTensor
 
 struct Options {
     var threads = 2
+    /// Parallel.threadCount: workers for the Swift-level loops and the convolutions'
+    /// image groups (1: the convolutions use the BLAS threads instead).
+    var swiftThreads = 2
     var repeats = 5
     var quick = false
     /// Skip the sgemm/convolution/decoder-step sections (profiling the model alone).
@@ -30,11 +33,12 @@ struct Options {
             }
             switch argument {
             case "--threads": threads = value()
+            case "--swift-threads": swiftThreads = value()
             case "--repeats": repeats = value()
             case "--quick": quick = true
             case "--model-only": modelOnly = true
             case "--help", "-h":
-                print("usage: glimpse-benchmarks [--threads N] [--repeats N] [--quick] [--model-only]")
+                print("usage: glimpse-benchmarks [--threads N] [--swift-threads N] [--repeats N] [--quick] [--model-only]")
                 exit(0)
             default:
                 print("glimpse-benchmarks: unknown argument \(argument)")
@@ -94,9 +98,11 @@ func pad(_ text: String, _ width: Int) -> String {
 
 let options = Options(Array(CommandLine.arguments.dropFirst()))
 BLAS.threadCount = options.threads
+Parallel.threadCount = options.swiftThreads
 var generator = SeededGenerator(seed: 1)
 let environment = ProcessInfo.processInfo.environment
-print("Glimpse benchmarks: \(options.threads) OpenBLAS thread(s), median of \(options.repeats) runs"
+print("Glimpse benchmarks: \(options.threads) OpenBLAS thread(s) (\(BLAS.coreName) kernels), "
+      + "\(options.swiftThreads) Swift thread(s), median of \(options.repeats) runs"
       + (environment["OPENBLAS_CORETYPE"].map { ", OPENBLAS_CORETYPE=\($0)" } ?? ""))
 
 if !options.modelOnly {

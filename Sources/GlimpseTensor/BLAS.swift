@@ -16,6 +16,12 @@ public enum BLAS {
         }
     }
 
+    /// The kernel set OpenBLAS chose for this CPU (for example "Haswell", "Cooperlake").
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
     /// Runs `body` with OpenBLAS on one thread, then restores the thread count: for
     /// Swift-level parallel regions in which every worker makes its own sgemm calls
     /// (two workers each asking for two BLAS threads would oversubscribe the cores).
