@@ -35,6 +35,26 @@ func benchmarkModel(options: Options, generator: inout SeededGenerator) {
                     + "%.0f ms CPU (%.1f images per CPU-second), %d minor page faults",
                  imageCount, trainingBatch.tokenCount, step.wall * 1000, Double(imageCount) / step.wall,
                  step.cpu * 1000, Double(imageCount) / step.cpu, step.minorFaults))
+    if options.compareSwiftThreads {
+        // Alternate the two settings step by step, so both see the same machine; the
+        // fastest step of each is the figure least disturbed by other processes.
+        let settings = [1, 2]
+        var costs: [Int: [Cost]] = [:]
+        for _ in 0..<max(3, options.repeats) {
+            for setting in settings {
+                Parallel.threadCount = setting
+                costs[setting, default: []].append(Cost.measure { _ = trainer.step(trainingBatch, using: &stepGenerator) })
+            }
+        }
+        Parallel.threadCount = options.swiftThreads
+        for setting in settings {
+            let walls = costs[setting]!.map(\.wall).sorted(), cpus = costs[setting]!.map(\.cpu).sorted()
+            print(String(format: "  interleaved, %d Swift thread(s)%@: fastest %.0f ms wall (%.1f images/s), median %.0f ms wall, "
+                            + "median %.0f ms CPU",
+                         setting, setting == 1 ? " (convolutions on the BLAS threads)" : "", walls[0] * 1000,
+                         Double(imageCount) / walls[0], walls[walls.count / 2] * 1000, cpus[cpus.count / 2] * 1000))
+        }
+    }
     let whole = medianSeconds(repeats: repeats) {
         _ = model.lossAndGradients(for: batch, mode: .training, using: &stepGenerator)
     }

@@ -18,6 +18,9 @@ struct Options {
     var quick = false
     /// Skip the sgemm/convolution/decoder-step sections (profiling the model alone).
     var modelOnly = false
+    /// Trainer.step with Parallel.threadCount 1 and 2, interleaved step by step (an A/B
+    /// that a busy machine affects alike).
+    var compareSwiftThreads = false
 
     init(_ arguments: [String]) {
         var index = 0
@@ -37,8 +40,9 @@ struct Options {
             case "--repeats": repeats = value()
             case "--quick": quick = true
             case "--model-only": modelOnly = true
+            case "--compare-swift-threads": compareSwiftThreads = true
             case "--help", "-h":
-                print("usage: glimpse-benchmarks [--threads N] [--swift-threads N] [--repeats N] [--quick] [--model-only]")
+                print("usage: glimpse-benchmarks [--threads N] [--swift-threads N] [--repeats N] [--quick] [--model-only] [--compare-swift-threads]")
                 exit(0)
             default:
                 print("glimpse-benchmarks: unknown argument \(argument)")
@@ -96,6 +100,9 @@ func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
 }
 
+// Before any other work: on AMD CPUs with AVX-512, re-executes with OPENBLAS_CORETYPE=Haswell
+// unless the variable is already set (set it to compare, e.g. OPENBLAS_CORETYPE=Cooperlake).
+BLAS.preferHaswellKernelsOnAMD()
 let options = Options(Array(CommandLine.arguments.dropFirst()))
 BLAS.threadCount = options.threads
 Parallel.threadCount = options.swiftThreads

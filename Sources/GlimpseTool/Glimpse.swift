@@ -1,4 +1,5 @@
 import ArgumentParser
+import GlimpseTensor
 
 @main
 struct Glimpse: ParsableCommand {
@@ -8,6 +9,13 @@ struct Glimpse: ParsableCommand {
         version: GlimpseVersion.string,
         subcommands: [InfoCommand.self, InspectCommand.self, SynthCommand.self, ScoreCommand.self]
     )
+
+    /// Picks OpenBLAS's kernels before anything else runs (see `BLAS.preferHaswellKernelsOnAMD`;
+    /// setting OPENBLAS_CORETYPE yourself overrides it), then parses and runs the command.
+    static func main() {
+        BLAS.preferHaswellKernelsOnAMD()
+        main(nil)
+    }
 }
 
 enum GlimpseVersion {
