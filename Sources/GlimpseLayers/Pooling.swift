@@ -95,7 +95,16 @@ public struct MaxPool2d: Sendable {
         }
         for oy in 0..<outputHeight {
             let top = source + 2 * oy * width, bottom = top + width
-            for ox in 0..<outputWidth {
+            var first = 0
+            // Sixteen windows at a time; the rest of the row below.
+            while first + 16 <= outputWidth {
+                pool2x2Sixteen(top: top + 2 * first, bottom: bottom + 2 * first, width: width,
+                               firstIndex: Int32(2 * oy * width + 2 * first),
+                               into: target + oy * outputWidth + first,
+                               argmax: argmax.map { $0 + oy * outputWidth + first })
+                first += 16
+            }
+            for ox in first..<outputWidth {
                 var bestValue = top[2 * ox], best = 0
                 let candidates = (top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1])
                 if better(candidates.0, than: bestValue) { bestValue = candidates.0; best = 1 }
@@ -104,6 +113,32 @@ public struct MaxPool2d: Sendable {
                 target[oy * outputWidth + ox] = bestValue
                 argmax?[oy * outputWidth + ox] = Int32(2 * oy * width + 2 * ox + best)
             }
+        }
+    }
+
+    /// Sixteen adjacent 2×2 windows with SIMD vectors: the candidates in the general loop's
+    /// order, each replacing the best so far where it compares greater or is the first NaN.
+    @inline(never) // (an out-of-line SIMD body; see BatchNorm2d.writeInputGradient)
+    static func pool2x2Sixteen(top: UnsafePointer<Float>, bottom: UnsafePointer<Float>, width: Int, firstIndex: Int32,
+                               into target: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?) {
+        let upper = UnsafeRawPointer(top).loadUnaligned(as: SIMD32<Float>.self)
+        let lower = UnsafeRawPointer(bottom).loadUnaligned(as: SIMD32<Float>.self)
+        var best = upper.evenHalf
+        // Offsets within the window as floats (exact), so that one mask type serves both.
+        var offset = SIMD16<Float>()
+        @inline(__always) func consider(_ candidate: SIMD16<Float>, at candidateOffset: Float) {
+            let isBetter = (candidate .> best) .| ((candidate .!= candidate) .& (best .== best))
+            best = best.replacing(with: candidate, where: isBetter)
+            offset = offset.replacing(with: candidateOffset, where: isBetter)
+        }
+        consider(upper.oddHalf, at: 1)
+        consider(lower.evenHalf, at: Float(width))
+        consider(lower.oddHalf, at: Float(width + 1))
+        UnsafeMutableRawPointer(target).storeBytes(of: best, as: SIMD16<Float>.self)
+        if let argmax {
+            let columns = SIMD16<Int32>(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+            let indices = SIMD16<Int32>(repeating: firstIndex) &+ columns &+ SIMD16<Int32>(offset, rounding: .towardZero)
+            UnsafeMutableRawPointer(argmax).storeBytes(of: indices, as: SIMD16<Int32>.self)
         }
     }
 
