@@ -11,8 +11,16 @@ import GlimpseTensor
 
 struct Options {
     var threads = 2
+    /// Parallel.threadCount: workers for the Swift-level loops and the convolutions'
+    /// image groups (1: the convolutions use the BLAS threads instead).
+    var swiftThreads = 2
     var repeats = 5
     var quick = false
+    /// Skip the sgemm/convolution/decoder-step sections (profiling the model alone).
+    var modelOnly = false
+    /// Trainer.step with Parallel.threadCount 1 and 2, interleaved step by step (an A/B
+    /// that a busy machine affects alike).
+    var compareSwiftThreads = false
 
     init(_ arguments: [String]) {
         var index = 0
@@ -28,10 +36,13 @@ struct Options {
             }
             switch argument {
             case "--threads": threads = value()
+            case "--swift-threads": swiftThreads = value()
             case "--repeats": repeats = value()
             case "--quick": quick = true
+            case "--model-only": modelOnly = true
+            case "--compare-swift-threads": compareSwiftThreads = true
             case "--help", "-h":
-                print("usage: glimpse-benchmarks [--threads N] [--repeats N] [--quick]")
+                print("usage: glimpse-benchmarks [--threads N] [--swift-threads N] [--repeats N] [--quick] [--model-only] [--compare-swift-threads]")
                 exit(0)
             default:
                 print("glimpse-benchmarks: unknown argument \(argument)")
@@ -40,6 +51,36 @@ struct Options {
             index += 1
         }
     }
+}
+
+/// Wall time, CPU time of the whole process (all threads) and minor page faults of one run.
+struct Cost {
+    var wall: Double, cpu: Double, minorFaults: Int
+
+    static func measure(_ body: () -> Void) -> Cost {
+        func now() -> (wall: Double, cpu: Double, faults: Int) {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6
+            return (Double(DispatchTime.now().uptimeNanoseconds) * 1e-9, cpu, usage.ru_minflt)
+        }
+        let start = now()
+        body()
+        let end = now()
+        return Cost(wall: end.wall - start.wall, cpu: end.cpu - start.cpu, minorFaults: end.faults - start.faults)
+    }
+}
+
+/// Median wall time, median CPU time and median minor faults of `repeats` runs of `body`,
+/// after one warm-up run. On a shared machine the CPU time is the steadier figure:
+/// waiting for a core counts in wall time only.
+func medianCost(repeats: Int, _ body: () -> Void) -> Cost {
+    body()
+    let costs = (0..<repeats).map { _ in Cost.measure(body) }
+    func median<T: Comparable>(_ values: [T]) -> T { values.sorted()[values.count / 2] }
+    return Cost(wall: median(costs.map(\.wall)), cpu: median(costs.map(\.cpu)),
+                minorFaults: median(costs.map(\.minorFaults)))
 }
 
 /// Median wall time of `repeats` runs of `body`, after one warm-up run.
@@ -59,13 +100,19 @@ func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
 }
 
+// Before any other work: on AMD CPUs with AVX-512, re-executes with OPENBLAS_CORETYPE=Haswell
+// unless the variable is already set (set it to compare, e.g. OPENBLAS_CORETYPE=Cooperlake).
+BLAS.preferHaswellKernelsOnAMD()
 let options = Options(Array(CommandLine.arguments.dropFirst()))
 BLAS.threadCount = options.threads
+Parallel.threadCount = options.swiftThreads
 var generator = SeededGenerator(seed: 1)
 let environment = ProcessInfo.processInfo.environment
-print("Glimpse benchmarks: \(options.threads) OpenBLAS thread(s), median of \(options.repeats) runs"
+print("Glimpse benchmarks: \(options.threads) OpenBLAS thread(s) (\(BLAS.coreName) kernels), "
+      + "\(options.swiftThreads) Swift thread(s), median of \(options.repeats) runs"
       + (environment["OPENBLAS_CORETYPE"].map { ", OPENBLAS_CORETYPE=\($0)" } ?? ""))
 
+if !options.modelOnly {
 // MARK: sgemm peak
 
 let peakSize = 1024
@@ -164,6 +211,8 @@ print("")
 print(String(format: "attention + LSTM step (B=%d P=%d D=%d E=%d A=%d H=%d): forward %.0f us, forward + backward %.0f us",
              stepBatch, locations, featureSize, embeddingSize, attentionSize, hiddenSize,
              forwardStep * 1e6, trainingStep * 1e6))
+
+}
 
 // MARK: The whole model (GlimpseModel)
 

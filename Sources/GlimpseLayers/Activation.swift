@@ -8,6 +8,9 @@ public struct ReLU: Sendable {
         /// The output, same shape as the input: its positive entries mark where
         /// the gradient passes.
         public var output: Tensor
+
+        /// For layers that write max(0, x) themselves (`BatchNorm2d.forwardThenReLU`).
+        public init(output: Tensor) { self.output = output }
     }
 
     public func callAsFunction(_ input: Tensor) -> Tensor {

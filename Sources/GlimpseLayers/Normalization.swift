@@ -76,18 +76,36 @@ public struct BatchNorm2d: Parameterized, Sendable {
 
     /// Inference with the running statistics: no cache, no state change.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        normalize(input, mean: runningMean.scalars, inverseStandardDeviation: inverseStandardDeviation(runningVariance.scalars))
+        normalize(input, mean: runningMean.scalars, inverseStandardDeviation: inverseStandardDeviation(runningVariance.scalars),
+                  applyingReLU: false)
+    }
+
+    /// ReLU(BatchNorm(x)) at inference in one pass over memory: equal to `ReLU()(self(x))`.
+    public func normalizedThenReLU(_ input: Tensor) -> Tensor {
+        normalize(input, mean: runningMean.scalars, inverseStandardDeviation: inverseStandardDeviation(runningVariance.scalars),
+                  applyingReLU: true)
     }
 
     /// Training (`.training`: batch statistics, running statistics updated) or
     /// inference (`.inference`: running statistics, nothing updated) with a cache
     /// for backward.
     public mutating func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
+        forward(input, mode: mode, applyingReLU: false)
+    }
+
+    /// `forward` followed by ReLU, written in the same pass: the output is
+    /// max(0, BatchNorm(x)), and it is also what `ReLU.Cache` keeps (pass it to
+    /// `backwardThroughReLU`). Saves a full read and write of the activation.
+    public mutating func forwardThenReLU(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
+        forward(input, mode: mode, applyingReLU: true)
+    }
+
+    private mutating func forward(_ input: Tensor, mode: Mode, applyingReLU: Bool) -> (output: Tensor, cache: Cache) {
         let (batch, planeSize) = checkShape(input)
         switch mode {
         case .inference:
             let (mean, invstd) = (runningMean.scalars, inverseStandardDeviation(runningVariance.scalars))
-            let output = normalize(input, mean: mean, inverseStandardDeviation: invstd)
+            let output = normalize(input, mean: mean, inverseStandardDeviation: invstd, applyingReLU: applyingReLU)
             return (output, Cache(input: input, mean: mean, inverseStandardDeviation: invstd, usedBatchStatistics: false))
         case .training:
             let count = batch * planeSize
@@ -96,20 +114,32 @@ public struct BatchNorm2d: Parameterized, Sendable {
             var mean = [Float](repeating: 0, count: channels)
             var variance = [Float](repeating: 0, count: channels)
             input.withUnsafeBufferPointer { x in
-                for channel in 0..<channels {
-                    // Two passes: E[x²] − E[x]² cancels badly when the mean is large.
-                    var total = 0.0
-                    for image in 0..<batch {
-                        total += FastMath.sum(x.baseAddress! + (image * channels + channel) * planeSize, count: planeSize)
+                mean.withUnsafeMutableBufferPointer { mean in
+                    variance.withUnsafeMutableBufferPointer { variance in
+                        // One channel per task. Each plane's mean and squared deviations are taken
+                        // while the plane is in cache, then combined exactly (Chan et al.):
+                        // M2 = Σ M2_i + Σ n·(mean_i − mean)². Deviations from a nearby mean keep
+                        // the precision of the two-pass method (E[x²] − E[x]² would cancel).
+                        Parallel.forEach(channels) { channel in
+                            var planeSums = [Double](repeating: 0, count: batch)
+                            var deviations = 0.0
+                            for image in 0..<batch {
+                                let plane = x.baseAddress! + (image * channels + channel) * planeSize
+                                let sum = FastMath.sum(plane, count: planeSize)
+                                planeSums[image] = sum
+                                deviations += FastMath.sumOfSquaredDeviations(plane, count: planeSize,
+                                                                              from: Float(sum / Double(planeSize)))
+                            }
+                            let channelMean = planeSums.reduce(0, +) / Double(count)
+                            for image in 0..<batch {
+                                // The plane's deviations were taken from its float32-rounded mean.
+                                let planeMean = Double(Float(planeSums[image] / Double(planeSize)))
+                                deviations += Double(planeSize) * (planeMean - channelMean) * (planeMean - channelMean)
+                            }
+                            mean[channel] = Float(channelMean)
+                            variance[channel] = Float(deviations / Double(count))
+                        }
                     }
-                    let channelMean = Float(total / Double(count))
-                    var squares = 0.0
-                    for image in 0..<batch {
-                        squares += FastMath.sumOfSquaredDeviations(x.baseAddress! + (image * channels + channel) * planeSize,
-                                                                   count: planeSize, from: channelMean)
-                    }
-                    mean[channel] = channelMean
-                    variance[channel] = Float(squares / Double(count))
                 }
             }
             let momentum = momentum
@@ -123,7 +153,7 @@ public struct BatchNorm2d: Parameterized, Sendable {
                 }
             }
             let invstd = inverseStandardDeviation(variance)
-            let output = normalize(input, mean: mean, inverseStandardDeviation: invstd)
+            let output = normalize(input, mean: mean, inverseStandardDeviation: invstd, applyingReLU: applyingReLU)
             return (output, Cache(input: input, mean: mean, inverseStandardDeviation: invstd, usedBatchStatistics: true))
         }
     }
@@ -132,88 +162,177 @@ public struct BatchNorm2d: Parameterized, Sendable {
         variance.map { 1 / ($0 + epsilon).squareRoot() } // [C]: small
     }
 
-    /// y = γ·(x − mean)·invstd + β = x·scale + shift per channel, in one pass.
-    private func normalize(_ input: Tensor, mean: [Float], inverseStandardDeviation invstd: [Float]) -> Tensor {
+    /// y = γ·(x − mean)·invstd + β = x·scale + shift per channel, in one pass
+    /// (then max(0, y) when asked), one channel per task.
+    private func normalize(_ input: Tensor, mean: [Float], inverseStandardDeviation invstd: [Float],
+                           applyingReLU: Bool) -> Tensor {
         let (batch, planeSize) = checkShape(input)
         let channels = channels
-        var output = Tensor(zeros: input.shape)
-        input.withUnsafeBufferPointer { x in
-            weight.withUnsafeBufferPointer { gamma in
-                bias.withUnsafeBufferPointer { beta in
-                    output.withUnsafeMutableBufferPointer { y in
-                        for image in 0..<batch {
-                            for channel in 0..<channels {
-                                let offset = (image * channels + channel) * planeSize
-                                let scale = gamma[channel] * invstd[channel]
-                                let shift = beta[channel] - mean[channel] * scale
-                                let source = x.baseAddress! + offset, target = y.baseAddress! + offset
-                                for index in 0..<planeSize { target[index] = source[index] * scale + shift }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return output
-    }
-
-    /// Accumulates dγ += Σ dy·x̂ and dβ += Σ dy (sums over B, H, W) and returns dx:
-    /// with batch statistics, dx = γ·invstd/n · (n·dy − Σdy − x̂·Σ(dy·x̂));
-    /// with running statistics, dx = γ·invstd·dy.
-    public func backward(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
-        let (batch, planeSize) = checkShape(outputGradient)
-        precondition(outputGradient.shape == cache.input.shape,
-                     "BatchNorm2d backward: gradient \(outputGradient.shape), forward input \(cache.input.shape)")
-        let channels = channels
-        let count = Double(batch * planeSize)
-        var inputGradient = Tensor(zeros: outputGradient.shape)
-        outputGradient.withUnsafeBufferPointer { dy in
-            cache.input.withUnsafeBufferPointer { x in
+        return Tensor(overwriting: input.shape, with: { y in
+            input.withUnsafeBufferPointer { x in
                 weight.withUnsafeBufferPointer { gamma in
-                    gradients.weight.withUnsafeMutableBufferPointer { dGamma in
-                        gradients.bias.withUnsafeMutableBufferPointer { dBeta in
-                            inputGradient.withUnsafeMutableBufferPointer { dx in
-                                for channel in 0..<channels {
-                                    let mean = cache.mean[channel], invstd = cache.inverseStandardDeviation[channel]
-                                    // Σ dy and Σ dy·x̂ = invstd·Σ dy·(x − mean).
-                                    var sumGradient = 0.0, sumGradientTimesCentered = 0.0
-                                    for image in 0..<batch {
-                                        let offset = (image * channels + channel) * planeSize
-                                        sumGradient += FastMath.sum(dy.baseAddress! + offset, count: planeSize)
-                                        sumGradientTimesCentered += FastMath.dot(dy.baseAddress! + offset, x.baseAddress! + offset,
-                                                                                 count: planeSize, centeringSecondOn: mean)
+                    bias.withUnsafeBufferPointer { beta in
+                        Parallel.forEach(channels) { channel in
+                            let scale = gamma[channel] * invstd[channel]
+                            let shift = beta[channel] - mean[channel] * scale
+                            for image in 0..<batch {
+                                let offset = (image * channels + channel) * planeSize
+                                let source = x.baseAddress! + offset, target = y.baseAddress! + offset
+                                if applyingReLU {
+                                    // Exactly ReLU's max(y, 0) (NaN stays NaN).
+                                    for index in 0..<planeSize {
+                                        let value = source[index] * scale + shift
+                                        target[index] = max(value, 0)
                                     }
-                                    let sumGradientTimesNormalized = sumGradientTimesCentered * Double(invstd)
-                                    dGamma[channel] += Float(sumGradientTimesNormalized)
-                                    dBeta[channel] += Float(sumGradient)
-                                    let scale = gamma[channel] * invstd
-                                    if cache.usedBatchStatistics {
-                                        // dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂)), with x̂ = (x − mean)·invstd
-                                        // folded into one multiply-add per element.
-                                        let meanGradient = Float(sumGradient / count)
-                                        let slope = Float(sumGradientTimesNormalized / count) * invstd
-                                        for image in 0..<batch {
-                                            let offset = (image * channels + channel) * planeSize
-                                            let dyPlane = dy.baseAddress! + offset, xPlane = x.baseAddress! + offset
-                                            let dxPlane = dx.baseAddress! + offset
-                                            for index in 0..<planeSize {
-                                                dxPlane[index] = scale * (dyPlane[index] - meanGradient - (xPlane[index] - mean) * slope)
-                                            }
-                                        }
-                                    } else {
-                                        for image in 0..<batch {
-                                            let offset = (image * channels + channel) * planeSize
-                                            let dyPlane = dy.baseAddress! + offset, dxPlane = dx.baseAddress! + offset
-                                            for index in 0..<planeSize { dxPlane[index] = scale * dyPlane[index] }
-                                        }
-                                    }
+                                } else {
+                                    for index in 0..<planeSize { target[index] = source[index] * scale + shift }
                                 }
                             }
                         }
                     }
                 }
             }
+        })
+    }
+
+    /// Accumulates dγ += Σ dy·x̂ and dβ += Σ dy (sums over B, H, W) and returns dx:
+    /// with batch statistics, dx = γ·invstd/n · (n·dy − Σdy − x̂·Σ(dy·x̂));
+    /// with running statistics, dx = γ·invstd·dy.
+    public func backward(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
+        backward(outputGradient, reluOutput: nil, cache: cache, into: &gradients)
+    }
+
+    /// The backward pass of `forwardThenReLU`: equal to `backward(ReLU().backward(dy,
+    /// cache: ReLU.Cache(output: reluOutput)), ...)`, with the ReLU mask applied inside
+    /// the BatchNorm passes instead of in a pass of its own.
+    public func backwardThroughReLU(_ outputGradient: Tensor, reluOutput: Tensor, cache: Cache,
+                                    into gradients: inout Gradients) -> Tensor {
+        precondition(reluOutput.shape == outputGradient.shape,
+                     "BatchNorm2d backward: ReLU output \(reluOutput.shape), gradient \(outputGradient.shape)")
+        return backward(outputGradient, reluOutput: reluOutput, cache: cache, into: &gradients)
+    }
+
+    private func backward(_ outputGradient: Tensor, reluOutput: Tensor?, cache: Cache,
+                          into gradients: inout Gradients) -> Tensor {
+        let (batch, planeSize) = checkShape(outputGradient)
+        precondition(outputGradient.shape == cache.input.shape,
+                     "BatchNorm2d backward: gradient \(outputGradient.shape), forward input \(cache.input.shape)")
+        let channels = channels
+        let count = Double(batch * planeSize)
+        // Without a ReLU the mask reads the gradient itself and is never used.
+        let mask = reluOutput ?? outputGradient
+        let masked = reluOutput != nil
+        return Tensor(overwriting: outputGradient.shape, with: { dx in
+            outputGradient.withUnsafeBufferPointer { dy in
+            mask.withUnsafeBufferPointer { reluY in
+            cache.input.withUnsafeBufferPointer { x in
+            weight.withUnsafeBufferPointer { gamma in
+            gradients.weight.withUnsafeMutableBufferPointer { dGamma in
+            gradients.bias.withUnsafeMutableBufferPointer { dBeta in
+                // One channel per task: its sums, its dγ and dβ entries and its dx planes.
+                Parallel.forEach(channels) { channel in
+                    let mean = cache.mean[channel], invstd = cache.inverseStandardDeviation[channel]
+                    // Σ dy and Σ dy·x̂ = invstd·Σ dy·(x − mean), dy masked by the ReLU when fused.
+                    var sumGradient = 0.0, sumGradientTimesCentered = 0.0
+                    for image in 0..<batch {
+                        let offset = (image * channels + channel) * planeSize
+                        if masked {
+                            let sums = BatchNorm2d.maskedSums(dy.baseAddress! + offset, x.baseAddress! + offset,
+                                                              reluY.baseAddress! + offset, count: planeSize, mean: mean)
+                            sumGradient += sums.gradient
+                            sumGradientTimesCentered += sums.gradientTimesCentered
+                        } else {
+                            sumGradient += FastMath.sum(dy.baseAddress! + offset, count: planeSize)
+                            sumGradientTimesCentered += FastMath.dot(dy.baseAddress! + offset, x.baseAddress! + offset,
+                                                                     count: planeSize, centeringSecondOn: mean)
+                        }
+                    }
+                    let sumGradientTimesNormalized = sumGradientTimesCentered * Double(invstd)
+                    dGamma[channel] += Float(sumGradientTimesNormalized)
+                    dBeta[channel] += Float(sumGradient)
+                    let scale = gamma[channel] * invstd
+                    // dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂)), with x̂ = (x − mean)·invstd folded
+                    // into one multiply-add per element; with running statistics both means are 0.
+                    let meanGradient = cache.usedBatchStatistics ? Float(sumGradient / count) : 0
+                    let slope = cache.usedBatchStatistics ? Float(sumGradientTimesNormalized / count) * invstd : 0
+                    for image in 0..<batch {
+                        let offset = (image * channels + channel) * planeSize
+                        BatchNorm2d.writeInputGradient(
+                            dx.baseAddress! + offset, dy: dy.baseAddress! + offset, x: x.baseAddress! + offset,
+                            reluOutput: masked ? reluY.baseAddress! + offset : nil, count: planeSize, scale: scale,
+                            batchStatistics: cache.usedBatchStatistics ? (meanGradient, mean, slope) : nil)
+                    }
+                }
+            }
+            }
+            }
+            }
+            }
+            }
+        })
+    }
+
+    /// dx = scale·(g − meanGradient − (x − mean)·slope) with batch statistics, else
+    /// scale·g; g = dy, or dy where the ReLU output is positive (else 0) when fused.
+    /// Written with SIMD vectors: a masked load (`y > 0 ? dy[i] : 0`) in a plain loop
+    /// is a conditional load the compiler does not vectorise.
+    @inline(never) // (inlined into the channel closure it crashed Swift 6.3.1's optimiser; one call per plane)
+    static func writeInputGradient(_ dx: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                   reluOutput: UnsafePointer<Float>?, count: Int, scale: Float,
+                                   batchStatistics: (meanGradient: Float, mean: Float, slope: Float)?) {
+        typealias Vector = SIMD16<Float>
+        let zeros = Vector(), scales = Vector(repeating: scale)
+        let (meanGradient, mean, slope) = batchStatistics ?? (0, 0, 0)
+        let meanGradients = Vector(repeating: meanGradient), means = Vector(repeating: mean)
+        let slopes = Vector(repeating: slope)
+        var index = 0
+        while index + 16 <= count {
+            var gradient = UnsafeRawPointer(dy + index).loadUnaligned(as: Vector.self)
+            if let reluOutput {
+                let output = UnsafeRawPointer(reluOutput + index).loadUnaligned(as: Vector.self)
+                gradient = zeros.replacing(with: gradient, where: output .> zeros)
+            }
+            let result: Vector
+            if batchStatistics != nil {
+                let centered = UnsafeRawPointer(x + index).loadUnaligned(as: Vector.self) - means
+                result = scales * (gradient - meanGradients - centered * slopes)
+            } else {
+                result = scales * gradient
+            }
+            UnsafeMutableRawPointer(dx + index).storeBytes(of: result, as: Vector.self)
+            index += 16
         }
-        return inputGradient
+        while index < count {
+            var gradient = dy[index]
+            if let reluOutput, !(reluOutput[index] > 0) { gradient = 0 }
+            dx[index] = batchStatistics != nil ? scale * (gradient - meanGradient - (x[index] - mean) * slope) : scale * gradient
+            index += 1
+        }
+    }
+
+    /// Σ g and Σ g·(x − mean) over a run, g = dy where the ReLU output is positive, else 0;
+    /// sixteen partial sums, as in `FastMath`.
+    @inline(__always)
+    static func maskedSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ reluOutput: UnsafePointer<Float>,
+                           count: Int, mean: Float) -> (gradient: Double, gradientTimesCentered: Double) {
+        var sum = SIMD16<Float>(), product = SIMD16<Float>()
+        let means = SIMD16<Float>(repeating: mean), zeros = SIMD16<Float>()
+        var index = 0
+        while index + 16 <= count {
+            let output = UnsafeRawPointer(reluOutput + index).loadUnaligned(as: SIMD16<Float>.self)
+            let gradient = zeros.replacing(with: UnsafeRawPointer(dy + index).loadUnaligned(as: SIMD16<Float>.self),
+                                           where: output .> zeros)
+            sum += gradient
+            product += gradient * (UnsafeRawPointer(x + index).loadUnaligned(as: SIMD16<Float>.self) - means)
+            index += 16
+        }
+        var totalSum = Double(sum.sum()), totalProduct = Double(product.sum())
+        while index < count {
+            let gradient = reluOutput[index] > 0 ? Double(dy[index]) : 0
+            totalSum += gradient
+            totalProduct += gradient * (Double(x[index]) - Double(mean))
+            index += 1
+        }
+        return (totalSum, totalProduct)
     }
 }

@@ -43,36 +43,103 @@ public struct MaxPool2d: Sendable {
         let (outputHeight, outputWidth) = (shape[2], shape[3])
         let kernelSize = kernelSize
         var argmax = [Int32](repeating: 0, count: recordingArgmax ? Tensor.count(of: shape) : 0)
-        var output = Tensor(zeros: shape)
-        input.withUnsafeBufferPointer { x in
-            output.withUnsafeMutableBufferPointer { y in
+        let output = Tensor(overwriting: shape, with: { y in
+            input.withUnsafeBufferPointer { x in
                 argmax.withUnsafeMutableBufferPointer { argmax in
-                    for plane in 0..<planes {
-                        let source = x.baseAddress! + plane * height * width
-                        let outputOffset = plane * outputHeight * outputWidth
-                        for oy in 0..<outputHeight {
-                            for ox in 0..<outputWidth {
-                                var best = oy * kernelSize * width + ox * kernelSize
-                                var bestValue = source[best]
-                                for ky in 0..<kernelSize {
-                                    for kx in 0..<kernelSize {
-                                        let index = (oy * kernelSize + ky) * width + ox * kernelSize + kx
-                                        // `>` keeps the first of equal maxima; NaN propagates like PyTorch.
-                                        if source[index] > bestValue || source[index].isNaN && !bestValue.isNaN {
-                                            best = index
-                                            bestValue = source[index]
+                    // Planes are independent: spread them over the cores, in chunks of
+                    // roughly equal work so that small maps do not pay a dispatch per plane.
+                    let chunk = max(1, (1 << 16) / (height * width))
+                    Parallel.forEach((planes + chunk - 1) / chunk) { task in
+                        for plane in (task * chunk)..<min(planes, (task + 1) * chunk) {
+                            let source = x.baseAddress! + plane * height * width
+                            let outputOffset = plane * outputHeight * outputWidth
+                            if kernelSize == 2 {
+                                MaxPool2d.pool2x2(source, width: width, outputHeight: outputHeight, outputWidth: outputWidth,
+                                                  into: y.baseAddress! + outputOffset,
+                                                  argmax: recordingArgmax ? argmax.baseAddress! + outputOffset : nil)
+                                continue
+                            }
+                            for oy in 0..<outputHeight {
+                                for ox in 0..<outputWidth {
+                                    var best = oy * kernelSize * width + ox * kernelSize
+                                    var bestValue = source[best]
+                                    for ky in 0..<kernelSize {
+                                        for kx in 0..<kernelSize {
+                                            let index = (oy * kernelSize + ky) * width + ox * kernelSize + kx
+                                            // `>` keeps the first of equal maxima; NaN propagates like PyTorch.
+                                            if source[index] > bestValue || source[index].isNaN && !bestValue.isNaN {
+                                                best = index
+                                                bestValue = source[index]
+                                            }
                                         }
                                     }
+                                    y[outputOffset + oy * outputWidth + ox] = bestValue
+                                    if recordingArgmax { argmax[outputOffset + oy * outputWidth + ox] = Int32(best) }
                                 }
-                                y[outputOffset + oy * outputWidth + ox] = bestValue
-                                if recordingArgmax { argmax[outputOffset + oy * outputWidth + ox] = Int32(best) }
                             }
                         }
                     }
                 }
             }
-        }
+        })
         return (output, argmax)
+    }
+
+    /// The encoder's 2×2 windows, unrolled: the same comparisons in the same order as
+    /// the general loop (first maximum wins, NaN propagates), with branch-free selects.
+    @inline(__always)
+    static func pool2x2(_ source: UnsafePointer<Float>, width: Int, outputHeight: Int, outputWidth: Int,
+                        into target: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?) {
+        @inline(__always) func better(_ value: Float, than best: Float) -> Bool {
+            value > best || value.isNaN && !best.isNaN
+        }
+        for oy in 0..<outputHeight {
+            let top = source + 2 * oy * width, bottom = top + width
+            var first = 0
+            // Sixteen windows at a time; the rest of the row below.
+            while first + 16 <= outputWidth {
+                pool2x2Sixteen(top: top + 2 * first, bottom: bottom + 2 * first, width: width,
+                               firstIndex: Int32(2 * oy * width + 2 * first),
+                               into: target + oy * outputWidth + first,
+                               argmax: argmax.map { $0 + oy * outputWidth + first })
+                first += 16
+            }
+            for ox in first..<outputWidth {
+                var bestValue = top[2 * ox], best = 0
+                let candidates = (top[2 * ox + 1], bottom[2 * ox], bottom[2 * ox + 1])
+                if better(candidates.0, than: bestValue) { bestValue = candidates.0; best = 1 }
+                if better(candidates.1, than: bestValue) { bestValue = candidates.1; best = width }
+                if better(candidates.2, than: bestValue) { bestValue = candidates.2; best = width + 1 }
+                target[oy * outputWidth + ox] = bestValue
+                argmax?[oy * outputWidth + ox] = Int32(2 * oy * width + 2 * ox + best)
+            }
+        }
+    }
+
+    /// Sixteen adjacent 2×2 windows with SIMD vectors: the candidates in the general loop's
+    /// order, each replacing the best so far where it compares greater or is the first NaN.
+    @inline(never) // (an out-of-line SIMD body; see BatchNorm2d.writeInputGradient)
+    static func pool2x2Sixteen(top: UnsafePointer<Float>, bottom: UnsafePointer<Float>, width: Int, firstIndex: Int32,
+                               into target: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>?) {
+        let upper = UnsafeRawPointer(top).loadUnaligned(as: SIMD32<Float>.self)
+        let lower = UnsafeRawPointer(bottom).loadUnaligned(as: SIMD32<Float>.self)
+        var best = upper.evenHalf
+        // Offsets within the window as floats (exact), so that one mask type serves both.
+        var offset = SIMD16<Float>()
+        @inline(__always) func consider(_ candidate: SIMD16<Float>, at candidateOffset: Float) {
+            let isBetter = (candidate .> best) .| ((candidate .!= candidate) .& (best .== best))
+            best = best.replacing(with: candidate, where: isBetter)
+            offset = offset.replacing(with: candidateOffset, where: isBetter)
+        }
+        consider(upper.oddHalf, at: 1)
+        consider(lower.evenHalf, at: Float(width))
+        consider(lower.oddHalf, at: Float(width + 1))
+        UnsafeMutableRawPointer(target).storeBytes(of: best, as: SIMD16<Float>.self)
+        if let argmax {
+            let columns = SIMD16<Int32>(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30)
+            let indices = SIMD16<Int32>(repeating: firstIndex) &+ columns &+ SIMD16<Int32>(offset, rounding: .towardZero)
+            UnsafeMutableRawPointer(argmax).storeBytes(of: indices, as: SIMD16<Int32>.self)
+        }
     }
 
     /// dx is zero except at each window's maximum, which receives that window's dy.
@@ -81,17 +148,24 @@ public struct MaxPool2d: Sendable {
         precondition(outputGradient.shape == shape, "MaxPool2d backward: gradient \(outputGradient.shape), output \(shape)")
         let planeSize = cache.inputShape[2] * cache.inputShape[3]
         let outputPlaneSize = shape[2] * shape[3]
-        var inputGradient = Tensor(zeros: cache.inputShape)
-        outputGradient.withUnsafeBufferPointer { dy in
-            inputGradient.withUnsafeMutableBufferPointer { dx in
+        let planes = shape[0] * shape[1]
+        let inputGradient = Tensor(overwriting: cache.inputShape, with: { dx in
+            outputGradient.withUnsafeBufferPointer { dy in
                 cache.argmax.withUnsafeBufferPointer { argmax in
-                    for index in 0..<dy.count {
-                        let plane = index / outputPlaneSize
-                        dx[plane * planeSize + Int(argmax[index])] += dy[index]
+                    // Each task clears and fills whole planes of its own.
+                    let chunk = max(1, (1 << 16) / planeSize)
+                    Parallel.forEach((planes + chunk - 1) / chunk) { task in
+                        for plane in (task * chunk)..<min(planes, (task + 1) * chunk) {
+                            let target = dx.baseAddress! + plane * planeSize
+                            target.update(repeating: 0, count: planeSize)
+                            for index in (plane * outputPlaneSize)..<((plane + 1) * outputPlaneSize) {
+                                target[Int(argmax[index])] += dy[index]
+                            }
+                        }
                     }
                 }
             }
-        }
+        })
         return inputGradient
     }
 }

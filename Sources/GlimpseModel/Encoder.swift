@@ -59,33 +59,43 @@ public struct EncoderStage: Parameterized, Sendable {
 
     /// Inference (running statistics): no cache.
     public func callAsFunction(_ input: Tensor) -> Tensor {
-        let relu = ReLU()
-        let first = relu(bn1(conv1(input)))
-        return MaxPool2d(kernelSize: 2)(relu(bn2(conv2(first))))
+        // BatchNorm and ReLU in one pass each time (see `BatchNorm2d.forwardThenReLU`).
+        let first = bn1.normalizedThenReLU(conv1(input))
+        return MaxPool2d(kernelSize: 2)(bn2.normalizedThenReLU(conv2(first)))
     }
 
     /// Training mode uses and updates batch statistics; inference mode uses the running ones.
     public mutating func forward(_ input: Tensor, mode: Mode) -> (output: Tensor, cache: Cache) {
-        let relu = ReLU(), pool = MaxPool2d(kernelSize: 2)
+        let pool = MaxPool2d(kernelSize: 2)
+        // BatchNorm writes max(0, y) directly (one pass instead of two); the ReLU's cache
+        // is that same output, as `ReLU.forward` would have kept it.
         let (convolved1, conv1Cache) = conv1.forward(input)
-        let (normalized1, bn1Cache) = bn1.forward(convolved1, mode: mode)
-        let (activated1, relu1Cache) = relu.forward(normalized1)
+        let (activated1, bn1Cache) = bn1.forwardThenReLU(convolved1, mode: mode)
         let (convolved2, conv2Cache) = conv2.forward(activated1)
-        let (normalized2, bn2Cache) = bn2.forward(convolved2, mode: mode)
-        let (activated2, relu2Cache) = relu.forward(normalized2)
+        let (activated2, bn2Cache) = bn2.forwardThenReLU(convolved2, mode: mode)
         let (pooled, poolCache) = pool.forward(activated2)
-        return (pooled, Cache(conv1: conv1Cache, bn1: bn1Cache, relu1: relu1Cache, conv2: conv2Cache,
-                              bn2: bn2Cache, relu2: relu2Cache, pool: poolCache))
+        return (pooled, Cache(conv1: conv1Cache, bn1: bn1Cache, relu1: ReLU.Cache(output: activated1), conv2: conv2Cache,
+                              bn2: bn2Cache, relu2: ReLU.Cache(output: activated2), pool: poolCache))
     }
 
     public func backward(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
-        let relu = ReLU(), pool = MaxPool2d(kernelSize: 2)
+        backward(outputGradient, cache: cache, into: &gradients, computingInputGradient: true)!
+    }
+
+    /// Accumulates the stage's gradients and, when asked, returns dL/dinput. The first
+    /// stage's input is the image, which training never needs a gradient for: skipping
+    /// it saves a full convolution at the largest resolution.
+    func backward(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients,
+                  computingInputGradient: Bool) -> Tensor? {
+        let pool = MaxPool2d(kernelSize: 2)
         var gradient = pool.backward(outputGradient, cache: cache.pool)
-        gradient = relu.backward(gradient, cache: cache.relu2)
-        gradient = bn2.backward(gradient, cache: cache.bn2, into: &gradients.bn2)
+        gradient = bn2.backwardThroughReLU(gradient, reluOutput: cache.relu2.output, cache: cache.bn2, into: &gradients.bn2)
         gradient = conv2.backward(gradient, cache: cache.conv2, into: &gradients.conv2)
-        gradient = relu.backward(gradient, cache: cache.relu1)
-        gradient = bn1.backward(gradient, cache: cache.bn1, into: &gradients.bn1)
+        gradient = bn1.backwardThroughReLU(gradient, reluOutput: cache.relu1.output, cache: cache.bn1, into: &gradients.bn1)
+        guard computingInputGradient else {
+            conv1.backwardWeights(gradient, cache: cache.conv1, into: &gradients.conv1)
+            return nil
+        }
         return conv1.backward(gradient, cache: cache.conv1, into: &gradients.conv1)
     }
 }
@@ -157,9 +167,21 @@ public struct Encoder: Parameterized, Sendable {
 
     /// dL/dfeatures [N, P, D] → dL/dimages [N, 3, S, S]; accumulates every stage's gradients.
     public func backward(_ featuresGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
-        var gradient = Encoder.locationsToGrid(featuresGradient, gridShape: cache.gridShape)
+        backward(featuresGradient, cache: cache, into: &gradients, computingImagesGradient: true)!
+    }
+
+    /// Accumulates every stage's gradients without dL/dimages, which training does not
+    /// use (the first convolution then computes its weight gradient only).
+    public func backwardParameters(_ featuresGradient: Tensor, cache: Cache, into gradients: inout Gradients) {
+        _ = backward(featuresGradient, cache: cache, into: &gradients, computingImagesGradient: false)
+    }
+
+    private func backward(_ featuresGradient: Tensor, cache: Cache, into gradients: inout Gradients,
+                          computingImagesGradient: Bool) -> Tensor? {
+        var gradient: Tensor? = Encoder.locationsToGrid(featuresGradient, gridShape: cache.gridShape)
         for index in stages.indices.reversed() {
-            gradient = stages[index].backward(gradient, cache: cache.stages[index], into: &gradients.stages[index])
+            gradient = stages[index].backward(gradient!, cache: cache.stages[index], into: &gradients.stages[index],
+                                              computingInputGradient: index > 0 || computingImagesGradient)
         }
         return gradient
     }

@@ -72,7 +72,7 @@ public struct Trainer: Sendable {
     public mutating func step(_ batch: CaptionBatch, using generator: inout SeededGenerator) -> TrainingStepResult {
         let probability = scheduledSampling.probability(atStep: optimizer.stepCount)
         var result = model.lossAndGradients(for: batch, mode: .training, samplingProbability: probability,
-                                            using: &generator)
+                                            computingImagesGradient: false, using: &generator)
         let norm: Float
         if let maxGradientNorm {
             norm = clipGradientNorm(&result.gradients, of: model, maxNorm: maxGradientNorm)

@@ -34,7 +34,7 @@ public struct ForwardBackwardResult: Sendable {
     public var loss: LossBreakdown
     /// dL/dparameter for every parameter, L being `loss.total` (with the normalisation given).
     public var gradients: CaptioningModel.Gradients
-    /// dL/dimages, [N, 3, S, S].
+    /// dL/dimages, [N, 3, S, S]; shape [0] when `lossAndGradients` was told not to compute it.
     public var imagesGradient: Tensor
     /// Logits of every predicted token, [Σ B_t, V], packed as `layout` says.
     public var packedLogits: Tensor
@@ -58,8 +58,11 @@ extension CaptioningModel {
     ///     the true word (Bengio et al. 2015). No gradient flows through the choice.
     ///   - normalization: the counts the means divide by; the batch's own by default.
     ///   - generator: drives dropout masks and the sampling choices, in that order per step.
+    ///   - computingImagesGradient: whether to compute dL/dimages. Training never uses it
+    ///     (`Trainer.step` passes false), and it costs a full-resolution convolution.
     public mutating func lossAndGradients(for batch: CaptionBatch, mode: Mode, samplingProbability: Float = 0,
                                           normalization: LossNormalization? = nil,
+                                          computingImagesGradient: Bool = true,
                                           using generator: inout SeededGenerator) -> ForwardBackwardResult {
         let configuration = configuration
         let (imageSize, vocabularySize) = (configuration.imageSize, configuration.vocabularySize)
@@ -237,7 +240,13 @@ extension CaptioningModel {
                 }
             }
         }
-        let imagesGradient = encoder.backward(featuresGradient, cache: encoderCache, into: &gradients.encoder)
+        let imagesGradient: Tensor
+        if computingImagesGradient {
+            imagesGradient = encoder.backward(featuresGradient, cache: encoderCache, into: &gradients.encoder)
+        } else {
+            encoder.backwardParameters(featuresGradient, cache: encoderCache, into: &gradients.encoder)
+            imagesGradient = Tensor(zeros: [0])
+        }
         return ForwardBackwardResult(loss: loss, gradients: gradients, imagesGradient: imagesGradient,
                                      packedLogits: logits, layout: layout)
     }

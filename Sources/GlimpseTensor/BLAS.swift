@@ -16,6 +16,23 @@ public enum BLAS {
         }
     }
 
+    /// The kernel set OpenBLAS chose for this CPU (for example "Haswell", "Cooperlake").
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// Runs `body` with OpenBLAS on one thread, then restores the thread count: for
+    /// Swift-level parallel regions in which every worker makes its own sgemm calls
+    /// (two workers each asking for two BLAS threads would oversubscribe the cores).
+    public static func singleThreaded<Result>(_ body: () throws -> Result) rethrows -> Result {
+        let saved = openblas_get_num_threads()
+        guard saved > 1 else { return try body() }
+        openblas_set_num_threads(1)
+        defer { openblas_set_num_threads(saved) }
+        return try body()
+    }
+
     /// C = alpha * op(A) * op(B) + beta * C, where op(A) is [m, k], op(B) is [k, n]
     /// and C is [m, n]. With `beta == 1` the product accumulates into C.
     ///

@@ -88,6 +88,15 @@ public struct Tensor: Sendable {
         try body(UnsafeMutableBufferPointer(start: storage.base, count: storage.count))
     }
 
+    /// A tensor whose scalars `body` writes, every one of them: no zero fill first, for
+    /// outputs a single pass overwrites entirely (a fill is a whole extra pass over
+    /// memory). Use `init(shape:initializingWith:)` when in doubt.
+    @inlinable
+    public init(overwriting shape: [Int], with body: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        self.init(shape: shape, storage: TensorStorage(uninitializedCount: Tensor.count(of: shape)))
+        try body(UnsafeMutableBufferPointer(start: storage.base, count: storage.count))
+    }
+
     /// The number of scalars a tensor of `shape` holds.
     @inlinable
     public static func count(of shape: [Int]) -> Int {

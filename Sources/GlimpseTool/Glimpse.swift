@@ -1,4 +1,5 @@
 import ArgumentParser
+import GlimpseTensor
 
 @main
 struct Glimpse: ParsableCommand {
@@ -9,6 +10,13 @@ struct Glimpse: ParsableCommand {
         subcommands: [CaptionCommand.self, BatchCommand.self, TrainCommand.self, EvaluateCommand.self, ScoreCommand.self,
                       InfoCommand.self, InspectCommand.self, SynthCommand.self, ImportCommand.self, ExportCommand.self]
     )
+
+    /// Picks OpenBLAS's kernels before anything else runs (see `BLAS.preferHaswellKernelsOnAMD`;
+    /// setting OPENBLAS_CORETYPE yourself overrides it), then parses and runs the command.
+    static func main() {
+        BLAS.preferHaswellKernelsOnAMD()
+        main(nil)
+    }
 }
 
 enum GlimpseVersion {

@@ -152,4 +152,50 @@ struct ConvolutionTests {
         assertClose(grouped.weight, single.weight, absoluteTolerance: 1e-5, name: "weight gradient")
         assertClose(grouped.bias!, single.bias!, absoluteTolerance: 1e-5, name: "bias gradient")
     }
+
+    @Test("Conv2d on a large image, computed in tiles of output rows, matches the direct sums")
+    func tiledLargeImage() {
+        var generator = SeededGenerator(seed: 77)
+        // 4 channels at 128x128: the im2col columns (36 x 16384) exceed twice the tile
+        // budget, so forward and the weight gradient run in tiles (the last one partial).
+        let (channels, outputs, side) = (4, 2, 128)
+        let layer = Conv2d(inputChannels: channels, outputChannels: outputs, using: &generator)
+        let input = Tensor(randomNormal: [1, channels, side, side], using: &generator)
+        let upstream = Tensor(randomNormal: [1, outputs, side, side], using: &generator)
+        let (output, cache) = layer.forward(input)
+        var gradients = layer.zeroGradients()
+        layer.backwardWeights(upstream, cache: cache, into: &gradients)
+        var expectedOutput = [Double](repeating: 0, count: outputs * side * side)
+        var expectedWeight = [Double](repeating: 0, count: outputs * channels * 9)
+        input.withUnsafeBufferPointer { x in
+            upstream.withUnsafeBufferPointer { dy in
+                layer.weight.withUnsafeBufferPointer { w in
+                    for o in 0..<outputs {
+                        for c in 0..<channels {
+                            for ky in 0..<3 {
+                                for kx in 0..<3 {
+                                    let weightIndex = ((o * channels + c) * 3 + ky) * 3 + kx
+                                    for oy in 0..<side {
+                                        let iy = oy + ky - 1
+                                        guard iy >= 0 && iy < side else { continue }
+                                        for ox in 0..<side {
+                                            let ix = ox + kx - 1
+                                            guard ix >= 0 && ix < side else { continue }
+                                            let value = Double(x[(c * side + iy) * side + ix])
+                                            expectedOutput[(o * side + oy) * side + ox] += Double(w[weightIndex]) * value
+                                            expectedWeight[weightIndex] += Double(dy[(o * side + oy) * side + ox]) * value
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assertClose(output, Tensor(shape: output.shape, scalars: expectedOutput.map { Float($0) }),
+                    absoluteTolerance: 1e-4, relativeTolerance: 1e-4)
+        assertClose(gradients.weight, Tensor(shape: layer.weight.shape, scalars: expectedWeight.map { Float($0) }),
+                    absoluteTolerance: 1e-2, relativeTolerance: 1e-4)
+    }
 }

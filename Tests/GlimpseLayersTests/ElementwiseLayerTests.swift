@@ -40,6 +40,35 @@ struct ElementwiseLayerTests {
         #expect(inputGradient == Tensor(shape: [1, 1, 3, 4], scalars: [0, 10, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
     }
 
+    @Test("MaxPool2d 2x2 on wide rows (sixteen windows at a time) keeps first-maximum ties and NaN, as the window loop")
+    func maxPoolWideRows() {
+        var generator = SeededGenerator(seed: 31)
+        // 35 windows per row: two blocks of sixteen and three single windows; odd height and
+        // width are floored. Values from a small set make ties frequent; a few NaN too.
+        let (height, width) = (7, 71)
+        var input = Tensor(randomUniform: [2, 3, height, width], in: 0..<4, using: &generator).map { $0.rounded(.down) }
+        for flat in [5, 100, 101, 400, 1000] { input[flat: flat] = .nan }
+        let (output, cache) = MaxPool2d().forward(input)
+        #expect(output.shape == [2, 3, 3, 35])
+        for plane in 0..<6 {
+            for oy in 0..<3 {
+                for ox in 0..<35 {
+                    var best = (2 * oy) * width + 2 * ox
+                    for (ky, kx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                        let index = (2 * oy + ky) * width + 2 * ox + kx
+                        let value = input[flat: plane * height * width + index]
+                        let bestValue = input[flat: plane * height * width + best]
+                        if value > bestValue || value.isNaN && !bestValue.isNaN { best = index }
+                    }
+                    let outputIndex = (plane * 3 + oy) * 35 + ox
+                    #expect(cache.argmax[outputIndex] == Int32(best), "plane \(plane) window (\(oy), \(ox))")
+                    let expected = input[flat: plane * height * width + best], actual = output[flat: outputIndex]
+                    #expect(expected == actual || expected.isNaN && actual.isNaN, "plane \(plane) window (\(oy), \(ox))")
+                }
+            }
+        }
+    }
+
     @Test("MaxPool2d input gradient matches central differences")
     func maxPoolGradientCheck() {
         var generator = SeededGenerator(seed: 31)

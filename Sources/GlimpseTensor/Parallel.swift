@@ -1,0 +1,34 @@
+import Dispatch
+
+/// Swift-level parallel loops for the memory-bound passes around the BLAS calls
+/// (BatchNorm, ReLU, pooling, layout changes).
+///
+/// With OpenBLAS on two threads the sgemms already use both cores, but every pass
+/// between them ran on one core while the other idled. Each index must write
+/// only its own outputs, so results do not depend on the thread count or on
+/// scheduling (reductions stay inside one index, in a fixed order).
+public enum Parallel {
+    /// Workers for `forEach`; 1 runs everything on the calling thread. Set once at
+    /// start-up, like `BLAS.threadCount`.
+    nonisolated(unsafe) public static var threadCount = 2
+
+    /// Calls `body(index)` for every index in 0..<count, spread over `threadCount` threads.
+    /// Runs inline for a single index or a single thread.
+    public static func forEach(_ count: Int, _ body: (Int) -> Void) {
+        guard count > 1 && threadCount > 1 else {
+            for index in 0..<count { body(index) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: count) { box.value($0) }
+        }
+    }
+}
+
+/// Lets a closure over raw pointers cross into `concurrentPerform`: `Parallel.forEach`
+/// callers guarantee that distinct indices touch distinct memory.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
