@@ -20,8 +20,8 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var search: SearchOptions
     @OptionGroup var dataset: DatasetOptions
 
-    @Option(help: "The split to caption and score.")
-    var split: DatasetSplit = .test
+    @Option(help: "The split to caption and score: train, val, test, or all (every image).")
+    var split: SplitChoice = .test
 
     @Option(help: ArgumentHelp("Also write the captions in the COCO results format.", valueName: "predictions.json"))
     var output: String?
@@ -39,7 +39,7 @@ struct EvaluateCommand: ParsableCommand {
             Terminal.standardError("glimpse: \(error)")
             throw ExitCode(1)
         }
-        let images = loaded.images(in: split)
+        let images = split.images(of: loaded)
         guard !images.isEmpty else {
             Terminal.standardError("glimpse: the \(split) split of \(dataset.dataDirectory) has no images")
             throw ExitCode(1)

@@ -4,7 +4,22 @@ import GlimpseData
 import GlimpseImage
 import GlimpseMetrics
 
-extension DatasetSplit: ExpressibleByArgument {}
+/// Which images of a dataset a command covers: one split, or all of them (a test
+/// set made for the purpose, such as a fresh `glimpse synth` folder).
+enum SplitChoice: String, CaseIterable, ExpressibleByArgument, CustomStringConvertible {
+    case train, val, test, all
+
+    func images(of dataset: Dataset) -> [DatasetImage] {
+        switch self {
+        case .train: return dataset.images(in: .train)
+        case .val: return dataset.images(in: .validation)
+        case .test: return dataset.images(in: .test)
+        case .all: return dataset.images
+        }
+    }
+
+    var description: String { rawValue }
+}
 
 struct ScoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,8 +40,8 @@ struct ScoreCommand: ParsableCommand {
 
     @OptionGroup var dataset: DatasetOptions
 
-    @Option(help: "The split the predictions are for.")
-    var split: DatasetSplit = .test
+    @Option(help: "The split the predictions are for: train, val, test, or all (every image).")
+    var split: SplitChoice = .test
 
     @Option(help: "Also write per-image scores (JSON Lines, worst CIDEr-D first) to this file.")
     var perImage: String?
@@ -44,7 +59,7 @@ struct ScoreCommand: ParsableCommand {
             Terminal.standardError("glimpse: \(error)")
             throw ExitCode(1)
         }
-        let images = loaded.images(in: split)
+        let images = split.images(of: loaded)
         let matching = predicted.match(images)
         let report = try Scoring.score(matching: matching, images: images, split: split, perImagePath: perImage)
         print(report)
@@ -58,7 +73,7 @@ struct ScoreCommand: ParsableCommand {
 enum Scoring {
     /// Scores the matched captions, reports what did not line up on standard error,
     /// writes per-image scores if asked, and returns the JSON summary line.
-    static func score(matching: Predictions.Matching, images: [DatasetImage], split: DatasetSplit,
+    static func score(matching: Predictions.Matching, images: [DatasetImage], split: SplitChoice,
                       perImagePath: String?, extra: [(String, Any)] = []) throws -> String {
         func list(_ ids: [String]) -> String {
             ids.prefix(5).joined(separator: ", ") + (ids.count > 5 ? ", ... (\(ids.count) in all)" : "")

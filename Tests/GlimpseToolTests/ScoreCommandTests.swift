@@ -49,6 +49,12 @@ struct ScoreCommandTests {
 
         let strict = try ToolRunner.run(["score", folder.path + "/predictions.json", folder.path, "--split", "train", "--strict"])
         #expect(strict.status == 1)
+
+        // --split all covers every image, whatever split it was drawn into.
+        let all = try ToolRunner.run(["score", folder.path + "/predictions.json", folder.path, "--split", "all"])
+        let allSummary = try #require(try JSONSerialization.jsonObject(with: Data(all.standardOutput.utf8)) as? [String: Any])
+        #expect(allSummary["images"] as? Int == 4 && allSummary["unknown_predictions"] as? Int == 1)
+        #expect(allSummary["split"] as? String == "all")
     }
 
     @Test("a malformed predictions file is explained")
