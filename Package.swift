@@ -70,7 +70,9 @@ let package = Package(
                 "GlimpseTensor",
                 "GlimpseTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            // The shipped default model (see README, "The default model"); looked up by path beside the executable.
+            resources: [.copy("Resources")]),
 
         // MARK: Benchmarks (release mode: swift run -c release glimpse-benchmarks)
         .executableTarget(name: "GlimpseBenchmarks", dependencies: ["GlimpseTensor", "GlimpseLayers", "GlimpseModel"],

@@ -41,8 +41,8 @@ struct ModelOptions: ParsableArguments {
 /// Where the default model lives.
 ///
 /// The repository keeps it at `Sources/GlimpseTool/Resources/default-model.safetensors`;
-/// SwiftPM copies that folder next to the built executable as
-/// `glimpse_GlimpseTool.resources`. Looked up by path (not through `Bundle.module`,
+/// SwiftPM copies that folder next to the built executable, as
+/// `glimpse_GlimpseTool.resources/Resources/`. Looked up by path (not through `Bundle.module`,
 /// whose accessor stops the process when the bundle is missing).
 enum ModelLocator {
     static let fileName = "default-model.safetensors"
@@ -55,7 +55,7 @@ enum ModelLocator {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         let folder = (executable as NSString).deletingLastPathComponent
-        candidates.append(folder + "/glimpse_GlimpseTool.resources/" + fileName)
+        candidates.append(folder + "/glimpse_GlimpseTool.resources/Resources/" + fileName)
         candidates.append(folder + "/../share/glimpse/" + fileName)
         return candidates
     }
