@@ -42,7 +42,9 @@ let package = Package(
 
         // MARK: Tensor and layer core (float32 on OpenBLAS; hand-written backward passes)
         .target(name: "GlimpseTensor", dependencies: ["CBLAS"]),
-        .target(name: "GlimpseLayers", dependencies: ["GlimpseTensor"]),
+        // Direct 3x3 convolution kernels for few input channels (AVX2 + FMA, chosen at run time).
+        .target(name: "CGlimpseKernels"),
+        .target(name: "GlimpseLayers", dependencies: ["GlimpseTensor", "CGlimpseKernels"]),
 
         // MARK: The captioning model (Show, Attend and Tell), its training step and checkpoints
         .target(name: "GlimpseModel",

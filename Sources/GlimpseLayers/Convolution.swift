@@ -1,3 +1,4 @@
+import CGlimpseKernels
 import GlimpseTensor
 
 /// A 2-D convolution over NCHW images (PyTorch `nn.Conv2d`, groups 1, dilation 1),
@@ -108,6 +109,59 @@ public struct Conv2d: Parameterized, Sendable {
     /// copies, which ran on one core between multi-threaded sgemms, then run in
     /// parallel too, and the workers never wait for each other inside a product.
     public func callAsFunction(_ input: Tensor) -> Tensor {
+        if usesDirectKernel { return forwardDirect(input) }
+        return forwardThroughColumns(input)
+    }
+
+    /// Whether this layer runs the direct 3x3 kernels (CGlimpseKernels) instead of im2col + sgemm.
+    ///
+    /// Why by shape: with few input channels (the first layer, C = 3) the im2col product's
+    /// inner dimension is only C·9 = 27, so sgemm spends its time packing a [27, L] matrix
+    /// it uses 27 times per output and wrote to memory just before: the first layer ran at
+    /// under half the sgemm peak (forward ~80, weight gradient ~55–61 GFLOP/s of ~185).
+    /// The direct kernels read the zero-padded input planes (L2-resident) instead, with
+    /// 4 output channels × 16 columns (forward) or 3 channels × 3 taps (weight gradient)
+    /// in AVX2 registers. Other shapes keep im2col + sgemm, which is already near the peak.
+    /// Off on CPUs without AVX2 + FMA (checked once at run time).
+    var usesDirectKernel: Bool {
+        inputChannels <= 4 && kernelHeight == 3 && kernelWidth == 3 && stride == 1 && Conv2d.directKernelsAvailable
+    }
+
+    static let directKernelsAvailable = glimpse_conv3x3_available() != 0
+
+    /// The direct kernel's forward: one image per task, over the Parallel workers.
+    func forwardDirect(_ input: Tensor) -> Tensor {
+        let shape = geometry(of: input)
+        let outputChannels = outputChannels, pixels = shape.pixels
+        let scratchCount = glimpse_conv3x3_scratch_count(Int32(shape.channels), Int32(shape.height), Int32(shape.width),
+                                                         Int32(padding), Int32(outputChannels))
+        return Tensor(overwriting: [shape.batch, outputChannels, shape.outputHeight, shape.outputWidth], with: { output in
+            input.withUnsafeBufferPointer { input in
+                weight.withUnsafeBufferPointer { weight in
+                    Parallel.forEach(shape.batch) { image in
+                        let scratch = BufferPool.shared.allocate(count: scratchCount)
+                        defer { BufferPool.shared.release(scratch, count: scratchCount) }
+                        glimpse_conv3x3_forward(input.baseAddress! + image * shape.inputImageSize, Int32(shape.channels),
+                                                Int32(shape.height), Int32(shape.width), Int32(padding),
+                                                weight.baseAddress!, Int32(outputChannels),
+                                                output.baseAddress! + image * outputChannels * pixels, scratch)
+                        if let bias {
+                            bias.withUnsafeBufferPointer { bias in
+                                for channel in 0..<outputChannels {
+                                    let value = bias[channel]
+                                    let target = output.baseAddress! + (image * outputChannels + channel) * pixels
+                                    for index in 0..<pixels { target[index] += value }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    /// im2col + sgemm (every shape; the only path when `usesDirectKernel` is false).
+    func forwardThroughColumns(_ input: Tensor) -> Tensor {
         let shape = geometry(of: input)
         let outputChannels = outputChannels, rowLength = shape.rowLength, pixels = shape.pixels
         let groupCount = (shape.batch + shape.groupSize - 1) / shape.groupSize
@@ -190,6 +244,13 @@ public struct Conv2d: Parameterized, Sendable {
     /// That product has an inner dimension of O·k·k instead of O, and needs no
     /// scatter-add (col2im), so it runs several times faster than dcol = Wᵀ·dY.
     public func backward(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
+        if usesDirectKernel {
+            // dX through col2im (C is small, so dcol = Wᵀ·dY is cheap); dW by the direct kernel.
+            let inputGradient = backwardThroughColumns(outputGradient, cache: cache, into: &gradients,
+                                                       computingInputGradient: true, computingWeightGradient: false)!
+            backwardWeightsDirect(outputGradient, cache: cache, into: &gradients)
+            return inputGradient
+        }
         if stride == 1 && kernelHeight == kernelWidth && padding <= kernelHeight - 1 {
             backwardWeights(outputGradient, cache: cache, into: &gradients)
             return transposedForInputGradient()(outputGradient)
@@ -199,7 +260,56 @@ public struct Conv2d: Parameterized, Sendable {
 
     /// Accumulates dW (and db) only: for a first layer, whose input (the image) needs no gradient.
     public func backwardWeights(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) {
+        if usesDirectKernel {
+            backwardWeightsDirect(outputGradient, cache: cache, into: &gradients)
+        } else {
+            backwardWeightsThroughColumns(outputGradient, cache: cache, into: &gradients)
+        }
+    }
+
+    /// dW (and db) by im2col + sgemm, whatever the shape.
+    func backwardWeightsThroughColumns(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) {
         _ = backwardThroughColumns(outputGradient, cache: cache, into: &gradients, computingInputGradient: false)
+    }
+
+    /// dW (and db) by the direct kernel: the same fixed chunks of images as the sgemm path,
+    /// one partial sum each, images in order inside a chunk, chunks added in order.
+    func backwardWeightsDirect(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) {
+        let shape = geometry(of: cache.input)
+        let outputChannels = outputChannels, pixels = shape.pixels
+        precondition(outputGradient.shape == [shape.batch, outputChannels, shape.outputHeight, shape.outputWidth],
+                     "Conv2d backward: output gradient \(outputGradient.shape) does not match the forward output")
+        let chunkCount = min(shape.batch, Conv2d.weightGradientChunks)
+        let weightCount = outputChannels * shape.rowLength
+        let partialsCount = chunkCount * weightCount
+        let partials = BufferPool.shared.allocate(count: partialsCount)
+        defer { BufferPool.shared.release(partials, count: partialsCount) }
+        partials.update(repeating: 0, count: partialsCount)
+        let scratchCount = glimpse_conv3x3_scratch_count(Int32(shape.channels), Int32(shape.height), Int32(shape.width),
+                                                         Int32(padding), Int32(outputChannels))
+        cache.input.withUnsafeBufferPointer { input in
+            outputGradient.withUnsafeBufferPointer { dOutput in
+                Parallel.forEach(chunkCount) { chunk in
+                    let scratch = BufferPool.shared.allocate(count: scratchCount)
+                    defer { BufferPool.shared.release(scratch, count: scratchCount) }
+                    for image in (chunk * shape.batch / chunkCount)..<((chunk + 1) * shape.batch / chunkCount) {
+                        glimpse_conv3x3_weight_gradient(input.baseAddress! + image * shape.inputImageSize,
+                                                        Int32(shape.channels), Int32(shape.height), Int32(shape.width),
+                                                        Int32(padding), dOutput.baseAddress! + image * outputChannels * pixels,
+                                                        Int32(outputChannels), partials + chunk * weightCount, scratch)
+                    }
+                }
+            }
+        }
+        gradients.weight.withUnsafeMutableBufferPointer { dWeight in
+            for chunk in 0..<chunkCount {
+                let partial = partials + chunk * weightCount
+                for index in 0..<weightCount { dWeight[index] += partial[index] }
+            }
+        }
+        if gradients.bias != nil {
+            gradients.bias!.add(outputGradient.sum(alongAxes: [0, 2, 3]), scaledBy: 1)
+        }
     }
 
     /// The convolution that maps dY to dX when stride is 1: weight [C, O, k, k] with
@@ -230,7 +340,7 @@ public struct Conv2d: Parameterized, Sendable {
 
     /// dW += dY·colᵀ (and db) and, when asked, dX = col2im(Wᵀ·dY).
     private func backwardThroughColumns(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients,
-                                        computingInputGradient: Bool) -> Tensor? {
+                                        computingInputGradient: Bool, computingWeightGradient: Bool = true) -> Tensor? {
         let shape = geometry(of: cache.input)
         let outputChannels = outputChannels, rowLength = shape.rowLength, pixels = shape.pixels
         precondition(outputGradient.shape == [shape.batch, outputChannels, shape.outputHeight, shape.outputWidth],
@@ -300,9 +410,9 @@ public struct Conv2d: Parameterized, Sendable {
                                     groupGradient = UnsafePointer(gathered)
                                 }
                                 // partial[O, K] (+)= dY[O, gL] · col[K, gL]ᵀ
-                                BLAS.sgemm(transposeA: false, transposeB: true, m: outputChannels, n: rowLength, k: width,
+                                if computingWeightGradient { BLAS.sgemm(transposeA: false, transposeB: true, m: outputChannels, n: rowLength, k: width,
                                            a: groupGradient, lda: width, b: columns, ldb: width,
-                                           beta: group == groups.lowerBound ? 0 : 1, c: partial, ldc: rowLength)
+                                           beta: group == groups.lowerBound ? 0 : 1, c: partial, ldc: rowLength) }
                                 guard computingInputGradient else { continue }
                                 // dcol[K, gL] = W[O, K]ᵀ · dY[O, gL]
                                 BLAS.sgemm(transposeA: true, transposeB: false, m: rowLength, n: width, k: outputChannels,
@@ -318,14 +428,16 @@ public struct Conv2d: Parameterized, Sendable {
                 }
             }
         }
-        gradients.weight.withUnsafeMutableBufferPointer { dWeight in
-            for chunk in 0..<chunkCount {
-                let partial = partials + chunk * weightCount
-                for index in 0..<weightCount { dWeight[index] += partial[index] }
+        if computingWeightGradient {
+            gradients.weight.withUnsafeMutableBufferPointer { dWeight in
+                for chunk in 0..<chunkCount {
+                    let partial = partials + chunk * weightCount
+                    for index in 0..<weightCount { dWeight[index] += partial[index] }
+                }
             }
-        }
-        if gradients.bias != nil {
-            gradients.bias!.add(outputGradient.sum(alongAxes: [0, 2, 3]), scaledBy: 1)
+            if gradients.bias != nil {
+                gradients.bias!.add(outputGradient.sum(alongAxes: [0, 2, 3]), scaledBy: 1)
+            }
         }
         return computingInputGradient ? inputGradient : nil
     }
