@@ -197,6 +197,18 @@ for shape in shapes {
     print(pad("\(shape.input)->\(shape.output) at \(shape.side)x\(shape.side)" + (firstLayer ? "*" : ""), 22)
           + pad(String(format: "%.1f", forward), 20) + pad(String(format: "%.2f", forward / peak), 8)
           + pad(String(format: "%.1f", backward), 20) + String(format: "%.2f", backward / peak))
+    if firstLayer {
+        // The same layer through im2col + sgemm (the path before the direct kernels), for an A/B in one run.
+        Conv2d.directKernelsEnabled = false
+        let columnsForward = flops / medianSeconds(repeats: options.repeats) { _ = conv(input) } / 1e9
+        let columnsBackward = backwardFlops / medianSeconds(repeats: options.repeats) {
+            conv.backwardWeights(upstream, cache: cache, into: &gradients)
+        } / 1e9
+        Conv2d.directKernelsEnabled = true
+        print(pad("  (im2col + sgemm)", 22)
+              + pad(String(format: "%.1f", columnsForward), 20) + pad(String(format: "%.2f", columnsForward / peak), 8)
+              + pad(String(format: "%.1f", columnsBackward), 20) + String(format: "%.2f", columnsBackward / peak))
+    }
 }
 let forwardAll = totalForwardFlops / totalForwardSeconds / 1e9
 let backwardAll = totalBackwardFlops / totalBackwardSeconds / 1e9

@@ -143,10 +143,12 @@ TARGET void glimpse_conv3x3_weight_gradient(const float *image, int channels, in
     __m256 *sums = (__m256 *)(void *)(((unsigned long)base + 31) & ~31UL);
     const size_t weights = (size_t)outputs * channels * 9;
     for (size_t i = 0; i < weights; i++) sums[i] = _mm256_setzero_ps();
-    for (int top = 0; top < ho; top += STRIP_ROWS) {
-        const int bottom = top + STRIP_ROWS < ho ? top + STRIP_ROWS : ho;
-        int o = 0;
-        for (; o + GB <= outputs; o += GB)
+    // Block of output channels outermost: their dY planes stream from memory once, in order
+    // (prefetcher-friendly); the padded input planes stay in L2, and each strip's rows in L1.
+    int o = 0;
+    for (; o + GB <= outputs; o += GB)
+        for (int top = 0; top < ho; top += STRIP_ROWS) {
+            const int bottom = top + STRIP_ROWS < ho ? top + STRIP_ROWS : ho;
             for (int c = 0; c < channels; c++)
                 for (int ky = 0; ky < 3; ky++) {
                     __m256 stored[12];
@@ -156,12 +158,15 @@ TARGET void glimpse_conv3x3_weight_gradient(const float *image, int channels, in
                     for (int j = 0; j < GB; j++)
                         for (int kx = 0; kx < 3; kx++) sums[(((size_t)(o + j) * channels + c) * 3 + ky) * 3 + kx] = stored[j * 3 + kx];
                 }
-        for (; o < outputs; o++)
+        }
+    for (; o < outputs; o++)
+        for (int top = 0; top < ho; top += STRIP_ROWS) {
+            const int bottom = top + STRIP_ROWS < ho ? top + STRIP_ROWS : ho;
             for (int c = 0; c < channels; c++)
                 for (int ky = 0; ky < 3; ky++)
                     gradient_block(scratch, ph, pw, output_gradient, ho, wo, o, 1, c, ky, top, bottom,
                                    sums + (((size_t)o * channels + c) * 3 + ky) * 3);
-    }
+        }
     for (size_t i = 0; i < weights; i++) {
         float lanes[8];
         _mm256_storeu_ps(lanes, sums[i]);

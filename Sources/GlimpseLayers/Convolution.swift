@@ -124,10 +124,15 @@ public struct Conv2d: Parameterized, Sendable {
     /// in AVX2 registers. Other shapes keep im2col + sgemm, which is already near the peak.
     /// Off on CPUs without AVX2 + FMA (checked once at run time).
     var usesDirectKernel: Bool {
-        inputChannels <= 4 && kernelHeight == 3 && kernelWidth == 3 && stride == 1 && Conv2d.directKernelsAvailable
+        inputChannels <= 4 && kernelHeight == 3 && kernelWidth == 3 && stride == 1
+            && Conv2d.directKernelsAvailable && Conv2d.directKernelsEnabled
     }
 
     static let directKernelsAvailable = glimpse_conv3x3_available() != 0
+
+    /// Set to false (once, at start-up, like `Parallel.threadCount`) to run every shape
+    /// through im2col + sgemm: glimpse-benchmarks compares the two paths this way.
+    nonisolated(unsafe) public static var directKernelsEnabled = true
 
     /// The direct kernel's forward: one image per task, over the Parallel workers.
     func forwardDirect(_ input: Tensor) -> Tensor {
