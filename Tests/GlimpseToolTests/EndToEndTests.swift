@@ -33,8 +33,12 @@ struct EndToEndTests {
         let caption = try ToolRunner.run(["caption", image, "--model", model, "--json"])
         #expect(caption.status == 0, "\(caption.standardError)")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(caption.standardOutput.utf8)) as? [String: Any])
+        // A model this small, trained for seconds, may well say nothing yet: the output
+        // must be well formed, whatever the words.
         let words = try #require(object["tokens"] as? [String])
-        #expect(!words.isEmpty && object["caption"] as? String == words.joined(separator: " "))
+        #expect(object["caption"] as? String == words.joined(separator: " "))
+        #expect(object["logprob"] is Double)
+        #expect((object["attention"] as? [Any])?.count == words.count)
 
         let predictions = scratch.path + "/predictions.json"
         let evaluate = try ToolRunner.run(["evaluate", "--model", model, data, "--split", "all", "--beam", "2",

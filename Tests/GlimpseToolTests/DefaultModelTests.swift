@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+
+/// The model that ships with Glimpse: found without --model, and still as good on the
+/// committed samples as when it was shipped (a changed file, a broken lookup or a
+/// preprocessing change that silently degrades captions fails here).
+@Suite("The shipped default model")
+struct DefaultModelTests {
+    static let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("samples").path
+
+    @Test("captions a sample with no --model flag")
+    func captionsWithoutFlag() throws {
+        let outcome = try ToolRunner.run(["caption", Self.samples + "/Images/synth-000009.jpg"])
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        let caption = outcome.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(caption.split(separator: " ").count >= 3, "caption: \(caption)")
+        #expect(caption.contains("white") && caption.contains("circle"), "caption: \(caption)")
+    }
+
+    @Test("scores on the ten samples as when it shipped (beam 3: BLEU-4 0.40, CIDEr-D 1.99)")
+    func qualityOnSamples() throws {
+        let outcome = try ToolRunner.run(["evaluate", Self.samples, "--split", "all", "--beam", "3"])
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        let scores = try #require(try JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8)) as? [String: Any])
+        #expect(scores["images"] as? Int == 10)
+        // The same model, images and search give the same captions; float rounding may
+        // move a score in its last digits, never by 0.01.
+        let bleu4 = try #require(scores["Bleu_4"] as? Double), cider = try #require(scores["CIDEr"] as? Double)
+        #expect(abs(bleu4 - 0.40077) < 0.01, "BLEU-4 \(bleu4)")
+        #expect(abs(cider - 1.99106) < 0.01, "CIDEr-D \(cider)")
+    }
+}
