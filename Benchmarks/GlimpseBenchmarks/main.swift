@@ -256,6 +256,17 @@ print("")
 print(String(format: "attention + LSTM step (B=%d P=%d D=%d E=%d A=%d H=%d): forward %.0f us, forward + backward %.0f us",
              stepBatch, locations, featureSize, embeddingSize, attentionSize, hiddenSize,
              forwardStep * 1e6, trainingStep * 1e6))
+// The step's multiply-adds, counted from its products: decoder_att (H·A), full_att (P·A),
+// the weighted sum (P·D), f_beta (H·D) and the LSTM's two products ((E+D)·4H and H·4H),
+// per row; backward does about twice the forward work. Small products: this step is
+// far from sgemm's peak by nature, and the ratio says how far.
+let stepForwardFlops = 2.0 * Double(stepBatch) * Double(hiddenSize * attentionSize + locations * attentionSize
+    + locations * featureSize + hiddenSize * featureSize
+    + (embeddingSize + featureSize) * 4 * hiddenSize + hiddenSize * 4 * hiddenSize)
+let stepForwardRate = stepForwardFlops / forwardStep / 1e9
+let stepTrainingRate = 3 * stepForwardFlops / trainingStep / 1e9
+print(String(format: "  about %.0f MFLOP forward: %.1f GFLOP/s (%.2f of the peak); forward + backward %.1f GFLOP/s (%.2f)",
+             stepForwardFlops / 1e6, stepForwardRate, stepForwardRate / peak, stepTrainingRate, stepTrainingRate / peak))
 
 }
 
