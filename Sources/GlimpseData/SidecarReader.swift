@@ -60,10 +60,8 @@ enum SidecarReader {
         return true
     }
 
+    /// Unreadable files are not images here: a sidecar dataset lists only what it can read.
     static func looksLikeImage(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        let head = ((try? handle.read(upToCount: 64)) ?? nil) ?? Data()
-        return SniffedFormat.sniff([UInt8](head)).looksLikeImage
+        SniffedFormat.sniff(fileAt: path)?.looksLikeImage ?? false
     }
 }

@@ -12,6 +12,11 @@ public struct Vocabulary: Sendable, Equatable {
     public var count: Int { tokens.count }
 
     /// A vocabulary from tokens in id order; the first four must be the special tokens.
+    private init(validTokens tokens: [String]) {
+        self.tokens = tokens
+        ids = Dictionary(uniqueKeysWithValues: tokens.enumerated().map { ($1, Int32($0)) })
+    }
+
     public init(tokens: [String]) throws(VocabularyError) {
         guard tokens.count >= 4, Array(tokens.prefix(4)) == Self.specialTokens else {
             throw .missingSpecialTokens(found: Array(tokens.prefix(4)))
@@ -35,12 +40,14 @@ public struct Vocabulary: Sendable, Equatable {
     where Captions.Element == [String] {
         var counts: [String: Int] = [:]
         for caption in captions { for word in caption { counts[word, default: 0] += 1 } }
-        var words = counts.filter { $0.value >= minimumCount && !specialTokens.contains($0.key) }
+        var words = counts.filter { $0.value >= minimumCount && !specialTokens.contains($0.key)
+                && !$0.key.isEmpty && !$0.key.contains(where: \.isNewline) }
             .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.unicodeScalars.lexicographicallyPrecedes($1.key.unicodeScalars) }
             .map(\.key)
         if let maximumSize { words = Array(words.prefix(max(0, maximumSize - specialTokens.count))) }
-        // Specials first and words unique by construction, so this cannot throw.
-        return try! Vocabulary(tokens: specialTokens + words)
+        // Specials first, words unique (dictionary keys), non-empty and free of line breaks
+        // (filtered above): nothing left to validate.
+        return Vocabulary(validTokens: specialTokens + words)
     }
 
     public func id(of word: String) -> Int32 { ids[word] ?? Self.unknownID }

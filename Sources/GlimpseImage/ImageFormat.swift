@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// The formats Glimpse decodes. The format is always detected from the bytes,
 /// never from the file name.
 public enum ImageFormat: String, Sendable, Equatable, Codable, CustomStringConvertible {
@@ -24,6 +30,17 @@ public enum SniffedFormat: Equatable, Sendable {
         case .supported, .unsupportedImage: return true
         case .unsupported, .empty, .unknown: return false
         }
+    }
+
+    /// What the first bytes of the file at `path` say it is; nil when it cannot be opened.
+    public static func sniff(fileAt path: String) -> SniffedFormat? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var head = [UInt8](repeating: 0, count: 64)
+        let count = head.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, 64) }
+        guard count >= 0 else { return nil }
+        return sniff(head.prefix(count))
     }
 
     public static let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]

@@ -51,10 +51,8 @@ struct ImageFileWalker {
         }
     }
 
+    /// An unreadable file counts as an image, so the decoder reports why it cannot be read.
     static func looksLikeImage(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return true }  // let the decoder explain
-        defer { try? handle.close() }
-        let head = ((try? handle.read(upToCount: 64)) ?? nil) ?? Data()
-        return SniffedFormat.sniff([UInt8](head)).looksLikeImage
+        SniffedFormat.sniff(fileAt: path)?.looksLikeImage ?? true
     }
 }
