@@ -41,7 +41,9 @@ let package = Package(
         .target(name: "GlimpseSynth", dependencies: ["GlimpseImage", "GlimpseTensor"]),
 
         // MARK: Tensor and layer core (float32 on OpenBLAS; hand-written backward passes)
-        .target(name: "GlimpseTensor", dependencies: ["CBLAS"]),
+        // CPUID and XGETBV: which vector features this CPU has (kernel choices follow them).
+        .target(name: "CGlimpseCPU"),
+        .target(name: "GlimpseTensor", dependencies: ["CBLAS", "CGlimpseCPU"]),
         // Direct 3x3 convolution kernels for few input channels (AVX2 + FMA, chosen at run time).
         .target(name: "CGlimpseKernels"),
         .target(name: "GlimpseLayers", dependencies: ["GlimpseTensor", "CGlimpseKernels"]),

@@ -7,9 +7,9 @@
 // machine, stay comparable. The peak is the better of two medians of 1024 x 1024 x 1024
 // float32 products: (a) one product on the OpenBLAS threads, and (b) one product per
 // Parallel worker at the same time, each on one BLAS thread (the way the convolutions
-// run). Both use the kernels OpenBLAS runs with in this process (Haswell on AMD AVX-512,
-// see BLAS.preferHaswellKernelsOnAMD); the line printed says which one won. Run with
-// OPENBLAS_CORETYPE=Cooperlake too: if that peak is higher, it is the honest one.
+// run). Both use the kernels OpenBLAS runs with in this process (chosen from the CPU's
+// features, see BLAS.selectKernels); the line printed says which one won. Run with
+// GLIMPSE_BLAS_KERNELS=Cooperlake (or openblas) too: if that peak is higher, it is the honest one.
 import Foundation
 import GlimpseLayers
 import GlimpseTensor
@@ -114,17 +114,18 @@ func pad(_ text: String, _ width: Int) -> String {
     text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
 }
 
-// Before any other work: on AMD CPUs with AVX-512, re-executes with OPENBLAS_CORETYPE=Haswell
-// unless the variable is already set (set it to compare, e.g. OPENBLAS_CORETYPE=Cooperlake).
-BLAS.preferHaswellKernelsOnAMD()
+// Before any other work: OpenBLAS's kernels from the CPU's features (BLAS.selectKernels;
+// compare others with GLIMPSE_BLAS_KERNELS=Cooperlake, =Haswell, =openblas, ...).
+BLAS.selectKernels()
 let options = Options(Array(CommandLine.arguments.dropFirst()))
 BLAS.threadCount = options.threads
 Parallel.threadCount = options.swiftThreads
 var generator = SeededGenerator(seed: 1)
 let environment = ProcessInfo.processInfo.environment
-print("Glimpse benchmarks: \(options.threads) OpenBLAS thread(s) (\(BLAS.coreName) kernels), "
-      + "\(options.swiftThreads) Swift thread(s), median of \(options.repeats) runs"
-      + (environment["OPENBLAS_CORETYPE"].map { ", OPENBLAS_CORETYPE=\($0)" } ?? ""))
+print("Glimpse benchmarks: \(options.threads) OpenBLAS thread(s), "
+      + "\(options.swiftThreads) Swift thread(s), median of \(options.repeats) runs")
+print("CPU: \(CPUInfo.current.summary)")
+print("OpenBLAS \(BLAS.kernelReport)")
 
 if !options.modelOnly {
 // MARK: sgemm peak

@@ -22,6 +22,12 @@ public enum BLAS {
         return String(cString: name)
     }
 
+    /// OpenBLAS's build description, for example "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64".
+    public static var configuration: String {
+        guard let text = openblas_get_config() else { return "unknown" }
+        return String(cString: text)
+    }
+
     /// Runs `body` with OpenBLAS on one thread, then restores the thread count: for
     /// Swift-level parallel regions in which every worker makes its own sgemm calls
     /// (two workers each asking for two BLAS threads would oversubscribe the cores).

@@ -11,10 +11,10 @@ struct Glimpse: ParsableCommand {
                       InfoCommand.self, InspectCommand.self, SynthCommand.self, ImportCommand.self, ExportCommand.self]
     )
 
-    /// Picks OpenBLAS's kernels before anything else runs (see `BLAS.preferHaswellKernelsOnAMD`;
-    /// setting OPENBLAS_CORETYPE yourself overrides it), then parses and runs the command.
+    /// Picks OpenBLAS's kernels from the CPU's features before anything else runs (see
+    /// `BLAS.selectKernels`; GLIMPSE_BLAS_KERNELS overrides it), then parses and runs the command.
     static func main() {
-        BLAS.preferHaswellKernelsOnAMD()
+        BLAS.selectKernels()
         main(nil)
     }
 }

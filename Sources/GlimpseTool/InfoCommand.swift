@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
 import GlimpseImage
+import GlimpseTensor
 
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
-        abstract: "Describe image files: format, size, channels, bit depth, orientation.",
+        abstract: "Describe image files (format, size, channels, bit depth, orientation), or this machine (--system).",
         discussion: """
         Each file is decoded in full, so a damaged file is reported even when its \
         header is intact. Folders are searched recursively for images (recognised by \
@@ -15,7 +16,10 @@ struct InfoCommand: ParsableCommand {
         """)
 
     @Argument(help: "Image files or folders.")
-    var paths: [String]
+    var paths: [String] = []
+
+    @Flag(help: "Describe this machine instead: the CPU, its vector features and the OpenBLAS kernels in use.")
+    var system = false
 
     @Flag(help: "Print one JSON object per file (JSON Lines) instead of text.")
     var json = false
@@ -27,11 +31,16 @@ struct InfoCommand: ParsableCommand {
     var maxPixels = ImageDecodingOptions().maxPixels
 
     func validate() throws {
-        if paths.isEmpty { throw ValidationError("Give at least one image file or folder.") }
+        if paths.isEmpty && !system { throw ValidationError("Give at least one image file or folder (or --system).") }
+        if !paths.isEmpty && system { throw ValidationError("--system describes the machine; give no image paths with it.") }
         if maxPixels <= 0 { throw ValidationError("--max-pixels must be positive, got \(maxPixels).") }
     }
 
     func run() throws {
+        if system {
+            print(Self.systemReport(json: json))
+            return
+        }
         var options = ImageDecodingOptions()
         options.maxPixels = maxPixels
         let decoder = ImageDecoder(options: options)
@@ -62,6 +71,32 @@ struct InfoCommand: ParsableCommand {
             Terminal.standardError("glimpse: \(failures) of \(walk.files.count) file(s) could not be read")
             throw ExitCode(1)
         }
+    }
+
+    /// The machine as Glimpse sees it: what decides its speed.
+    static func systemReport(json: Bool) -> String {
+        let cpu = CPUInfo.current
+        let processors = ProcessInfo.processInfo.activeProcessorCount
+        if json {
+            return JSONLine.object([
+                ("glimpse", .string(GlimpseVersion.string)),
+                ("cpu", .string(cpu.brand)), ("vendor", .string(cpu.vendor)),
+                ("family", .int(cpu.family)), ("model", .int(cpu.model)),
+                ("features", .string(cpu.features.sorted().map(\.rawValue).joined(separator: " "))),
+                ("processors", .int(processors)),
+                ("openblas", .string(BLAS.configuration)),
+                ("blas_kernels", .string(BLAS.coreName)),
+                ("blas_kernels_reason", .string(BLAS.kernelDecision?.reason ?? "")),
+                ("blas_threads", .int(BLAS.threadCount)),
+            ])
+        }
+        return """
+            glimpse \(GlimpseVersion.string)
+            CPU: \(cpu.summary), \(processors) processor(s)
+            OpenBLAS: \(BLAS.configuration)
+            OpenBLAS \(BLAS.kernelReport)
+            OpenBLAS threads: \(BLAS.threadCount)
+            """
     }
 
     private func report(error: String, path: String, reason: String) {

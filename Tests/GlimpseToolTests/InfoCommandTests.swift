@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import GlimpseTensor
 
 @Suite("glimpse info")
 struct InfoCommandTests {
@@ -74,5 +75,41 @@ struct InfoCommandTests {
         #expect(outcome.standardError.contains("--max-pixels must be positive"))
         let none = try ToolRunner.run(["info"])
         #expect(none.status != 0)
+    }
+}
+
+@Suite("glimpse info --system")
+struct SystemInfoTests {
+    /// The kernels the glimpse process runs with, from its JSON report.
+    func kernels(environment: [String: String?]) throws -> (name: String, reason: String) {
+        let outcome = try ToolRunner.run(["info", "--system", "--json"], environment: environment)
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8)) as? [String: Any])
+        return (try #require(object["blas_kernels"] as? String), try #require(object["blas_kernels_reason"] as? String))
+    }
+
+    @Test("on a CPU with AVX2 + FMA the kernels in use are never a generic core, even when OPENBLAS_CORETYPE asks for one")
+    func neverGenericOnCapableCPU() throws {
+        let cpu = CPUInfo.current
+        let plain = try kernels(environment: ["OPENBLAS_CORETYPE": nil, "GLIMPSE_BLAS_KERNELS": nil, "GLIMPSE_BLAS_LOADED": nil])
+        let forcedGeneric = try kernels(environment: ["OPENBLAS_CORETYPE": "Prescott", "GLIMPSE_BLAS_KERNELS": nil,
+                                                      "GLIMPSE_BLAS_LOADED": nil])
+        if cpu.hasAVX2FMA {
+            #expect(BLASKernelLevel(coreName: plain.name) >= .avx2, "\(plain.name): \(plain.reason)")
+            #expect(BLASKernelLevel(coreName: forcedGeneric.name) >= .avx2, "\(forcedGeneric.name): \(forcedGeneric.reason)")
+            #expect(plain.name == BLAS.preferredCore(for: cpu), "\(plain.reason)")
+        }
+        #expect(!plain.reason.isEmpty)
+    }
+
+    @Test("GLIMPSE_BLAS_KERNELS=openblas keeps what OpenBLAS loaded; the text report names the CPU and the kernels")
+    func overrideAndText() throws {
+        let kept = try kernels(environment: ["OPENBLAS_CORETYPE": nil, "GLIMPSE_BLAS_KERNELS": "openblas", "GLIMPSE_BLAS_LOADED": nil])
+        #expect(kept.name == BLAS.coreName, "this test process never re-executes, so it shows OpenBLAS's own choice")
+        let text = try ToolRunner.run(["info", "--system"])
+        #expect(text.status == 0)
+        #expect(text.outputLines.contains { $0.hasPrefix("CPU: ") && $0.contains(CPUInfo.current.vendor) })
+        #expect(text.outputLines.contains { $0.hasPrefix("OpenBLAS ") && $0.contains(" kernels: ") })
+        #expect(try ToolRunner.run(["info", "--system", "x.jpg"]).status != 0)
     }
 }

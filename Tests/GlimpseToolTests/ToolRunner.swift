@@ -21,10 +21,17 @@ struct ToolRunner {
         return folder.appendingPathComponent("glimpse").path
     }
 
-    static func run(_ arguments: [String], currentDirectory: String? = nil) throws -> Outcome {
+    /// - Parameter environment: variables to set (a nil value removes one) on top of this process's.
+    static func run(_ arguments: [String], currentDirectory: String? = nil,
+                    environment: [String: String?] = [:]) throws -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if !environment.isEmpty {
+            var merged = ProcessInfo.processInfo.environment
+            for (name, value) in environment { merged[name] = value }
+            process.environment = merged
+        }
         if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         let output = Pipe(), error = Pipe()
         process.standardOutput = output

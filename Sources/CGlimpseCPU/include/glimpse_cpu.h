@@ -1,0 +1,22 @@
+#ifndef GLIMPSE_CPU_H
+#define GLIMPSE_CPU_H
+
+/// What CPUID (and XGETBV, for the register state the operating system saves) says about
+/// this CPU. A vector feature counts only when the OS also enables its registers.
+typedef struct {
+    char vendor[13];   // "GenuineIntel", "AuthenticAMD", ...
+    char brand[49];    // the marketing name, for example "AMD EPYC 9R14 96-Core Processor"
+    int family;        // display family (base + extended)
+    int model;         // display model (extended model folded in where the vendor does)
+    int stepping;
+    int sse3, ssse3, sse41, sse42;
+    int avx, fma, avx2;
+    int avx512f, avx512cd, avx512bw, avx512dq, avx512vl;
+    int avx512_bf16, avx512_fp16, avx512_vnni;
+    int amx_tile, amx_bf16, amx_int8;
+} glimpse_cpu_info;
+
+/// Fills `info` from CPUID. On a non-x86 CPU every field is zero or empty.
+void glimpse_cpu_identify(glimpse_cpu_info *info);
+
+#endif
