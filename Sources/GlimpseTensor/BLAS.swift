@@ -12,6 +12,7 @@ public enum BLAS {
         get { Int(openblas_get_num_threads()) }
         set {
             precondition(newValue >= 1, "OpenBLAS needs at least one thread")
+            selectKernels()
             openblas_set_num_threads(Int32(newValue))
         }
     }
@@ -32,6 +33,7 @@ public enum BLAS {
     /// Swift-level parallel regions in which every worker makes its own sgemm calls
     /// (two workers each asking for two BLAS threads would oversubscribe the cores).
     public static func singleThreaded<Result>(_ body: () throws -> Result) rethrows -> Result {
+        selectKernels()
         let saved = openblas_get_num_threads()
         guard saved > 1 else { return try body() }
         openblas_set_num_threads(1)
@@ -55,6 +57,7 @@ public enum BLAS {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
+        _ = selection
         // OpenBLAS rejects empty matrices in some builds; an empty product leaves C as beta * C.
         guard m > 0, n > 0 else { return }
         guard k > 0 else {
@@ -76,6 +79,7 @@ public enum BLAS {
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
         x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
     ) {
+        _ = selection
         guard rows > 0, columns > 0 else { return }
         cblas_sgemv(CblasRowMajor, transpose ? CblasTrans : CblasNoTrans,
                     Int32(rows), Int32(columns), alpha, a, Int32(lda), x, 1, beta, y, 1)
@@ -88,6 +92,7 @@ public enum BLAS {
         x: UnsafePointer<Float>, y: UnsafePointer<Float>,
         a: UnsafeMutablePointer<Float>, lda: Int
     ) {
+        _ = selection
         guard rows > 0, columns > 0 else { return }
         cblas_sger(CblasRowMajor, Int32(rows), Int32(columns), alpha, x, 1, y, 1, a, Int32(lda))
     }
@@ -95,6 +100,7 @@ public enum BLAS {
     /// y += alpha * x over `count` contiguous scalars.
     @inlinable
     public static func saxpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        _ = selection
         guard count > 0 else { return }
         cblas_saxpy(Int32(count), alpha, x, 1, y, 1)
     }

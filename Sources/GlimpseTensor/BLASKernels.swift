@@ -1,3 +1,4 @@
+import CGlimpseCPU
 import Foundation
 
 /// Which of OpenBLAS's kernel sets Glimpse runs with, decided from the CPU's features.
@@ -17,8 +18,8 @@ import Foundation
 /// halves, and there OpenBLAS's Haswell kernels used 22% less CPU per training step
 /// than its AVX-512 ones (see Docs/performance.md), so Zen 4 gets Haswell.
 ///
-/// OpenBLAS reads `OPENBLAS_CORETYPE` once, when the library is loaded, before `main`;
-/// so `BLAS.selectKernels()` re-executes the program with the variable set (one `execv`).
+/// OpenBLAS makes its choice when the library is loaded, before `main`; Glimpse asks it to
+/// choose again, in the same process, at the first BLAS call (`BLAS.selectKernels()`).
 ///
 /// Overrides:
 /// - `GLIMPSE_BLAS_KERNELS=NAME` runs the named OpenBLAS core (refused, with a warning,
@@ -64,6 +65,13 @@ public enum BLASKernelLevel: Int, Comparable, Sendable {
         default: self = .generic
         }
     }
+
+    /// Every x86-64 core name OpenBLAS 0.3.21 accepts in OPENBLAS_CORETYPE, lowercased.
+    public static let knownCores: Set<String> = [
+        "katmai", "coppermine", "northwood", "prescott", "banias", "atom", "core2", "penryn", "dunnington", "nehalem",
+        "athlon", "opteron", "opteron_sse3", "barcelona", "nano", "sandybridge", "bobcat", "bulldozer", "piledriver",
+        "haswell", "steamroller", "excavator", "zen", "skylakex", "cooperlake",
+    ]
 
     /// The widest level this CPU runs.
     public init(cpu: CPUInfo) {
@@ -111,13 +119,15 @@ extension BLAS {
                 return BLASKernelDecision(action: .keep, reason: "GLIMPSE_BLAS_KERNELS=openblas keeps OpenBLAS's choice")
             }
             let wanted = BLASKernelLevel(coreName: override)
-            if wanted <= cpuLevel {
+            if !BLASKernelLevel.knownCores.contains(override.lowercased()) {
+                refusal = "; GLIMPSE_BLAS_KERNELS=\(override) ignored: not an OpenBLAS core name (for example Haswell, SkylakeX, Cooperlake, openblas)"
+            } else if wanted <= cpuLevel {
                 if override.lowercased() == loadedCore.lowercased() {
                     return BLASKernelDecision(action: .keep, reason: "GLIMPSE_BLAS_KERNELS=\(override)")
                 }
                 return BLASKernelDecision(action: .switchTo(override), reason: "GLIMPSE_BLAS_KERNELS=\(override)")
-            }
-            refusal = "; GLIMPSE_BLAS_KERNELS=\(override) ignored: this CPU lacks its features"
+            } else {
+                refusal = "; GLIMPSE_BLAS_KERNELS=\(override) ignored: this CPU lacks its features" }
         }
         guard let preferred = preferredCore(for: cpu) else {
             return BLASKernelDecision(action: .keep, reason: "OpenBLAS's choice (no AVX on this CPU)" + refusal)
@@ -143,39 +153,36 @@ extension BLAS {
         return BLASKernelDecision(action: .switchTo(preferred), reason: why + "; OpenBLAS alone picked \(loadedCore)" + refusal)
     }
 
-    /// The decision this process ran with, once `selectKernels()` has run (nil before).
-    public private(set) nonisolated(unsafe) static var kernelDecision: BLASKernelDecision?
+    /// The decision this process runs with (made once, at the first BLAS call or at
+    /// `selectKernels()`, whichever comes first).
+    public static var kernelDecision: BLASKernelDecision { selection }
 
-    /// Makes OpenBLAS run the kernels `decideKernels` picks for this CPU, by executing the
-    /// program again with `OPENBLAS_CORETYPE` set when they differ from the loaded ones.
-    /// Call it first thing in an executable's `main`, before other threads exist; it
-    /// returns when nothing needs doing (or when re-execution fails: then the loaded
-    /// kernels stay, and `kernelReport` says so).
-    public static func selectKernels() {
-        let marker = "GLIMPSE_BLAS_LOADED"
+    /// Makes OpenBLAS run the kernels `decideKernels` picks for this CPU. Idempotent and
+    /// cheap after the first call; every BLAS entry point calls it, so a library user
+    /// never needs to. Executables call it first thing so that `info --system` and the
+    /// benchmark header describe the kernels before any product has run.
+    public static func selectKernels() { _ = selection }
+
+    /// The switch happens inside the process: OpenBLAS (a DYNAMIC_ARCH build, as Debian's)
+    /// makes its kernel choice again when asked (`glimpse_openblas_switch_core`), so no
+    /// re-execution is needed and a library user gets the same kernels as the tool.
+    @usableFromInline
+    static let selection: BLASKernelDecision = {
         let environment = ProcessInfo.processInfo.environment
-        if let before = environment[marker] {
-            // The re-executed process: report what happened, keep the variables for children.
-            let note = coreName.lowercased() == (environment["OPENBLAS_CORETYPE"] ?? "").lowercased()
-                ? "" : "; OpenBLAS did not take OPENBLAS_CORETYPE=\(environment["OPENBLAS_CORETYPE"] ?? "")"
-            kernelDecision = BLASKernelDecision(action: .keep, reason: before + note)
-            return
-        }
-        let decision = decideKernels(loadedCore: coreName, coreTypeVariable: environment["OPENBLAS_CORETYPE"],
+        let loaded = coreName
+        var decision = decideKernels(loadedCore: loaded, coreTypeVariable: environment["OPENBLAS_CORETYPE"],
                                      override: environment["GLIMPSE_BLAS_KERNELS"], cpu: .current)
-        kernelDecision = decision
-        guard case .switchTo(let core) = decision.action else { return }
-        setenv("OPENBLAS_CORETYPE", core, 1)
-        setenv(marker, decision.reason, 1)
-        // On success execv does not return; on failure carry on with the kernels we have.
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
-        unsetenv(marker)
-        kernelDecision = BLASKernelDecision(action: .keep, reason: decision.reason + " (re-execution failed: \(String(cString: strerror(errno))); kept \(coreName))")
-    }
+        guard case .switchTo(let core) = decision.action else { return decision }
+        if glimpse_openblas_switch_core(core) != 0 {
+            decision.reason += " (this OpenBLAS cannot switch kernels: not a DYNAMIC_ARCH build; kept \(loaded))"
+        } else if coreName.lowercased() != core.lowercased() {
+            decision.reason += " (OpenBLAS did not take \(core): runs \(coreName))"
+        }
+        return decision
+    }()
 
     /// "Haswell kernels: <why>", for `glimpse info --system` and the benchmark header.
     public static var kernelReport: String {
-        let reason = kernelDecision?.reason ?? "OpenBLAS's choice (BLAS.selectKernels() not called)"
-        return "\(coreName) kernels: \(reason)"
+        "\(coreName) kernels: \(kernelDecision.reason)"
     }
 }

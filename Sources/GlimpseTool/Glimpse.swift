@@ -12,7 +12,7 @@ struct Glimpse: ParsableCommand {
     )
 
     /// Picks OpenBLAS's kernels from the CPU's features before anything else runs (see
-    /// `BLAS.selectKernels`; GLIMPSE_BLAS_KERNELS overrides it), then parses and runs the command.
+    /// `BLAS.selectKernels`, in-process; GLIMPSE_BLAS_KERNELS overrides it), then parses and runs the command.
     static func main() {
         BLAS.selectKernels()
         main(nil)

@@ -86,7 +86,7 @@ struct InfoCommand: ParsableCommand {
                 ("processors", .int(processors)),
                 ("openblas", .string(BLAS.configuration)),
                 ("blas_kernels", .string(BLAS.coreName)),
-                ("blas_kernels_reason", .string(BLAS.kernelDecision?.reason ?? "")),
+                ("blas_kernels_reason", .string(BLAS.kernelDecision.reason)),
                 ("blas_threads", .int(BLAS.threadCount)),
             ])
         }

@@ -1,3 +1,4 @@
+import Foundation
 import GlimpseTensor
 import Testing
 
@@ -96,5 +97,16 @@ struct BLASKernelDecisionTests {
         if cpu.has(.avx2) { #expect(cpu.has(.avx)) }
         if cpu.hasAVX512 { #expect(cpu.hasAVX2FMA) }
         #endif
+    }
+}
+
+@Suite("OpenBLAS kernels in this process")
+struct BLASKernelsInUseTests {
+    @Test("on a CPU with AVX2 + FMA this process runs AVX2-or-wider kernels after the first BLAS call")
+    func notGeneric() {
+        BLAS.selectKernels()
+        let environment = ProcessInfo.processInfo.environment
+        guard CPUInfo.current.hasAVX2FMA, environment["GLIMPSE_BLAS_KERNELS"] == nil else { return }
+        #expect(BLASKernelLevel(coreName: BLAS.coreName) >= .avx2, "\(BLAS.kernelReport)")
     }
 }

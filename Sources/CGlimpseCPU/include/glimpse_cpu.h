@@ -19,4 +19,11 @@ typedef struct {
 /// Fills `info` from CPUID. On a non-x86 CPU every field is zero or empty.
 void glimpse_cpu_identify(glimpse_cpu_info *info);
 
+/// Makes a DYNAMIC_ARCH OpenBLAS, already loaded, run the kernels of `core_name` (an
+/// OPENBLAS_CORETYPE value such as "Haswell" or "SkylakeX") from now on, in this process:
+/// it sets OPENBLAS_CORETYPE for OpenBLAS's own selection, runs it again, then restores
+/// the variable. Call it before any BLAS call is in flight. Returns 0 on success, -1 when
+/// this OpenBLAS cannot switch (not a DYNAMIC_ARCH build: nothing changed).
+int glimpse_openblas_switch_core(const char *core_name);
+
 #endif
