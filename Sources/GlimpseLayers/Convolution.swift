@@ -110,6 +110,7 @@ public struct Conv2d: Parameterized, Sendable {
     /// parallel too, and the workers never wait for each other inside a product.
     public func callAsFunction(_ input: Tensor) -> Tensor {
         if usesDirectKernel { return forwardDirect(input) }
+        if let tile = winogradForwardTile(for: input) { return forwardWinograd(input, tile: tile) }
         return forwardThroughColumns(input)
     }
 
@@ -267,6 +268,8 @@ public struct Conv2d: Parameterized, Sendable {
     public func backwardWeights(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) {
         if usesDirectKernel {
             backwardWeightsDirect(outputGradient, cache: cache, into: &gradients)
+        } else if let tile = winogradWeightGradientTile(for: cache.input) {
+            backwardWeightsWinograd(outputGradient, cache: cache, into: &gradients, tile: tile)
         } else {
             backwardWeightsThroughColumns(outputGradient, cache: cache, into: &gradients)
         }

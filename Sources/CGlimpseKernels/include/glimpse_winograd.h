@@ -1,0 +1,49 @@
+#ifndef GLIMPSE_WINOGRAD_H
+#define GLIMPSE_WINOGRAD_H
+
+// Winograd transforms for 3x3, stride-1, padding-1 convolutions, F(m x m, 3 x 3) with
+// m = 2 (alpha = 4) or m = 4 (alpha = 6); the products between them are sgemms.
+//
+// Tiles: output tile (ty, tx) covers output rows m·ty ..< m·ty + m and columns likewise;
+// its input tile is alpha x alpha, from row m·ty − 1 and column m·tx − 1 (zero outside).
+// Tile rows are numbered over the whole batch: tile row r is image r / tilesY, row r % tilesY,
+// with tilesY = ceil(H / m), tilesX = ceil(W / m). A run of tile rows holds
+// count · tilesX tiles, numbered row-major from 0.
+//
+// Every value is computed by the same sequence of operations whichever run of tile rows
+// (hence whichever thread) it falls in. The transforms pick AVX-512, AVX2 + FMA or
+// baseline code once, from the CPU.
+
+/// Floats of scratch one transform call needs for images `width` wide (any height).
+long glimpse_winograd_scratch_count(int tile, int width);
+
+/// transformed[alpha²][O][C] = G·g·Gᵀ for each weight[O][C][3][3].
+void glimpse_winograd_transform_weights(int tile, const float *weight, int outputs, int channels,
+                                        float *transformed);
+
+/// transformed[alpha²][C][leading] (columns 0 ..< count·tilesX) = Bᵀ·d·B for each input
+/// tile of tile rows first ..< first + count of images[B][C][H][W].
+void glimpse_winograd_transform_input(int tile, const float *images, int channels, int height, int width,
+                                      int first, int count, float *transformed, long leading, float *scratch);
+
+/// images[B][O][H][W] = Aᵀ·M·A (+ bias[o] when bias is not null) for the output tiles of tile
+/// rows first ..< first + count, from products[alpha²][O][leading]; parts of edge tiles
+/// outside the image are dropped.
+void glimpse_winograd_transform_output(int tile, const float *products, long leading, int outputs, int height,
+                                       int width, int first, int count, const float *bias, float *images,
+                                       float *scratch);
+
+/// The adjoint of the output transform, for the weight gradient: transformed[alpha²][O][leading]
+/// = A·dY·Aᵀ for each m x m tile (zero outside the image) of output_gradient[B][O][H][W].
+void glimpse_winograd_transform_output_gradient(int tile, const float *output_gradient, int outputs, int height,
+                                                int width, int first, int count, float *transformed, long leading,
+                                                float *scratch);
+
+/// The adjoint of the weight transform: dweight[O][C][3][3] += Gᵀ·dU·G for dU = transformed[alpha²][O][C].
+void glimpse_winograd_weight_gradient(int tile, const float *transformed, int outputs, int channels,
+                                      float *dweight);
+
+/// Which code the transforms run: 512 (AVX-512), 256 (AVX2 + FMA) or 128 (baseline SSE2).
+int glimpse_winograd_vector_bits(void);
+
+#endif

@@ -1,0 +1,219 @@
+import CGlimpseKernels
+import GlimpseTensor
+
+/// Winograd convolution F(m×m, 3×3), m = 2 or 4, for 3x3 stride-1 padding-1 layers with
+/// enough input channels (the encoder's every layer but the first).
+///
+/// A direct 3x3 convolution spends 9 multiply-adds per output per input channel;
+/// F(4×4, 3×3) spends 36 per 16 outputs (2.25 per output), F(2×2, 3×3) 16 per 4 (4).
+/// Work per call:
+/// - the weight, once: U[α², O, C] = G·g·Gᵀ (α = m + 2);
+/// - per unit of whole tile rows (a fixed number per shape, possibly spanning images):
+///   V[α², C, T] = Bᵀ·d·B for its T input tiles (C code, vectorised over tiles);
+///   α² sgemms M[k] (O × T) = U[k] (O × C) · V[k] (C × T), single-threaded BLAS per worker;
+///   the output tiles Aᵀ·M·A written straight into NCHW.
+/// Units are spread over the Parallel workers as `Conv2d.forEachGroup` spreads image groups;
+/// they depend on the shape only, so results do not depend on the thread count.
+///
+/// The input gradient of a stride-1 layer is a forward convolution (`transposedForInputGradient`),
+/// so it takes this path too. The weight gradient accumulates dU[k] += dM[k]·V[k]ᵀ over the
+/// tiles (dM = A·dY·Aᵀ, the adjoint of the output transform), then dW = Gᵀ·dU·G.
+extension Conv2d {
+    /// Set to false (once, at start-up) to run every shape through im2col + sgemm:
+    /// the benchmarks and tests compare the two paths this way.
+    nonisolated(unsafe) public static var winogradEnabled = true
+
+    /// Forces the tile size (2 or 4) for every eligible shape, forward and weight gradient,
+    /// or 0 to force im2col; nil keeps the measured per-shape choice. For tests and benchmarks.
+    nonisolated(unsafe) public static var winogradTileOverride: Int? = nil
+
+    /// Tiles per sgemm in the forward pass (a unit is whole tile rows, at least this many tiles
+    /// unless the batch has fewer).
+    nonisolated(unsafe) public static var winogradTilesPerProduct = 256
+
+    /// Tiles per sgemm in the weight gradient (there the tiles are the inner dimension).
+    nonisolated(unsafe) public static var winogradGradientTilesPerProduct = 512
+
+    /// Whether the layer's shape allows Winograd at all: 3x3, stride 1, padding 1, C ≥ 8.
+    /// With fewer input channels the sgemms are too thin (the first layer, C = 3, has its direct kernel).
+    var isWinogradShape: Bool {
+        kernelHeight == 3 && kernelWidth == 3 && stride == 1 && padding == 1 && inputChannels >= 8
+    }
+
+    /// The output tile m for the forward pass over `input`, or nil for im2col + sgemm.
+    func winogradForwardTile(for input: Tensor) -> Int? {
+        guard Conv2d.winogradEnabled && isWinogradShape && input.rank == 4 else { return nil }
+        if let forced = Conv2d.winogradTileOverride { return forced == 0 ? nil : forced }
+        return Conv2d.measuredForwardTile(channels: inputChannels, outputs: outputChannels,
+                                          height: input.shape[2], width: input.shape[3], batch: input.shape[0])
+    }
+
+    /// The output tile m for the weight gradient, or nil for im2col + sgemm.
+    func winogradWeightGradientTile(for input: Tensor) -> Int? {
+        guard Conv2d.winogradEnabled && isWinogradShape && input.rank == 4 else { return nil }
+        if let forced = Conv2d.winogradTileOverride { return forced == 0 ? nil : forced }
+        return Conv2d.measuredWeightGradientTile(channels: inputChannels, outputs: outputChannels,
+                                                 height: input.shape[2], width: input.shape[3], batch: input.shape[0])
+    }
+
+    /// The per-shape choice (see the table in WinogradConvolution's commit messages).
+    static func measuredForwardTile(channels: Int, outputs: Int, height: Int, width: Int, batch: Int) -> Int? {
+        nil  // Not routed until measured.
+    }
+
+    static func measuredWeightGradientTile(channels: Int, outputs: Int, height: Int, width: Int, batch: Int) -> Int? {
+        nil  // Not routed until measured.
+    }
+
+    /// The Winograd forward pass (see the type's comment); bias added in the output transform.
+    func forwardWinograd(_ input: Tensor, tile: Int,
+                         tilesPerProduct: Int = Conv2d.winogradTilesPerProduct) -> Tensor {
+        precondition(input.rank == 4 && input.shape[1] == inputChannels,
+                     "Conv2d(\(inputChannels) -> \(outputChannels)) needs [B, \(inputChannels), H, W], got \(input.shape)")
+        let plan = WinogradPlan(tile: tile, batch: input.shape[0], height: input.shape[2], width: input.shape[3],
+                                tilesPerProduct: tilesPerProduct)
+        let (channels, outputs, positions) = (inputChannels, outputChannels, plan.positions)
+        let transformedWeights = transformWeightsForWinograd(tile: tile)
+        defer { BufferPool.shared.release(transformedWeights, count: positions * outputs * channels) }
+        let biasValues = bias?.scalars
+        let inputCount = positions * channels * plan.leading, productCount = positions * outputs * plan.leading
+        let scratchCount = glimpse_winograd_scratch_count(Int32(tile), Int32(plan.width))
+        return Tensor(overwriting: [plan.batch, outputs, plan.height, plan.width], with: { output in
+            input.withUnsafeBufferPointer { input in
+                withOptionalPointer(biasValues) { bias in
+                    Conv2d.forEachGroup(plan.unitCount) { unit in
+                        let rows = plan.tileRows(ofUnit: unit)
+                        let transformed = BufferPool.shared.allocate(count: inputCount)
+                        defer { BufferPool.shared.release(transformed, count: inputCount) }
+                        let products = BufferPool.shared.allocate(count: productCount)
+                        defer { BufferPool.shared.release(products, count: productCount) }
+                        let scratch = BufferPool.shared.allocate(count: scratchCount)
+                        defer { BufferPool.shared.release(scratch, count: scratchCount) }
+                        glimpse_winograd_transform_input(Int32(tile), input.baseAddress!, Int32(channels), Int32(plan.height),
+                                                         Int32(plan.width), Int32(rows.lowerBound), Int32(rows.count),
+                                                         transformed, plan.leading, scratch)
+                        let tiles = rows.count * plan.tilesX
+                        for position in 0..<positions {
+                            // M[k] (O × T) = U[k] (O × C) · V[k] (C × T)
+                            BLAS.sgemm(transposeA: false, transposeB: false, m: outputs, n: tiles, k: channels,
+                                       a: transformedWeights + position * outputs * channels, lda: channels,
+                                       b: transformed + position * channels * plan.leading, ldb: plan.leading,
+                                       c: products + position * outputs * plan.leading, ldc: plan.leading)
+                        }
+                        glimpse_winograd_transform_output(Int32(tile), products, plan.leading, Int32(outputs),
+                                                          Int32(plan.height), Int32(plan.width), Int32(rows.lowerBound),
+                                                          Int32(rows.count), bias, output.baseAddress!, scratch)
+                    }
+                }
+            }
+        })
+    }
+
+    /// U[α², O, C] from the pool (the caller releases `positions · O · C` floats).
+    func transformWeightsForWinograd(tile: Int) -> UnsafeMutablePointer<Float> {
+        let count = (tile + 2) * (tile + 2) * outputChannels * inputChannels
+        let transformed = BufferPool.shared.allocate(count: count)
+        weight.withUnsafeBufferPointer { weight in
+            glimpse_winograd_transform_weights(Int32(tile), weight.baseAddress!, Int32(outputChannels),
+                                               Int32(inputChannels), transformed)
+        }
+        return transformed
+    }
+
+    /// dW += Gᵀ·(Σ over tiles of dM[k]·V[k]ᵀ)·G (and db): the same fixed chunks of units as
+    /// the im2col path's image groups, one partial dU each, added in order.
+    func backwardWeightsWinograd(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients, tile: Int,
+                                 tilesPerProduct: Int = Conv2d.winogradGradientTilesPerProduct) {
+        let input = cache.input
+        let plan = WinogradPlan(tile: tile, batch: input.shape[0], height: input.shape[2], width: input.shape[3],
+                                tilesPerProduct: tilesPerProduct)
+        let (channels, outputs, positions) = (inputChannels, outputChannels, plan.positions)
+        precondition(outputGradient.shape == [plan.batch, outputs, plan.height, plan.width],
+                     "Conv2d backward: output gradient \(outputGradient.shape) does not match the forward output")
+        let chunkCount = min(plan.unitCount, Conv2d.weightGradientChunks)
+        let transformedCount = positions * outputs * channels
+        let partials = BufferPool.shared.allocate(count: chunkCount * transformedCount)
+        defer { BufferPool.shared.release(partials, count: chunkCount * transformedCount) }
+        let inputCount = positions * channels * plan.leading, gradientCount = positions * outputs * plan.leading
+        let scratchCount = glimpse_winograd_scratch_count(Int32(tile), Int32(plan.width))
+        input.withUnsafeBufferPointer { input in
+            outputGradient.withUnsafeBufferPointer { dOutput in
+                Conv2d.forEachGroup(chunkCount) { chunk in
+                    let transformed = BufferPool.shared.allocate(count: inputCount)
+                    defer { BufferPool.shared.release(transformed, count: inputCount) }
+                    let transformedGradient = BufferPool.shared.allocate(count: gradientCount)
+                    defer { BufferPool.shared.release(transformedGradient, count: gradientCount) }
+                    let scratch = BufferPool.shared.allocate(count: scratchCount)
+                    defer { BufferPool.shared.release(scratch, count: scratchCount) }
+                    let partial = partials + chunk * transformedCount
+                    let units = (chunk * plan.unitCount / chunkCount)..<((chunk + 1) * plan.unitCount / chunkCount)
+                    for unit in units {
+                        let rows = plan.tileRows(ofUnit: unit)
+                        glimpse_winograd_transform_input(Int32(tile), input.baseAddress!, Int32(channels), Int32(plan.height),
+                                                         Int32(plan.width), Int32(rows.lowerBound), Int32(rows.count),
+                                                         transformed, plan.leading, scratch)
+                        glimpse_winograd_transform_output_gradient(Int32(tile), dOutput.baseAddress!, Int32(outputs),
+                                                                   Int32(plan.height), Int32(plan.width),
+                                                                   Int32(rows.lowerBound), Int32(rows.count),
+                                                                   transformedGradient, plan.leading, scratch)
+                        let tiles = rows.count * plan.tilesX
+                        for position in 0..<positions {
+                            // dU[k] (O × C) (+)= dM[k] (O × T) · V[k] (C × T)ᵀ
+                            BLAS.sgemm(transposeA: false, transposeB: true, m: outputs, n: channels, k: tiles,
+                                       a: transformedGradient + position * outputs * plan.leading, lda: plan.leading,
+                                       b: transformed + position * channels * plan.leading, ldb: plan.leading,
+                                       beta: unit == units.lowerBound ? 0 : 1,
+                                       c: partial + position * outputs * channels, ldc: channels)
+                        }
+                    }
+                }
+            }
+        }
+        for chunk in 1..<max(1, chunkCount) {
+            let partial = partials + chunk * transformedCount
+            for index in 0..<transformedCount { partials[index] += partial[index] }
+        }
+        gradients.weight.withUnsafeMutableBufferPointer { dWeight in
+            glimpse_winograd_weight_gradient(Int32(tile), partials, Int32(outputs), Int32(channels), dWeight.baseAddress!)
+        }
+        if gradients.bias != nil {
+            gradients.bias!.add(outputGradient.sum(alongAxes: [0, 2, 3]), scaledBy: 1)
+        }
+    }
+}
+
+/// How one Winograd call splits the batch: tile rows numbered over the whole batch
+/// (row r is image r / tilesY), cut into units of `rowsPerUnit` rows (the last may be short).
+struct WinogradPlan {
+    let tile, batch, height, width: Int
+    let tilesY, tilesX, rowsPerUnit, unitCount: Int
+
+    init(tile: Int, batch: Int, height: Int, width: Int, tilesPerProduct: Int) {
+        precondition(tile == 2 || tile == 4, "Winograd tiles are 2 or 4 outputs wide, not \(tile)")
+        self.tile = tile
+        self.batch = batch
+        self.height = height
+        self.width = width
+        tilesY = (height + tile - 1) / tile
+        tilesX = (width + tile - 1) / tile
+        let totalRows = batch * tilesY
+        rowsPerUnit = min(totalRows, max(1, (tilesPerProduct + tilesX - 1) / tilesX))
+        unitCount = (totalRows + rowsPerUnit - 1) / rowsPerUnit
+    }
+
+    /// α²: transformed positions per tile.
+    var positions: Int { (tile + 2) * (tile + 2) }
+    /// Columns of one unit's transformed matrices.
+    var leading: Int { rowsPerUnit * tilesX }
+
+    func tileRows(ofUnit unit: Int) -> Range<Int> {
+        let first = unit * rowsPerUnit
+        return first..<min(batch * tilesY, first + rowsPerUnit)
+    }
+}
+
+/// Calls `body` with the array's base address, or nil.
+private func withOptionalPointer<Result>(_ values: [Float]?, _ body: (UnsafePointer<Float>?) -> Result) -> Result {
+    guard let values else { return body(nil) }
+    return values.withUnsafeBufferPointer { body($0.baseAddress) }
+}
