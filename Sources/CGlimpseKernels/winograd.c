@@ -1,13 +1,14 @@
 // Winograd transforms F(2x2, 3x3) and F(4x4, 3x3) for 3x3 stride-1 padding-1 convolutions
 // (see glimpse_winograd.h for the layouts). Lavin & Gray's matrices.
 //
-// Each 2-D transform is two passes of a 1-D transform, both over contiguous runs of floats:
-// a tile row's input rows are first split by column phase (column m·tx + p goes to
-// phase p, index tx), so the pass along rows runs over whole rows and the pass along
-// columns finds the columns of tile tx at index tx (phases 0 ..< m) and tx + 1 (the
-// alpha − m columns it shares with the next tile). The 1-D loops are written once and
-// compiled three times (AVX-512, AVX2 + FMA, baseline), chosen once at run time.
+// The transforms run channels-last: a tile row's image rows are first copied to a strip
+// [rows][W][C], so that every step of a tile's 2-D transform (two passes of a 1-D transform)
+// is a loop over C (or O) contiguous floats, as long as the layer is wide, whatever the
+// image size. The transformed matrices are channels-last too ([alpha²][tiles][C]), which
+// suits the sgemms as well. The 1-D loops are written once and compiled three times
+// (AVX-512, AVX2 + FMA, baseline), chosen once at run time.
 #include "glimpse_winograd.h"
+#include <immintrin.h>
 #include <string.h>
 
 #define INLINE static inline __attribute__((always_inline))
@@ -15,8 +16,6 @@
 #define VECTORIZE _Pragma("clang loop vectorize(assume_safety)")
 #define AVX512 __attribute__((target("avx512f,avx512vl,avx512dq,avx512bw,avx2,fma")))
 #define AVX2 __attribute__((target("avx2,fma")))
-
-static inline long round_up16(long n) { return (n + 15) & ~15L; }
 
 // MARK: 1-D transforms over n lanes
 
@@ -100,143 +99,186 @@ INLINE void output_adjoint_1d(const int m, const float *const y[4], float *const
     }
 }
 
-// MARK: 2-D transforms of runs of tile rows
+// MARK: Layout changes between NCHW rows and channels-last strips
 
-long glimpse_winograd_scratch_count(int tile, int width) {
-    const long tilesX = (width + tile - 1) / tile;
-    return 2L * (tile + 2) * tile * round_up16(tilesX + 1) + 16;
+// dst[i][j] = src[j][i] + offset[i] for an 8 x 8 block (rows srcStride and dstStride floats apart).
+static inline AVX2 void transpose8(const float *src, long srcStride, float *dst, long dstStride, const float *offset) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * srcStride);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m256 low = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20), high = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+        if (offset) {
+            low = _mm256_add_ps(low, _mm256_broadcast_ss(offset + i));
+            high = _mm256_add_ps(high, _mm256_broadcast_ss(offset + i + 4));
+        }
+        _mm256_storeu_ps(dst + i * dstStride, low);
+        _mm256_storeu_ps(dst + (i + 4) * dstStride, high);
+    }
 }
 
-INLINE void transform_input(const int m, const float *images, int channels, int height, int width, int first,
+// dst[x][c] = src[c][x] + offset[x] (offset may be null) for x < columns, c < rows; 8 x 8 blocks
+// by AVX2 when `vectors`, the rest (and everything on the baseline) one by one.
+INLINE void transpose(const int vectors, const float *src, long srcStride, int rows, int columns, float *dst,
+                      long dstStride, const float *offset) {
+    int r0 = 0;
+    if (vectors) {
+        for (; r0 + 8 <= rows; r0 += 8) {
+            int c0 = 0;
+            for (; c0 + 8 <= columns; c0 += 8)
+                transpose8(src + (long)r0 * srcStride + c0, srcStride, dst + (long)c0 * dstStride + r0, dstStride,
+                           offset ? offset + c0 : 0);
+            for (int c = c0; c < columns; c++)
+                for (int r = r0; r < r0 + 8; r++)
+                    dst[(long)c * dstStride + r] = src[(long)r * srcStride + c] + (offset ? offset[c] : 0.0f);
+        }
+    }
+    for (int r = r0; r < rows; r++)
+        for (int c = 0; c < columns; c++)
+            dst[(long)c * dstStride + r] = src[(long)r * srcStride + c] + (offset ? offset[c] : 0.0f);
+}
+
+// strip[x][c] = source[c·planeStride + x] for x < width, c < channels; zero for width <= x < paddedWidth.
+INLINE void to_channels_last(const int vectors, const float *source, long planeStride, int channels, int width,
+                             int paddedWidth, float *strip) {
+    transpose(vectors, source, planeStride, channels, width, strip, channels, 0);
+    if (paddedWidth > width) memset(strip + (long)width * channels, 0, sizeof(float) * (size_t)(paddedWidth - width) * channels);
+}
+
+// target[c·planeStride + x] = strip[x][c] + bias[c] for x < width.
+INLINE void from_channels_last(const int vectors, const float *strip, int channels, int width, const float *bias,
+                               float *target, long planeStride) {
+    transpose(vectors, strip, channels, width, channels, target, planeStride, bias);
+}
+
+// MARK: 2-D transforms of runs of tile rows, vectorised over channels
+
+long glimpse_winograd_scratch_count(int tile, int width, int channels) {
+    const int alpha = tile + 2;
+    const long tilesX = (width + tile - 1) / tile;
+    const long paddedWidth = tilesX * tile;
+    // A channels-last strip of alpha rows, a zero vector, alpha x alpha partial vectors.
+    return ((long)alpha * paddedWidth + 1 + (long)alpha * alpha) * channels + 16;
+}
+
+INLINE void transform_input(const int m, const int vectors, const float *images, int channels, int height, int width, int first,
                             int count, float *transformed, long leading, float *scratch) {
     const int alpha = m + 2;
     const int tilesY = (height + m - 1) / m, tilesX = (width + m - 1) / m;
-    const long stride = round_up16(tilesX + 1);  // per phase
-    float *split = scratch;                          // [alpha rows][m phases][stride]
-    float *rows = scratch + (long)alpha * m * stride; // [alpha][m][stride]: Bᵀ along rows
-    const long plane = (long)channels * leading;
-    const float *splitRows[6];
-    float *rowOutputs[6];
-    for (int r = 0; r < alpha; r++) {
-        splitRows[r] = split + (long)r * m * stride;
-        rowOutputs[r] = rows + (long)r * m * stride;
-    }
+    const long planeSize = (long)height * width;
+    float *strip = scratch;                                      // [alpha rows][width][C]
+    float *zero = strip + (long)alpha * tilesX * m * channels;   // [C]
+    float *partial = zero + channels;                            // [alpha i][alpha s][C]: Bᵀ along rows
+    memset(zero, 0, sizeof(float) * (size_t)channels);
+    const long plane = leading * channels;
     for (int row = first; row < first + count; row++) {
         const int image = row / tilesY, ty = row % tilesY;
-        const long column0 = (long)(row - first) * tilesX;
-        for (int c = 0; c < channels; c++) {
-            const float *source = images + ((long)image * channels + c) * height * width;
-            for (int r = 0; r < alpha; r++) {
-                const int iy = m * ty - 1 + r;
-                float *target = split + (long)r * m * stride;
-                if (iy < 0 || iy >= height) {
-                    memset(target, 0, sizeof(float) * m * stride);
-                    continue;
-                }
-                const float *line = source + (long)iy * width;
-                // Column m·tx + p − 1 of the image goes to phase p, index tx.
-                for (int p = 0; p < m; p++) {
-                    float *phase = target + (long)p * stride;
-                    int tx = 0;
-                    for (; tx <= tilesX && m * tx + p - 1 < 0; tx++) phase[tx] = 0.0f;
-                    for (; tx <= tilesX && m * tx + p - 1 < width; tx++) phase[tx] = line[m * tx + p - 1];
-                    for (; tx <= tilesX; tx++) phase[tx] = 0.0f;
-                }
-            }
-            input_1d(m, splitRows, rowOutputs, (long)m * stride);
-            for (int i = 0; i < alpha; i++) {
-                const float *columns[6];
+        const long tile0 = (long)(row - first) * tilesX;
+        int valid[6];
+        for (int r = 0; r < alpha; r++) {
+            const int iy = m * ty - 1 + r;
+            valid[r] = iy >= 0 && iy < height;
+            if (valid[r])
+                to_channels_last(vectors, images + (long)image * channels * planeSize + (long)iy * width, planeSize, channels,
+                                 width, width, strip + (long)r * width * channels);
+        }
+        for (int tx = 0; tx < tilesX; tx++) {
+            for (int s = 0; s < alpha; s++) {
+                const int ix = m * tx - 1 + s;
+                const float *column[6];
                 float *outputs[6];
-                for (int s = 0; s < alpha; s++) columns[s] = rows + ((long)i * m + s % m) * stride + s / m;
-                for (int j = 0; j < alpha; j++)
-                    outputs[j] = transformed + (long)(i * alpha + j) * plane + (long)c * leading + column0;
-                input_1d(m, columns, outputs, tilesX);
+                for (int r = 0; r < alpha; r++)
+                    column[r] = valid[r] && ix >= 0 && ix < width ? strip + ((long)r * width + ix) * channels : zero;
+                for (int i = 0; i < alpha; i++) outputs[i] = partial + (long)(i * alpha + s) * channels;
+                input_1d(m, column, outputs, channels);
+            }
+            for (int i = 0; i < alpha; i++) {
+                const float *rowValues[6];
+                float *outputs[6];
+                for (int s = 0; s < alpha; s++) rowValues[s] = partial + (long)(i * alpha + s) * channels;
+                for (int j = 0; j < alpha; j++) outputs[j] = transformed + (long)(i * alpha + j) * plane + (tile0 + tx) * channels;
+                input_1d(m, rowValues, outputs, channels);
             }
         }
     }
 }
 
-INLINE void transform_output(const int m, const float *products, long leading, int outputs, int height, int width,
+INLINE void transform_output(const int m, const int vectors, const float *products, long leading, int outputs, int height, int width,
                              int first, int count, const float *bias, float *images, float *scratch) {
     const int alpha = m + 2;
     const int tilesY = (height + m - 1) / m, tilesX = (width + m - 1) / m;
-    const long stride = round_up16(tilesX + 1);
-    float *columns = scratch;                              // [alpha][m][stride]: Aᵀ along columns
-    float *result = scratch + (long)alpha * m * stride;    // [m rows][m phases][stride]
-    // The lanes past tilesX stay zero (pass 2 runs over them).
-    memset(scratch, 0, sizeof(float) * (size_t)(alpha + m) * m * stride);
-    const long plane = (long)outputs * leading;
-    const float *columnRows[6];
-    float *resultRows[4];
-    for (int i = 0; i < alpha; i++) columnRows[i] = columns + (long)i * m * stride;
-    for (int a = 0; a < m; a++) resultRows[a] = result + (long)a * m * stride;
+    const long paddedWidth = (long)tilesX * m, planeSize = (long)height * width;
+    float *strip = scratch;                                     // [m rows][paddedWidth][O]
+    float *partial = strip + (long)m * paddedWidth * outputs;   // [alpha i][m b][O]: Aᵀ along columns
+    const long plane = leading * outputs;
     for (int row = first; row < first + count; row++) {
         const int image = row / tilesY, ty = row % tilesY;
-        const long column0 = (long)(row - first) * tilesX;
+        const long tile0 = (long)(row - first) * tilesX;
         const int rowCount = height - m * ty < m ? height - m * ty : m;
-        for (int o = 0; o < outputs; o++) {
+        for (int tx = 0; tx < tilesX; tx++) {
             for (int i = 0; i < alpha; i++) {
                 const float *inputs[6];
                 float *phases[4];
-                for (int j = 0; j < alpha; j++)
-                    inputs[j] = products + (long)(i * alpha + j) * plane + (long)o * leading + column0;
-                for (int b = 0; b < m; b++) phases[b] = columns + ((long)i * m + b) * stride;
-                output_1d(m, inputs, phases, tilesX);
+                for (int j = 0; j < alpha; j++) inputs[j] = products + (long)(i * alpha + j) * plane + (tile0 + tx) * outputs;
+                for (int b = 0; b < m; b++) phases[b] = partial + (long)(i * m + b) * outputs;
+                output_1d(m, inputs, phases, outputs);
             }
-            output_1d(m, columnRows, resultRows, (long)m * stride);
-            const float offset = bias ? bias[o] : 0.0f;
-            float *target = images + ((long)image * outputs + o) * height * width + (long)m * ty * width;
-            for (int a = 0; a < rowCount; a++) {
-                const float *phase = result + (long)a * m * stride;
-                float *line = target + (long)a * width;
-                for (int b = 0; b < m; b++)
-                    for (int tx = 0; m * tx + b < width; tx++) line[m * tx + b] = phase[(long)b * stride + tx] + offset;
+            for (int b = 0; b < m; b++) {
+                const float *inputs[6];
+                float *pixels[4];
+                for (int i = 0; i < alpha; i++) inputs[i] = partial + (long)(i * m + b) * outputs;
+                for (int a = 0; a < m; a++) pixels[a] = strip + ((long)a * paddedWidth + m * tx + b) * outputs;
+                output_1d(m, inputs, pixels, outputs);
             }
         }
+        for (int a = 0; a < rowCount; a++)
+            from_channels_last(vectors, strip + (long)a * paddedWidth * outputs, outputs, width, bias,
+                               images + (long)image * outputs * planeSize + (long)(m * ty + a) * width, planeSize);
     }
 }
 
-INLINE void transform_output_gradient(const int m, const float *gradient, int outputs, int height, int width,
+INLINE void transform_output_gradient(const int m, const int vectors, const float *gradient, int outputs, int height, int width,
                                       int first, int count, float *transformed, long leading, float *scratch) {
     const int alpha = m + 2;
     const int tilesY = (height + m - 1) / m, tilesX = (width + m - 1) / m;
-    const long stride = round_up16(tilesX + 1);
-    float *split = scratch;                               // [m rows][m phases][stride]
-    float *rows = scratch + (long)alpha * m * stride;     // [alpha][m][stride]: A along rows
-    memset(split, 0, sizeof(float) * (size_t)m * m * stride);
-    const long plane = (long)outputs * leading;
-    const float *splitRows[4];
-    float *rowOutputs[6];
-    for (int a = 0; a < m; a++) splitRows[a] = split + (long)a * m * stride;
-    for (int i = 0; i < alpha; i++) rowOutputs[i] = rows + (long)i * m * stride;
+    const long paddedWidth = (long)tilesX * m, planeSize = (long)height * width;
+    float *strip = scratch;                                     // [m rows][paddedWidth][O], zero outside the image
+    float *partial = strip + (long)m * paddedWidth * outputs;   // [alpha i][m b][O]: A along rows
+    const long plane = leading * outputs;
     for (int row = first; row < first + count; row++) {
         const int image = row / tilesY, ty = row % tilesY;
-        const long column0 = (long)(row - first) * tilesX;
-        const int rowCount = height - m * ty < m ? height - m * ty : m;
-        for (int o = 0; o < outputs; o++) {
-            const float *source = gradient + ((long)image * outputs + o) * height * width + (long)m * ty * width;
-            for (int a = 0; a < m; a++) {
-                float *target = split + (long)a * m * stride;
-                for (int b = 0; b < m; b++) {
-                    float *phase = target + (long)b * stride;
-                    if (a >= rowCount) {
-                        for (int tx = 0; tx < tilesX; tx++) phase[tx] = 0.0f;
-                        continue;
-                    }
-                    const float *line = source + (long)a * width;
-                    int tx = 0;
-                    for (; m * tx + b < width; tx++) phase[tx] = line[m * tx + b];
-                    for (; tx < tilesX; tx++) phase[tx] = 0.0f;
-                }
+        const long tile0 = (long)(row - first) * tilesX;
+        for (int a = 0; a < m; a++) {
+            float *target = strip + (long)a * paddedWidth * outputs;
+            if (m * ty + a < height)
+                to_channels_last(vectors, gradient + (long)image * outputs * planeSize + (long)(m * ty + a) * width, planeSize,
+                                 outputs, width, (int)paddedWidth, target);
+            else
+                memset(target, 0, sizeof(float) * (size_t)paddedWidth * outputs);
+        }
+        for (int tx = 0; tx < tilesX; tx++) {
+            for (int b = 0; b < m; b++) {
+                const float *pixels[4];
+                float *rows[6];
+                for (int a = 0; a < m; a++) pixels[a] = strip + ((long)a * paddedWidth + m * tx + b) * outputs;
+                for (int i = 0; i < alpha; i++) rows[i] = partial + (long)(i * m + b) * outputs;
+                output_adjoint_1d(m, pixels, rows, outputs);
             }
-            output_adjoint_1d(m, splitRows, rowOutputs, (long)m * stride);
             for (int i = 0; i < alpha; i++) {
                 const float *phases[4];
                 float *targets[6];
-                for (int b = 0; b < m; b++) phases[b] = rows + ((long)i * m + b) * stride;
-                for (int j = 0; j < alpha; j++)
-                    targets[j] = transformed + (long)(i * alpha + j) * plane + (long)o * leading + column0;
-                output_adjoint_1d(m, phases, targets, tilesX);
+                for (int b = 0; b < m; b++) phases[b] = partial + (long)(i * m + b) * outputs;
+                for (int j = 0; j < alpha; j++) targets[j] = transformed + (long)(i * alpha + j) * plane + (tile0 + tx) * outputs;
+                output_adjoint_1d(m, phases, targets, outputs);
             }
         }
     }
@@ -265,13 +307,13 @@ int glimpse_winograd_vector_bits(void) {
 // One entry point over three compiled copies of body, each specialised for m = 2 and m = 4.
 #define DISPATCH(name, body, PARAMETERS, ARGUMENTS)                                               \
     static AVX512 void name##_512 PARAMETERS {                                                    \
-        if (tile == 4) body(4, ARGUMENTS); else body(2, ARGUMENTS);                               \
+        if (tile == 4) body(4, 1, ARGUMENTS); else body(2, 1, ARGUMENTS);                         \
     }                                                                                             \
     static AVX2 void name##_256 PARAMETERS {                                                      \
-        if (tile == 4) body(4, ARGUMENTS); else body(2, ARGUMENTS);                               \
+        if (tile == 4) body(4, 1, ARGUMENTS); else body(2, 1, ARGUMENTS);                         \
     }                                                                                             \
     static void name##_128 PARAMETERS {                                                           \
-        if (tile == 4) body(4, ARGUMENTS); else body(2, ARGUMENTS);                               \
+        if (tile == 4) body(4, 0, ARGUMENTS); else body(2, 0, ARGUMENTS);                         \
     }                                                                                             \
     void name PARAMETERS {                                                                        \
         switch (glimpse_winograd_vector_bits()) {                                                 \
@@ -297,64 +339,126 @@ DISPATCH(glimpse_winograd_transform_output, transform_output, OUTPUT_PARAMETERS,
 DISPATCH(glimpse_winograd_transform_output_gradient, transform_output_gradient, GRADIENT_PARAMETERS,
          GRADIENT_ARGUMENTS)
 
-// MARK: Weights (once per call, in double: O·C·9 values)
+// MARK: Weights (once per call), vectorised over output channels (forward) or input channels (gradient)
 
-static const double G2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-static const double G4[6][3] = {
-    {1.0 / 4, 0, 0},
-    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-    {1.0 / 24, 1.0 / 12, 1.0 / 6},
-    {1.0 / 24, -1.0 / 12, 1.0 / 6},
-    {0, 0, 1},
-};
-
-static double g_entry(int tile, int i, int k) { return tile == 4 ? G4[i][k] : G2[i][k]; }
-
-void glimpse_winograd_transform_weights(int tile, const float *weight, int outputs, int channels,
-                                        float *transformed) {
-    const int alpha = tile + 2;
-    const long plane = (long)outputs * channels;
-    for (int o = 0; o < outputs; o++) {
-        for (int c = 0; c < channels; c++) {
-            const float *g = weight + ((long)o * channels + c) * 9;
-            double left[6][3];  // G·g
-            for (int i = 0; i < alpha; i++)
-                for (int k = 0; k < 3; k++)
-                    left[i][k] = g_entry(tile, i, 0) * g[k] + g_entry(tile, i, 1) * g[3 + k]
-                        + g_entry(tile, i, 2) * g[6 + k];
-            for (int i = 0; i < alpha; i++)
-                for (int j = 0; j < alpha; j++)
-                    transformed[(long)(i * alpha + j) * plane + (long)o * channels + c] =
-                        (float)(left[i][0] * g_entry(tile, j, 0) + left[i][1] * g_entry(tile, j, 1)
-                                + left[i][2] * g_entry(tile, j, 2));
+// G (alpha x 3) along one axis: out[i] = Σ_k G[i][k]·in[k], lane by lane.
+INLINE void weight_1d(const int m, const float *const in[3], float *const out[6], long n) {
+    const float *g0 = in[0], *g1 = in[1], *g2 = in[2];
+    if (m == 4) {
+        float *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3], *o4 = out[4], *o5 = out[5];
+        VECTORIZE for (long x = 0; x < n; x++) {
+            const float a0 = g0[x], a1 = g1[x], a2 = g2[x];
+            const float even = -(a0 + a2) * (1.0f / 6), odd = a1 * (1.0f / 6);
+            const float even24 = a0 * (1.0f / 24) + a2 * (1.0f / 6), odd12 = a1 * (1.0f / 12);
+            o0[x] = a0 * 0.25f;
+            o1[x] = even - odd;
+            o2[x] = even + odd;
+            o3[x] = even24 + odd12;
+            o4[x] = even24 - odd12;
+            o5[x] = a2;
+        }
+    } else {
+        float *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3];
+        VECTORIZE for (long x = 0; x < n; x++) {
+            const float a0 = g0[x], a1 = g1[x], a2 = g2[x];
+            const float even = (a0 + a2) * 0.5f, odd = a1 * 0.5f;
+            o0[x] = a0;
+            o1[x] = even + odd;
+            o2[x] = even - odd;
+            o3[x] = a2;
         }
     }
 }
 
-void glimpse_winograd_weight_gradient(int tile, const float *transformed, int outputs, int channels,
-                                      float *dweight) {
-    const int alpha = tile + 2;
-    const long plane = (long)outputs * channels;
-    for (int o = 0; o < outputs; o++) {
-        for (int c = 0; c < channels; c++) {
-            double u[6][6];
-            for (int i = 0; i < alpha; i++)
-                for (int j = 0; j < alpha; j++) u[i][j] = transformed[(long)(i * alpha + j) * plane + (long)o * channels + c];
-            double right[6][3];  // dU·G
-            for (int i = 0; i < alpha; i++)
-                for (int k = 0; k < 3; k++) {
-                    double total = 0;
-                    for (int j = 0; j < alpha; j++) total += u[i][j] * g_entry(tile, j, k);
-                    right[i][k] = total;
-                }
-            float *target = dweight + ((long)o * channels + c) * 9;
-            for (int ky = 0; ky < 3; ky++)
-                for (int kx = 0; kx < 3; kx++) {
-                    double total = 0;
-                    for (int i = 0; i < alpha; i++) total += g_entry(tile, i, ky) * right[i][kx];
-                    target[ky * 3 + kx] += (float)total;
-                }
+// Gᵀ (3 x alpha), the adjoint: out[k] = Σ_i G[i][k]·in[i].
+INLINE void weight_adjoint_1d(const int m, const float *const in[6], float *const out[3], long n) {
+    float *o0 = out[0], *o1 = out[1], *o2 = out[2];
+    if (m == 4) {
+        const float *u0 = in[0], *u1 = in[1], *u2 = in[2], *u3 = in[3], *u4 = in[4], *u5 = in[5];
+        VECTORIZE for (long x = 0; x < n; x++) {
+            const float a1 = u1[x], a2 = u2[x], a3 = u3[x], a4 = u4[x];
+            const float plus12 = a1 + a2, plus34 = a3 + a4;
+            o0[x] = u0[x] * 0.25f - plus12 * (1.0f / 6) + plus34 * (1.0f / 24);
+            o1[x] = (a2 - a1) * (1.0f / 6) + (a3 - a4) * (1.0f / 12);
+            o2[x] = (plus34 - plus12) * (1.0f / 6) + u5[x];
+        }
+    } else {
+        const float *u0 = in[0], *u1 = in[1], *u2 = in[2], *u3 = in[3];
+        VECTORIZE for (long x = 0; x < n; x++) {
+            const float a1 = u1[x], a2 = u2[x];
+            o0[x] = u0[x] + (a1 + a2) * 0.5f;
+            o1[x] = (a1 - a2) * 0.5f;
+            o2[x] = (a1 + a2) * 0.5f + u3[x];
         }
     }
 }
+
+// transformed[alpha²][C][O]; scratch [9][O] + [alpha][3][O].
+INLINE void transform_weights(const int m, const int vectors, const float *weight, int outputs, int channels, float *transformed,
+                              float *scratch) {
+    (void)vectors;
+    const int alpha = m + 2;
+    const long plane = (long)outputs * channels;
+    float *taps = scratch;                        // [ky][kx][O] of one input channel
+    float *partial = scratch + 9L * outputs;      // [alpha i][kx][O]: G along ky
+    for (int c = 0; c < channels; c++) {
+        for (int o = 0; o < outputs; o++)
+            for (int t = 0; t < 9; t++) taps[(long)t * outputs + o] = weight[((long)o * channels + c) * 9 + t];
+        for (int kx = 0; kx < 3; kx++) {
+            const float *in[3];
+            float *out[6];
+            for (int ky = 0; ky < 3; ky++) in[ky] = taps + (long)(ky * 3 + kx) * outputs;
+            for (int i = 0; i < alpha; i++) out[i] = partial + (long)(i * 3 + kx) * outputs;
+            weight_1d(m, in, out, outputs);
+        }
+        for (int i = 0; i < alpha; i++) {
+            const float *in[3];
+            float *out[6];
+            for (int kx = 0; kx < 3; kx++) in[kx] = partial + (long)(i * 3 + kx) * outputs;
+            for (int j = 0; j < alpha; j++) out[j] = transformed + (long)(i * alpha + j) * plane + (long)c * outputs;
+            weight_1d(m, in, out, outputs);
+        }
+    }
+}
+
+// dweight[O][C][3][3] += Gᵀ·dU·G for transformed[alpha²][O][C]; scratch [alpha][3][C] + [9][C].
+INLINE void weight_gradient(const int m, const int vectors, const float *transformed, int outputs, int channels, float *dweight,
+                            float *scratch) {
+    (void)vectors;
+    const int alpha = m + 2;
+    const long plane = (long)outputs * channels;
+    float *partial = scratch;                           // [alpha i][kx][C]: Gᵀ along j
+    float *taps = scratch + (long)alpha * 3 * channels; // [ky][kx][C]
+    for (int o = 0; o < outputs; o++) {
+        for (int i = 0; i < alpha; i++) {
+            const float *in[6];
+            float *out[3];
+            for (int j = 0; j < alpha; j++) in[j] = transformed + (long)(i * alpha + j) * plane + (long)o * channels;
+            for (int kx = 0; kx < 3; kx++) out[kx] = partial + (long)(i * 3 + kx) * channels;
+            weight_adjoint_1d(m, in, out, channels);
+        }
+        for (int kx = 0; kx < 3; kx++) {
+            const float *in[6];
+            float *out[3];
+            for (int i = 0; i < alpha; i++) in[i] = partial + (long)(i * 3 + kx) * channels;
+            for (int ky = 0; ky < 3; ky++) out[ky] = taps + (long)(ky * 3 + kx) * channels;
+            weight_adjoint_1d(m, in, out, channels);
+        }
+        for (int c = 0; c < channels; c++)
+            for (int t = 0; t < 9; t++) dweight[((long)o * channels + c) * 9 + t] += taps[(long)t * channels + c];
+    }
+}
+
+long glimpse_winograd_weight_scratch_count(int tile, int outputs, int channels) {
+    const int larger = outputs > channels ? outputs : channels;
+    return (9L + 3L * (tile + 2)) * larger + 16;
+}
+
+#define WEIGHT_PARAMETERS (int tile, const float *weight, int outputs, int channels, float *transformed, float *scratch)
+#define WEIGHT_ARGUMENTS weight, outputs, channels, transformed, scratch
+DISPATCH(glimpse_winograd_transform_weights, transform_weights, WEIGHT_PARAMETERS, WEIGHT_ARGUMENTS)
+
+#define WEIGHT_GRADIENT_PARAMETERS (int tile, const float *transformed, int outputs, int channels, float *dweight, \
+                                    float *scratch)
+#define WEIGHT_GRADIENT_ARGUMENTS transformed, outputs, channels, dweight, scratch
+DISPATCH(glimpse_winograd_weight_gradient, weight_gradient, WEIGHT_GRADIENT_PARAMETERS, WEIGHT_GRADIENT_ARGUMENTS)

@@ -7,16 +7,16 @@ import GlimpseTensor
 /// A direct 3x3 convolution spends 9 multiply-adds per output per input channel;
 /// F(4×4, 3×3) spends 36 per 16 outputs (2.25 per output), F(2×2, 3×3) 16 per 4 (4).
 /// Work per call:
-/// - the weight, once: U[α², O, C] = G·g·Gᵀ (α = m + 2);
+/// - the weight, once: U[α², C, O] = G·g·Gᵀ (α = m + 2);
 /// - per unit of whole tile rows (a fixed number per shape, possibly spanning images):
-///   V[α², C, T] = Bᵀ·d·B for its T input tiles (C code, vectorised over tiles);
-///   α² sgemms M[k] (O × T) = U[k] (O × C) · V[k] (C × T), single-threaded BLAS per worker;
-///   the output tiles Aᵀ·M·A written straight into NCHW.
+///   V[α², T, C] = Bᵀ·d·B for its T input tiles (C code, channels-last, vectorised over channels);
+///   α² sgemms M[k] (T × O) = V[k] (T × C) · U[k] (C × O), single-threaded BLAS per worker;
+///   the output tiles Aᵀ·M·A, moved back to NCHW.
 /// Units are spread over the Parallel workers as `Conv2d.forEachGroup` spreads image groups;
 /// they depend on the shape only, so results do not depend on the thread count.
 ///
 /// The input gradient of a stride-1 layer is a forward convolution (`transposedForInputGradient`),
-/// so it takes this path too. The weight gradient accumulates dU[k] += dM[k]·V[k]ᵀ over the
+/// so it takes this path too. The weight gradient accumulates dU[k] += dM[k]ᵀ·V[k] over the
 /// tiles (dM = A·dY·Aᵀ, the adjoint of the output transform), then dW = Gᵀ·dU·G.
 extension Conv2d {
     /// Set to false (once, at start-up) to run every shape through im2col + sgemm:
@@ -56,13 +56,17 @@ extension Conv2d {
                                                  height: input.shape[2], width: input.shape[3], batch: input.shape[0])
     }
 
-    /// The per-shape choice (see the table in WinogradConvolution's commit messages).
+    /// The per-shape choice, measured on the encoder's shapes (C, O from 32 to 256; 16² to 128²;
+    /// batch 1 and 32) on an AMD EPYC (Zen 4, AVX-512) with 2 workers: F(4x4) was fastest
+    /// everywhere it won, by 1.5–2.6x over im2col + sgemm forward and backward, except with fewer
+    /// than 1024 output pixels per call (batch 1 at 16²: 4 tiles per sgemm), where it lost
+    /// (0.6x) and F(2x2) broke even; those shapes keep im2col.
     static func measuredForwardTile(channels: Int, outputs: Int, height: Int, width: Int, batch: Int) -> Int? {
-        nil  // Not routed until measured.
+        batch * height * width >= 1024 ? 4 : nil
     }
 
     static func measuredWeightGradientTile(channels: Int, outputs: Int, height: Int, width: Int, batch: Int) -> Int? {
-        nil  // Not routed until measured.
+        batch * height * width >= 1024 ? 4 : nil
     }
 
     /// The Winograd forward pass (see the type's comment); bias added in the output transform.
@@ -77,7 +81,7 @@ extension Conv2d {
         defer { BufferPool.shared.release(transformedWeights, count: positions * outputs * channels) }
         let biasValues = bias?.scalars
         let inputCount = positions * channels * plan.leading, productCount = positions * outputs * plan.leading
-        let scratchCount = glimpse_winograd_scratch_count(Int32(tile), Int32(plan.width))
+        let scratchCount = glimpse_winograd_scratch_count(Int32(tile), Int32(plan.width), Int32(max(channels, outputs)))
         return Tensor(overwriting: [plan.batch, outputs, plan.height, plan.width], with: { output in
             input.withUnsafeBufferPointer { input in
                 withOptionalPointer(biasValues) { bias in
@@ -94,11 +98,11 @@ extension Conv2d {
                                                          transformed, plan.leading, scratch)
                         let tiles = rows.count * plan.tilesX
                         for position in 0..<positions {
-                            // M[k] (O × T) = U[k] (O × C) · V[k] (C × T)
-                            BLAS.sgemm(transposeA: false, transposeB: false, m: outputs, n: tiles, k: channels,
-                                       a: transformedWeights + position * outputs * channels, lda: channels,
-                                       b: transformed + position * channels * plan.leading, ldb: plan.leading,
-                                       c: products + position * outputs * plan.leading, ldc: plan.leading)
+                            // M[k] (T × O) = V[k] (T × C) · U[k] (C × O)
+                            BLAS.sgemm(transposeA: false, transposeB: false, m: tiles, n: outputs, k: channels,
+                                       a: transformed + position * plan.leading * channels, lda: channels,
+                                       b: transformedWeights + position * channels * outputs, ldb: outputs,
+                                       c: products + position * plan.leading * outputs, ldc: outputs)
                         }
                         glimpse_winograd_transform_output(Int32(tile), products, plan.leading, Int32(outputs),
                                                           Int32(plan.height), Int32(plan.width), Int32(rows.lowerBound),
@@ -109,18 +113,21 @@ extension Conv2d {
         })
     }
 
-    /// U[α², O, C] from the pool (the caller releases `positions · O · C` floats).
+    /// U[α², C, O] from the pool (the caller releases `positions · O · C` floats).
     func transformWeightsForWinograd(tile: Int) -> UnsafeMutablePointer<Float> {
         let count = (tile + 2) * (tile + 2) * outputChannels * inputChannels
         let transformed = BufferPool.shared.allocate(count: count)
+        let scratchCount = glimpse_winograd_weight_scratch_count(Int32(tile), Int32(outputChannels), Int32(inputChannels))
+        let scratch = BufferPool.shared.allocate(count: scratchCount)
+        defer { BufferPool.shared.release(scratch, count: scratchCount) }
         weight.withUnsafeBufferPointer { weight in
             glimpse_winograd_transform_weights(Int32(tile), weight.baseAddress!, Int32(outputChannels),
-                                               Int32(inputChannels), transformed)
+                                               Int32(inputChannels), transformed, scratch)
         }
         return transformed
     }
 
-    /// dW += Gᵀ·(Σ over tiles of dM[k]·V[k]ᵀ)·G (and db): the same fixed chunks of units as
+    /// dW += Gᵀ·(Σ over tiles of dM[k]ᵀ·V[k])·G (and db): the same fixed chunks of units as
     /// the im2col path's image groups, one partial dU each, added in order.
     func backwardWeightsWinograd(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients, tile: Int,
                                  tilesPerProduct: Int = Conv2d.winogradGradientTilesPerProduct) {
@@ -135,7 +142,7 @@ extension Conv2d {
         let partials = BufferPool.shared.allocate(count: chunkCount * transformedCount)
         defer { BufferPool.shared.release(partials, count: chunkCount * transformedCount) }
         let inputCount = positions * channels * plan.leading, gradientCount = positions * outputs * plan.leading
-        let scratchCount = glimpse_winograd_scratch_count(Int32(tile), Int32(plan.width))
+        let scratchCount = glimpse_winograd_scratch_count(Int32(tile), Int32(plan.width), Int32(max(channels, outputs)))
         input.withUnsafeBufferPointer { input in
             outputGradient.withUnsafeBufferPointer { dOutput in
                 Conv2d.forEachGroup(chunkCount) { chunk in
@@ -158,10 +165,10 @@ extension Conv2d {
                                                                    transformedGradient, plan.leading, scratch)
                         let tiles = rows.count * plan.tilesX
                         for position in 0..<positions {
-                            // dU[k] (O × C) (+)= dM[k] (O × T) · V[k] (C × T)ᵀ
-                            BLAS.sgemm(transposeA: false, transposeB: true, m: outputs, n: channels, k: tiles,
-                                       a: transformedGradient + position * outputs * plan.leading, lda: plan.leading,
-                                       b: transformed + position * channels * plan.leading, ldb: plan.leading,
+                            // dU[k] (O × C) (+)= dM[k] (T × O)ᵀ · V[k] (T × C)
+                            BLAS.sgemm(transposeA: true, transposeB: false, m: outputs, n: channels, k: tiles,
+                                       a: transformedGradient + position * plan.leading * outputs, lda: outputs,
+                                       b: transformed + position * plan.leading * channels, ldb: channels,
                                        beta: unit == units.lowerBound ? 0 : 1,
                                        c: partial + position * outputs * channels, ldc: channels)
                         }
@@ -173,8 +180,12 @@ extension Conv2d {
             let partial = partials + chunk * transformedCount
             for index in 0..<transformedCount { partials[index] += partial[index] }
         }
+        let weightScratchCount = glimpse_winograd_weight_scratch_count(Int32(tile), Int32(outputs), Int32(channels))
+        let weightScratch = BufferPool.shared.allocate(count: weightScratchCount)
+        defer { BufferPool.shared.release(weightScratch, count: weightScratchCount) }
         gradients.weight.withUnsafeMutableBufferPointer { dWeight in
-            glimpse_winograd_weight_gradient(Int32(tile), partials, Int32(outputs), Int32(channels), dWeight.baseAddress!)
+            glimpse_winograd_weight_gradient(Int32(tile), partials, Int32(outputs), Int32(channels), dWeight.baseAddress!,
+                                             weightScratch)
         }
         if gradients.bias != nil {
             gradients.bias!.add(outputGradient.sum(alongAxes: [0, 2, 3]), scaledBy: 1)
@@ -197,9 +208,15 @@ struct WinogradPlan {
         tilesY = (height + tile - 1) / tile
         tilesX = (width + tile - 1) / tile
         let totalRows = batch * tilesY
-        rowsPerUnit = min(totalRows, max(1, (tilesPerProduct + tilesX - 1) / tilesX))
+        // At least `minimumUnits` units when there are the tile rows, so that one image still
+        // keeps both cores busy (with 2 workers, 4 units balance better than 2).
+        let forProduct = (tilesPerProduct + tilesX - 1) / tilesX
+        let forWorkers = (totalRows + WinogradPlan.minimumUnits - 1) / WinogradPlan.minimumUnits
+        rowsPerUnit = max(1, min(forProduct, forWorkers))
         unitCount = (totalRows + rowsPerUnit - 1) / rowsPerUnit
     }
+
+    static let minimumUnits = 4
 
     /// α²: transformed positions per tile.
     var positions: Int { (tile + 2) * (tile + 2) }

@@ -238,9 +238,11 @@ struct WinogradConvolutionTests {
 
     @Test("the layer routes eligible shapes to Winograd: forward, backward (dX and dW) agree with the definition")
     func routedThroughLayer() {
-        let testCase = Case(batch: 2, channels: 16, outputs: 12, height: 9, width: 14, tile: 4, tilesPerProduct: 256)
+        // 2 × 16 × 33 = 1056 output pixels: over the 1024 below which shapes keep im2col.
+        let testCase = Case(batch: 2, channels: 16, outputs: 12, height: 16, width: 33, tile: 4, tilesPerProduct: 256)
         let (layer, input, upstream) = Self.layer(testCase, seed: 44)
         #expect(layer.isWinogradShape)
+        #expect(Conv2d.winogradTileOverride != nil || layer.winogradForwardTile(for: input) == (Conv2d.winogradEnabled ? 4 : nil))
         let (output, cache) = layer.forward(input)
         var gradients = layer.zeroGradients()
         let inputGradient = layer.backward(upstream, cache: cache, into: &gradients)

@@ -14,34 +14,39 @@
 // (hence whichever thread) it falls in. The transforms pick AVX-512, AVX2 + FMA or
 // baseline code once, from the CPU.
 
-/// Floats of scratch one transform call needs for images `width` wide (any height).
-long glimpse_winograd_scratch_count(int tile, int width);
+/// Floats of scratch one transform call needs for images `width` wide (any height) and
+/// `channels` = the larger of C and O.
+long glimpse_winograd_scratch_count(int tile, int width, int channels);
 
-/// transformed[alpha²][O][C] = G·g·Gᵀ for each weight[O][C][3][3].
+/// Floats of scratch the two weight functions below need.
+long glimpse_winograd_weight_scratch_count(int tile, int outputs, int channels);
+
+/// transformed[alpha²][C][O] = G·g·Gᵀ for each weight[O][C][3][3].
 void glimpse_winograd_transform_weights(int tile, const float *weight, int outputs, int channels,
-                                        float *transformed);
+                                        float *transformed, float *scratch);
 
-/// transformed[alpha²][C][leading] (columns 0 ..< count·tilesX) = Bᵀ·d·B for each input
+/// transformed[alpha²][leading][C] (rows 0 ..< count·tilesX) = Bᵀ·d·B for each input
 /// tile of tile rows first ..< first + count of images[B][C][H][W].
 void glimpse_winograd_transform_input(int tile, const float *images, int channels, int height, int width,
                                       int first, int count, float *transformed, long leading, float *scratch);
 
 /// images[B][O][H][W] = Aᵀ·M·A (+ bias[o] when bias is not null) for the output tiles of tile
-/// rows first ..< first + count, from products[alpha²][O][leading]; parts of edge tiles
+/// rows first ..< first + count, from products[alpha²][leading][O]; parts of edge tiles
 /// outside the image are dropped.
 void glimpse_winograd_transform_output(int tile, const float *products, long leading, int outputs, int height,
                                        int width, int first, int count, const float *bias, float *images,
                                        float *scratch);
 
-/// The adjoint of the output transform, for the weight gradient: transformed[alpha²][O][leading]
+/// The adjoint of the output transform, for the weight gradient: transformed[alpha²][leading][O]
 /// = A·dY·Aᵀ for each m x m tile (zero outside the image) of output_gradient[B][O][H][W].
 void glimpse_winograd_transform_output_gradient(int tile, const float *output_gradient, int outputs, int height,
                                                 int width, int first, int count, float *transformed, long leading,
                                                 float *scratch);
 
-/// The adjoint of the weight transform: dweight[O][C][3][3] += Gᵀ·dU·G for dU = transformed[alpha²][O][C].
+/// The adjoint of the weight transform: dweight[O][C][3][3] += Gᵀ·dU·G for dU = transformed[alpha²][O][C]
+/// (this one is O-major: the sgemm that sums dU writes it so).
 void glimpse_winograd_weight_gradient(int tile, const float *transformed, int outputs, int channels,
-                                      float *dweight);
+                                      float *dweight, float *scratch);
 
 /// Which code the transforms run: 512 (AVX-512), 256 (AVX2 + FMA) or 128 (baseline SSE2).
 int glimpse_winograd_vector_bits(void);
