@@ -147,139 +147,157 @@ INLINE void transpose(const int vectors, const float *src, long srcStride, int r
             dst[(long)c * dstStride + r] = src[(long)r * srcStride + c] + (offset ? offset[c] : 0.0f);
 }
 
-// strip[x][c] = source[c·planeStride + x] for x < width, c < channels; zero for width <= x < paddedWidth.
-INLINE void to_channels_last(const int vectors, const float *source, long planeStride, int channels, int width,
-                             int paddedWidth, float *strip) {
-    transpose(vectors, source, planeStride, channels, width, strip, channels, 0);
-    if (paddedWidth > width) memset(strip + (long)width * channels, 0, sizeof(float) * (size_t)(paddedWidth - width) * channels);
-}
-
-// target[c·planeStride + x] = strip[x][c] + bias[c] for x < width.
-INLINE void from_channels_last(const int vectors, const float *strip, int channels, int width, const float *bias,
-                               float *target, long planeStride) {
-    transpose(vectors, strip, channels, width, channels, target, planeStride, bias);
-}
-
 // MARK: 2-D transforms of runs of tile rows, vectorised over channels
+//
+// Per tile row, the pass that combines rows runs once over the whole channels-last strip
+// (every column, all channels: one long loop), and the pass that combines columns runs per
+// tile, over C (or O) lanes, with the tile's columns m·C floats after the previous tile's.
+
+// The 1-D transforms once per tile: tile t reads in[k] + t·inStride and writes out[k] + t·outStride.
+#define PER_TILE(kernel, inCount, outCount)                                                               \
+    for (int t = 0; t < tiles; t++) {                                                                     \
+        const float *a[6];                                                                                \
+        float *b[6];                                                                                      \
+        for (int k = 0; k < (inCount); k++) a[k] = in[k] + t * inStride;                                  \
+        for (int k = 0; k < (outCount); k++) b[k] = out[k] + t * outStride;                               \
+        kernel(m, a, b, n);                                                                               \
+    }
+
+INLINE void input_1d_tiles(const int m, const float *const in[6], long inStride, float *const out[6], long outStride,
+                           int tiles, long n) {
+    PER_TILE(input_1d, m + 2, m + 2)
+}
+
+INLINE void output_1d_tiles(const int m, const float *const in[6], long inStride, float *const out[4], long outStride,
+                            int tiles, long n) {
+    PER_TILE(output_1d, m + 2, m)
+}
+
+INLINE void output_adjoint_1d_tiles(const int m, const float *const in[4], long inStride, float *const out[6],
+                                    long outStride, int tiles, long n) {
+    PER_TILE(output_adjoint_1d, m, m + 2)
+}
 
 long glimpse_winograd_scratch_count(int tile, int width, int channels) {
     const int alpha = tile + 2;
     const long tilesX = (width + tile - 1) / tile;
-    const long paddedWidth = tilesX * tile;
-    // A channels-last strip of alpha rows, a zero vector, alpha x alpha partial vectors.
-    return ((long)alpha * paddedWidth + 1 + (long)alpha * alpha) * channels + 16;
+    // Two buffers of alpha channels-last rows, tilesX·m + 2 columns each.
+    return 2L * alpha * (tilesX * tile + 2) * channels + 16;
 }
 
-INLINE void transform_input(const int m, const int vectors, const float *images, int channels, int height, int width, int first,
-                            int count, float *transformed, long leading, float *scratch) {
+INLINE void transform_input(const int m, const int vectors, const float *images, int channels, int height, int width,
+                            int first, int count, float *transformed, long leading, float *scratch) {
     const int alpha = m + 2;
     const int tilesY = (height + m - 1) / m, tilesX = (width + m - 1) / m;
     const long planeSize = (long)height * width;
-    float *strip = scratch;                                      // [alpha rows][width][C]
-    float *zero = strip + (long)alpha * tilesX * m * channels;   // [C]
-    float *partial = zero + channels;                            // [alpha i][alpha s][C]: Bᵀ along rows
-    memset(zero, 0, sizeof(float) * (size_t)channels);
+    // Image column x at strip column x + 1; columns 0 and W + 1 ... are the zero padding.
+    const long columns = (long)tilesX * m + 2, rowSize = columns * channels;
+    // [alpha slots][columns][C]: image row iy sits in slot (iy + 1) % alpha, so the two rows a
+    // tile row shares with the one above stay where they are and are not moved again.
+    float *slots = scratch;
+    float *rows = scratch + alpha * rowSize;  // [alpha i][columns][C]: Bᵀ along rows
+    long slotKey[6];
+    for (int slot = 0; slot < alpha; slot++) slotKey[slot] = -1;
     const long plane = leading * channels;
+    float *rowOutputs[6];
+    for (int i = 0; i < alpha; i++) rowOutputs[i] = rows + i * rowSize;
     for (int row = first; row < first + count; row++) {
         const int image = row / tilesY, ty = row % tilesY;
         const long tile0 = (long)(row - first) * tilesX;
-        int valid[6];
+        const float *rowInputs[6];
         for (int r = 0; r < alpha; r++) {
-            const int iy = m * ty - 1 + r;
-            valid[r] = iy >= 0 && iy < height;
-            if (valid[r])
-                to_channels_last(vectors, images + (long)image * channels * planeSize + (long)iy * width, planeSize, channels,
-                                 width, width, strip + (long)r * width * channels);
+            const int iy = m * ty - 1 + r, slot = (iy + 1) % alpha;
+            const long key = (long)image * (tilesY * m + 4) + iy + 1;  // iy + 1 < tilesY·m + 3
+            float *target = slots + slot * rowSize;
+            rowInputs[r] = target;
+            if (slotKey[slot] == key) continue;
+            slotKey[slot] = key;
+            if (iy < 0 || iy >= height) {
+                memset(target, 0, sizeof(float) * (size_t)rowSize);
+                continue;
+            }
+            memset(target, 0, sizeof(float) * (size_t)channels);
+            transpose(vectors, images + (long)image * channels * planeSize + (long)iy * width, planeSize, channels, width,
+                      target + channels, channels, 0);
+            memset(target + (width + 1L) * channels, 0, sizeof(float) * (size_t)(columns - width - 1) * channels);
         }
-        for (int tx = 0; tx < tilesX; tx++) {
-            for (int s = 0; s < alpha; s++) {
-                const int ix = m * tx - 1 + s;
-                const float *column[6];
-                float *outputs[6];
-                for (int r = 0; r < alpha; r++)
-                    column[r] = valid[r] && ix >= 0 && ix < width ? strip + ((long)r * width + ix) * channels : zero;
-                for (int i = 0; i < alpha; i++) outputs[i] = partial + (long)(i * alpha + s) * channels;
-                input_1d(m, column, outputs, channels);
-            }
-            for (int i = 0; i < alpha; i++) {
-                const float *rowValues[6];
-                float *outputs[6];
-                for (int s = 0; s < alpha; s++) rowValues[s] = partial + (long)(i * alpha + s) * channels;
-                for (int j = 0; j < alpha; j++) outputs[j] = transformed + (long)(i * alpha + j) * plane + (tile0 + tx) * channels;
-                input_1d(m, rowValues, outputs, channels);
-            }
+        input_1d(m, rowInputs, rowOutputs, rowSize);
+        for (int i = 0; i < alpha; i++) {
+            const float *in[6];
+            float *out[6];
+            for (int s = 0; s < alpha; s++) in[s] = rows + i * rowSize + (long)s * channels;
+            for (int j = 0; j < alpha; j++) out[j] = transformed + (long)(i * alpha + j) * plane + tile0 * channels;
+            input_1d_tiles(m, in, (long)m * channels, out, channels, tilesX, channels);
         }
     }
 }
 
-INLINE void transform_output(const int m, const int vectors, const float *products, long leading, int outputs, int height, int width,
-                             int first, int count, const float *bias, float *images, float *scratch) {
+INLINE void transform_output(const int m, const int vectors, const float *products, long leading, int outputs,
+                             int height, int width, int first, int count, const float *bias, float *images,
+                             float *scratch) {
     const int alpha = m + 2;
     const int tilesY = (height + m - 1) / m, tilesX = (width + m - 1) / m;
-    const long paddedWidth = (long)tilesX * m, planeSize = (long)height * width;
-    float *strip = scratch;                                     // [m rows][paddedWidth][O]
-    float *partial = strip + (long)m * paddedWidth * outputs;   // [alpha i][m b][O]: Aᵀ along columns
+    const long planeSize = (long)height * width;
+    const long columns = (long)tilesX * m, rowSize = columns * outputs;
+    float *partial = scratch;                    // [alpha i][columns][O]: Aᵀ along each tile's columns
+    float *strip = scratch + alpha * rowSize;    // [m rows][columns][O]
     const long plane = leading * outputs;
+    const float *partialRows[6];
+    float *stripRows[4];
+    for (int i = 0; i < alpha; i++) partialRows[i] = partial + i * rowSize;
+    for (int a = 0; a < m; a++) stripRows[a] = strip + a * rowSize;
     for (int row = first; row < first + count; row++) {
         const int image = row / tilesY, ty = row % tilesY;
         const long tile0 = (long)(row - first) * tilesX;
         const int rowCount = height - m * ty < m ? height - m * ty : m;
-        for (int tx = 0; tx < tilesX; tx++) {
-            for (int i = 0; i < alpha; i++) {
-                const float *inputs[6];
-                float *phases[4];
-                for (int j = 0; j < alpha; j++) inputs[j] = products + (long)(i * alpha + j) * plane + (tile0 + tx) * outputs;
-                for (int b = 0; b < m; b++) phases[b] = partial + (long)(i * m + b) * outputs;
-                output_1d(m, inputs, phases, outputs);
-            }
-            for (int b = 0; b < m; b++) {
-                const float *inputs[6];
-                float *pixels[4];
-                for (int i = 0; i < alpha; i++) inputs[i] = partial + (long)(i * m + b) * outputs;
-                for (int a = 0; a < m; a++) pixels[a] = strip + ((long)a * paddedWidth + m * tx + b) * outputs;
-                output_1d(m, inputs, pixels, outputs);
-            }
+        for (int i = 0; i < alpha; i++) {
+            const float *in[6];
+            float *out[4];
+            for (int j = 0; j < alpha; j++) in[j] = products + (long)(i * alpha + j) * plane + tile0 * outputs;
+            for (int b = 0; b < m; b++) out[b] = partial + i * rowSize + (long)b * outputs;
+            output_1d_tiles(m, in, outputs, out, (long)m * outputs, tilesX, outputs);
         }
+        output_1d(m, partialRows, stripRows, rowSize);
         for (int a = 0; a < rowCount; a++)
-            from_channels_last(vectors, strip + (long)a * paddedWidth * outputs, outputs, width, bias,
-                               images + (long)image * outputs * planeSize + (long)(m * ty + a) * width, planeSize);
+            transpose(vectors, strip + a * rowSize, outputs, width, outputs,
+                      images + (long)image * outputs * planeSize + (long)(m * ty + a) * width, planeSize, bias);
     }
 }
 
-INLINE void transform_output_gradient(const int m, const int vectors, const float *gradient, int outputs, int height, int width,
-                                      int first, int count, float *transformed, long leading, float *scratch) {
+INLINE void transform_output_gradient(const int m, const int vectors, const float *gradient, int outputs, int height,
+                                      int width, int first, int count, float *transformed, long leading,
+                                      float *scratch) {
     const int alpha = m + 2;
     const int tilesY = (height + m - 1) / m, tilesX = (width + m - 1) / m;
-    const long paddedWidth = (long)tilesX * m, planeSize = (long)height * width;
-    float *strip = scratch;                                     // [m rows][paddedWidth][O], zero outside the image
-    float *partial = strip + (long)m * paddedWidth * outputs;   // [alpha i][m b][O]: A along rows
+    const long planeSize = (long)height * width;
+    const long columns = (long)tilesX * m, rowSize = columns * outputs;
+    float *strip = scratch;                  // [m rows][columns][O], zero outside the image
+    float *rows = scratch + alpha * rowSize; // [alpha i][columns][O]: A along rows
     const long plane = leading * outputs;
+    const float *stripRows[4];
+    float *rowOutputs[6];
+    for (int a = 0; a < m; a++) stripRows[a] = strip + a * rowSize;
+    for (int i = 0; i < alpha; i++) rowOutputs[i] = rows + i * rowSize;
     for (int row = first; row < first + count; row++) {
         const int image = row / tilesY, ty = row % tilesY;
         const long tile0 = (long)(row - first) * tilesX;
         for (int a = 0; a < m; a++) {
-            float *target = strip + (long)a * paddedWidth * outputs;
-            if (m * ty + a < height)
-                to_channels_last(vectors, gradient + (long)image * outputs * planeSize + (long)(m * ty + a) * width, planeSize,
-                                 outputs, width, (int)paddedWidth, target);
-            else
-                memset(target, 0, sizeof(float) * (size_t)paddedWidth * outputs);
+            float *target = strip + a * rowSize;
+            if (m * ty + a < height) {
+                transpose(vectors, gradient + (long)image * outputs * planeSize + (long)(m * ty + a) * width, planeSize,
+                          outputs, width, target, outputs, 0);
+                memset(target + (long)width * outputs, 0, sizeof(float) * (size_t)(columns - width) * outputs);
+            } else {
+                memset(target, 0, sizeof(float) * (size_t)rowSize);
+            }
         }
-        for (int tx = 0; tx < tilesX; tx++) {
-            for (int b = 0; b < m; b++) {
-                const float *pixels[4];
-                float *rows[6];
-                for (int a = 0; a < m; a++) pixels[a] = strip + ((long)a * paddedWidth + m * tx + b) * outputs;
-                for (int i = 0; i < alpha; i++) rows[i] = partial + (long)(i * m + b) * outputs;
-                output_adjoint_1d(m, pixels, rows, outputs);
-            }
-            for (int i = 0; i < alpha; i++) {
-                const float *phases[4];
-                float *targets[6];
-                for (int b = 0; b < m; b++) phases[b] = partial + (long)(i * m + b) * outputs;
-                for (int j = 0; j < alpha; j++) targets[j] = transformed + (long)(i * alpha + j) * plane + (tile0 + tx) * outputs;
-                output_adjoint_1d(m, phases, targets, outputs);
-            }
+        output_adjoint_1d(m, stripRows, rowOutputs, rowSize);
+        for (int i = 0; i < alpha; i++) {
+            const float *in[4];
+            float *out[6];
+            for (int b = 0; b < m; b++) in[b] = rows + i * rowSize + (long)b * outputs;
+            for (int j = 0; j < alpha; j++) out[j] = transformed + (long)(i * alpha + j) * plane + tile0 * outputs;
+            output_adjoint_1d_tiles(m, in, (long)m * outputs, out, outputs, tilesX, outputs);
         }
     }
 }
