@@ -28,6 +28,9 @@ struct Options {
     /// Trainer.step with Parallel.threadCount 1 and 2, interleaved step by step (an A/B
     /// that a busy machine affects alike).
     var compareSwiftThreads = false
+    /// `--side-by-side MODE ...`: one measurement for Scripts/side_by_side.py (see SideBySide.swift);
+    /// every argument after it belongs to that mode.
+    var sideBySide: [String]? = nil
 
     init(_ arguments: [String]) {
         var index = 0
@@ -49,8 +52,13 @@ struct Options {
             case "--model-only": modelOnly = true
             case "--conv-only": convOnly = true
             case "--compare-swift-threads": compareSwiftThreads = true
+            case "--side-by-side":
+                sideBySide = Array(arguments[(index + 1)...])
+                index = arguments.count
+                continue
             case "--help", "-h":
-                print("usage: glimpse-benchmarks [--threads N] [--swift-threads N] [--repeats N] [--quick] [--model-only] [--conv-only] [--compare-swift-threads]")
+                print("usage: glimpse-benchmarks [--threads N] [--swift-threads N] [--repeats N] [--quick] [--model-only] [--conv-only] [--compare-swift-threads]\n"
+                      + "       glimpse-benchmarks [--threads N] [--swift-threads N] --side-by-side train|latency ... (SideBySide.swift)")
                 exit(0)
             default:
                 print("glimpse-benchmarks: unknown argument \(argument)")
@@ -126,6 +134,10 @@ print("Glimpse benchmarks: \(options.threads) OpenBLAS thread(s), "
       + "\(options.swiftThreads) Swift thread(s), median of \(options.repeats) runs")
 print("CPU: \(CPUInfo.current.summary)")
 print("OpenBLAS \(BLAS.kernelReport)")
+if let sideBySide = options.sideBySide {
+    runSideBySide(sideBySide)
+    exit(0)
+}
 
 if !options.modelOnly {
 // MARK: sgemm peak

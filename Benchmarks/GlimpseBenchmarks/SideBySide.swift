@@ -1,0 +1,246 @@
+import Foundation
+import GlimpseData
+import GlimpseImage
+import GlimpseLayers
+import GlimpseModel
+import GlimpseTensor
+
+/// The Glimpse half of Scripts/side_by_side.py: one measurement per process, so that the
+/// process's peak RSS belongs to that measurement alone. Runs after the header (CPU and
+/// OpenBLAS kernels) and prints one `RESULT {json}` line for the runner.
+///
+///     glimpse-benchmarks --side-by-side train --images DIR --captions-file TSV --captions-per-image 1|5
+///                        [--model M] [--batch 32] [--warmup 2] [--steps 5]
+///     glimpse-benchmarks --side-by-side latency IMAGE [--model M] [--beam K] [--warmup 3] [--repeats 20]
+///
+/// `train`: `Trainer.step` (Adam 1e-3, clipping at Trainer's default norm 5, BatchNorm
+/// in training mode, dropout) on the model's own weights, one fixed batch of the first
+/// `--batch` images of the captions file (decoded and preprocessed once, untimed).
+/// `latency`: one image from its file, as `glimpse caption` does it: decode →
+/// Preprocessing → encoder → CaptionSearch, with the command's decoding options.
+struct SideBySideOptions {
+    enum Mode: String { case train, latency }
+    var mode: Mode
+    var modelPath: String
+    var imagesFolder: String?
+    var captionsFile: String?
+    var captionsPerImage = 5
+    var batch = 32
+    var warmup: Int?
+    var steps = 5
+    var repeats = 20
+    var beam = 1
+    var image: String?
+
+    /// The shipped model, as SwiftPM copies it beside the executables (glimpse's own lookup).
+    static var defaultModelPath: String {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            ?? CommandLine.arguments[0]
+        return (executable as NSString).deletingLastPathComponent
+            + "/glimpse_GlimpseTool.resources/Resources/default-model.safetensors"
+    }
+
+    init(_ arguments: [String]) {
+        func fail(_ message: String) -> Never {
+            print("glimpse-benchmarks --side-by-side: \(message)")
+            exit(2)
+        }
+        guard let first = arguments.first, let mode = Mode(rawValue: first) else {
+            fail("give a mode: train or latency")
+        }
+        self.mode = mode
+        modelPath = Self.defaultModelPath
+        var index = 1
+        while index < arguments.count {
+            let argument = arguments[index]
+            func text() -> String {
+                index += 1
+                guard index < arguments.count else { fail("\(argument) needs a value") }
+                return arguments[index]
+            }
+            func number() -> Int {
+                let value = text()
+                guard let number = Int(value), number >= 0 else { fail("\(argument) needs a whole number, got \(value)") }
+                return number
+            }
+            switch argument {
+            case "--model": modelPath = text()
+            case "--images": imagesFolder = text()
+            case "--captions-file": captionsFile = text()
+            case "--captions-per-image": captionsPerImage = number()
+            case "--batch": batch = number()
+            case "--warmup": warmup = number()
+            case "--steps": steps = number()
+            case "--repeats": repeats = number()
+            case "--beam": beam = number()
+            default:
+                if argument.hasPrefix("--") || image != nil { fail("unknown argument \(argument)") }
+                image = argument
+            }
+            index += 1
+        }
+        switch mode {
+        case .train:
+            if imagesFolder == nil || captionsFile == nil { fail("train needs --images DIR and --captions-file TSV") }
+            if captionsPerImage < 1 || batch < 1 || steps < 1 { fail("--captions-per-image, --batch and --steps must be positive") }
+        case .latency:
+            if image == nil { fail("latency needs an IMAGE") }
+            if beam < 1 || repeats < 1 { fail("--beam and --repeats must be positive") }
+        }
+    }
+}
+
+/// Process CPU time (all threads) and peak RSS, from getrusage.
+private func processUsage() -> (cpuSeconds: Double, peakRSSKilobytes: Int, minorFaults: Int) {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+        + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6
+    return (cpu, usage.ru_maxrss, usage.ru_minflt)
+}
+
+private func seconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+
+private func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+/// One machine-readable line for the runner.
+private func printResult(_ fields: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+    print("RESULT " + String(decoding: data, as: UTF8.self))
+}
+
+private func loadCheckpoint(_ path: String) -> Checkpoint {
+    do {
+        return try Checkpoint(contentsOf: path)
+    } catch {
+        print("glimpse-benchmarks: \(error)")
+        exit(1)
+    }
+}
+
+/// The model input for the image at `path`: decode, then the checkpoint's preprocessing
+/// (the steps of `glimpse caption`'s `Captioner.prepare`).
+private func prepare(_ path: String, decoder: ImageDecoder, preprocessing: Preprocessing) -> [Float] {
+    do {
+        return preprocessing(try decoder.decode(contentsOf: path).image)
+    } catch {
+        print("glimpse-benchmarks: \(error)")
+        exit(1)
+    }
+}
+
+func runSideBySide(_ arguments: [String]) {
+    let options = SideBySideOptions(arguments)
+    switch options.mode {
+    case .train: sideBySideTraining(options)
+    case .latency: sideBySideLatency(options)
+    }
+}
+
+/// Training throughput: images per second over `steps` timed `Trainer.step`s after `warmup`.
+private func sideBySideTraining(_ options: SideBySideOptions) {
+    let checkpoint = loadCheckpoint(options.modelPath)
+    let size = checkpoint.preprocessing.imageSize
+    // Captions file: one caption per line, `file<TAB>id id id` (the runner tokenises once for both sides).
+    guard let text = try? String(contentsOfFile: options.captionsFile!, encoding: .utf8) else {
+        print("glimpse-benchmarks: cannot read \(options.captionsFile!)")
+        exit(1)
+    }
+    var files: [String] = []
+    var captionsByFile: [String: [[Int32]]] = [:]
+    for line in text.split(separator: "\n") {
+        let parts = line.split(separator: "\t", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { continue }
+        let file = String(parts[0])
+        if captionsByFile[file] == nil { files.append(file) }
+        captionsByFile[file, default: []].append(parts[1].split(separator: " ").map { Int32($0)! })
+    }
+    guard files.count >= options.batch else {
+        print("glimpse-benchmarks: \(options.captionsFile!) names \(files.count) images, fewer than --batch \(options.batch)")
+        exit(1)
+    }
+    let chosen = Array(files.prefix(options.batch))
+    let decoder = ImageDecoder()
+    let inputs = chosen.map { prepare(options.imagesFolder! + "/" + $0, decoder: decoder, preprocessing: checkpoint.preprocessing) }
+    let images = Tensor(shape: [chosen.count, 3, size, size], scalars: inputs.flatMap { $0 })
+    var captions: [CaptionBatch.Caption] = []
+    for (index, file) in chosen.enumerated() {
+        for tokens in captionsByFile[file]!.prefix(options.captionsPerImage) {
+            captions.append(CaptionBatch.Caption(imageIndex: index, tokens: tokens))
+        }
+    }
+    let batch = CaptionBatch(images: images, captions: captions)
+    var trainer = Trainer(model: checkpoint.model, optimizer: Adam(learningRate: 1e-3))
+    var generator = SeededGenerator(seed: 7)
+
+    var losses: [Float] = []
+    var warmups: [Double] = []
+    for _ in 0..<(options.warmup ?? 2) {
+        let stepStart = seconds()
+        losses.append(trainer.step(batch, using: &generator).loss)
+        warmups.append(seconds() - stepStart)
+    }
+    var walls: [Double] = []
+    let startUsage = processUsage()
+    let start = seconds()
+    for _ in 0..<options.steps {
+        let stepStart = seconds()
+        losses.append(trainer.step(batch, using: &generator).loss)
+        walls.append(seconds() - stepStart)
+    }
+    let wall = seconds() - start
+    let endUsage = processUsage()
+    let imageCount = Double(chosen.count * options.steps)
+    print(String(format: "train %d images x %d caption(s), %d tokens: %.1f images/s over %d steps (median step %.0f ms), "
+                    + "%.0f ms CPU per step, peak RSS %.0f MB",
+                 chosen.count, options.captionsPerImage, batch.tokenCount, imageCount / wall, options.steps,
+                 median(walls) * 1000, (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.steps) * 1000,
+                 Double(endUsage.peakRSSKilobytes) / 1024))
+    printResult([
+        "side": "glimpse", "mode": "train", "images": chosen.count, "captions_per_image": options.captionsPerImage,
+        "tokens": batch.tokenCount, "steps": options.steps, "images_per_second": imageCount / wall,
+        "median_step_ms": median(walls) * 1000,
+        "cpu_ms_per_step": (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.steps) * 1000,
+        "minor_faults_per_step": Double(endUsage.minorFaults - startUsage.minorFaults) / Double(options.steps),
+        "peak_rss_mb": Double(endUsage.peakRSSKilobytes) / 1024, "first_loss": Double(losses.first ?? .nan),
+        "last_loss": Double(losses.last ?? .nan), "step_ms": walls.map { ($0 * 10000).rounded() / 10 },
+        "warmup_ms": warmups.map { ($0 * 10000).rounded() / 10 },
+    ])
+}
+
+/// Single-image latency from the file, in-process: the median over `repeats` after `warmup`.
+private func sideBySideLatency(_ options: SideBySideOptions) {
+    let checkpoint = loadCheckpoint(options.modelPath)
+    let size = checkpoint.preprocessing.imageSize
+    let decoder = ImageDecoder()
+    // `glimpse caption`'s options: SearchOptions.decodingOptions with its defaults (<unk> suppressed).
+    let decoding = DecodingOptions(beamSize: options.beam, maximumLength: 30, lengthNormalization: nil, nBest: 1,
+                                   suppressUnknown: true, keepsAttention: false)
+    func captionOnce() -> CaptionResult {
+        let input = prepare(options.image!, decoder: decoder, preprocessing: checkpoint.preprocessing)
+        return checkpoint.model.caption(Tensor(shape: [1, 3, size, size], scalars: input), options: decoding)[0]
+    }
+    var caption = captionOnce()
+    for _ in 1..<max(1, options.warmup ?? 3) { caption = captionOnce() }
+    var times: [Double] = []
+    let startUsage = processUsage()
+    for _ in 0..<options.repeats {
+        let start = seconds()
+        caption = captionOnce()
+        times.append(seconds() - start)
+    }
+    let endUsage = processUsage()
+    let words = checkpoint.vocabulary.decode(caption.best.tokens).joined(separator: " ")
+    print(String(format: "latency, beam %d: median %.2f ms over %d (min %.2f), %.2f ms CPU each: %@", options.beam,
+                 median(times) * 1000, options.repeats, times.min()! * 1000,
+                 (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.repeats) * 1000, words))
+    printResult([
+        "side": "glimpse", "mode": "latency", "beam": options.beam, "repeats": options.repeats,
+        "median_ms": median(times) * 1000, "min_ms": times.min()! * 1000,
+        "cpu_ms": (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.repeats) * 1000,
+        "caption": words, "peak_rss_mb": Double(endUsage.peakRSSKilobytes) / 1024,
+    ])
+}
