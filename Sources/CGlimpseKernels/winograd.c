@@ -304,9 +304,9 @@ INLINE void transform_output_gradient(const int m, const int vectors, const floa
 
 // MARK: Run-time choice of the vector code
 
-static int vector_bits_cached;
+static int vector_bits_cached, vector_bits_limit;
 
-int glimpse_winograd_vector_bits(void) {
+static int cpu_vector_bits(void) {
     int bits = __atomic_load_n(&vector_bits_cached, __ATOMIC_RELAXED);
     if (bits == 0) {
         __builtin_cpu_init();
@@ -320,6 +320,16 @@ int glimpse_winograd_vector_bits(void) {
         __atomic_store_n(&vector_bits_cached, bits, __ATOMIC_RELAXED);
     }
     return bits;
+}
+
+int glimpse_winograd_vector_bits(void) {
+    const int bits = cpu_vector_bits(), limit = __atomic_load_n(&vector_bits_limit, __ATOMIC_RELAXED);
+    return limit > 0 && limit < bits ? limit : bits;
+}
+
+int glimpse_winograd_limit_vector_bits(int bits) {
+    __atomic_store_n(&vector_bits_limit, bits, __ATOMIC_RELAXED);
+    return glimpse_winograd_vector_bits();
 }
 
 // One entry point over three compiled copies of body, each specialised for m = 2 and m = 4.

@@ -29,10 +29,10 @@ extension Conv2d {
 
     /// Tiles per sgemm in the forward pass (a unit is whole tile rows, at least this many tiles
     /// unless the batch has fewer).
-    nonisolated(unsafe) public static var winogradTilesPerProduct = 256
+    nonisolated(unsafe) public static var winogradTilesPerProduct = 128
 
     /// Tiles per sgemm in the weight gradient (there the tiles are the inner dimension).
-    nonisolated(unsafe) public static var winogradGradientTilesPerProduct = 512
+    nonisolated(unsafe) public static var winogradGradientTilesPerProduct = 256
 
     /// Whether the layer's shape allows Winograd at all: 3x3, stride 1, padding 1, C ≥ 8.
     /// With fewer input channels the sgemms are too thin (the first layer, C = 3, has its direct kernel).
@@ -57,16 +57,18 @@ extension Conv2d {
     }
 
     /// The per-shape choice, measured on the encoder's shapes (C, O from 32 to 256; 16² to 128²;
-    /// batch 1 and 32) on an AMD EPYC (Zen 4, AVX-512) with 2 workers: F(4x4) was fastest
-    /// everywhere it won, by 1.5–2.6x over im2col + sgemm forward and backward, except with fewer
-    /// than 1024 output pixels per call (batch 1 at 16²: 4 tiles per sgemm), where it lost
-    /// (0.6x) and F(2x2) broke even; those shapes keep im2col.
+    /// batch 1, 2, 4 and 32) on an AMD EPYC (Zen 4, AVX-512) with 2 workers, interleaved:
+    /// F(4x4) was the fastest from 1024 output pixels per call up (batch 32: 2.1–2.8x over
+    /// im2col + sgemm, F(2x2) 1.5–2.0x; batch 1 from 32² up: 1.7–4x). Below that (batch 1 or 2
+    /// at 16², 4–8 tiles per sgemm) F(4x4) fell to 0.7–1.1x and F(2x2) won (1.2–1.5x). The weight
+    /// gradient was measured at batch 32 only and follows the same rule.
     static func measuredForwardTile(channels: Int, outputs: Int, height: Int, width: Int, batch: Int) -> Int? {
-        batch * height * width >= 1024 ? 4 : nil
+        let pixels = batch * height * width
+        return pixels >= 1024 ? 4 : pixels >= 256 ? 2 : nil
     }
 
     static func measuredWeightGradientTile(channels: Int, outputs: Int, height: Int, width: Int, batch: Int) -> Int? {
-        batch * height * width >= 1024 ? 4 : nil
+        measuredForwardTile(channels: channels, outputs: outputs, height: height, width: width, batch: batch)
     }
 
     /// The Winograd forward pass (see the type's comment); bias added in the output transform.

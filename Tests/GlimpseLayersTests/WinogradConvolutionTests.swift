@@ -1,3 +1,4 @@
+import CGlimpseKernels
 @testable import GlimpseLayers
 import GlimpseTensor
 import GlimpseTestSupport
@@ -252,6 +253,26 @@ struct WinogradConvolutionTests {
                              "input gradient")
         expectWithinRounding(gradients.weight, weightGradientDefinition(input, upstream), factor: allowance,
                              "weight gradient")
+    }
+
+    @Test("the AVX2 and baseline transforms agree with the definition too", arguments: [256, 128])
+    func narrowerVectorCode(bits: Int) {
+        // Other tests may run meanwhile on the narrower code: it must be as correct.
+        let limited = Int(glimpse_winograd_limit_vector_bits(Int32(bits)))
+        defer { glimpse_winograd_limit_vector_bits(0) }
+        #expect(limited <= bits)
+        for testCase in [Case(batch: 3, channels: 12, outputs: 19, height: 11, width: 11, tile: 4, tilesPerProduct: 7, hasBias: true),
+                         Case(batch: 1, channels: 17, outputs: 9, height: 10, width: 13, tile: 2, tilesPerProduct: 5)] {
+            let (layer, input, upstream) = Self.layer(testCase, seed: 46)
+            let allowance = Self.allowance(tile: testCase.tile)
+            expectWithinRounding(layer.forwardWinograd(input, tile: testCase.tile, tilesPerProduct: testCase.tilesPerProduct),
+                                 definition(input, weight: layer.weight, bias: layer.bias), factor: allowance, "output")
+            var gradients = layer.zeroGradients()
+            layer.backwardWeightsWinograd(upstream, cache: Conv2d.Cache(input: input), into: &gradients,
+                                          tile: testCase.tile, tilesPerProduct: testCase.tilesPerProduct)
+            expectWithinRounding(gradients.weight, weightGradientDefinition(input, upstream), factor: allowance,
+                                 "weight gradient")
+        }
     }
 
     @Test("shapes Winograd does not cover: the first layer, strides, other kernels and paddings")

@@ -51,4 +51,8 @@ void glimpse_winograd_weight_gradient(int tile, const float *transformed, int ou
 /// Which code the transforms run: 512 (AVX-512), 256 (AVX2 + FMA) or 128 (baseline SSE2).
 int glimpse_winograd_vector_bits(void);
 
+/// For tests: run the narrower code (256 or 128) on a wider CPU; 0, or more than the CPU has,
+/// restores the CPU's choice. Returns the choice now in force.
+int glimpse_winograd_limit_vector_bits(int bits);
+
 #endif
