@@ -49,31 +49,9 @@ public final class BufferPool: @unchecked Sendable {
             }
             lock.unlock()
         }
-        let bytes = capacity * MemoryLayout<Float>.stride
-        if bytes >= Self.hugePageBytes, let pointer = Self.allocateOnHugePages(bytes: bytes) {
-            return pointer.bindMemory(to: Float.self, capacity: capacity)
-        }
         return UnsafeMutableRawPointer
-            .allocate(byteCount: bytes, alignment: Self.alignment)
+            .allocate(byteCount: capacity * MemoryLayout<Float>.stride, alignment: Self.alignment)
             .bindMemory(to: Float.self, capacity: capacity)
-    }
-
-    /// 2 MiB: an x86-64 huge page.
-    static let hugePageBytes = 2 << 20
-
-    /// Buffers of 2 MiB or more start on a 2 MiB boundary and are offered to the kernel's
-    /// transparent huge pages (`madvise(MADV_HUGEPAGE)`; Debian's default THP mode is
-    /// "madvise", which backs only such regions with huge pages). The first touch of each
-    /// 2 MiB then costs one page fault instead of 512: in these VMs a fault is expensive
-    /// (PyTorch spent a third of its CPU in the kernel until huge pages were allowed).
-    /// Freed with `free` like any other buffer here; nil when the allocation fails.
-    static func allocateOnHugePages(bytes: Int) -> UnsafeMutableRawPointer? {
-        var pointer: UnsafeMutableRawPointer?
-        guard posix_memalign(&pointer, hugePageBytes, bytes) == 0, let pointer else { return nil }
-        #if os(Linux)
-        _ = madvise(pointer, bytes, MADV_HUGEPAGE)  // advice only: without THP the buffer is still good
-        #endif
-        return pointer
     }
 
     /// Gives back memory from `allocate(count:)` with the same `count`.
