@@ -46,6 +46,22 @@ public struct BatchNorm2d: Parameterized, Sendable {
         public var usedBatchStatistics: Bool
     }
 
+    /// A layer with the given parameters and running statistics (a checkpoint's), all [C].
+    public init(weight: Tensor, bias: Tensor, runningMean: Tensor, runningVariance: Tensor,
+                momentum: Float = 0.1, epsilon: Float = 1e-5) {
+        let channels = weight.shape
+        precondition(weight.rank == 1 && bias.shape == channels && runningMean.shape == channels
+                     && runningVariance.shape == channels,
+                     "BatchNorm2d tensors must all be [C]: weight \(weight.shape), bias \(bias.shape), "
+                        + "running mean \(runningMean.shape), running variance \(runningVariance.shape)")
+        self.weight = weight
+        self.bias = bias
+        self.runningMean = runningMean
+        self.runningVariance = runningVariance
+        self.momentum = momentum
+        self.epsilon = epsilon
+    }
+
     public init(channels: Int, momentum: Float = 0.1, epsilon: Float = 1e-5) {
         weight = Tensor(shape: [channels], repeating: 1)
         bias = Tensor(zeros: [channels])

@@ -14,6 +14,13 @@ public struct CaptioningModel: Parameterized, Sendable {
         public var decoder: Decoder.Gradients
     }
 
+    /// A model from existing parts (a checkpoint's); their shapes must fit `configuration`.
+    public init(configuration: ModelConfiguration, encoder: Encoder, decoder: Decoder) {
+        self.configuration = configuration
+        self.encoder = encoder
+        self.decoder = decoder
+    }
+
     /// A freshly initialised model (PyTorch's default initialisation for every layer).
     public init(configuration: ModelConfiguration, using generator: inout SeededGenerator) {
         self.configuration = configuration

@@ -235,17 +235,39 @@ extension CaptioningModel {
             }
         }
         // Every shape is now backed by the file's bytes, which bounds what this allocates.
-        var generator = SeededGenerator(seed: 0)
-        var model = CaptioningModel(configuration: configuration, using: &generator)
-        for (name, path) in model.namedTensorPaths {
-            let storedName = prefix + name
-            do {
-                let values = try file.floats(named: storedName)
-                model[keyPath: path] = Tensor(shape: values.shape, scalars: values.values)
-            } catch {
-                throw CheckpointError(path: file.path, reason: .file(error.reasonDescription))
+        // Each tensor is decoded once, straight into its storage, and the layers are built
+        // around them: no random initialisation to throw away, no intermediate arrays.
+        var tensors: [String: Tensor] = [:]
+        for (name, shape) in CaptioningModel.expectedShapes(for: configuration) {
+            var failure: SafeTensorsError?
+            tensors[name] = Tensor(overwriting: shape) { storage in
+                do throws(SafeTensorsError) { try file.decodeFloats(named: prefix + name, into: storage) } catch { failure = error }
             }
+            if let failure { throw CheckpointError(path: file.path, reason: .file(failure.reasonDescription)) }
         }
-        self = model
+        // Present by construction: `tensors` holds every name of `expectedShapes`, which
+        // CheckpointTests pins to `namedTensorPaths`.
+        func take(_ name: String) -> Tensor { tensors[name]! }
+        func linear(_ name: String) -> Linear { Linear(weight: take(name + ".weight"), bias: take(name + ".bias")) }
+        func batchNorm(_ name: String) -> BatchNorm2d {
+            BatchNorm2d(weight: take(name + ".weight"), bias: take(name + ".bias"),
+                        runningMean: take(name + ".running_mean"), runningVariance: take(name + ".running_var"))
+        }
+        let stages = configuration.stageChannels.indices.map { index in
+            let stage = "encoder.stages.\(index)."
+            return EncoderStage(conv1: Conv2d(weight: take(stage + "conv1.weight")), bn1: batchNorm(stage + "bn1"),
+                                conv2: Conv2d(weight: take(stage + "conv2.weight")), bn2: batchNorm(stage + "bn2"))
+        }
+        let attention = SoftAttention(encoderAttention: linear("decoder.attention.encoder_att"),
+                                      decoderAttention: linear("decoder.attention.decoder_att"),
+                                      fullAttention: linear("decoder.attention.full_att"),
+                                      gate: linear("decoder.f_beta"))
+        let lstm = LSTMCell(inputWeight: take("decoder.lstm.weight_ih"), recurrentWeight: take("decoder.lstm.weight_hh"),
+                            inputBias: take("decoder.lstm.bias_ih"), recurrentBias: take("decoder.lstm.bias_hh"))
+        let decoder = Decoder(embedding: Embedding(weight: take("decoder.embedding.weight")), attention: attention,
+                              initialHidden: linear("decoder.init_h"), initialCell: linear("decoder.init_c"),
+                              lstm: lstm, output: linear("decoder.fc"),
+                              dropout: Dropout(probability: configuration.dropout))
+        self.init(configuration: configuration, encoder: Encoder(stages: stages), decoder: decoder)
     }
 }

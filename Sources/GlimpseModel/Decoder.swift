@@ -35,6 +35,18 @@ public struct Decoder: Parameterized, Sendable {
         public var output: Linear.Gradients
     }
 
+    /// A decoder from existing layers (a checkpoint's).
+    public init(embedding: Embedding, attention: SoftAttention, initialHidden: Linear, initialCell: Linear,
+                lstm: LSTMCell, output: Linear, dropout: Dropout) {
+        self.embedding = embedding
+        self.attention = attention
+        self.initialHidden = initialHidden
+        self.initialCell = initialCell
+        self.lstm = lstm
+        self.output = output
+        self.dropout = dropout
+    }
+
     public init(configuration: ModelConfiguration, using generator: inout SeededGenerator) {
         let (featureSize, hiddenSize) = (configuration.featureSize, configuration.hiddenSize)
         embedding = Embedding(vocabularySize: configuration.vocabularySize, embeddingSize: configuration.embeddingSize,

@@ -26,6 +26,14 @@ public struct EncoderStage: Parameterized, Sendable {
         public var pool: MaxPool2d.Cache
     }
 
+    /// A stage from existing layers (a checkpoint's).
+    public init(conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d) {
+        self.conv1 = conv1
+        self.bn1 = bn1
+        self.conv2 = conv2
+        self.bn2 = bn2
+    }
+
     public init(inputChannels: Int, outputChannels: Int, using generator: inout SeededGenerator) {
         conv1 = Conv2d(inputChannels: inputChannels, outputChannels: outputChannels, using: &generator)
         bn1 = BatchNorm2d(channels: outputChannels)
@@ -114,6 +122,11 @@ public struct Encoder: Parameterized, Sendable {
         public var stages: [EncoderStage.Cache]
         /// [N, D, g, g]: the last stage's output shape, for the transpose back.
         public var gridShape: [Int]
+    }
+
+    /// An encoder from existing stages (a checkpoint's).
+    public init(stages: [EncoderStage]) {
+        self.stages = stages
     }
 
     public init(configuration: ModelConfiguration, using generator: inout SeededGenerator) {

@@ -32,33 +32,40 @@ enum ElementDecoding {
     /// `dtype` must be F32, F16, BF16 or I64 and the range must lie inside `bytes`
     /// (both guaranteed by the validated header).
     static func floats(_ bytes: [UInt8], offset: Int, count: Int, dtype: SafeTensorsDType) -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { destination, initialized in
+            decodeFloats(bytes, offset: offset, count: count, dtype: dtype, into: destination)
+            initialized = count
+        }
+    }
+
+    /// `floats`, written into `destination` (at least `count` floats) instead of a new array.
+    static func decodeFloats(_ bytes: [UInt8], offset: Int, count: Int, dtype: SafeTensorsDType,
+                             into destination: UnsafeMutableBufferPointer<Float>) {
         precondition(offset >= 0 && count >= 0 && offset + count * dtype.byteCount <= bytes.count,
                      "tensor range outside the file; the header was not validated")
-        return bytes.withUnsafeBytes { file in
+        precondition(destination.count >= count, "destination holds \(destination.count) floats, needs \(count)")
+        bytes.withUnsafeBytes { file in
             let source = UnsafeRawBufferPointer(rebasing: file[offset..<(offset + count * dtype.byteCount)])
-            return [Float](unsafeUninitializedCapacity: count) { destination, initialized in
-                switch dtype {
-                case .float32:
-                    copyLittleEndian32(source, into: UnsafeMutableRawBufferPointer(destination))
-                case .float16:
-                    for index in 0..<count {
-                        let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self))
-                        destination[index] = float(fromFloat16Bits: bits)
-                    }
-                case .bfloat16:
-                    for index in 0..<count {
-                        let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self))
-                        destination[index] = float(fromBFloat16Bits: bits)
-                    }
-                case .int64:
-                    for index in 0..<count {
-                        let value = Int64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * index, as: Int64.self))
-                        destination[index] = Float(value)
-                    }
-                default:
-                    preconditionFailure("\(dtype) does not decode to Float")
+            switch dtype {
+            case .float32:
+                copyLittleEndian32(source, into: UnsafeMutableRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(destination)[..<(4 * count)]))
+            case .float16:
+                for index in 0..<count {
+                    let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self))
+                    destination[index] = float(fromFloat16Bits: bits)
                 }
-                initialized = count
+            case .bfloat16:
+                for index in 0..<count {
+                    let bits = UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * index, as: UInt16.self))
+                    destination[index] = float(fromBFloat16Bits: bits)
+                }
+            case .int64:
+                for index in 0..<count {
+                    let value = Int64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * index, as: Int64.self))
+                    destination[index] = Float(value)
+                }
+            default:
+                preconditionFailure("\(dtype) does not decode to Float")
             }
         }
     }

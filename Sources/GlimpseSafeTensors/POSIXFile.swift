@@ -25,6 +25,7 @@ enum POSIXFile {
         let size = Int(status.st_size)
         var readError: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+            adviseHugePages(buffer.baseAddress!, count: size)
             var total = 0
             while total < size {
                 let count = systemRead(descriptor, buffer.baseAddress! + total, size - total)
@@ -40,6 +41,19 @@ enum POSIXFile {
         }
         if readError != 0 { throw failure(systemMessage(readError)) }
         return bytes
+    }
+
+    /// Asks for transparent huge pages on the 2 MiB-aligned interior of a large buffer before
+    /// it is first written: each 2 MiB then costs one page fault instead of 512, which is
+    /// most of the time a checkpoint read takes in these VMs. Advice only.
+    static func adviseHugePages(_ start: UnsafeMutableRawPointer, count: Int) {
+        #if os(Linux)
+        let hugePage = 2 << 20
+        let first = (Int(bitPattern: start) + hugePage - 1) / hugePage * hugePage
+        let end = (Int(bitPattern: start) + count) / hugePage * hugePage
+        guard end > first, let aligned = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(aligned, end - first, MADV_HUGEPAGE)
+        #endif
     }
 
     /// Writes the chunks that `produce` hands to its sink into `path` atomically:

@@ -58,6 +58,19 @@ public struct SafeTensorsFile: Sendable {
         return ShapedArray(validatedShape: entry.shape, values: values)
     }
 
+    /// `floats(named:)` written straight into `destination`, which must hold exactly the
+    /// tensor's element count: one copy from the file's bytes, no intermediate array.
+    public func decodeFloats(named name: String, into destination: UnsafeMutableBufferPointer<Float>) throws(SafeTensorsError) {
+        let entry = try lookUp(name)
+        guard SafeTensorsDType.floatingPoint.contains(entry.dtype) else {
+            throw SafeTensorsError(path: path, reason: .wrongDType(tensor: name, dtype: entry.dtype, expected: SafeTensorsDType.floatingPoint))
+        }
+        precondition(destination.count == entry.elementCount,
+                     "\(name) has \(entry.elementCount) elements; the destination holds \(destination.count)")
+        ElementDecoding.decodeFloats(bytes, offset: dataStart + entry.dataOffsets.lowerBound, count: entry.elementCount,
+                                     dtype: entry.dtype, into: destination)
+    }
+
     /// The values of an `I64` tensor.
     public func int64s(named name: String) throws(SafeTensorsError) -> ShapedArray<Int64> {
         let entry = try lookUp(name)

@@ -97,6 +97,30 @@ struct CheckpointTests {
         #expect(before.logProbabilities == after.logProbabilities)
     }
 
+    @Test("loading puts every stored tensor in its own slot: no two names swapped, even of equal shapes")
+    func everyTensorInItsSlot() throws {
+        let directory = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("model.safetensors").path
+        var original = Self.checkpoint()
+        // BatchNorm starts with weight = running_var = 1 and bias = running_mean = 0, and
+        // init_h/init_c share a shape: give every tensor values no other tensor has.
+        for (index, (_, keyPath)) in original.model.namedTensorPaths.enumerated() {
+            let shape = original.model[keyPath: keyPath].shape
+            original.model[keyPath: keyPath] = Tensor(shape: shape) { values in
+                for element in values.indices { values[element] = Float(index) + Float(element) * 1e-3 }
+            }
+        }
+        try original.write(to: path)
+        let loaded = try Checkpoint(contentsOf: path)
+        let file = try SafeTensorsFile(contentsOf: path)
+        for (name, keyPath) in original.model.namedTensorPaths {
+            #expect(loaded.model[keyPath: keyPath] == original.model[keyPath: keyPath], "\(name)")
+            #expect(loaded.model[keyPath: keyPath].scalars == (try file.floats(named: name)).values, "\(name)")
+        }
+        #expect(loaded.model.decoder.dropout.probability == Self.configuration.dropout)
+    }
+
     /// Writes the checkpoint's tensors and metadata after `edit`, and returns the load error.
     func loadError(editTensors: (inout [String: ShapedArray<Float>]) -> Void = { _ in },
                    editMetadata: (inout [String: String]) -> Void = { _ in }) throws -> CheckpointError.Reason? {
