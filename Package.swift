@@ -44,7 +44,8 @@ let package = Package(
         // CPUID and XGETBV: which vector features this CPU has (kernel choices follow them).
         .target(name: "CGlimpseCPU"),
         .target(name: "GlimpseTensor", dependencies: ["CBLAS", "CGlimpseCPU"]),
-        // Direct 3x3 convolution kernels for few input channels (AVX2 + FMA, chosen at run time).
+        // Direct 3x3 convolution kernels for few input channels and the Winograd transforms
+        // (AVX-512 / AVX2 + FMA / baseline, chosen at run time).
         .target(name: "CGlimpseKernels"),
         .target(name: "GlimpseLayers", dependencies: ["GlimpseTensor", "CGlimpseKernels"]),
 
@@ -79,7 +80,8 @@ let package = Package(
             resources: [.copy("Resources")]),
 
         // MARK: Benchmarks (release mode: swift run -c release glimpse-benchmarks)
-        .executableTarget(name: "GlimpseBenchmarks", dependencies: ["GlimpseTensor", "GlimpseLayers", "GlimpseModel"],
+        .executableTarget(name: "GlimpseBenchmarks",
+                          dependencies: ["GlimpseTensor", "GlimpseLayers", "GlimpseModel", "GlimpseImage", "GlimpseData"],
                           path: "Benchmarks/GlimpseBenchmarks"),
 
         // MARK: Tests
