@@ -63,43 +63,15 @@ MAX_LENGTH = 30          # glimpse caption's --max-length default
 
 # MARK: The model (module names equal to the checkpoint names, as Scripts/reference_model.py)
 
-class Stage(nn.Module):
-    def __init__(self, cin, cout):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-
-    def forward(self, x):
-        x = F.relu(self.bn1(self.conv1(x)))
-        x = F.relu(self.bn2(self.conv2(x)))
-        return F.max_pool2d(x, 2)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_model import Attention, Encoder as ReferenceEncoder  # noqa: E402  (same modules, same names)
 
 
-class Encoder(nn.Module):
-    def __init__(self, channels):
-        super().__init__()
-        stages, cin = [], 3
-        for cout in channels:
-            stages.append(Stage(cin, cout))
-            cin = cout
-        self.stages = nn.ModuleList(stages)
+class Encoder(ReferenceEncoder):
+    """reference_model.py's encoder, run on a channels-last input (oneDNN's fast layout)."""
 
     def forward(self, images):
-        x = images.contiguous(memory_format=torch.channels_last)
-        for stage in self.stages:
-            x = stage(x)
-        n, d, g, _ = x.shape
-        return x.permute(0, 2, 3, 1).reshape(n, g * g, d)  # [N, P, D]; a view in channels-last
-
-
-class Attention(nn.Module):
-    def __init__(self, d, h, a):
-        super().__init__()
-        self.encoder_att = nn.Linear(d, a)
-        self.decoder_att = nn.Linear(h, a)
-        self.full_att = nn.Linear(a, 1)
+        return super().forward(images.contiguous(memory_format=torch.channels_last))
 
 
 class Decoder(nn.Module):
