@@ -12,6 +12,21 @@ public enum Parallel {
     /// start-up, like `BLAS.threadCount`.
     nonisolated(unsafe) public static var threadCount = 2
 
+    /// Uses `cores` cores for the whole computation, without oversubscribing them: `cores`
+    /// Swift workers (`threadCount`), each making its own single-threaded BLAS calls, and
+    /// OpenBLAS on one thread (`BLAS.threadCount`) for the products made outside the workers.
+    ///
+    /// Why one BLAS thread: between multi-threaded calls OpenBLAS's idle thread spins in
+    /// `sched_yield` for about 0.1 s, competing with the Swift workers for the same cores.
+    /// Measured on AMD EPYC Zen 4, 2 cores, interleaved: one image captioned in-process
+    /// 15.7 → 12.8 ms (CPU 32 → 19 ms); a training step at 32 × 5 the same wall time,
+    /// 1595 → 1373 ms of CPU (see Docs/performance.md).
+    public static func use(cores: Int) {
+        precondition(cores >= 1, "at least one core")
+        threadCount = cores
+        BLAS.threadCount = 1
+    }
+
     /// Calls `body(index)` for every index in 0..<count, spread over `threadCount` threads.
     /// Runs inline for a single index or a single thread.
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {

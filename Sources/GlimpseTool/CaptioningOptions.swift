@@ -12,7 +12,7 @@ struct ModelOptions: ParsableArguments {
         valueName: "path"))
     var model: String?
 
-    @Option(help: "OpenBLAS threads, and image decoding workers.")
+    @Option(help: "Cores to use: compute workers (each on single-threaded OpenBLAS), and image decoding workers.")
     var threads = 2
 
     func validate() throws {
@@ -24,7 +24,7 @@ struct ModelOptions: ParsableArguments {
 
     /// Loads the checkpoint, or explains why not.
     func load() throws -> Checkpoint {
-        BLAS.threadCount = threads
+        Parallel.use(cores: threads)
         guard let path = resolvedPath else {
             throw ToolFailure("no model: pass --model PATH (a checkpoint from `glimpse train`), or set GLIMPSE_MODEL; "
                               + "the default model was not found beside the executable (looked in "

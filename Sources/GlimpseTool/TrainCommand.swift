@@ -106,7 +106,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed of the initialisation, the batch order, dropout and sampling.")
     var seed: UInt64 = 1
 
-    @Option(help: "OpenBLAS threads (and image-decoding threads).")
+    @Option(help: "Cores to use: compute workers (each on single-threaded OpenBLAS), and image-decoding threads.")
     var threads = 2
 
     @Option(help: "Folder for decoded images, to share between runs (default RUN_DIR/cache).")

@@ -55,7 +55,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     // MARK: Run
     public var seed: UInt64 = 1
-    /// OpenBLAS threads, and threads decoding images into the cache.
+    /// Cores: compute workers (`Parallel.use(cores:)`), and threads decoding images into the cache.
     public var threads = 2
     /// Where decoded images are kept; nil: `RUN_DIR/cache`.
     public var cacheDirectory: String? = nil

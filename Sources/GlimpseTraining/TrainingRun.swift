@@ -113,7 +113,7 @@ public struct TrainingRun {
             options.maximumSteps = self.options.maximumSteps
             options.threads = self.options.threads
             configuration.options = options
-            BLAS.threadCount = options.threads
+            Parallel.use(cores: options.threads)
             inspection = try Self.inspect(dataset, minimumWordCount: configuration.minimumWordCount, threads: options.threads)
             events(.inspected(inspection))
             let checkpoint: Checkpoint
@@ -134,7 +134,7 @@ public struct TrainingRun {
             events(.resumed(position, step: trainer.stepCount))
         } else {
             if fileManager.fileExists(atPath: layout.last) { throw .runExists(directory: layout.directory) }
-            BLAS.threadCount = options.threads
+            Parallel.use(cores: options.threads)
             let minimumCount = Self.minimumWordCount(for: dataset, options: options)
             inspection = try Self.inspect(dataset, minimumWordCount: minimumCount, threads: options.threads)
             events(.inspected(inspection))
