@@ -135,6 +135,10 @@ print("Glimpse benchmarks: \(options.threads) OpenBLAS thread(s), "
 print("CPU: \(CPUInfo.current.summary)")
 print("OpenBLAS \(BLAS.kernelReport)")
 if let sideBySide = options.sideBySide {
+    // As the glimpse tool runs (--threads N): N Swift workers on single-threaded OpenBLAS.
+    Parallel.use(cores: options.swiftThreads)
+    print("side by side: \(Parallel.threadCount) cores as glimpse uses them (Parallel.use(cores:)): "
+          + "\(Parallel.threadCount) Swift workers, \(BLAS.threadCount) OpenBLAS thread")
     runSideBySide(sideBySide)
     exit(0)
 }
