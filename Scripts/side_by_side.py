@@ -425,7 +425,7 @@ def main():
     print(f"Glimpse against PyTorch, side by side (Scripts/side_by_side.py{' --quick' if args.quick else ''}), "
           f"{now:%Y-%m-%d %H:%M} UTC")
     print(f"CPU: {machine_description()}")
-    print(f"Glimpse: release build of {commit}{dirty}; {openblas}; 2 OpenBLAS threads, 2 Swift threads")
+    print(f"Glimpse: release build of {commit}{dirty}; {openblas}; 2 cores as glimpse uses them (2 Swift workers on single-threaded OpenBLAS)")
     print(f"PyTorch: {torch_text}; THP_MEM_ALLOC_ENABLE=1, "
           f"transparent huge pages '{open('/sys/kernel/mm/transparent_hugepage/enabled').read().strip()}'")
     print(f"Model: the shipped default model (S 128, stages 32/64/128/256, E/A/H 128/128/256, V 46), same file both sides")
