@@ -64,7 +64,7 @@ MAX_LENGTH = 30          # glimpse caption's --max-length default
 # MARK: The model (module names equal to the checkpoint names, as Scripts/reference_model.py)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference_model import Attention, Encoder as ReferenceEncoder  # noqa: E402  (same modules, same names)
+from reference_model import Decoder as ReferenceDecoder, Encoder as ReferenceEncoder  # noqa: E402  (same modules, same names)
 
 
 class Encoder(ReferenceEncoder):
@@ -74,18 +74,8 @@ class Encoder(ReferenceEncoder):
         return super().forward(images.contiguous(memory_format=torch.channels_last))
 
 
-class Decoder(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        d, e, a, h, v = c["stageChannels"][-1], c["embeddingSize"], c["attentionSize"], c["hiddenSize"], c["vocabularySize"]
-        self.embedding = nn.Embedding(v, e)
-        self.attention = Attention(d, h, a)
-        self.init_h = nn.Linear(d, h)
-        self.init_c = nn.Linear(d, h)
-        self.f_beta = nn.Linear(h, d)
-        self.lstm = nn.LSTMCell(e + d, h)
-        self.fc = nn.Linear(h, v)
-        self.dropout = nn.Dropout(c["dropout"])
+class Decoder(ReferenceDecoder):
+    """reference_model.py's decoder modules, with one step written for batched search."""
 
     def step(self, features, projected, tokens, h, c):
         """One decoder step for B rows: attention with h_{t-1}, LSTM, output layer (logits before softmax)."""
