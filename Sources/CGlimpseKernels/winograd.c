@@ -101,8 +101,10 @@ INLINE void output_adjoint_1d(const int m, const float *const y[4], float *const
 
 // MARK: Layout changes between NCHW rows and channels-last strips
 
-// dst[i][j] = src[j][i] + offset[i] for an 8 x 8 block (rows srcStride and dstStride floats apart).
-static inline AVX2 void transpose8(const float *src, long srcStride, float *dst, long dstStride, const float *offset) {
+// dst[i][j] = src[j][i] + offset[i] for an 8 x 8 block (rows srcStride and dstStride floats apart),
+// then max(·, 0) when `relu` (NaN stays NaN).
+static inline AVX2 void transpose8(const float *src, long srcStride, float *dst, long dstStride, const float *offset,
+                                   int relu) {
     __m256 r[8], t[8], u[8];
     for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * srcStride);
     for (int i = 0; i < 8; i += 2) {
@@ -121,30 +123,43 @@ static inline AVX2 void transpose8(const float *src, long srcStride, float *dst,
             low = _mm256_add_ps(low, _mm256_broadcast_ss(offset + i));
             high = _mm256_add_ps(high, _mm256_broadcast_ss(offset + i + 4));
         }
+        if (relu) {
+            // maxps returns its second operand when either is NaN.
+            low = _mm256_max_ps(_mm256_setzero_ps(), low);
+            high = _mm256_max_ps(_mm256_setzero_ps(), high);
+        }
         _mm256_storeu_ps(dst + i * dstStride, low);
         _mm256_storeu_ps(dst + (i + 4) * dstStride, high);
     }
 }
 
-// dst[x][c] = src[c][x] + offset[x] (offset may be null) for x < columns, c < rows; 8 x 8 blocks
-// by AVX2 when `vectors`, the rest (and everything on the baseline) one by one.
+// max(value, 0), NaN staying NaN: ReLU.
+INLINE float rectified(float value) { return value < 0.0f ? 0.0f : value; }
+
+// dst[x][c] = src[c][x] + offset[x] (offset may be null) for x < columns, c < rows, rectified
+// when `relu`; 8 x 8 blocks by AVX2 when `vectors`, the rest (and everything on the baseline) one by one.
+
 INLINE void transpose(const int vectors, const float *src, long srcStride, int rows, int columns, float *dst,
-                      long dstStride, const float *offset) {
+                      long dstStride, const float *offset, int relu) {
     int r0 = 0;
     if (vectors) {
         for (; r0 + 8 <= rows; r0 += 8) {
             int c0 = 0;
             for (; c0 + 8 <= columns; c0 += 8)
                 transpose8(src + (long)r0 * srcStride + c0, srcStride, dst + (long)c0 * dstStride + r0, dstStride,
-                           offset ? offset + c0 : 0);
+                           offset ? offset + c0 : 0, relu);
             for (int c = c0; c < columns; c++)
-                for (int r = r0; r < r0 + 8; r++)
-                    dst[(long)c * dstStride + r] = src[(long)r * srcStride + c] + (offset ? offset[c] : 0.0f);
+                for (int r = r0; r < r0 + 8; r++) {
+                    const float value = src[(long)r * srcStride + c] + (offset ? offset[c] : 0.0f);
+                    dst[(long)c * dstStride + r] = relu ? rectified(value) : value;
+                }
         }
     }
     for (int r = r0; r < rows; r++)
-        for (int c = 0; c < columns; c++)
-            dst[(long)c * dstStride + r] = src[(long)r * srcStride + c] + (offset ? offset[c] : 0.0f);
+        for (int c = 0; c < columns; c++) {
+            const float value = src[(long)r * srcStride + c] + (offset ? offset[c] : 0.0f);
+            dst[(long)c * dstStride + r] = relu ? rectified(value) : value;
+        }
 }
 
 // MARK: 2-D transforms of runs of tile rows, vectorised over channels
@@ -218,7 +233,7 @@ INLINE void transform_input(const int m, const int vectors, const float *images,
             }
             memset(target, 0, sizeof(float) * (size_t)channels);
             transpose(vectors, images + (long)image * channels * planeSize + (long)iy * width, planeSize, channels, width,
-                      target + channels, channels, 0);
+                      target + channels, channels, 0, 0);
             memset(target + (width + 1L) * channels, 0, sizeof(float) * (size_t)(columns - width - 1) * channels);
         }
         input_1d(m, rowInputs, rowOutputs, rowSize);
@@ -233,8 +248,8 @@ INLINE void transform_input(const int m, const int vectors, const float *images,
 }
 
 INLINE void transform_output(const int m, const int vectors, const float *products, long leading, int outputs,
-                             int height, int width, int first, int count, const float *bias, float *images,
-                             float *scratch) {
+                             int height, int width, int first, int count, const float *bias, int relu,
+                             float *images, float *scratch) {
     const int alpha = m + 2;
     const int tilesY = (height + m - 1) / m, tilesX = (width + m - 1) / m;
     const long planeSize = (long)height * width;
@@ -260,7 +275,7 @@ INLINE void transform_output(const int m, const int vectors, const float *produc
         output_1d(m, partialRows, stripRows, rowSize);
         for (int a = 0; a < rowCount; a++)
             transpose(vectors, strip + a * rowSize, outputs, width, outputs,
-                      images + (long)image * outputs * planeSize + (long)(m * ty + a) * width, planeSize, bias);
+                      images + (long)image * outputs * planeSize + (long)(m * ty + a) * width, planeSize, bias, relu);
     }
 }
 
@@ -285,7 +300,7 @@ INLINE void transform_output_gradient(const int m, const int vectors, const floa
             float *target = strip + a * rowSize;
             if (m * ty + a < height) {
                 transpose(vectors, gradient + (long)image * outputs * planeSize + (long)(m * ty + a) * width, planeSize,
-                          outputs, width, target, outputs, 0);
+                          outputs, width, target, outputs, 0, 0);
                 memset(target + (long)width * outputs, 0, sizeof(float) * (size_t)(columns - width) * outputs);
             } else {
                 memset(target, 0, sizeof(float) * (size_t)rowSize);
@@ -357,8 +372,8 @@ int glimpse_winograd_limit_vector_bits(int bits) {
 DISPATCH(glimpse_winograd_transform_input, transform_input, INPUT_PARAMETERS, INPUT_ARGUMENTS)
 
 #define OUTPUT_PARAMETERS (int tile, const float *products, long leading, int outputs, int height, int width, \
-                           int first, int count, const float *bias, float *images, float *scratch)
-#define OUTPUT_ARGUMENTS products, leading, outputs, height, width, first, count, bias, images, scratch
+                           int first, int count, const float *bias, int relu, float *images, float *scratch)
+#define OUTPUT_ARGUMENTS products, leading, outputs, height, width, first, count, bias, relu, images, scratch
 DISPATCH(glimpse_winograd_transform_output, transform_output, OUTPUT_PARAMETERS, OUTPUT_ARGUMENTS)
 
 #define GRADIENT_PARAMETERS (int tile, const float *gradient, int outputs, int height, int width, int first, \
@@ -490,3 +505,110 @@ DISPATCH(glimpse_winograd_transform_weights, transform_weights, WEIGHT_PARAMETER
                                     float *scratch)
 #define WEIGHT_GRADIENT_ARGUMENTS transformed, outputs, channels, dweight, scratch
 DISPATCH(glimpse_winograd_weight_gradient, weight_gradient, WEIGHT_GRADIENT_PARAMETERS, WEIGHT_GRADIENT_ARGUMENTS)
+
+// MARK: The products, on weights packed once (inference) or per call
+
+// Output channels per packed panel: two 8-lane vectors.
+#define PANEL 16
+
+long glimpse_winograd_packed_weights_count(int tile, int outputs, int channels) {
+    const long panels = (outputs + PANEL - 1) / PANEL;
+    return (long)(tile + 2) * (tile + 2) * panels * channels * PANEL;
+}
+
+void glimpse_winograd_pack_weights(int tile, const float *transformed, int outputs, int channels, float *packed) {
+    const int positions = (tile + 2) * (tile + 2), panels = (outputs + PANEL - 1) / PANEL;
+    for (int k = 0; k < positions; k++) {
+        const float *source = transformed + (long)k * channels * outputs;
+        float *target = packed + (long)k * panels * channels * PANEL;
+        for (int p = 0; p < panels; p++)
+            for (int c = 0; c < channels; c++)
+                for (int j = 0; j < PANEL; j++) {
+                    const int o = p * PANEL + j;
+                    target[((long)p * channels + c) * PANEL + j] = o < outputs ? source[(long)c * outputs + o] : 0.0f;
+                }
+    }
+}
+
+// rows (1–6) x 16 outputs of M = A·B over `channels`, B one packed panel [C][16]; each sum runs
+// over c in order, one fused multiply-add per term, whatever the row's place in the block.
+INLINE AVX2 void product_block(const int rows, const float *a, long lda, const float *b, int channels, float *m,
+                               long ldm, int columns) {
+    __m256 s00 = _mm256_setzero_ps(), s01 = s00, s10 = s00, s11 = s00, s20 = s00, s21 = s00;
+    __m256 s30 = s00, s31 = s00, s40 = s00, s41 = s00, s50 = s00, s51 = s00;
+    const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda, *a4 = a + 4 * lda, *a5 = a + 5 * lda;
+    for (int c = 0; c < channels; c++) {
+        const __m256 b0 = _mm256_load_ps(b + (long)c * PANEL), b1 = _mm256_load_ps(b + (long)c * PANEL + 8);
+        __m256 x = _mm256_broadcast_ss(a0 + c);
+        s00 = _mm256_fmadd_ps(x, b0, s00); s01 = _mm256_fmadd_ps(x, b1, s01);
+        if (rows > 1) { x = _mm256_broadcast_ss(a1 + c); s10 = _mm256_fmadd_ps(x, b0, s10); s11 = _mm256_fmadd_ps(x, b1, s11); }
+        if (rows > 2) { x = _mm256_broadcast_ss(a2 + c); s20 = _mm256_fmadd_ps(x, b0, s20); s21 = _mm256_fmadd_ps(x, b1, s21); }
+        if (rows > 3) { x = _mm256_broadcast_ss(a3 + c); s30 = _mm256_fmadd_ps(x, b0, s30); s31 = _mm256_fmadd_ps(x, b1, s31); }
+        if (rows > 4) { x = _mm256_broadcast_ss(a4 + c); s40 = _mm256_fmadd_ps(x, b0, s40); s41 = _mm256_fmadd_ps(x, b1, s41); }
+        if (rows > 5) { x = _mm256_broadcast_ss(a5 + c); s50 = _mm256_fmadd_ps(x, b0, s50); s51 = _mm256_fmadd_ps(x, b1, s51); }
+    }
+    const __m256 sums[12] = {s00, s01, s10, s11, s20, s21, s30, s31, s40, s41, s50, s51};
+    for (int r = 0; r < rows; r++) {
+        if (columns == PANEL) {
+            _mm256_storeu_ps(m + r * ldm, sums[2 * r]);
+            _mm256_storeu_ps(m + r * ldm + 8, sums[2 * r + 1]);
+        } else {
+            float row[PANEL] __attribute__((aligned(32)));
+            _mm256_store_ps(row, sums[2 * r]);
+            _mm256_store_ps(row + 8, sums[2 * r + 1]);
+            memcpy(m + r * ldm, row, sizeof(float) * (size_t)columns);
+        }
+    }
+}
+
+static AVX2 void multiply_256(int positions, const float *transformed, long leading, int tiles, int channels,
+                              const float *packed, int outputs, float *products) {
+    const int panels = (outputs + PANEL - 1) / PANEL;
+    for (int k = 0; k < positions; k++) {
+        const float *a = transformed + (long)k * leading * channels;
+        float *m = products + (long)k * leading * outputs;
+        for (int p = 0; p < panels; p++) {
+            const float *b = packed + ((long)k * panels + p) * channels * PANEL;
+            const int columns = outputs - p * PANEL < PANEL ? outputs - p * PANEL : PANEL;
+            float *mp = m + p * PANEL;
+            int t = 0;
+            for (; t + 6 <= tiles; t += 6) product_block(6, a + (long)t * channels, channels, b, channels, mp + (long)t * outputs, outputs, columns);
+            const float *at = a + (long)t * channels;
+            float *mt = mp + (long)t * outputs;
+            switch (tiles - t) {
+            case 1: product_block(1, at, channels, b, channels, mt, outputs, columns); break;
+            case 2: product_block(2, at, channels, b, channels, mt, outputs, columns); break;
+            case 3: product_block(3, at, channels, b, channels, mt, outputs, columns); break;
+            case 4: product_block(4, at, channels, b, channels, mt, outputs, columns); break;
+            case 5: product_block(5, at, channels, b, channels, mt, outputs, columns); break;
+            default: break;
+            }
+        }
+    }
+}
+
+// The same sums in plain C, for CPUs without AVX2 + FMA (where Swift uses sgemm instead).
+static void multiply_plain(int positions, const float *transformed, long leading, int tiles, int channels,
+                           const float *packed, int outputs, float *products) {
+    const int panels = (outputs + PANEL - 1) / PANEL;
+    for (int k = 0; k < positions; k++)
+        for (int t = 0; t < tiles; t++)
+            for (int o = 0; o < outputs; o++) {
+                const float *a = transformed + ((long)k * leading + t) * channels;
+                const float *b = packed + ((long)k * panels + o / PANEL) * channels * PANEL + o % PANEL;
+                float sum = 0;
+                for (int c = 0; c < channels; c++) sum += a[c] * b[(long)c * PANEL];
+                products[((long)k * leading + t) * outputs + o] = sum;
+            }
+}
+
+int glimpse_winograd_multiply_vectorized(void) { return glimpse_winograd_vector_bits() >= 256; }
+
+void glimpse_winograd_multiply(int tile, const float *transformed, long leading, int tiles, int channels,
+                               const float *packed, int outputs, float *products) {
+    const int positions = (tile + 2) * (tile + 2);
+    if (glimpse_winograd_multiply_vectorized())
+        multiply_256(positions, transformed, leading, tiles, channels, packed, outputs, products);
+    else
+        multiply_plain(positions, transformed, leading, tiles, channels, packed, outputs, products);
+}

@@ -135,8 +135,9 @@ public struct Conv2d: Parameterized, Sendable {
     /// through im2col + sgemm: glimpse-benchmarks compares the two paths this way.
     nonisolated(unsafe) public static var directKernelsEnabled = true
 
-    /// The direct kernel's forward: one image per task, over the Parallel workers.
-    func forwardDirect(_ input: Tensor) -> Tensor {
+    /// The direct kernel's forward: one image per task, over the Parallel workers; bias, then
+    /// ReLU when `rectified`.
+    func forwardDirect(_ input: Tensor, rectified: Bool = false) -> Tensor {
         let shape = geometry(of: input)
         let outputChannels = outputChannels, pixels = shape.pixels
         let scratchCount = glimpse_conv3x3_scratch_count(Int32(shape.channels), Int32(shape.height), Int32(shape.width),
@@ -151,23 +152,17 @@ public struct Conv2d: Parameterized, Sendable {
                                                 Int32(shape.height), Int32(shape.width), Int32(padding),
                                                 weight.baseAddress!, Int32(outputChannels),
                                                 output.baseAddress! + image * outputChannels * pixels, scratch)
-                        if let bias {
-                            bias.withUnsafeBufferPointer { bias in
-                                for channel in 0..<outputChannels {
-                                    let value = bias[channel]
-                                    let target = output.baseAddress! + (image * outputChannels + channel) * pixels
-                                    for index in 0..<pixels { target[index] += value }
-                                }
-                            }
-                        }
+                        Conv2d.finish(output.baseAddress! + image * outputChannels * pixels,
+                                      planes: 0..<outputChannels, pixels: pixels, bias: bias, rectified: rectified)
                     }
                 }
             }
         })
     }
 
-    /// im2col + sgemm (every shape; the only path when `usesDirectKernel` is false).
-    func forwardThroughColumns(_ input: Tensor) -> Tensor {
+    /// im2col + sgemm (every shape; the only path when `usesDirectKernel` is false); bias,
+    /// then ReLU when `rectified`.
+    func forwardThroughColumns(_ input: Tensor, rectified: Bool = false) -> Tensor {
         let shape = geometry(of: input)
         let outputChannels = outputChannels, rowLength = shape.rowLength, pixels = shape.pixels
         let groupCount = (shape.batch + shape.groupSize - 1) / shape.groupSize
@@ -214,19 +209,29 @@ public struct Conv2d: Parameterized, Sendable {
                                 }
                             }
                         }
-                        if let bias {
-                            bias.withUnsafeBufferPointer { bias in
-                                for plane in (first * outputChannels)..<((first + count) * outputChannels) {
-                                    let value = bias[plane % outputChannels]
-                                    let target = output.baseAddress! + plane * pixels
-                                    for index in 0..<pixels { target[index] += value }
-                                }
-                            }
-                        }
+                        Conv2d.finish(output.baseAddress!, planes: (first * outputChannels)..<((first + count) * outputChannels),
+                                      pixels: pixels, bias: bias, rectified: rectified)
                     }
                 }
             }
         })
+    }
+
+    /// Adds the bias to output planes (plane p is channel p mod O), then applies ReLU when
+    /// `rectified` (max(y, 0) as `ReLU`: NaN stays NaN).
+    static func finish(_ output: UnsafeMutablePointer<Float>, planes: Range<Int>, pixels: Int, bias: Tensor?,
+                       rectified: Bool) {
+        guard bias != nil || rectified else { return }
+        let values = bias?.scalars
+        for plane in planes {
+            let target = output + plane * pixels
+            let value = values.map { $0[plane % $0.count] } ?? 0
+            if rectified {
+                for index in 0..<pixels { target[index] = max(target[index] + value, 0) }
+            } else {
+                for index in 0..<pixels { target[index] += value }
+            }
+        }
     }
 
     /// Runs `body` for every image group: spread over `Parallel.threadCount` workers,

@@ -174,6 +174,16 @@ public struct BatchNorm2d: Parameterized, Sendable {
         }
     }
 
+    /// Inference's per-channel affine map, y = x·scale + shift, from the running statistics:
+    /// scale = γ / sqrt(running variance + ε), shift = β − running mean · scale (what
+    /// `normalize` computes per channel, and what `FusedConvolution` folds into a convolution).
+    public var inferenceScaleAndShift: (scale: [Float], shift: [Float]) {
+        let invstd = inverseStandardDeviation(runningVariance.scalars)
+        let (gamma, beta, mean) = (weight.scalars, bias.scalars, runningMean.scalars)
+        let scale = (0..<channels).map { gamma[$0] * invstd[$0] }
+        return (scale, (0..<channels).map { beta[$0] - mean[$0] * scale[$0] })
+    }
+
     private func inverseStandardDeviation(_ variance: [Float]) -> [Float] {
         variance.map { 1 / ($0 + epsilon).squareRoot() } // [C]: small
     }

@@ -39,6 +39,26 @@ extension Conv2d {
     /// measured best of 128–1024 (128 and 256 within noise, 1024 lost up to 25%).
     nonisolated(unsafe) public static var winogradGradientTilesPerProduct = 256
 
+    /// How the forward pass multiplies the transformed tiles by the transformed weights.
+    public enum WinogradProducts: Sendable {
+        /// `glimpse_winograd_multiply`: 6 × 16 blocks of AVX2 + FMA on weights packed once, no
+        /// packing of the tiles, no zeroing of the products.
+        case packed
+        /// α² OpenBLAS sgemms per unit of tiles.
+        case sgemm
+    }
+
+    /// The measured choice for this process: `.packed` on CPUs with AVX2 + FMA whose OpenBLAS
+    /// runs 256-bit kernels (Haswell or Zen class: Zen 3, and Zen 4, which gets Haswell kernels);
+    /// `.sgemm` where OpenBLAS runs AVX-512 kernels (which have twice the width of this kernel)
+    /// or the CPU lacks AVX2 + FMA. Measured on AMD EPYC Zen 3, one thread, the products of
+    /// batch-1 and batch-32 units: 1.12–1.29x OpenBLAS's Zen kernels (see Docs/performance.md).
+    nonisolated(unsafe) public static var winogradProducts: WinogradProducts = {
+        BLAS.selectKernels()
+        let vectorized = glimpse_winograd_multiply_vectorized() != 0
+        return vectorized && BLASKernelLevel(coreName: BLAS.coreName) <= .avx2 ? .packed : .sgemm
+    }()
+
     /// Whether the layer's shape allows Winograd at all: 3x3, stride 1, padding 1, C ≥ 8.
     /// With fewer input channels the sgemms are too thin (the first layer, C = 3, has its direct kernel).
     var isWinogradShape: Bool {
@@ -76,16 +96,19 @@ extension Conv2d {
         measuredForwardTile(channels: channels, outputs: outputs, height: height, width: width, batch: batch)
     }
 
-    /// The Winograd forward pass (see the type's comment); bias added in the output transform.
-    func forwardWinograd(_ input: Tensor, tile: Int,
-                         tilesPerProduct: Int = Conv2d.winogradTilesPerProduct) -> Tensor {
+    /// The Winograd forward pass (see the type's comment); bias added, then ReLU when `rectified`,
+    /// in the output transform. `weights` are the layer's transformed weights for this tile when
+    /// the caller keeps them (inference: `FusedConvolution`); otherwise they are made per call.
+    func forwardWinograd(_ input: Tensor, tile: Int, tilesPerProduct: Int = Conv2d.winogradTilesPerProduct,
+                         rectified: Bool = false, weights: WinogradWeights? = nil) -> Tensor {
         precondition(input.rank == 4 && input.shape[1] == inputChannels,
                      "Conv2d(\(inputChannels) -> \(outputChannels)) needs [B, \(inputChannels), H, W], got \(input.shape)")
         let plan = WinogradPlan(tile: tile, batch: input.shape[0], height: input.shape[2], width: input.shape[3],
                                 tilesPerProduct: tilesPerProduct)
         let (channels, outputs, positions) = (inputChannels, outputChannels, plan.positions)
-        let transformedWeights = transformWeightsForWinograd(tile: tile)
-        defer { BufferPool.shared.release(transformedWeights, count: positions * outputs * channels) }
+        let weights = weights ?? WinogradWeights(self, tile: tile)
+        precondition(weights.tile == tile && weights.channels == channels && weights.outputs == outputs,
+                     "Winograd weights for another layer or tile")
         let biasValues = bias?.scalars
         let inputCount = positions * channels * plan.leading, productCount = positions * outputs * plan.leading
         let scratchCount = glimpse_winograd_scratch_count(Int32(tile), Int32(plan.width), Int32(max(channels, outputs)))
@@ -103,17 +126,12 @@ extension Conv2d {
                         glimpse_winograd_transform_input(Int32(tile), input.baseAddress!, Int32(channels), Int32(plan.height),
                                                          Int32(plan.width), Int32(rows.lowerBound), Int32(rows.count),
                                                          transformed, plan.leading, scratch)
-                        let tiles = rows.count * plan.tilesX
-                        for position in 0..<positions {
-                            // M[k] (T × O) = V[k] (T × C) · U[k] (C × O)
-                            BLAS.sgemm(transposeA: false, transposeB: false, m: tiles, n: outputs, k: channels,
-                                       a: transformed + position * plan.leading * channels, lda: channels,
-                                       b: transformedWeights + position * channels * outputs, ldb: outputs,
-                                       c: products + position * plan.leading * outputs, ldc: outputs)
-                        }
+                        weights.multiply(transformed, leading: plan.leading, tiles: rows.count * plan.tilesX,
+                                         into: products)
                         glimpse_winograd_transform_output(Int32(tile), products, plan.leading, Int32(outputs),
                                                           Int32(plan.height), Int32(plan.width), Int32(rows.lowerBound),
-                                                          Int32(rows.count), bias, output.baseAddress!, scratch)
+                                                          Int32(rows.count), bias, rectified ? 1 : 0,
+                                                          output.baseAddress!, scratch)
                     }
                 }
             }
@@ -196,6 +214,54 @@ extension Conv2d {
         }
         if gradients.bias != nil {
             gradients.bias!.add(outputGradient.sum(alongAxes: [0, 2, 3]), scaledBy: 1)
+        }
+    }
+}
+
+/// A layer's weights in the Winograd domain for one tile size, U[α², C, O], in the layout
+/// its products read: packed panels for `glimpse_winograd_multiply` when that kernel is in
+/// use (`Conv2d.winogradProducts`), the plain matrices for sgemm otherwise.
+///
+/// Made per call in training (the weights change every step); kept per model for inference
+/// (`FusedConvolution`), where making them was 9% of the CPU time of captioning one image.
+final class WinogradWeights: @unchecked Sendable {
+    let tile, channels, outputs: Int
+    let kernel: Conv2d.WinogradProducts
+    private let values: UnsafeMutablePointer<Float>
+    private let count: Int
+
+    init(_ layer: Conv2d, tile: Int, kernel: Conv2d.WinogradProducts = Conv2d.winogradProducts) {
+        (self.tile, channels, outputs, self.kernel) = (tile, layer.inputChannels, layer.outputChannels, kernel)
+        let transformed = layer.transformWeightsForWinograd(tile: tile)
+        let transformedCount = (tile + 2) * (tile + 2) * channels * outputs
+        switch kernel {
+        case .sgemm:
+            (values, count) = (transformed, transformedCount)
+        case .packed:
+            count = glimpse_winograd_packed_weights_count(Int32(tile), Int32(outputs), Int32(channels))
+            values = BufferPool.shared.allocate(count: count)
+            glimpse_winograd_pack_weights(Int32(tile), transformed, Int32(outputs), Int32(channels), values)
+            BufferPool.shared.release(transformed, count: transformedCount)
+        }
+    }
+
+    deinit { BufferPool.shared.release(values, count: count) }
+
+    /// M[k] (T × O) = V[k] (T × C) · U[k] (C × O) for every position k, V and M with
+    /// `leading` rows per position (the unit's transformed input and products).
+    func multiply(_ transformed: UnsafeMutablePointer<Float>, leading: Int, tiles: Int,
+                  into products: UnsafeMutablePointer<Float>) {
+        switch kernel {
+        case .packed:
+            glimpse_winograd_multiply(Int32(tile), transformed, leading, Int32(tiles), Int32(channels), values,
+                                      Int32(outputs), products)
+        case .sgemm:
+            for position in 0..<(tile + 2) * (tile + 2) {
+                BLAS.sgemm(transposeA: false, transposeB: false, m: tiles, n: outputs, k: channels,
+                           a: transformed + position * leading * channels, lda: channels,
+                           b: values + position * channels * outputs, ldb: outputs,
+                           c: products + position * leading * outputs, ldc: outputs)
+            }
         }
     }
 }

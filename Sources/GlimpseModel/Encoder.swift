@@ -1,3 +1,4 @@
+import Foundation
 import GlimpseLayers
 import GlimpseTensor
 
@@ -112,7 +113,16 @@ public struct EncoderStage: Parameterized, Sendable {
 /// → features [N, P, D], the [N, D, g, g] activation transposed so that each of the
 /// P = g² grid locations (row-major over the grid) is one D-vector.
 public struct Encoder: Parameterized, Sendable {
-    public var stages: [EncoderStage]
+    /// Every change to a stage (an optimizer step, BatchNorm's running statistics, a
+    /// checkpoint's tensors) goes through this property, and forgets the inference layers.
+    public var stages: [EncoderStage] {
+        didSet { inference = InferenceLayers() }
+    }
+
+    /// The stages as inference runs them (`FusedConvolution`s), made at the first inference
+    /// call after the stages last changed, then shared by every copy of this encoder that
+    /// has not changed since.
+    private var inference = InferenceLayers()
 
     public struct Gradients: Sendable {
         public var stages: [EncoderStage.Gradients]
@@ -159,9 +169,12 @@ public struct Encoder: Parameterized, Sendable {
     }
 
     /// Inference: images [N, 3, S, S] → features [N, P, D], running statistics, no cache.
+    /// Each stage runs as two `FusedConvolution`s (BatchNorm folded in, ReLU applied as the
+    /// output is written) and the pooling: equal to running `EncoderStage`s up to float rounding.
     public func callAsFunction(_ images: Tensor) -> Tensor {
+        let pool = MaxPool2d(kernelSize: 2)
         var activation = images
-        for stage in stages { activation = stage(activation) }
+        for (first, second) in inference.layers(of: stages) { activation = pool(second(first(activation))) }
         return Encoder.gridToLocations(activation)
     }
 
@@ -231,5 +244,23 @@ public struct Encoder: Parameterized, Sendable {
                 }
             }
         }
+    }
+}
+
+/// `Encoder`'s inference layers, made once per version of its stages (see `Encoder.stages`).
+private final class InferenceLayers: @unchecked Sendable {
+    private var layers: [(FusedConvolution, FusedConvolution)]?
+    private let lock = NSLock()
+
+    func layers(of stages: [EncoderStage]) -> [(FusedConvolution, FusedConvolution)] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let layers { return layers }
+        let made = stages.map { stage in
+            (FusedConvolution(stage.conv1, batchNorm: stage.bn1, rectified: true),
+             FusedConvolution(stage.conv2, batchNorm: stage.bn2, rectified: true))
+        }
+        layers = made
+        return made
     }
 }

@@ -194,13 +194,33 @@ struct WinogradConvolutionTests {
         return (layer, input, upstream)
     }
 
-    @Test("forward agrees with the definition", arguments: cases)
-    func forward(testCase: Case) {
+    @Test("forward agrees with the definition, with either product kernel",
+          arguments: cases + [Case(batch: 2, channels: 33, outputs: 35, height: 9, width: 14, tile: 4, tilesPerProduct: 20)],
+          [Conv2d.WinogradProducts.packed, .sgemm])
+    func forward(testCase: Case, products: Conv2d.WinogradProducts) {
+        // Outputs 3 to 35 leave the last 16-wide panel of the packed kernel partly empty; units
+        // of 3 to 10 000 tiles leave 0 to 5 rows after its 6-row blocks.
         let (layer, input, _) = Self.layer(testCase, seed: 40)
-        let output = layer.forwardWinograd(input, tile: testCase.tile, tilesPerProduct: testCase.tilesPerProduct)
+        let weights = WinogradWeights(layer, tile: testCase.tile, kernel: products)
+        let output = layer.forwardWinograd(input, tile: testCase.tile, tilesPerProduct: testCase.tilesPerProduct,
+                                           weights: weights)
         #expect(output.shape == [testCase.batch, testCase.outputs, testCase.height, testCase.width])
         expectWithinRounding(output, definition(input, weight: layer.weight, bias: layer.bias),
                              factor: Self.allowance(tile: testCase.tile), "output")
+        // The same weights again: the same result, bit for bit (nothing in them is consumed).
+        #expect(layer.forwardWinograd(input, tile: testCase.tile, tilesPerProduct: testCase.tilesPerProduct,
+                                      weights: weights) == output)
+    }
+
+    @Test("the packed product kernel's sums do not depend on how the tiles are split into units")
+    func packedProductsIndependentOfUnits() {
+        let testCase = Case(batch: 3, channels: 20, outputs: 21, height: 13, width: 10, tile: 4, tilesPerProduct: 1)
+        let (layer, input, _) = Self.layer(testCase, seed: 47)
+        let weights = WinogradWeights(layer, tile: 4, kernel: .packed)
+        let outputs = [1, 7, 13, 10_000].map {
+            layer.forwardWinograd(input, tile: 4, tilesPerProduct: $0, weights: weights)
+        }
+        for output in outputs.dropFirst() { #expect(output == outputs[0]) }
     }
 
     @Test("input gradient (the forward of the flipped, transposed kernel) agrees with the definition", arguments: cases)
@@ -255,7 +275,7 @@ struct WinogradConvolutionTests {
                              "weight gradient")
     }
 
-    @Test("the AVX2 and baseline transforms agree with the definition too", arguments: [256, 128])
+    @Test("the AVX2 and baseline transforms and products agree with the definition too", arguments: [256, 128])
     func narrowerVectorCode(bits: Int) {
         // Other tests may run meanwhile on the narrower code: it must be as correct.
         let limited = Int(glimpse_winograd_limit_vector_bits(Int32(bits)))
@@ -265,8 +285,13 @@ struct WinogradConvolutionTests {
                          Case(batch: 1, channels: 17, outputs: 9, height: 10, width: 13, tile: 2, tilesPerProduct: 5)] {
             let (layer, input, upstream) = Self.layer(testCase, seed: 46)
             let allowance = Self.allowance(tile: testCase.tile)
-            expectWithinRounding(layer.forwardWinograd(input, tile: testCase.tile, tilesPerProduct: testCase.tilesPerProduct),
-                                 definition(input, weight: layer.weight, bias: layer.bias), factor: allowance, "output")
+            for products in [Conv2d.WinogradProducts.packed, .sgemm] {
+                // Packed products on the baseline: the plain C sums.
+                let weights = WinogradWeights(layer, tile: testCase.tile, kernel: products)
+                expectWithinRounding(layer.forwardWinograd(input, tile: testCase.tile, tilesPerProduct: testCase.tilesPerProduct,
+                                                           weights: weights),
+                                     definition(input, weight: layer.weight, bias: layer.bias), factor: allowance, "output")
+            }
             var gradients = layer.zeroGradients()
             layer.backwardWeightsWinograd(upstream, cache: Conv2d.Cache(input: input), into: &gradients,
                                           tile: testCase.tile, tilesPerProduct: testCase.tilesPerProduct)

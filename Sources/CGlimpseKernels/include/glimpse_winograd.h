@@ -30,12 +30,12 @@ void glimpse_winograd_transform_weights(int tile, const float *weight, int outpu
 void glimpse_winograd_transform_input(int tile, const float *images, int channels, int height, int width,
                                       int first, int count, float *transformed, long leading, float *scratch);
 
-/// images[B][O][H][W] = Aᵀ·M·A (+ bias[o] when bias is not null) for the output tiles of tile
-/// rows first ..< first + count, from products[alpha²][leading][O]; parts of edge tiles
-/// outside the image are dropped.
+/// images[B][O][H][W] = Aᵀ·M·A (+ bias[o] when bias is not null; then max(·, 0) when relu is
+/// not 0, NaN staying NaN) for the output tiles of tile rows first ..< first + count, from
+/// products[alpha²][leading][O]; parts of edge tiles outside the image are dropped.
 void glimpse_winograd_transform_output(int tile, const float *products, long leading, int outputs, int height,
-                                       int width, int first, int count, const float *bias, float *images,
-                                       float *scratch);
+                                       int width, int first, int count, const float *bias, int relu,
+                                       float *images, float *scratch);
 
 /// The adjoint of the output transform, for the weight gradient: transformed[alpha²][leading][O]
 /// = A·dY·Aᵀ for each m x m tile (zero outside the image) of output_gradient[B][O][H][W].
@@ -54,5 +54,25 @@ int glimpse_winograd_vector_bits(void);
 /// For tests: run the narrower code (256 or 128) on a wider CPU; 0, or more than the CPU has,
 /// restores the CPU's choice. Returns the choice now in force.
 int glimpse_winograd_limit_vector_bits(int bits);
+
+/// Floats of the packed weights below: alpha² · C · (O rounded up to a multiple of 16).
+long glimpse_winograd_packed_weights_count(int tile, int outputs, int channels);
+
+/// packed = transformed[alpha²][C][O] (from glimpse_winograd_transform_weights) laid out for
+/// glimpse_winograd_multiply: per position, panels of 16 output channels, [panel][C][16],
+/// the last panel zero-padded. Done once per weight: for inference, once per model.
+void glimpse_winograd_pack_weights(int tile, const float *transformed, int outputs, int channels, float *packed);
+
+/// Whether glimpse_winograd_multiply runs vector code here (AVX2 + FMA; the AVX-512 machines
+/// run it too). Without it the sums are plain C: callers use sgemm instead.
+int glimpse_winograd_multiply_vectorized(void);
+
+/// The products of one run of tiles, for every position k:
+/// products[k][t][o] = Σ_c transformed[k][t][c] · U[k][c][o] for t < tiles, U as packed above;
+/// transformed is [alpha²][leading][C] and products [alpha²][leading][O], as the transforms
+/// read and write them. Each sum runs over c in order, so the result does not depend on how
+/// the tiles are split into runs.
+void glimpse_winograd_multiply(int tile, const float *transformed, long leading, int tiles, int channels,
+                               const float *packed, int outputs, float *products);
 
 #endif
