@@ -602,6 +602,33 @@ static void multiply_plain(int positions, const float *transformed, long leading
             }
 }
 
+long glimpse_winograd_packed_weights_scratch_count(int tile, int outputs, int channels) {
+    (void)channels;
+    const long alpha2 = (long)(tile + 2) * (tile + 2);
+    return 9L * outputs + alpha2 * outputs + glimpse_winograd_weight_scratch_count(tile, outputs, 1);
+}
+
+void glimpse_winograd_transform_weights_packed(int tile, const float *weight, int outputs, int channels, float *packed,
+                                               float *scratch) {
+    // One input channel at a time: its weights [O][1][3][3], transformed to [alpha²][1][O], then
+    // each position's row of O cut into the panels. No [alpha²][C][O] intermediate.
+    const int positions = (tile + 2) * (tile + 2), panels = (outputs + PANEL - 1) / PANEL;
+    float *single = scratch, *transformed = scratch + 9L * outputs, *rest = transformed + (long)positions * outputs;
+    for (int c = 0; c < channels; c++) {
+        for (int o = 0; o < outputs; o++)
+            memcpy(single + 9L * o, weight + ((long)o * channels + c) * 9, sizeof(float) * 9);
+        glimpse_winograd_transform_weights(tile, single, outputs, 1, transformed, rest);
+        for (int k = 0; k < positions; k++)
+            for (int p = 0; p < panels; p++) {
+                float *target = packed + (((long)k * panels + p) * channels + c) * PANEL;
+                for (int j = 0; j < PANEL; j++) {
+                    const int o = p * PANEL + j;
+                    target[j] = o < outputs ? transformed[(long)k * outputs + o] : 0.0f;
+                }
+            }
+    }
+}
+
 int glimpse_winograd_multiply_vectorized(void) { return glimpse_winograd_vector_bits() >= 256; }
 
 void glimpse_winograd_multiply(int tile, const float *transformed, long leading, int tiles, int channels,

@@ -61,7 +61,7 @@ public final class FusedConvolution: @unchecked Sendable {
         defer { lock.unlock() }
         let kernel = Conv2d.winogradProducts
         if let made = winogradWeights.first(where: { $0.tile == tile && $0.kernel == kernel }) { return made }
-        let made = WinogradWeights(convolution, tile: tile, kernel: kernel)
+        let made = WinogradWeights(convolution, tile: tile, kernel: kernel, kept: true)
         winogradWeights.append(made)
         return made
     }

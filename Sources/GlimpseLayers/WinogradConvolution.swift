@@ -1,3 +1,4 @@
+import Foundation
 import CGlimpseKernels
 import GlimpseTensor
 
@@ -138,20 +139,6 @@ extension Conv2d {
         })
     }
 
-    /// U[α², C, O] from the pool (the caller releases `positions · O · C` floats).
-    func transformWeightsForWinograd(tile: Int) -> UnsafeMutablePointer<Float> {
-        let count = (tile + 2) * (tile + 2) * outputChannels * inputChannels
-        let transformed = BufferPool.shared.allocate(count: count)
-        let scratchCount = glimpse_winograd_weight_scratch_count(Int32(tile), Int32(outputChannels), Int32(inputChannels))
-        let scratch = BufferPool.shared.allocate(count: scratchCount)
-        defer { BufferPool.shared.release(scratch, count: scratchCount) }
-        weight.withUnsafeBufferPointer { weight in
-            glimpse_winograd_transform_weights(Int32(tile), weight.baseAddress!, Int32(outputChannels),
-                                               Int32(inputChannels), transformed, scratch)
-        }
-        return transformed
-    }
-
     /// dW += Gᵀ·(Σ over tiles of dM[k]ᵀ·V[k])·G (and db): the same fixed chunks of units as
     /// the im2col path's image groups, one partial dU each, added in order.
     func backwardWeightsWinograd(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients, tile: Int,
@@ -229,23 +216,49 @@ final class WinogradWeights: @unchecked Sendable {
     let kernel: Conv2d.WinogradProducts
     private let values: UnsafeMutablePointer<Float>
     private let count: Int
+    private let kept: Bool
 
-    init(_ layer: Conv2d, tile: Int, kernel: Conv2d.WinogradProducts = Conv2d.winogradProducts) {
-        (self.tile, channels, outputs, self.kernel) = (tile, layer.inputChannels, layer.outputChannels, kernel)
-        let transformed = layer.transformWeightsForWinograd(tile: tile)
-        let transformedCount = (tile + 2) * (tile + 2) * channels * outputs
+    /// `kept`: the weights outlive the call (inference keeps them per model): their memory is
+    /// then an allocation of its own, on transparent huge pages from 2 MiB (advice only), not
+    /// a pooled buffer. Made per call, they come from and go back to the pool.
+    init(_ layer: Conv2d, tile: Int, kernel: Conv2d.WinogradProducts = Conv2d.winogradProducts, kept: Bool = false) {
+        (self.tile, channels, outputs, self.kernel, self.kept) = (tile, layer.inputChannels, layer.outputChannels, kernel, kept)
+        let (tile32, outputs32, channels32) = (Int32(tile), Int32(outputs), Int32(channels))
         switch kernel {
         case .sgemm:
-            (values, count) = (transformed, transformedCount)
+            count = (tile + 2) * (tile + 2) * channels * outputs
+            let scratchCount = glimpse_winograd_weight_scratch_count(tile32, outputs32, channels32)
+            values = WinogradWeights.allocate(count: count, kept: kept)
+            let scratch = BufferPool.shared.allocate(count: scratchCount)
+            defer { BufferPool.shared.release(scratch, count: scratchCount) }
+            layer.weight.withUnsafeBufferPointer { weight in
+                glimpse_winograd_transform_weights(tile32, weight.baseAddress!, outputs32, channels32, values, scratch)
+            }
         case .packed:
-            count = glimpse_winograd_packed_weights_count(Int32(tile), Int32(outputs), Int32(channels))
-            values = BufferPool.shared.allocate(count: count)
-            glimpse_winograd_pack_weights(Int32(tile), transformed, Int32(outputs), Int32(channels), values)
-            BufferPool.shared.release(transformed, count: transformedCount)
+            count = glimpse_winograd_packed_weights_count(tile32, outputs32, channels32)
+            let scratchCount = glimpse_winograd_packed_weights_scratch_count(tile32, outputs32, channels32)
+            values = WinogradWeights.allocate(count: count, kept: kept)
+            let scratch = BufferPool.shared.allocate(count: scratchCount)
+            defer { BufferPool.shared.release(scratch, count: scratchCount) }
+            layer.weight.withUnsafeBufferPointer { weight in
+                glimpse_winograd_transform_weights_packed(tile32, weight.baseAddress!, outputs32, channels32, values, scratch)
+            }
         }
     }
 
-    deinit { BufferPool.shared.release(values, count: count) }
+    private static func allocate(count: Int, kept: Bool) -> UnsafeMutablePointer<Float> {
+        guard kept else { return BufferPool.shared.allocate(count: count) }
+        let bytes = count * MemoryLayout<Float>.stride, hugePage = 2 << 20
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: bytes >= hugePage ? hugePage : 64)
+        #if os(Linux)
+        if bytes >= hugePage { _ = madvise(raw, bytes / hugePage * hugePage, MADV_HUGEPAGE) }
+        #endif
+        return raw.bindMemory(to: Float.self, capacity: count)
+    }
+
+    deinit {
+        if kept { UnsafeMutableRawPointer(values).deallocate() } else { BufferPool.shared.release(values, count: count) }
+    }
 
     /// M[k] (T × O) = V[k] (T × C) · U[k] (C × O) for every position k, V and M with
     /// `leading` rows per position (the unit's transformed input and products).

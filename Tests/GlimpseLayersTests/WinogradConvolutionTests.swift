@@ -212,6 +212,34 @@ struct WinogradConvolutionTests {
                                       weights: weights) == output)
     }
 
+    @Test("weights transformed straight into the packed layout equal transformed, then packed, bit for bit",
+          arguments: [2, 4])
+    func packedWeights(tile: Int) {
+        var generator = SeededGenerator(seed: 48)
+        let (outputs, channels) = (21, 10)
+        let weight = Tensor(randomNormal: [outputs, channels, 3, 3], using: &generator)
+        let positions = (tile + 2) * (tile + 2)
+        var transformed = [Float](repeating: 0, count: positions * channels * outputs)
+        var scratch = [Float](repeating: 0, count: glimpse_winograd_weight_scratch_count(Int32(tile), Int32(outputs),
+                                                                                           Int32(channels)))
+        let packedCount = glimpse_winograd_packed_weights_count(Int32(tile), Int32(outputs), Int32(channels))
+        #expect(packedCount == positions * channels * 32) // two panels of 16, the second 11 wide
+        var packed = [Float](repeating: .nan, count: packedCount)
+        var direct = [Float](repeating: .nan, count: packedCount)
+        var packingScratch = [Float](repeating: 0, count: glimpse_winograd_packed_weights_scratch_count(
+            Int32(tile), Int32(outputs), Int32(channels)))
+        weight.withUnsafeBufferPointer { weight in
+            glimpse_winograd_transform_weights(Int32(tile), weight.baseAddress!, Int32(outputs), Int32(channels),
+                                               &transformed, &scratch)
+            glimpse_winograd_pack_weights(Int32(tile), transformed, Int32(outputs), Int32(channels), &packed)
+            glimpse_winograd_transform_weights_packed(Int32(tile), weight.baseAddress!, Int32(outputs), Int32(channels),
+                                                      &direct, &packingScratch)
+        }
+        #expect(direct.elementsEqual(packed) { $0.bitPattern == $1.bitPattern })
+        // The padding of the last panel is zeros: position 0, channel 0, outputs 21..<32.
+        #expect(direct[(1 * channels + 0) * 16 + 5 ..< (1 * channels + 0) * 16 + 16].allSatisfy { $0 == 0 })
+    }
+
     @Test("the packed product kernel's sums do not depend on how the tiles are split into units")
     func packedProductsIndependentOfUnits() {
         let testCase = Case(batch: 3, channels: 20, outputs: 21, height: 13, width: 10, tile: 4, tilesPerProduct: 1)

@@ -63,6 +63,14 @@ long glimpse_winograd_packed_weights_count(int tile, int outputs, int channels);
 /// the last panel zero-padded. Done once per weight: for inference, once per model.
 void glimpse_winograd_pack_weights(int tile, const float *transformed, int outputs, int channels, float *packed);
 
+/// Floats of scratch glimpse_winograd_transform_weights_packed needs.
+long glimpse_winograd_packed_weights_scratch_count(int tile, int outputs, int channels);
+
+/// The two steps above in one, with no [alpha²][C][O] intermediate: packed = the transformed
+/// weight[O][C][3][3] in glimpse_winograd_multiply's layout, the same values bit for bit.
+void glimpse_winograd_transform_weights_packed(int tile, const float *weight, int outputs, int channels, float *packed,
+                                               float *scratch);
+
 /// Whether glimpse_winograd_multiply runs vector code here (AVX2 + FMA; the AVX-512 machines
 /// run it too). Without it the sums are plain C: callers use sgemm instead.
 int glimpse_winograd_multiply_vectorized(void);
