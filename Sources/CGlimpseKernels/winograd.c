@@ -608,8 +608,8 @@ long glimpse_winograd_packed_weights_scratch_count(int tile, int outputs, int ch
     return 9L * outputs + alpha2 * outputs + glimpse_winograd_weight_scratch_count(tile, outputs, 1);
 }
 
-void glimpse_winograd_transform_weights_packed(int tile, const float *weight, int outputs, int channels, float *packed,
-                                               float *scratch) {
+void glimpse_winograd_transform_weights_packed(int tile, const float *weight, int outputs, int channels,
+                                               const float *scale, float *packed, float *scratch) {
     // One input channel at a time: its weights [O][1][3][3], transformed to [alpha²][1][O], then
     // each position's row of O cut into the panels. No [alpha²][C][O] intermediate.
     const int positions = (tile + 2) * (tile + 2), panels = (outputs + PANEL - 1) / PANEL;
@@ -623,7 +623,8 @@ void glimpse_winograd_transform_weights_packed(int tile, const float *weight, in
                 float *target = packed + (((long)k * panels + p) * channels + c) * PANEL;
                 for (int j = 0; j < PANEL; j++) {
                     const int o = p * PANEL + j;
-                    target[j] = o < outputs ? transformed[(long)k * outputs + o] : 0.0f;
+                    const float value = o < outputs ? transformed[(long)k * outputs + o] : 0.0f;
+                    target[j] = scale && o < outputs ? value * scale[o] : value;
                 }
             }
     }

@@ -221,7 +221,11 @@ final class WinogradWeights: @unchecked Sendable {
     /// `kept`: the weights outlive the call (inference keeps them per model): their memory is
     /// then an allocation of its own, on transparent huge pages from 2 MiB (advice only), not
     /// a pooled buffer. Made per call, they come from and go back to the pool.
-    init(_ layer: Conv2d, tile: Int, kernel: Conv2d.WinogradProducts = Conv2d.winogradProducts, kept: Bool = false) {
+    /// `outputScale`: multiplies each output channel's transformed weights (U(W)·s = U(W·s) up to
+    /// rounding), so that a BatchNorm is folded in without a scaled copy of W.
+    init(_ layer: Conv2d, tile: Int, kernel: Conv2d.WinogradProducts = Conv2d.winogradProducts, kept: Bool = false,
+         outputScale: [Float]? = nil) {
+        precondition(outputScale == nil || outputScale!.count == layer.outputChannels, "one scale per output channel")
         (self.tile, channels, outputs, self.kernel, self.kept) = (tile, layer.inputChannels, layer.outputChannels, kernel, kept)
         let (tile32, outputs32, channels32) = (Int32(tile), Int32(outputs), Int32(channels))
         switch kernel {
@@ -234,6 +238,12 @@ final class WinogradWeights: @unchecked Sendable {
             layer.weight.withUnsafeBufferPointer { weight in
                 glimpse_winograd_transform_weights(tile32, weight.baseAddress!, outputs32, channels32, values, scratch)
             }
+            if let outputScale {
+                // values[k][c][o]
+                for row in 0..<(count / outputs) {
+                    for output in 0..<outputs { values[row * outputs + output] *= outputScale[output] }
+                }
+            }
         case .packed:
             count = glimpse_winograd_packed_weights_count(tile32, outputs32, channels32)
             let scratchCount = glimpse_winograd_packed_weights_scratch_count(tile32, outputs32, channels32)
@@ -241,7 +251,10 @@ final class WinogradWeights: @unchecked Sendable {
             let scratch = BufferPool.shared.allocate(count: scratchCount)
             defer { BufferPool.shared.release(scratch, count: scratchCount) }
             layer.weight.withUnsafeBufferPointer { weight in
-                glimpse_winograd_transform_weights_packed(tile32, weight.baseAddress!, outputs32, channels32, values, scratch)
+                withOptionalPointer(outputScale) { scale in
+                    glimpse_winograd_transform_weights_packed(tile32, weight.baseAddress!, outputs32, channels32, scale,
+                                                              values, scratch)
+                }
             }
         }
     }

@@ -233,9 +233,24 @@ struct WinogradConvolutionTests {
                                                &transformed, &scratch)
             glimpse_winograd_pack_weights(Int32(tile), transformed, Int32(outputs), Int32(channels), &packed)
             glimpse_winograd_transform_weights_packed(Int32(tile), weight.baseAddress!, Int32(outputs), Int32(channels),
-                                                      &direct, &packingScratch)
+                                                      nil, &direct, &packingScratch)
         }
         #expect(direct.elementsEqual(packed) { $0.bitPattern == $1.bitPattern })
+        // With a scale per output channel: each packed value times its channel's scale, exactly.
+        let scale = (0..<outputs).map { Float($0 + 1) * 0.25 }
+        var scaled = [Float](repeating: .nan, count: packedCount)
+        weight.withUnsafeBufferPointer { weight in
+            glimpse_winograd_transform_weights_packed(Int32(tile), weight.baseAddress!, Int32(outputs), Int32(channels),
+                                                      scale, &scaled, &packingScratch)
+        }
+        for index in 0..<packedCount {
+            let output = (index / (channels * 16)) % 2 * 16 + index % 16 // panel · 16 + lane
+            let expected = output < outputs ? packed[index] * scale[output] : 0
+            if scaled[index].bitPattern != expected.bitPattern {
+                Issue.record("scaled packed weight \(index): \(scaled[index]), expected \(expected)")
+                break
+            }
+        }
         // The padding of the last panel is zeros: position 0, channel 0, outputs 21..<32.
         #expect(direct[(1 * channels + 0) * 16 + 5 ..< (1 * channels + 0) * 16 + 16].allSatisfy { $0 == 0 })
     }

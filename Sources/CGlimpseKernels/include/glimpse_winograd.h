@@ -67,9 +67,10 @@ void glimpse_winograd_pack_weights(int tile, const float *transformed, int outpu
 long glimpse_winograd_packed_weights_scratch_count(int tile, int outputs, int channels);
 
 /// The two steps above in one, with no [alpha²][C][O] intermediate: packed = the transformed
-/// weight[O][C][3][3] in glimpse_winograd_multiply's layout, the same values bit for bit.
-void glimpse_winograd_transform_weights_packed(int tile, const float *weight, int outputs, int channels, float *packed,
-                                               float *scratch);
+/// weight[O][C][3][3] in glimpse_winograd_multiply's layout, the same values bit for bit; then,
+/// when scale is not null, each output channel's values times scale[o] (a BatchNorm folded in).
+void glimpse_winograd_transform_weights_packed(int tile, const float *weight, int outputs, int channels,
+                                               const float *scale, float *packed, float *scratch);
 
 /// Whether glimpse_winograd_multiply runs vector code here (AVX2 + FMA; the AVX-512 machines
 /// run it too). Without it the sums are plain C: callers use sgemm instead.
