@@ -608,13 +608,13 @@ long glimpse_winograd_packed_weights_scratch_count(int tile, int outputs, int ch
     return 9L * outputs + alpha2 * outputs + glimpse_winograd_weight_scratch_count(tile, outputs, 1);
 }
 
-void glimpse_winograd_transform_weights_packed(int tile, const float *weight, int outputs, int channels,
-                                               const float *scale, float *packed, float *scratch) {
+void glimpse_winograd_transform_weights_packed(int tile, const float *weight, int outputs, int channels, int first,
+                                               int count, const float *scale, float *packed, float *scratch) {
     // One input channel at a time: its weights [O][1][3][3], transformed to [alpha²][1][O], then
     // each position's row of O cut into the panels. No [alpha²][C][O] intermediate.
     const int positions = (tile + 2) * (tile + 2), panels = (outputs + PANEL - 1) / PANEL;
     float *single = scratch, *transformed = scratch + 9L * outputs, *rest = transformed + (long)positions * outputs;
-    for (int c = 0; c < channels; c++) {
+    for (int c = first; c < first + count; c++) {
         for (int o = 0; o < outputs; o++)
             memcpy(single + 9L * o, weight + ((long)o * channels + c) * 9, sizeof(float) * 9);
         glimpse_winograd_transform_weights(tile, single, outputs, 1, transformed, rest);

@@ -247,13 +247,20 @@ final class WinogradWeights: @unchecked Sendable {
         case .packed:
             count = glimpse_winograd_packed_weights_count(tile32, outputs32, channels32)
             let scratchCount = glimpse_winograd_packed_weights_scratch_count(tile32, outputs32, channels32)
-            values = WinogradWeights.allocate(count: count, kept: kept)
-            let scratch = BufferPool.shared.allocate(count: scratchCount)
-            defer { BufferPool.shared.release(scratch, count: scratchCount) }
+            let values = WinogradWeights.allocate(count: count, kept: kept)
+            self.values = values
+            // Input channels split over the workers (each writes its own channels' rows).
+            let (channelCount, parts) = (layer.inputChannels, min(layer.inputChannels, Parallel.threadCount))
             layer.weight.withUnsafeBufferPointer { weight in
                 withOptionalPointer(outputScale) { scale in
-                    glimpse_winograd_transform_weights_packed(tile32, weight.baseAddress!, outputs32, channels32, scale,
-                                                              values, scratch)
+                    Parallel.forEach(parts) { part in
+                        let range = (part * channelCount / parts)..<((part + 1) * channelCount / parts)
+                        let scratch = BufferPool.shared.allocate(count: scratchCount)
+                        defer { BufferPool.shared.release(scratch, count: scratchCount) }
+                        glimpse_winograd_transform_weights_packed(tile32, weight.baseAddress!, outputs32, channels32,
+                                                                  Int32(range.lowerBound), Int32(range.count), scale,
+                                                                  values, scratch)
+                    }
                 }
             }
         }

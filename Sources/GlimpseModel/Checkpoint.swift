@@ -235,12 +235,15 @@ extension CaptioningModel {
             }
         }
         // Every shape is now backed by the file's bytes, which bounds what this allocates.
-        // Each tensor is decoded once, straight into its storage, and the layers are built
-        // around them: no random initialisation to throw away, no intermediate arrays.
+        // Each tensor is decoded once, straight into its storage (all of them in one arena on
+        // huge pages), and the layers are built around them: no random initialisation to throw
+        // away, no intermediate arrays.
+        let shapes = CaptioningModel.expectedShapes(for: configuration)
+        let arena = TensorArena(counts: shapes.map { Tensor.count(of: $0.1) })
         var tensors: [String: Tensor] = [:]
-        for (name, shape) in CaptioningModel.expectedShapes(for: configuration) {
+        for (name, shape) in shapes {
             var failure: SafeTensorsError?
-            tensors[name] = Tensor(overwriting: shape) { storage in
+            tensors[name] = arena.tensor(shape: shape) { storage in
                 do throws(SafeTensorsError) { try file.decodeFloats(named: prefix + name, into: storage) } catch { failure = error }
             }
             if let failure { throw CheckpointError(path: file.path, reason: .file(failure.reasonDescription)) }

@@ -7,6 +7,8 @@
 final class TensorStorage: @unchecked Sendable {
     @usableFromInline let base: UnsafeMutablePointer<Float>
     @usableFromInline let count: Int
+    /// The arena `base` points into, kept alive by this storage; nil for pooled memory.
+    let arena: TensorArena?
 
     @usableFromInline
     init(uninitializedCount count: Int) {
@@ -14,6 +16,12 @@ final class TensorStorage: @unchecked Sendable {
         // At least one element, so `base` is always a valid pointer; 64-byte aligned
         // (cache lines, AVX-512 vectors); large buffers are recycled by the pool.
         base = BufferPool.shared.allocate(count: count)
+        arena = nil
+    }
+
+    /// `count` floats at `base` inside `arena` (which frees them with its last storage).
+    init(base: UnsafeMutablePointer<Float>, count: Int, arena: TensorArena) {
+        (self.base, self.count, self.arena) = (base, count, arena)
     }
 
     @usableFromInline
@@ -30,7 +38,7 @@ final class TensorStorage: @unchecked Sendable {
     }
 
     deinit {
-        BufferPool.shared.release(base, count: count)
+        if arena == nil { BufferPool.shared.release(base, count: count) }
     }
 }
 

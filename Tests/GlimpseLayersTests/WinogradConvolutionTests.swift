@@ -232,8 +232,11 @@ struct WinogradConvolutionTests {
             glimpse_winograd_transform_weights(Int32(tile), weight.baseAddress!, Int32(outputs), Int32(channels),
                                                &transformed, &scratch)
             glimpse_winograd_pack_weights(Int32(tile), transformed, Int32(outputs), Int32(channels), &packed)
+            // In two parts (channels 0..<3 and 3..<10), as the workers split it.
             glimpse_winograd_transform_weights_packed(Int32(tile), weight.baseAddress!, Int32(outputs), Int32(channels),
-                                                      nil, &direct, &packingScratch)
+                                                      0, 3, nil, &direct, &packingScratch)
+            glimpse_winograd_transform_weights_packed(Int32(tile), weight.baseAddress!, Int32(outputs), Int32(channels),
+                                                      3, 7, nil, &direct, &packingScratch)
         }
         #expect(direct.elementsEqual(packed) { $0.bitPattern == $1.bitPattern })
         // With a scale per output channel: each packed value times its channel's scale, exactly.
@@ -241,7 +244,7 @@ struct WinogradConvolutionTests {
         var scaled = [Float](repeating: .nan, count: packedCount)
         weight.withUnsafeBufferPointer { weight in
             glimpse_winograd_transform_weights_packed(Int32(tile), weight.baseAddress!, Int32(outputs), Int32(channels),
-                                                      scale, &scaled, &packingScratch)
+                                                      0, Int32(channels), scale, &scaled, &packingScratch)
         }
         for index in 0..<packedCount {
             let output = (index / (channels * 16)) % 2 * 16 + index % 16 // panel · 16 + lane

@@ -69,8 +69,9 @@ long glimpse_winograd_packed_weights_scratch_count(int tile, int outputs, int ch
 /// The two steps above in one, with no [alpha²][C][O] intermediate: packed = the transformed
 /// weight[O][C][3][3] in glimpse_winograd_multiply's layout, the same values bit for bit; then,
 /// when scale is not null, each output channel's values times scale[o] (a BatchNorm folded in).
-void glimpse_winograd_transform_weights_packed(int tile, const float *weight, int outputs, int channels,
-                                               const float *scale, float *packed, float *scratch);
+/// Writes input channels first ..< first + count only (disjoint ranges may run in parallel).
+void glimpse_winograd_transform_weights_packed(int tile, const float *weight, int outputs, int channels, int first,
+                                               int count, const float *scale, float *packed, float *scratch);
 
 /// Whether glimpse_winograd_multiply runs vector code here (AVX2 + FMA; the AVX-512 machines
 /// run it too). Without it the sums are plain C: callers use sgemm instead.
