@@ -29,3 +29,14 @@ int glimpse_openblas_switch_core(const char *core_name) {
     }
     return 0;
 }
+
+// OpenBLAS's worker threads spin (sched_yield) for about 0.1 s after they start and after
+// every threaded call before they sleep; they start when the library loads. A process that
+// runs OpenBLAS on one thread (Parallel.use(cores:)) stops them: blas_thread_shutdown_ joins
+// them, and OpenBLAS starts them again by itself if a later call runs on several threads.
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
+int glimpse_openblas_stop_threads(void) {
+    if (!blas_thread_shutdown_) return -1;
+    return blas_thread_shutdown_();
+}

@@ -618,14 +618,16 @@ void glimpse_winograd_transform_weights_packed(int tile, const float *weight, in
         for (int o = 0; o < outputs; o++)
             memcpy(single + 9L * o, weight + ((long)o * channels + c) * 9, sizeof(float) * 9);
         glimpse_winograd_transform_weights(tile, single, outputs, 1, transformed, rest);
+        if (scale)
+            for (int k = 0; k < positions; k++)
+                for (int o = 0; o < outputs; o++) transformed[(long)k * outputs + o] *= scale[o];
         for (int k = 0; k < positions; k++)
             for (int p = 0; p < panels; p++) {
                 float *target = packed + (((long)k * panels + p) * channels + c) * PANEL;
-                for (int j = 0; j < PANEL; j++) {
-                    const int o = p * PANEL + j;
-                    const float value = o < outputs ? transformed[(long)k * outputs + o] : 0.0f;
-                    target[j] = scale && o < outputs ? value * scale[o] : value;
-                }
+                const float *source = transformed + (long)k * outputs + p * PANEL;
+                const int width = outputs - p * PANEL < PANEL ? outputs - p * PANEL : PANEL;
+                memcpy(target, source, sizeof(float) * (size_t)width);
+                if (width < PANEL) memset(target + width, 0, sizeof(float) * (size_t)(PANEL - width));
             }
     }
 }

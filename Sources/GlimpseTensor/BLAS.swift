@@ -1,4 +1,5 @@
 import CBLAS
+import CGlimpseCPU
 
 /// The few OpenBLAS entry points Glimpse uses, with Swift types.
 ///
@@ -15,6 +16,14 @@ public enum BLAS {
             selectKernels()
             openblas_set_num_threads(Int32(newValue))
         }
+    }
+
+    /// Stops OpenBLAS's worker threads, which spin for about 0.1 s after they start (at load)
+    /// and after each threaded call; OpenBLAS starts them again when a call runs on several
+    /// threads. For processes that keep OpenBLAS on one thread (`Parallel.use(cores:)`).
+    public static func stopIdleThreads() {
+        selectKernels()
+        _ = glimpse_openblas_stop_threads()
     }
 
     /// The kernel set OpenBLAS chose for this CPU (for example "Haswell", "Cooperlake").

@@ -21,10 +21,15 @@ public enum Parallel {
     /// Measured on AMD EPYC Zen 4, 2 cores, interleaved: one image captioned in-process
     /// 15.7 → 12.8 ms (CPU 32 → 19 ms); a training step at 32 × 5 the same wall time,
     /// 1595 → 1373 ms of CPU (see Docs/performance.md).
+    ///
+    /// OpenBLAS's own worker threads, started when the library loaded, spin for about 0.1 s
+    /// before they sleep: they are stopped here, so that a short process (`glimpse caption`
+    /// of one image, about 50 ms) does not share its cores with them all its life.
     public static func use(cores: Int) {
         precondition(cores >= 1, "at least one core")
         threadCount = cores
         BLAS.threadCount = 1
+        BLAS.stopIdleThreads()
     }
 
     /// Calls `body(index)` for every index in 0..<count, spread over `threadCount` threads.

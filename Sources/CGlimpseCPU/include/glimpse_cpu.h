@@ -26,4 +26,9 @@ void glimpse_cpu_identify(glimpse_cpu_info *info);
 /// this OpenBLAS cannot switch (not a DYNAMIC_ARCH build: nothing changed).
 int glimpse_openblas_switch_core(const char *core_name);
 
+/// Stops OpenBLAS's worker threads (they would spin for about 0.1 s after starting and after
+/// each threaded call); OpenBLAS starts them again if a later call runs on several threads.
+/// Returns 0, or -1 when this OpenBLAS does not export blas_thread_shutdown_ (nothing done).
+int glimpse_openblas_stop_threads(void);
+
 #endif
