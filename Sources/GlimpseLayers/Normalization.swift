@@ -85,9 +85,13 @@ public struct BatchNorm2d: Parameterized, Sendable {
     }
 
     private func checkShape(_ input: Tensor) -> (batch: Int, planeSize: Int) {
-        precondition(input.rank == 4 && input.shape[1] == channels,
-                     "BatchNorm2d(\(channels)) needs [B, \(channels), H, W], got \(input.shape)")
-        return (input.shape[0], input.shape[2] * input.shape[3])
+        checkShape(input.shape)
+    }
+
+    private func checkShape(_ shape: [Int]) -> (batch: Int, planeSize: Int) {
+        precondition(shape.count == 4 && shape[1] == channels,
+                     "BatchNorm2d(\(channels)) needs [B, \(channels), H, W], got \(shape)")
+        return (shape[0], shape[2] * shape[3])
     }
 
     /// Inference with the running statistics: no cache, no state change.
@@ -238,19 +242,43 @@ public struct BatchNorm2d: Parameterized, Sendable {
         return backward(outputGradient, reluOutput: reluOutput, cache: cache, into: &gradients)
     }
 
+    /// `backwardThroughReLU` with dx written over the gradient it reads (copied first only
+    /// when shared): the same values, one activation-sized buffer fewer at the peak of the
+    /// encoder's backward. Each channel reads its dy planes for the sums, then each element
+    /// once more just before its dx overwrites it.
+    public func backwardThroughReLU(inPlace gradient: inout Tensor, reluOutput: Tensor, cache: Cache,
+                                    into gradients: inout Gradients) {
+        precondition(reluOutput.shape == gradient.shape,
+                     "BatchNorm2d backward: ReLU output \(reluOutput.shape), gradient \(gradient.shape)")
+        let shape = gradient.shape
+        gradient.withUnsafeMutableBufferPointer { gradient in
+            backward(shape: shape, dy: UnsafePointer(gradient.baseAddress!), dx: gradient.baseAddress!,
+                     reluOutput: reluOutput, cache: cache, into: &gradients)
+        }
+    }
+
     private func backward(_ outputGradient: Tensor, reluOutput: Tensor?, cache: Cache,
                           into gradients: inout Gradients) -> Tensor {
-        let (batch, planeSize) = checkShape(outputGradient)
-        precondition(outputGradient.shape == cache.input.shape,
-                     "BatchNorm2d backward: gradient \(outputGradient.shape), forward input \(cache.input.shape)")
+        Tensor(overwriting: outputGradient.shape, with: { dx in
+            outputGradient.withUnsafeBufferPointer { dy in
+                backward(shape: outputGradient.shape, dy: dy.baseAddress!, dx: dx.baseAddress!, reluOutput: reluOutput,
+                         cache: cache, into: &gradients)
+            }
+        })
+    }
+
+    /// Accumulates dγ and dβ and writes dx (which may be dy itself) for a gradient of `shape`.
+    private func backward(shape: [Int], dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, reluOutput: Tensor?,
+                          cache: Cache, into gradients: inout Gradients) {
+        let (batch, planeSize) = checkShape(shape)
+        precondition(shape == cache.input.shape,
+                     "BatchNorm2d backward: gradient \(shape), forward input \(cache.input.shape)")
         let channels = channels
         let count = Double(batch * planeSize)
-        // Without a ReLU the mask reads the gradient itself and is never used.
-        let mask = reluOutput ?? outputGradient
+        // Without a ReLU the mask reads the input instead and is never used.
+        let mask = reluOutput ?? cache.input
         let masked = reluOutput != nil
-        return Tensor(overwriting: outputGradient.shape, with: { dx in
-            outputGradient.withUnsafeBufferPointer { dy in
-            mask.withUnsafeBufferPointer { reluY in
+        mask.withUnsafeBufferPointer { reluY in
             cache.input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { gamma in
             gradients.weight.withUnsafeMutableBufferPointer { dGamma in
@@ -263,13 +291,13 @@ public struct BatchNorm2d: Parameterized, Sendable {
                     for image in 0..<batch {
                         let offset = (image * channels + channel) * planeSize
                         if masked {
-                            let sums = BatchNorm2d.maskedSums(dy.baseAddress! + offset, x.baseAddress! + offset,
+                            let sums = BatchNorm2d.maskedSums(dy + offset, x.baseAddress! + offset,
                                                               reluY.baseAddress! + offset, count: planeSize, mean: mean)
                             sumGradient += sums.gradient
                             sumGradientTimesCentered += sums.gradientTimesCentered
                         } else {
-                            sumGradient += FastMath.sum(dy.baseAddress! + offset, count: planeSize)
-                            sumGradientTimesCentered += FastMath.dot(dy.baseAddress! + offset, x.baseAddress! + offset,
+                            sumGradient += FastMath.sum(dy + offset, count: planeSize)
+                            sumGradientTimesCentered += FastMath.dot(dy + offset, x.baseAddress! + offset,
                                                                      count: planeSize, centeringSecondOn: mean)
                         }
                     }
@@ -284,7 +312,7 @@ public struct BatchNorm2d: Parameterized, Sendable {
                     for image in 0..<batch {
                         let offset = (image * channels + channel) * planeSize
                         BatchNorm2d.writeInputGradient(
-                            dx.baseAddress! + offset, dy: dy.baseAddress! + offset, x: x.baseAddress! + offset,
+                            dx + offset, dy: dy + offset, x: x.baseAddress! + offset,
                             reluOutput: masked ? reluY.baseAddress! + offset : nil, count: planeSize, scale: scale,
                             batchStatistics: cache.usedBatchStatistics ? (meanGradient, mean, slope) : nil)
                     }
@@ -293,9 +321,7 @@ public struct BatchNorm2d: Parameterized, Sendable {
             }
             }
             }
-            }
-            }
-        })
+        }
     }
 
     /// dx = scale·(g − meanGradient − (x − mean)·slope) with batch statistics, else

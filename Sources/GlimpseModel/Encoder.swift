@@ -87,20 +87,34 @@ public struct EncoderStage: Parameterized, Sendable {
                               bn2: bn2Cache, relu2: ReLU.Cache(output: activated2), pool: poolCache))
     }
 
-    public func backward(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
+    public func backward(_ outputGradient: Tensor, cache: consuming Cache, into gradients: inout Gradients) -> Tensor {
         backward(outputGradient, cache: cache, into: &gradients, computingInputGradient: true)!
     }
 
     /// Accumulates the stage's gradients and, when asked, returns dL/dinput. The first
     /// stage's input is the image, which training never needs a gradient for: skipping
     /// it saves a full convolution at the largest resolution.
-    func backward(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients,
+    ///
+    /// Gradient and cache are consumed: when the caller hands over its only copies, each
+    /// activation is freed right after its last use and the BatchNorms write dx over their
+    /// dy, so the stage peaks at its four activations plus one gradient of that size (six
+    /// before). Fields are overwritten with empty tensors rather than `consume`d: a store
+    /// releases at that point, while the optimiser may delay the release after a `consume`.
+    func backward(_ outputGradient: consuming Tensor, cache: consuming Cache, into gradients: inout Gradients,
                   computingInputGradient: Bool) -> Tensor? {
-        let pool = MaxPool2d(kernelSize: 2)
-        var gradient = pool.backward(outputGradient, cache: cache.pool)
-        gradient = bn2.backwardThroughReLU(gradient, reluOutput: cache.relu2.output, cache: cache.bn2, into: &gradients.bn2)
+        var cache = cache
+        let empty = Tensor(zeros: [0])
+        var gradient = MaxPool2d(kernelSize: 2).backward(outputGradient, cache: cache.pool)
+        outputGradient = empty
+        cache.pool.argmax = []
+        bn2.backwardThroughReLU(inPlace: &gradient, reluOutput: cache.relu2.output, cache: cache.bn2, into: &gradients.bn2)
+        cache.relu2.output = empty
+        cache.bn2.input = empty
         gradient = conv2.backward(gradient, cache: cache.conv2, into: &gradients.conv2)
-        gradient = bn1.backwardThroughReLU(gradient, reluOutput: cache.relu1.output, cache: cache.bn1, into: &gradients.bn1)
+        cache.conv2.input = empty
+        bn1.backwardThroughReLU(inPlace: &gradient, reluOutput: cache.relu1.output, cache: cache.bn1, into: &gradients.bn1)
+        cache.relu1.output = empty
+        cache.bn1.input = empty
         guard computingInputGradient else {
             conv1.backwardWeights(gradient, cache: cache.conv1, into: &gradients.conv1)
             return nil
@@ -192,21 +206,29 @@ public struct Encoder: Parameterized, Sendable {
     }
 
     /// dL/dfeatures [N, P, D] → dL/dimages [N, 3, S, S]; accumulates every stage's gradients.
-    public func backward(_ featuresGradient: Tensor, cache: Cache, into gradients: inout Gradients) -> Tensor {
+    /// Pass the cache with `consume` to free each stage's activations as soon as backward has
+    /// used them (see `EncoderStage.backward`).
+    public func backward(_ featuresGradient: Tensor, cache: consuming Cache, into gradients: inout Gradients) -> Tensor {
         backward(featuresGradient, cache: cache, into: &gradients, computingImagesGradient: true)!
     }
 
     /// Accumulates every stage's gradients without dL/dimages, which training does not
     /// use (the first convolution then computes its weight gradient only).
-    public func backwardParameters(_ featuresGradient: Tensor, cache: Cache, into gradients: inout Gradients) {
+    public func backwardParameters(_ featuresGradient: Tensor, cache: consuming Cache, into gradients: inout Gradients) {
         _ = backward(featuresGradient, cache: cache, into: &gradients, computingImagesGradient: false)
     }
 
-    private func backward(_ featuresGradient: Tensor, cache: Cache, into gradients: inout Gradients,
+    private func backward(_ featuresGradient: Tensor, cache: consuming Cache, into gradients: inout Gradients,
                           computingImagesGradient: Bool) -> Tensor? {
         var gradient: Tensor? = Encoder.locationsToGrid(featuresGradient, gridShape: cache.gridShape)
+        // Moved out of the cache (a swap, so no second reference remains), then each stage's
+        // cache and incoming gradient handed over as temporaries, to be freed inside.
+        var cache = cache
+        var stageCaches: [EncoderStage.Cache] = []
+        swap(&stageCaches, &cache.stages)
         for index in stages.indices.reversed() {
-            gradient = stages[index].backward(gradient!, cache: cache.stages[index], into: &gradients.stages[index],
+            gradient = stages[index].backward(gradient.take()!, cache: stageCaches.removeLast(),
+                                              into: &gradients.stages[index],
                                               computingInputGradient: index > 0 || computingImagesGradient)
         }
         return gradient

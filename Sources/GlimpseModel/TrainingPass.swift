@@ -242,9 +242,9 @@ extension CaptioningModel {
         }
         let imagesGradient: Tensor
         if computingImagesGradient {
-            imagesGradient = encoder.backward(featuresGradient, cache: encoderCache, into: &gradients.encoder)
+            imagesGradient = encoder.backward(featuresGradient, cache: consume encoderCache, into: &gradients.encoder)
         } else {
-            encoder.backwardParameters(featuresGradient, cache: encoderCache, into: &gradients.encoder)
+            encoder.backwardParameters(featuresGradient, cache: consume encoderCache, into: &gradients.encoder)
             imagesGradient = Tensor(zeros: [0])
         }
         return ForwardBackwardResult(loss: loss, gradients: gradients, imagesGradient: imagesGradient,

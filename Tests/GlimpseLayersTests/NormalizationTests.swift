@@ -91,4 +91,30 @@ struct NormalizationTests {
         checker.check("input", analytic: inputGradient, at: input) { loss(layer, $0) }
         checker.checkParameters(of: layer, gradients: gradients) { loss($0, input) }
     }
+
+    @Test("the fused backward in place gives exactly the values and parameter gradients of the allocating one; a shared gradient is copied first")
+    func backwardInPlace() {
+        var generator = SeededGenerator(seed: 21)
+        var layer = BatchNorm2d(channels: 3)
+        layer.weight = Tensor(randomUniform: [3], in: 0.5..<1.5, using: &generator)
+        layer.bias = Tensor(randomNormal: [3], using: &generator)
+        // 5 x 7 planes: SIMD blocks of 16 and a scalar tail, across image boundaries.
+        let input = Tensor(randomNormal: [2, 3, 5, 7], mean: 0.2, standardDeviation: 1.5, using: &generator)
+        let (output, cache) = layer.forwardThenReLU(input, mode: .training)
+        let outputGradient = Tensor(randomNormal: input.shape, using: &generator)
+        let originalScalars = outputGradient.scalars
+
+        var expectedGradients = layer.zeroGradients()
+        let expected = layer.backwardThroughReLU(outputGradient, reluOutput: output, cache: cache,
+                                                 into: &expectedGradients)
+        var inPlace = outputGradient // shares storage with outputGradient until written
+        var gradients = layer.zeroGradients()
+        layer.backwardThroughReLU(inPlace: &inPlace, reluOutput: output, cache: cache, into: &gradients)
+
+        #expect(inPlace.scalars.map(\.bitPattern) == expected.scalars.map(\.bitPattern))
+        #expect(gradients.weight.scalars.map(\.bitPattern) == expectedGradients.weight.scalars.map(\.bitPattern))
+        #expect(gradients.bias.scalars.map(\.bitPattern) == expectedGradients.bias.scalars.map(\.bitPattern))
+        #expect(outputGradient.scalars.map(\.bitPattern) == originalScalars.map(\.bitPattern),
+                "the shared gradient was written")
+    }
 }

@@ -22,6 +22,39 @@ struct BufferPoolTests {
         #expect(pool.heldBytes == 0)
     }
 
+    @Test("nearby sizes share a size class, so a buffer released at one serves the other")
+    func sizeClasses() {
+        let pool = BufferPool()
+        // 100 000 and 110 000 floats both round up to 7 · 2^14 = 114 688; 120 000 to 8 · 2^14.
+        #expect(BufferPool.capacity(forCount: 100_000) == 114_688)
+        let first = pool.allocate(count: 100_000)
+        pool.release(first, count: 100_000)
+        #expect(pool.heldBytes == 114_688 * 4)
+        let other = pool.allocate(count: 120_000)
+        #expect(other != first)
+        let second = pool.allocate(count: 110_000)
+        #expect(second == first)
+        pool.release(second, count: 110_000)
+        pool.release(other, count: 120_000)
+        #expect(pool.heldBytes == (114_688 + 131_072) * 4)
+        pool.drain()
+    }
+
+    @Test("a size class is at most 25% above the size asked for; powers of two and small sizes are exact",
+          arguments: [1, 10, BufferPool.minimumPooledCount - 1, BufferPool.minimumPooledCount,
+                      BufferPool.minimumPooledCount + 1, 81_920, 81_921, 100_000, 1 << 20, (1 << 20) + 1, 3_000_017,
+                      1 << 24])
+    func sizeClassBounds(count: Int) {
+        let capacity = BufferPool.capacity(forCount: count)
+        #expect(capacity >= count)
+        #expect(capacity * 4 <= count * 5, "\(count) floats rounded up to \(capacity)")
+        if count < BufferPool.minimumPooledCount || count & (count - 1) == 0 {
+            #expect(capacity == count)
+        }
+        // One class per value: the class of a class is itself.
+        #expect(BufferPool.capacity(forCount: capacity) == capacity)
+    }
+
     @Test("the pool keeps no more idle memory than its limit")
     func limit() {
         let pool = BufferPool()
