@@ -604,33 +604,57 @@ static void multiply_plain(int positions, const float *transformed, long leading
 
 long glimpse_winograd_packed_weights_scratch_count(int tile, int outputs, int channels) {
     (void)channels;
-    const long alpha2 = (long)(tile + 2) * (tile + 2);
-    return 9L * outputs + alpha2 * outputs + glimpse_winograd_weight_scratch_count(tile, outputs, 1);
+    const long alpha = tile + 2;
+    return (9L + 3L * alpha + alpha * alpha) * outputs + 16;
 }
 
-void glimpse_winograd_transform_weights_packed(int tile, const float *weight, int outputs, int channels, int first,
-                                               int count, const float *scale, float *packed, float *scratch) {
-    // One input channel at a time: its weights [O][1][3][3], transformed to [alpha²][1][O], then
-    // each position's row of O cut into the panels. No [alpha²][C][O] intermediate.
-    const int positions = (tile + 2) * (tile + 2), panels = (outputs + PANEL - 1) / PANEL;
-    float *single = scratch, *transformed = scratch + 9L * outputs, *rest = transformed + (long)positions * outputs;
+// One input channel at a time: its taps gathered to [9][O], G along ky to [alpha][3][O], G along
+// kx to [alpha²][O] (the same operations, in the same order, as transform_weights), then scaled
+// and cut into the 16-wide panels. No [alpha²][C][O] intermediate.
+INLINE void transform_weights_packed(const int m, const int vectors, const float *weight, int outputs, int channels,
+                                     int first, int count, const float *scale, float *packed, float *scratch) {
+    (void)vectors;
+    const int alpha = m + 2, positions = alpha * alpha, panels = (outputs + PANEL - 1) / PANEL;
+    float *taps = scratch;                               // [ky][kx][O]
+    float *partial = scratch + 9L * outputs;             // [alpha i][kx][O]
+    float *rows = partial + 3L * alpha * outputs;        // [alpha i][alpha j][O]
     for (int c = first; c < first + count; c++) {
         for (int o = 0; o < outputs; o++)
-            memcpy(single + 9L * o, weight + ((long)o * channels + c) * 9, sizeof(float) * 9);
-        glimpse_winograd_transform_weights(tile, single, outputs, 1, transformed, rest);
+            for (int t = 0; t < 9; t++) taps[(long)t * outputs + o] = weight[((long)o * channels + c) * 9 + t];
+        for (int kx = 0; kx < 3; kx++) {
+            const float *in[3];
+            float *out[6];
+            for (int ky = 0; ky < 3; ky++) in[ky] = taps + (long)(ky * 3 + kx) * outputs;
+            for (int i = 0; i < alpha; i++) out[i] = partial + (long)(i * 3 + kx) * outputs;
+            weight_1d(m, in, out, outputs);
+        }
+        for (int i = 0; i < alpha; i++) {
+            const float *in[3];
+            float *out[6];
+            for (int kx = 0; kx < 3; kx++) in[kx] = partial + (long)(i * 3 + kx) * outputs;
+            for (int j = 0; j < alpha; j++) out[j] = rows + (long)(i * alpha + j) * outputs;
+            weight_1d(m, in, out, outputs);
+        }
         if (scale)
-            for (int k = 0; k < positions; k++)
-                for (int o = 0; o < outputs; o++) transformed[(long)k * outputs + o] *= scale[o];
+            for (int k = 0; k < positions; k++) {
+                float *row = rows + (long)k * outputs;
+                VECTORIZE for (int o = 0; o < outputs; o++) row[o] *= scale[o];
+            }
         for (int k = 0; k < positions; k++)
             for (int p = 0; p < panels; p++) {
                 float *target = packed + (((long)k * panels + p) * channels + c) * PANEL;
-                const float *source = transformed + (long)k * outputs + p * PANEL;
                 const int width = outputs - p * PANEL < PANEL ? outputs - p * PANEL : PANEL;
-                memcpy(target, source, sizeof(float) * (size_t)width);
+                memcpy(target, rows + (long)k * outputs + p * PANEL, sizeof(float) * (size_t)width);
                 if (width < PANEL) memset(target + width, 0, sizeof(float) * (size_t)(PANEL - width));
             }
     }
 }
+
+#define PACKED_WEIGHT_PARAMETERS (int tile, const float *weight, int outputs, int channels, int first, int count, \
+                                  const float *scale, float *packed, float *scratch)
+#define PACKED_WEIGHT_ARGUMENTS weight, outputs, channels, first, count, scale, packed, scratch
+DISPATCH(glimpse_winograd_transform_weights_packed, transform_weights_packed, PACKED_WEIGHT_PARAMETERS,
+         PACKED_WEIGHT_ARGUMENTS)
 
 int glimpse_winograd_multiply_vectorized(void) { return glimpse_winograd_vector_bits() >= 256; }
 
