@@ -334,8 +334,10 @@ def main():
     except subprocess.CalledProcessError:
         raise SystemExit(f"{args.python} cannot import torch, PIL and safetensors: pip install torch pillow safetensors")
     if not args.skip_build:
-        log("swift build -c release (incremental)")
-        subprocess.run(["swift", "build", "-c", "release"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+        # The release build as the README builds it (the Swift runtime inside the executables).
+        log("swift build -c release --static-swift-stdlib (incremental)")
+        subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib"], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
     shipped = os.path.join(RELEASE, "glimpse_GlimpseTool.resources", "Resources", "default-model.safetensors")
     with open(shipped, "rb") as a, open(MODEL, "rb") as b:
         if a.read() != b.read():

@@ -182,7 +182,8 @@ public struct Checkpoint: Sendable {
                                         + "mean \(preprocessing.mean), std \(preprocessing.std)"))
         }
         let model = try CaptioningModel(configuration: configuration, tensorsFrom: file)
-        let expected = Set(model.namedTensorPaths.map(\.name))
+        // The names alone (`namedTensorPaths` would build a key path per tensor first).
+        let expected = Set(CaptioningModel.expectedShapes(for: configuration).map(\.name))
         if let unexpected = file.names.first(where: { !expected.contains($0) }) {
             throw fail(.unexpectedTensor(unexpected))
         }

@@ -168,10 +168,12 @@ extension BLAS {
     /// re-execution is needed and a library user gets the same kernels as the tool.
     @usableFromInline
     static let selection: BLASKernelDecision = {
-        let environment = ProcessInfo.processInfo.environment
+        // getenv, not ProcessInfo's environment, which copies the whole environment into a
+        // dictionary (measurable in a 50 ms process).
+        func variable(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
         let loaded = coreName
-        var decision = decideKernels(loadedCore: loaded, coreTypeVariable: environment["OPENBLAS_CORETYPE"],
-                                     override: environment["GLIMPSE_BLAS_KERNELS"], cpu: .current)
+        var decision = decideKernels(loadedCore: loaded, coreTypeVariable: variable("OPENBLAS_CORETYPE"),
+                                     override: variable("GLIMPSE_BLAS_KERNELS"), cpu: .current)
         guard case .switchTo(let core) = decision.action else { return decision }
         if glimpse_openblas_switch_core(core) != 0 {
             decision.reason += " (this OpenBLAS cannot switch kernels: not a DYNAMIC_ARCH build; kept \(loaded))"
