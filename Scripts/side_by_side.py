@@ -335,9 +335,10 @@ def main():
         raise SystemExit(f"{args.python} cannot import torch, PIL and safetensors: pip install torch pillow safetensors")
     if not args.skip_build:
         # The release build as the README builds it (the Swift runtime inside the executables).
-        log("swift build -c release --static-swift-stdlib (incremental)")
-        subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib"], check=True, cwd=ROOT,
-                       stdout=subprocess.DEVNULL)
+        for product in ("glimpse", "glimpse-benchmarks"):
+            log(f"swift build -c release --static-swift-stdlib --product {product} (incremental)")
+            subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", product],
+                           check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     shipped = os.path.join(RELEASE, "glimpse_GlimpseTool.resources", "Resources", "default-model.safetensors")
     with open(shipped, "rb") as a, open(MODEL, "rb") as b:
         if a.read() != b.read():
