@@ -229,6 +229,12 @@ public enum GroundTruthFile {
         return GroundTruth(image: image, width: width, height: height, layout: layout, relation: relation, objects: objects)
     }
 
+    /// Reads the ground truth beside a dataset (see `locate`), or returns nil when it has none.
+    public static func load(captionSource: String, root: String) throws(GroundTruthError) -> [String: GroundTruth]? {
+        guard let path = locate(captionSource: captionSource, root: root) else { return nil }
+        return try read(path)
+    }
+
     /// The ground truth of a dataset, if it has one: `ground_truth.jsonl` in the folder of its
     /// captions file, else in the dataset's root folder.
     public static func locate(captionSource: String, root: String) -> String? {
