@@ -100,3 +100,20 @@ struct ContentValidationTests {
         if best != nil { #expect(TrainingRun.improves(score, tiebreak: nil, on: best, tiebreak: nil) == (score > best! + 1e-9)) }
     }
 }
+
+@Suite("Run folders from before the content scores")
+struct OlderRunFolderTests {
+    @Test("the default selection is left out of config.json and progress.json, so older files read the same")
+    func defaultsAreAbsent() throws {
+        let options = String(decoding: JSONFile.encode(TrainingOptions()), as: UTF8.self)
+        #expect(!options.contains("selectBy"))
+        let decoded = try JSONDecoder().decode(TrainingOptions.self, from: Data(options.utf8))
+        #expect(decoded == TrainingOptions() && decoded.selectionMetric == .ciderD)
+
+        var progress = RunProgress()
+        progress.bestScore = 2.5
+        let progressText = String(decoding: JSONFile.encode(progress), as: UTF8.self)
+        #expect(!progressText.contains("bestTiebreak"))
+        #expect(try JSONDecoder().decode(RunProgress.self, from: Data(progressText.utf8)) == progress)
+    }
+}
