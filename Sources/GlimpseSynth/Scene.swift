@@ -24,7 +24,7 @@ public struct ShapeColor: Sendable, Equatable {
     ]
 }
 
-public enum ShapeSize: String, Sendable, Equatable {
+public enum ShapeSize: String, CaseIterable, Sendable, Equatable {
     case small, large
 
     /// The two ways captions say it.

@@ -4,7 +4,9 @@ import GlimpseTensor
 
 /// Writes a synthetic captioned dataset in the Flickr8k Kaggle layout:
 /// `OUT/Images/synth-000001.jpg` (JPEG or PNG, varying size and aspect ratio) and
-/// `OUT/captions.txt` (CSV, header `image,caption`, five captions per image).
+/// `OUT/captions.txt` (CSV, header `image,caption`, five captions per image), and beside
+/// them `OUT/ground_truth.jsonl`: each image's objects and relation, from the same scene the
+/// captions describe (`GroundTruthFile`).
 ///
 /// Image `i` depends only on the seed and `i`, so a larger `count` with the same
 /// seed extends a dataset rather than changing it.
@@ -28,6 +30,9 @@ public struct SyntheticDataset: Sendable {
         public var captions: [String]
         public var isPNG: Bool
         public var jpegQuality: Int
+
+        /// What the image shows, from the scene its captions were written from.
+        public var groundTruth: GroundTruth { GroundTruth(image: fileName, scene: scene) }
     }
 
     public func item(_ index: Int) -> Item {
@@ -48,7 +53,7 @@ public struct SyntheticDataset: Sendable {
         } catch {
             throw SyntheticDatasetError(path: images, reason: (error as NSError).localizedDescription)
         }
-        var csv = "image,caption\n"
+        var csv = "image,caption\n", truth = ""
         for index in 0..<count {
             let item = item(index)
             let image = SceneRenderer.render(item.scene)
@@ -63,7 +68,15 @@ public struct SyntheticDataset: Sendable {
                 throw SyntheticDatasetError(path: path, reason: error.message)
             }
             for caption in item.captions { csv += item.fileName + "," + Self.csvField(caption) + "\n" }
+            truth += GroundTruthFile.line(item.groundTruth) + "\n"
             progress?(index + 1, count)
+        }
+        // The ground truth first: a dataset whose captions exist always has it.
+        let truthPath = folder + "/" + GroundTruthFile.fileName
+        do {
+            try FileBytes.writeAtomically(Array(truth.utf8), to: truthPath)
+        } catch {
+            throw SyntheticDatasetError(path: truthPath, reason: error.message)
         }
         do {
             try FileBytes.writeAtomically(Array(csv.utf8), to: folder + "/captions.txt")

@@ -3,6 +3,7 @@ import Foundation
 import GlimpseData
 import GlimpseImage
 import GlimpseModel
+import GlimpseSynth
 
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +14,9 @@ struct EvaluateCommand: ParsableCommand {
         prints one JSON object: the metrics of `glimpse score`, the number of images, and \
         the decoding settings and model used. Images that cannot be read are reported on \
         standard error and counted, not fatal. --output writes the captions in the COCO \
-        results format, which `glimpse score` reads back.
+        results format, which `glimpse score` reads back. When the dataset has ground truth \
+        (ground_truth.jsonl, as `glimpse synth` writes it), the content scores too: under \
+        "content", and as a line on standard error (see Docs/content.md).
         """)
 
     @OptionGroup var model: ModelOptions
@@ -32,9 +35,11 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         let checkpoint: Checkpoint
         let loaded: Dataset
+        let groundTruth: [String: GroundTruth]?
         do {
             checkpoint = try model.load()
             loaded = try dataset.load()
+            groundTruth = try GroundTruthFile.load(captionSource: loaded.captionSource, root: loaded.root)
         } catch {
             Terminal.standardError("glimpse: \(error)")
             throw ExitCode(1)
@@ -90,7 +95,7 @@ struct EvaluateCommand: ParsableCommand {
             ("unreadable_images", unreadable),
         ]
         print(try Scoring.score(matching: predictions.match(images), images: images, split: split,
-                                perImagePath: perImage, extra: settings))
+                                groundTruth: groundTruth, perImagePath: perImage, extra: settings))
     }
 
     /// Images with a COCO id (the COCO layout, or Karpathy's `cocoid`) are named by that

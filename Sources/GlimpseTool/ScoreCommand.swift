@@ -3,6 +3,7 @@ import Foundation
 import GlimpseData
 import GlimpseImage
 import GlimpseMetrics
+import GlimpseSynth
 
 /// Which images of a dataset a command covers: one split, or all of them (a test
 /// set made for the purpose, such as a fresh `glimpse synth` folder).
@@ -32,7 +33,9 @@ struct ScoreCommand: ParsableCommand {
         evaluation (pycocoevalcap) computes them, the images scored, and the \
         predictions that did not line up. METEOR and SPICE are not computed. \
         Predictions for images outside the split and split images without a \
-        prediction are always reported; --strict makes them an error.
+        prediction are always reported; --strict makes them an error. When the dataset \
+        has ground truth (ground_truth.jsonl, as `glimpse synth` writes it), the content \
+        scores too, under "content" (see Docs/content.md).
         """)
 
     @Argument(help: "Predictions in the COCO results format.")
@@ -52,16 +55,19 @@ struct ScoreCommand: ParsableCommand {
     func run() throws {
         let loaded: Dataset
         let predicted: Predictions
+        let groundTruth: [String: GroundTruth]?
         do {
             loaded = try dataset.load()
             predicted = try Predictions.read(predictions)
+            groundTruth = try GroundTruthFile.load(captionSource: loaded.captionSource, root: loaded.root)
         } catch {
             Terminal.standardError("glimpse: \(error)")
             throw ExitCode(1)
         }
         let images = split.images(of: loaded)
         let matching = predicted.match(images)
-        let report = try Scoring.score(matching: matching, images: images, split: split, perImagePath: perImage)
+        let report = try Scoring.score(matching: matching, images: images, split: split, groundTruth: groundTruth,
+                                       perImagePath: perImage)
         print(report)
         if strict && !(matching.missing.isEmpty && matching.unknown.isEmpty && matching.duplicates.isEmpty) {
             throw ExitCode(1)
@@ -72,8 +78,11 @@ struct ScoreCommand: ParsableCommand {
 /// Scoring shared by `glimpse score` and `glimpse evaluate`.
 enum Scoring {
     /// Scores the matched captions, reports what did not line up on standard error,
-    /// writes per-image scores if asked, and returns the JSON summary line.
+    /// writes per-image scores if asked, and returns the JSON summary line. With ground
+    /// truth (a `glimpse synth` dataset), the content scores too: under "content" in the
+    /// summary and per image, and as a line for people on standard error.
     static func score(matching: Predictions.Matching, images: [DatasetImage], split: SplitChoice,
+                      groundTruth: [String: GroundTruth]? = nil,
                       perImagePath: String?, extra: [(String, Any)] = []) throws -> String {
         func list(_ ids: [String]) -> String {
             ids.prefix(5).joined(separator: ", ") + (ids.count > 5 ? ", ... (\(ids.count) in all)" : "")
@@ -100,15 +109,32 @@ enum Scoring {
             Terminal.standardError("glimpse: \(error)")
             throw ExitCode(1)
         }
+        var content: ContentScores?
+        if let groundTruth {
+            let uncovered = matching.captions.keys.filter { groundTruth[$0] == nil }.sorted()
+            if !uncovered.isEmpty {
+                Terminal.standardError("glimpse: \(uncovered.count) captioned image(s) have no ground truth and no content scores: \(list(uncovered))")
+            }
+            let scored = ContentEvaluator.evaluate(captions: matching.captions, groundTruth: groundTruth)
+            if scored.captions > 0 {
+                content = scored
+                Terminal.standardError("content: " + scored.summary.text)
+            }
+        }
         if let perImagePath {
             var lines = ""
             for id in scores.imagesRanked(by: .ciderD) {
                 guard let image = scores.perImage[id] else { continue }
-                let object: [String: Any] = [
+                var object: [String: Any] = [
                     "image_id": id, "caption": matching.captions[id] ?? "",
                     "Bleu_4": image.bleu4, "ROUGE_L": image.rougeL, "CIDEr": image.ciderD,
                     "references": references[id] ?? [],
                 ]
+                if let judged = content?.perImage[id] {
+                    var fields: [String: Any] = ["exact": judged.exact, "mistakes": judged.mistakes]
+                    if let error = judged.parseError { fields["parse_error"] = error.reason }
+                    object["content"] = fields
+                }
                 lines += JSONText.line(object) + "\n"
             }
             do {
@@ -129,6 +155,7 @@ enum Scoring {
         for metric in CaptionMetric.allCases where metric.isComputed {
             summary[metric.rawValue] = scores.value(of: metric)
         }
+        if let content { summary["content"] = JSONText.object(content.summary) }
         for (key, value) in extra { summary[key] = value }
         return JSONText.line(summary)
     }
@@ -141,5 +168,13 @@ enum JSONText {
             return "{}"
         }
         return String(decoding: data, as: UTF8.self)
+    }
+
+    /// An Encodable value as JSONSerialization objects, to sit inside a larger object.
+    static func object<Value: Encodable>(_ value: Value) -> Any {
+        guard let data = try? JSONEncoder().encode(value), let object = try? JSONSerialization.jsonObject(with: data) else {
+            return [String: Any]()
+        }
+        return object
     }
 }

@@ -10,8 +10,11 @@ struct SynthCommand: ParsableCommand {
         colours; two sizes) on varied backgrounds, placed on the left, right, top, \
         bottom or in the middle, or related to each other (to the left of, above, ...), \
         each with five differently phrased captions. JPEG and PNG files of varying size \
-        and aspect ratio in OUT_DIR/Images, captions in OUT_DIR/captions.txt. The same \
-        seed always gives the same dataset, and a larger count extends it.
+        and aspect ratio in OUT_DIR/Images, captions in OUT_DIR/captions.txt, and each \
+        image's ground truth (objects with shape, colour, size and position; the relation) \
+        in OUT_DIR/ground_truth.jsonl, which `glimpse evaluate` and `glimpse train` use for \
+        the content scores. The same seed always gives the same dataset, and a larger \
+        count extends it.
         """)
 
     @Argument(help: "The folder to write.")
@@ -35,6 +38,6 @@ struct SynthCommand: ParsableCommand {
             Terminal.standardError("glimpse: \(error)")
             throw ExitCode(1)
         }
-        progress.finish("wrote \(count) images and \(count * 5) captions to \(outputDirectory)")
+        progress.finish("wrote \(count) images, \(count * 5) captions and their ground truth to \(outputDirectory)")
     }
 }

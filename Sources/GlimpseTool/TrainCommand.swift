@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import GlimpseData
+import GlimpseSynth
 import GlimpseTraining
 #if canImport(Glibc)
 import Glibc
@@ -16,9 +17,12 @@ struct TrainCommand: ParsableCommand {
         training image is usable. Images are decoded once into a cache (RUN_DIR/cache, \
         or --cache-dir to share it between runs); unreadable ones are listed and skipped. \
         Each epoch ends with greedy captions of the validation split scored by BLEU-4 and \
-        CIDEr-D: RUN_DIR/best.safetensors keeps the best CIDEr-D, RUN_DIR/last.safetensors \
-        (with last.state.safetensors) the latest epoch. RUN_DIR/log.jsonl has one line per \
-        step and per validation; config.json and vocab.txt describe the run.
+        CIDEr-D, and, when the dataset has ground truth (ground_truth.jsonl, as `glimpse \
+        synth` writes it), by the content scores (Docs/content.md): RUN_DIR/best.safetensors \
+        keeps the best CIDEr-D (or, with --select-by content, the best share of captions with \
+        every object right), RUN_DIR/last.safetensors (with last.state.safetensors) the latest \
+        epoch. RUN_DIR/log.jsonl has one line per step and per validation; config.json and \
+        vocab.txt describe the run.
 
         Ctrl-C or SIGTERM saves `last` with the exact data position and exits with status \
         130 (SIGINT) or 143 (SIGTERM); --resume continues exactly where it stopped, with the \
@@ -73,8 +77,15 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Epochs without improvement before the learning rate decays.")
     var lrPatience = 2
 
-    @Option(help: "Stop after this many epochs without a better validation CIDEr-D.")
+    @Option(help: "Stop after this many epochs without a better validation score (--select-by).")
     var earlyStoppingPatience = 6
+
+    @Option(help: ArgumentHelp("""
+        The validation score that picks best.safetensors, decays the learning rate on a plateau and \
+        stops early: cider (CIDEr-D) or content (the share of captions with every object right, \
+        CIDEr-D breaking ties; needs ground_truth.jsonl, as glimpse synth writes it).
+        """, valueName: "cider|content"))
+    var selectBy: SelectionMetric = .ciderD
 
     @Option(help: "Image side S in pixels (a multiple of 2^stages).")
     var imageSize = 128
@@ -152,6 +163,8 @@ struct TrainCommand: ParsableCommand {
         options.learningRateDecay = lrDecay
         options.learningRatePatience = lrPatience
         options.earlyStoppingPatience = earlyStoppingPatience
+        // Left out of config.json when it is the default, as in runs made before the option.
+        options.selectBy = selectBy == .ciderD ? nil : selectBy
         options.imageSize = imageSize
         let channels = stageChannels.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !channels.isEmpty, channels.allSatisfy({ $0 != nil }) else {
@@ -209,7 +222,11 @@ struct TrainCommand: ParsableCommand {
         case .completed(let epochs):
             Terminal.standardError("glimpse: trained \(epochs) epochs; best model \(runDirectory)/best.safetensors")
         case .stoppedEarly(let epoch):
-            Terminal.standardError("glimpse: stopped early after epoch \(epoch) (no better CIDEr-D for \(options.earlyStoppingPatience) epochs); best model \(runDirectory)/best.safetensors")
+            // A resumed run follows the options it was started with.
+            let saved = (try? JSONDecoder().decode(RunConfiguration.self,
+                                                   from: Data(contentsOf: URL(fileURLWithPath: runDirectory + "/config.json"))))?.options ?? options
+            let metric = saved.selectionMetric == .content ? "share of captions with every object right" : "CIDEr-D"
+            Terminal.standardError("glimpse: stopped early after epoch \(epoch) (no better \(metric) for \(saved.earlyStoppingPatience) epochs); best model \(runDirectory)/best.safetensors")
         case .alreadyFinished:
             Terminal.standardError("glimpse: the run in \(runDirectory) has already finished")
         case .timeBudgetReached(let step), .stepLimitReached(let step):
@@ -292,6 +309,7 @@ final class TrainingPrinter {
             var line = "epoch \(record.epoch): "
             if let bleu4 = record.bleu4, let cider = record.ciderD {
                 line += String(format: "validation BLEU-4 %.4f, CIDEr-D %.4f on %d images", bleu4, cider, record.validationImages ?? 0)
+                if let content = record.content { line += "; " + content.text }
             } else if let loss = record.loss {
                 line += String(format: "mean training loss %.4f (no validation images)", loss)
             }
@@ -302,3 +320,5 @@ final class TrainingPrinter {
         }
     }
 }
+
+extension SelectionMetric: ExpressibleByArgument {}

@@ -2,6 +2,7 @@ import Foundation
 import GlimpseData
 import GlimpseImage
 import GlimpseModel
+import GlimpseSynth
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,8 +38,11 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
 /// The loop's own bookkeeping, saved atomically with `last` so a resumed run decides
 /// plateaus and early stopping exactly as the uninterrupted run would.
 public struct RunProgress: Codable, Sendable, Equatable {
-    /// Best validation CIDEr-D so far (or, without a validation split, minus the best mean training loss).
+    /// Best validation score so far: CIDEr-D, or the exact-match share when selecting by content
+    /// (or, without a validation split, minus the best mean training loss).
     public var bestScore: Double? = nil
+    /// When selecting by content: the CIDEr-D of the best validation, which breaks ties.
+    public var bestTiebreak: Double? = nil
     public var bestEpoch: Int? = nil
     public var epochsWithoutImprovement = 0
     public var epochsSinceLearningRateChange = 0
@@ -83,13 +87,15 @@ public struct LogRecord: Codable, Sendable, Equatable {
     public var bleu4: Double? = nil
     public var ciderD: Double? = nil
     public var validationImages: Int? = nil
+    /// The content scores of the validation captions, when the dataset has ground truth.
+    public var content: ContentSummary? = nil
     public var best: Bool? = nil
     public var reason: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case kind, step, epoch, loss, crossEntropy = "cross_entropy", attentionPenalty = "attention_penalty",
              gradientNorm = "grad_norm", learningRate = "lr", imagesPerSecond = "images_per_second",
-             bleu4 = "bleu4", ciderD = "cider_d", validationImages = "validation_images", best, reason
+             bleu4 = "bleu4", ciderD = "cider_d", validationImages = "validation_images", content, best, reason
     }
 }
 

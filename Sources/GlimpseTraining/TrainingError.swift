@@ -1,6 +1,7 @@
 import GlimpseData
 import GlimpseImage
 import GlimpseModel
+import GlimpseSynth
 
 /// Why a training run could not start or continue. Each case names the file or folder.
 public enum TrainingError: Error, Sendable, CustomStringConvertible {
@@ -18,6 +19,8 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
     /// `resume` without the files it needs, or with files that do not fit together.
     case cannotResume(path: String, reason: String)
     case model(ModelConfigurationError)
+    /// The dataset's ground_truth.jsonl is there but cannot be used.
+    case groundTruth(GroundTruthError)
 
     public var description: String {
         switch self {
@@ -32,6 +35,7 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
             return "\(directory) already holds a training run (last.safetensors); pass --resume to continue it, or choose another folder"
         case .cannotResume(let path, let reason): return "\(path): cannot resume: \(reason)"
         case .model(let error): return "model configuration: \(error.description)"
+        case .groundTruth(let error): return error.description
         }
     }
 }

@@ -1,5 +1,15 @@
 import GlimpseModel
 
+/// What decides which validation is best (`best.safetensors`), a plateau (learning-rate
+/// decay) and early stopping.
+public enum SelectionMetric: String, Codable, Sendable, CaseIterable {
+    /// CIDEr-D of the greedy validation captions (the default).
+    case ciderD = "cider"
+    /// The share of validation captions with every object exactly right (`ContentEvaluator`),
+    /// CIDEr-D breaking ties; needs ground truth for the validation images.
+    case content
+}
+
 /// Everything that decides a training run besides the data. Written to
 /// `RUN_DIR/config.json`; a resumed run reads it back, so the run continues with the
 /// settings it started with (only the stopping conditions and threads may change).
@@ -32,8 +42,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// On a validation plateau of `learningRatePatience` epochs, the rate is multiplied by this.
     public var learningRateDecay = 0.5
     public var learningRatePatience = 2
-    /// Stop after this many epochs without a better validation CIDEr-D.
+    /// Stop after this many epochs without a better validation score (see `selectBy`).
     public var earlyStoppingPatience = 6
+    /// The validation score that picks `best`, counts plateaus and stops early; nil: CIDEr-D.
+    /// Optional so that the config.json of runs made before it was added still reads.
+    public var selectBy: SelectionMetric? = nil
 
     // MARK: Model
     public var imageSize = 128
@@ -65,6 +78,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var validationBatchSize = 32
 
     public init() {}
+
+    /// The validation score a run follows.
+    public var selectionMetric: SelectionMetric { selectBy ?? .ciderD }
 
     /// The scheduled-sampling rule these options describe.
     public var scheduledSampling: ScheduledSampling {

@@ -4,6 +4,7 @@ import GlimpseImage
 import GlimpseLayers
 import GlimpseMetrics
 import GlimpseModel
+import GlimpseSynth
 import GlimpseTensor
 
 /// What a run reports while it works, for the caller to print. Called on the training thread.
@@ -54,7 +55,7 @@ struct TrainingHooks {
 /// RUN_DIR/config.json          options, model configuration, what was derived from the data
 /// RUN_DIR/vocab.txt            the vocabulary, one token per line
 /// RUN_DIR/log.jsonl            one line per step and per validation
-/// RUN_DIR/best.safetensors     best validation CIDEr-D
+/// RUN_DIR/best.safetensors     best validation CIDEr-D (or exact-match share: `selectBy`)
 /// RUN_DIR/last.safetensors     end of the last epoch, or where the run was stopped
 /// RUN_DIR/last.state.safetensors  Adam, generator, data position: resumes exactly
 /// RUN_DIR/progress.json        best score and plateau counters, saved with `last`
@@ -83,6 +84,14 @@ public struct TrainingRun {
                     events: @escaping (TrainingEvent) -> Void = { _ in }) throws(TrainingError) -> TrainingOutcome {
         let started = Date()
         if let problem = options.problem() { throw .invalidOptions(problem) }
+        // With ground truth (a glimpse synth dataset), validation reports the content scores.
+        let groundTruth: [String: GroundTruth]?
+        do {
+            groundTruth = try GroundTruthFile.load(captionSource: dataset.captionSource, root: dataset.root)
+        } catch {
+            throw .groundTruth(error)
+        }
+        if !resume { try Self.checkSelection(options, dataset: dataset, groundTruth: groundTruth) }
         do {
             try FileManager.default.createDirectory(atPath: layout.directory, withIntermediateDirectories: true)
         } catch {
@@ -113,6 +122,7 @@ public struct TrainingRun {
             options.maximumSteps = self.options.maximumSteps
             options.threads = self.options.threads
             configuration.options = options
+            try Self.checkSelection(options, dataset: dataset, groundTruth: groundTruth)
             Parallel.use(cores: options.threads)
             inspection = try Self.inspect(dataset, minimumWordCount: configuration.minimumWordCount, threads: options.threads)
             events(.inspected(inspection))
@@ -299,22 +309,38 @@ public struct TrainingRun {
             var record = LogRecord(kind: .validation, step: trainer.stepCount, epoch: epoch,
                                    learningRate: trainer.optimizer.learningRate)
             let score: Double?
+            var tiebreak: Double? = nil
             if !validationImages.isEmpty {
-                let scores = Self.validate(trainer.model, images: validationImages, cache: cache, vocabulary: vocabulary,
-                                           batchSize: options.validationBatchSize)
+                let (captions, scores) = Self.validate(trainer.model, images: validationImages, cache: cache,
+                                                       vocabulary: vocabulary, batchSize: options.validationBatchSize)
                 record.bleu4 = scores?.bleu4
                 record.ciderD = scores?.ciderD
                 record.validationImages = validationImages.count
-                score = scores?.ciderD
+                var content: ContentScores?
+                if let groundTruth {
+                    let scored = ContentEvaluator.evaluate(captions: captions, groundTruth: groundTruth)
+                    if scored.captions > 0 { content = scored }
+                }
+                record.content = content?.summary
+                switch options.selectionMetric {
+                case .ciderD:
+                    score = scores?.ciderD
+                case .content:
+                    score = content?.exactMatch
+                    tiebreak = scores?.ciderD
+                }
             } else {
                 // No validation split: the mean training loss of the epoch decides instead.
                 record.loss = lossCount > 0 ? Float(lossSum / Double(lossCount)) : nil
                 score = lossCount > 0 ? -lossSum / Double(lossCount) : nil
             }
-            let improved = score.map { candidate in progress.bestScore.map { candidate > $0 + 1e-9 } ?? true } ?? false
+            let improved = score.map { candidate in
+                Self.improves(candidate, tiebreak: tiebreak, on: progress.bestScore, tiebreak: progress.bestTiebreak)
+            } ?? false
             record.best = improved
             if improved {
                 progress.bestScore = score
+                progress.bestTiebreak = tiebreak
                 progress.bestEpoch = epoch
                 progress.epochsWithoutImprovement = 0
                 progress.epochsSinceLearningRateChange = 0
@@ -375,10 +401,31 @@ public struct TrainingRun {
         return minimum
     }
 
-    /// Greedy captions (no teacher forcing) for `images`, scored against their raw
-    /// reference captions; nil if the evaluator refuses the set.
+    /// Whether a validation score beats the best so far (the first always does). Equal
+    /// scores (within 1e-9) are decided by the tiebreak when both have one.
+    static func improves(_ score: Double, tiebreak: Double?, on best: Double?, tiebreak bestTiebreak: Double?) -> Bool {
+        guard let best else { return true }
+        if score > best + 1e-9 { return true }
+        guard score >= best - 1e-9, let tiebreak, let bestTiebreak else { return false }
+        return tiebreak > bestTiebreak + 1e-9
+    }
+
+    /// Selecting by content needs ground truth for at least one validation image.
+    static func checkSelection(_ options: TrainingOptions, dataset: Dataset,
+                               groundTruth: [String: GroundTruth]?) throws(TrainingError) {
+        guard options.selectionMetric == .content else { return }
+        let validation = dataset.images(in: .validation)
+        guard let groundTruth, validation.contains(where: { groundTruth[$0.id] != nil }) else {
+            throw .invalidOptions("selecting by content needs ground truth for the validation images "
+                                  + "(\(GroundTruthFile.fileName) beside the captions, as glimpse synth writes it); "
+                                  + "\(dataset.root) has " + (groundTruth == nil ? "none" : "none for its \(validation.count) validation images"))
+        }
+    }
+
+    /// Greedy captions (no teacher forcing) for `images` (image id → caption), and their
+    /// scores against the raw reference captions (nil if the evaluator refuses the set).
     static func validate(_ model: CaptioningModel, images: [DatasetImage], cache: ImageCache, vocabulary: Vocabulary,
-                         batchSize: Int) -> CaptionScores? {
+                         batchSize: Int) -> (captions: [String: String], scores: CaptionScores?) {
         let size = cache.imageSize, plane = 3 * size * size
         var candidates: [String: String] = [:], references: [String: [String]] = [:]
         for start in stride(from: 0, to: images.count, by: batchSize) {
@@ -398,6 +445,6 @@ public struct TrainingRun {
                 references[image.id] = image.captions
             }
         }
-        return try? CaptionEvaluator.evaluate(references: references, candidates: candidates)
+        return (candidates, try? CaptionEvaluator.evaluate(references: references, candidates: candidates))
     }
 }

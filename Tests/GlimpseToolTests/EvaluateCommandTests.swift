@@ -56,6 +56,7 @@ struct EvaluateCommandTests {
         #expect(summary["split"] as? String == "test")
         for metric in ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"] { #expect(summary[metric] is Double, "\(metric)") }
         #expect(outcome.standardError.contains("c.png"))
+        #expect(summary["content"] == nil, "no ground truth, no content scores")
         #expect(try String(contentsOfFile: perImage, encoding: .utf8).split(separator: "\n").count == 2)
 
         // COCO ids as numbers, other images by file name.
