@@ -437,31 +437,38 @@ INLINE void weight_adjoint_1d(const int m, const float *const in[6], float *cons
 }
 
 // transformed[alpha²][C][O]; scratch [9][O] + [alpha][3][O].
+// G·g·Gᵀ of input channel c of weight[O][C][3][3], vectorised over the O outputs: position
+// (i, j) is written to out + (i·alpha + j)·stride. scratch: [9][O] taps + [alpha][3][O].
+INLINE void transform_weights_channel(const int m, const float *weight, int outputs, int channels, int c, float *out0,
+                                      long stride, float *scratch) {
+    const int alpha = m + 2;
+    float *taps = scratch;                        // [ky][kx][O] of this input channel
+    float *partial = scratch + 9L * outputs;      // [alpha i][kx][O]: G along ky
+    for (int o = 0; o < outputs; o++)
+        for (int t = 0; t < 9; t++) taps[(long)t * outputs + o] = weight[((long)o * channels + c) * 9 + t];
+    for (int kx = 0; kx < 3; kx++) {
+        const float *in[3];
+        float *out[6];
+        for (int ky = 0; ky < 3; ky++) in[ky] = taps + (long)(ky * 3 + kx) * outputs;
+        for (int i = 0; i < alpha; i++) out[i] = partial + (long)(i * 3 + kx) * outputs;
+        weight_1d(m, in, out, outputs);
+    }
+    for (int i = 0; i < alpha; i++) {
+        const float *in[3];
+        float *out[6];
+        for (int kx = 0; kx < 3; kx++) in[kx] = partial + (long)(i * 3 + kx) * outputs;
+        for (int j = 0; j < alpha; j++) out[j] = out0 + (long)(i * alpha + j) * stride;
+        weight_1d(m, in, out, outputs);
+    }
+}
+
+// transformed[alpha²][C][O]; scratch [9][O] + [alpha][3][O].
 INLINE void transform_weights(const int m, const int vectors, const float *weight, int outputs, int channels, float *transformed,
                               float *scratch) {
     (void)vectors;
-    const int alpha = m + 2;
     const long plane = (long)outputs * channels;
-    float *taps = scratch;                        // [ky][kx][O] of one input channel
-    float *partial = scratch + 9L * outputs;      // [alpha i][kx][O]: G along ky
-    for (int c = 0; c < channels; c++) {
-        for (int o = 0; o < outputs; o++)
-            for (int t = 0; t < 9; t++) taps[(long)t * outputs + o] = weight[((long)o * channels + c) * 9 + t];
-        for (int kx = 0; kx < 3; kx++) {
-            const float *in[3];
-            float *out[6];
-            for (int ky = 0; ky < 3; ky++) in[ky] = taps + (long)(ky * 3 + kx) * outputs;
-            for (int i = 0; i < alpha; i++) out[i] = partial + (long)(i * 3 + kx) * outputs;
-            weight_1d(m, in, out, outputs);
-        }
-        for (int i = 0; i < alpha; i++) {
-            const float *in[3];
-            float *out[6];
-            for (int kx = 0; kx < 3; kx++) in[kx] = partial + (long)(i * 3 + kx) * outputs;
-            for (int j = 0; j < alpha; j++) out[j] = transformed + (long)(i * alpha + j) * plane + (long)c * outputs;
-            weight_1d(m, in, out, outputs);
-        }
-    }
+    for (int c = 0; c < channels; c++)
+        transform_weights_channel(m, weight, outputs, channels, c, transformed + (long)c * outputs, plane, scratch);
 }
 
 // dweight[O][C][3][3] += Gᵀ·dU·G for transformed[alpha²][O][C]; scratch [alpha][3][C] + [9][C].
@@ -615,26 +622,9 @@ INLINE void transform_weights_packed(const int m, const int vectors, const float
                                      int first, int count, const float *scale, float *packed, float *scratch) {
     (void)vectors;
     const int alpha = m + 2, positions = alpha * alpha, panels = (outputs + PANEL - 1) / PANEL;
-    float *taps = scratch;                               // [ky][kx][O]
-    float *partial = scratch + 9L * outputs;             // [alpha i][kx][O]
-    float *rows = partial + 3L * alpha * outputs;        // [alpha i][alpha j][O]
+    float *rows = scratch + (9L + 3L * alpha) * outputs; // [alpha i][alpha j][O]
     for (int c = first; c < first + count; c++) {
-        for (int o = 0; o < outputs; o++)
-            for (int t = 0; t < 9; t++) taps[(long)t * outputs + o] = weight[((long)o * channels + c) * 9 + t];
-        for (int kx = 0; kx < 3; kx++) {
-            const float *in[3];
-            float *out[6];
-            for (int ky = 0; ky < 3; ky++) in[ky] = taps + (long)(ky * 3 + kx) * outputs;
-            for (int i = 0; i < alpha; i++) out[i] = partial + (long)(i * 3 + kx) * outputs;
-            weight_1d(m, in, out, outputs);
-        }
-        for (int i = 0; i < alpha; i++) {
-            const float *in[3];
-            float *out[6];
-            for (int kx = 0; kx < 3; kx++) in[kx] = partial + (long)(i * 3 + kx) * outputs;
-            for (int j = 0; j < alpha; j++) out[j] = rows + (long)(i * alpha + j) * outputs;
-            weight_1d(m, in, out, outputs);
-        }
+        transform_weights_channel(m, weight, outputs, channels, c, rows, outputs, scratch);
         if (scale)
             for (int k = 0; k < positions; k++) {
                 float *row = rows + (long)k * outputs;
