@@ -1,4 +1,3 @@
-import Foundation
 import CGlimpseKernels
 import GlimpseTensor
 
@@ -268,12 +267,8 @@ final class WinogradWeights: @unchecked Sendable {
 
     private static func allocate(count: Int, kept: Bool) -> UnsafeMutablePointer<Float> {
         guard kept else { return BufferPool.shared.allocate(count: count) }
-        let bytes = count * MemoryLayout<Float>.stride, hugePage = 2 << 20
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: bytes >= hugePage ? hugePage : 64)
-        #if os(Linux)
-        if bytes >= hugePage { _ = madvise(raw, bytes / hugePage * hugePage, MADV_HUGEPAGE) }
-        #endif
-        return raw.bindMemory(to: Float.self, capacity: count)
+        return TensorArena.allocateOnHugePages(byteCount: count * MemoryLayout<Float>.stride)
+            .bindMemory(to: Float.self, capacity: count)
     }
 
     deinit {

@@ -23,12 +23,19 @@ public final class TensorArena: @unchecked Sendable {
         var total = 0
         for count in counts { total += TensorArena.rounded(Swift.max(count, 1) * MemoryLayout<Float>.stride) }
         byteCount = Swift.max(total, TensorArena.alignment)
+        base = TensorArena.allocateOnHugePages(byteCount: byteCount)
+    }
+
+    /// Memory that lives as long as a model (free it with `deallocate()`): from 2 MiB up,
+    /// 2 MiB-aligned and advised for transparent huge pages (advice only), else 64-byte aligned.
+    public static func allocateOnHugePages(byteCount: Int) -> UnsafeMutableRawPointer {
         let hugePage = 2 << 20
-        base = UnsafeMutableRawPointer.allocate(byteCount: byteCount,
-                                                alignment: byteCount >= hugePage ? hugePage : TensorArena.alignment)
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: byteCount,
+                                                      alignment: byteCount >= hugePage ? hugePage : alignment)
         #if os(Linux)
-        if byteCount >= hugePage { _ = madvise(base, (byteCount + hugePage - 1) / hugePage * hugePage, MADV_HUGEPAGE) }
+        if byteCount >= hugePage { _ = madvise(memory, (byteCount + hugePage - 1) / hugePage * hugePage, MADV_HUGEPAGE) }
         #endif
+        return memory
     }
 
     private static func rounded(_ bytes: Int) -> Int { (bytes + alignment - 1) / alignment * alignment }
