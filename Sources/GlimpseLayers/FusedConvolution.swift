@@ -78,7 +78,7 @@ public final class FusedConvolution: @unchecked Sendable {
         defer { lock.unlock() }
         let kernel = Conv2d.winogradProducts
         if let made = winogradWeights.first(where: { $0.tile == tile && $0.kernel == kernel }) { return made }
-        let made = WinogradWeights(unscaled, tile: tile, kernel: kernel, kept: true, outputScale: scale)
+        let made = WinogradWeights(unscaled, tile: tile, kernel: kernel, outputScale: scale)
         winogradWeights.append(made)
         return made
     }

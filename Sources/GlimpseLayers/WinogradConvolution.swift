@@ -215,23 +215,20 @@ final class WinogradWeights: @unchecked Sendable {
     let kernel: Conv2d.WinogradProducts
     private let values: UnsafeMutablePointer<Float>
     private let count: Int
-    private let kept: Bool
 
-    /// `kept`: the weights outlive the call (inference keeps them per model): their memory is
-    /// then an allocation of its own, on transparent huge pages from 2 MiB (advice only), not
-    /// a pooled buffer. Made per call, they come from and go back to the pool.
+    /// The memory is a pooled buffer, given back when the weights go.
     /// `outputScale`: multiplies each output channel's transformed weights (U(W)·s = U(W·s) up to
     /// rounding), so that a BatchNorm is folded in without a scaled copy of W.
-    init(_ layer: Conv2d, tile: Int, kernel: Conv2d.WinogradProducts = Conv2d.winogradProducts, kept: Bool = false,
+    init(_ layer: Conv2d, tile: Int, kernel: Conv2d.WinogradProducts = Conv2d.winogradProducts,
          outputScale: [Float]? = nil) {
         precondition(outputScale == nil || outputScale!.count == layer.outputChannels, "one scale per output channel")
-        (self.tile, channels, outputs, self.kernel, self.kept) = (tile, layer.inputChannels, layer.outputChannels, kernel, kept)
+        (self.tile, channels, outputs, self.kernel) = (tile, layer.inputChannels, layer.outputChannels, kernel)
         let (tile32, outputs32, channels32) = (Int32(tile), Int32(outputs), Int32(channels))
         switch kernel {
         case .sgemm:
             count = (tile + 2) * (tile + 2) * channels * outputs
             let scratchCount = glimpse_winograd_weight_scratch_count(tile32, outputs32, channels32)
-            values = WinogradWeights.allocate(count: count, kept: kept)
+            values = BufferPool.shared.allocate(count: count)
             let scratch = BufferPool.shared.allocate(count: scratchCount)
             defer { BufferPool.shared.release(scratch, count: scratchCount) }
             layer.weight.withUnsafeBufferPointer { weight in
@@ -246,7 +243,7 @@ final class WinogradWeights: @unchecked Sendable {
         case .packed:
             count = glimpse_winograd_packed_weights_count(tile32, outputs32, channels32)
             let scratchCount = glimpse_winograd_packed_weights_scratch_count(tile32, outputs32, channels32)
-            let values = WinogradWeights.allocate(count: count, kept: kept)
+            let values = BufferPool.shared.allocate(count: count)
             self.values = values
             // Input channels split over the workers (each writes its own channels' rows).
             let (channelCount, parts) = (layer.inputChannels, min(layer.inputChannels, Parallel.threadCount))
@@ -265,15 +262,7 @@ final class WinogradWeights: @unchecked Sendable {
         }
     }
 
-    private static func allocate(count: Int, kept: Bool) -> UnsafeMutablePointer<Float> {
-        guard kept else { return BufferPool.shared.allocate(count: count) }
-        return TensorArena.allocateOnHugePages(byteCount: count * MemoryLayout<Float>.stride)
-            .bindMemory(to: Float.self, capacity: count)
-    }
-
-    deinit {
-        if kept { UnsafeMutableRawPointer(values).deallocate() } else { BufferPool.shared.release(values, count: count) }
-    }
+    deinit { BufferPool.shared.release(values, count: count) }
 
     /// M[k] (T × O) = V[k] (T × C) · U[k] (C × O) for every position k, V and M with
     /// `leading` rows per position (the unit's transformed input and products).
