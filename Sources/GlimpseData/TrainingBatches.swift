@@ -104,6 +104,7 @@ public final class BatchPrefetcher: @unchecked Sendable {
     private let cache: ImageCache
     private let preprocessing: Preprocessing
     private let captionsPerImage: Int?
+    private let epoch: Int
     private let queue = DispatchQueue(label: "glimpse.batch-prefetch")
     private let ready: DispatchSemaphore
     private let room: DispatchSemaphore
@@ -113,14 +114,16 @@ public final class BatchPrefetcher: @unchecked Sendable {
     private var nextToConsume: Int
 
     /// Starts preparing `plan[startIndex...]`, at most `depth` batches ahead.
-    /// `captionsPerImage` limits captions per image (the first ones), nil for all.
+    /// `captionsPerImage` k limits captions per image to k, taken in turn by `epoch`
+    /// (`BatchPrefetcher.captions`); nil for all.
     public init(examples: [TrainingExample], plan: [[Int]], startIndex: Int = 0, cache: ImageCache,
-                captionsPerImage: Int? = nil, depth: Int = 2) {
+                captionsPerImage: Int? = nil, epoch: Int = 0, depth: Int = 2) {
         self.examples = examples
         self.plan = plan
         self.cache = cache
         self.preprocessing = cache.preprocessing
         self.captionsPerImage = captionsPerImage
+        self.epoch = epoch
         self.nextToConsume = startIndex
         ready = DispatchSemaphore(value: 0)
         // Created at 0 and signalled up to `depth`: libdispatch traps when a semaphore is
@@ -166,6 +169,14 @@ public final class BatchPrefetcher: @unchecked Sendable {
         }
     }
 
+    /// The captions of an image used in `epoch`: all of them, or k of n taken in turn, epoch e
+    /// starting at caption e·k (mod n), so that every caption is used as often as the others.
+    public static func captions(of all: [[Int32]], perImage k: Int?, epoch: Int) -> [[Int32]] {
+        guard let k, k < all.count else { return all }
+        let start = (epoch % all.count) * k % all.count
+        return (0..<k).map { all[(start + $0) % all.count] }
+    }
+
     /// Gathers and normalises one batch.
     public func build(_ indices: [Int]) -> TrainingBatch {
         let size = preprocessing.imageSize
@@ -187,8 +198,7 @@ public final class BatchPrefetcher: @unchecked Sendable {
         }
         var captions: [[Int32]] = [], owners: [Int] = []
         for (slot, index) in kept.enumerated() {
-            let all = examples[index].captions
-            for caption in captionsPerImage.map({ Array(all.prefix($0)) }) ?? all {
+            for caption in Self.captions(of: examples[index].captions, perImage: captionsPerImage, epoch: epoch) {
                 captions.append(caption)
                 owners.append(slot)
             }

@@ -50,7 +50,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Images per batch (each image's captions share one encoder pass).")
     var batchSize = 32
 
-    @Option(help: "Captions per image used for training (default: all).")
+    @Option(help: "Captions of each image per epoch, a different set each epoch in turn (default: all of them).")
     var captionsPerImage: Int?
 
     @Option(help: "Adam's learning rate.")
@@ -70,6 +70,16 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: "Steps over which the sampling probability rises linearly from 0 (0: constant).")
     var samplingRampSteps = 0
+
+    @Option(help: ArgumentHelp("""
+        The learning rate's course: plateau (decay by --lr-decay after --lr-patience epochs without a \
+        better validation score) or linear (up over --warmup-steps, then down to zero at the end of \
+        --minutes or --epochs, whichever ends first).
+        """, valueName: "plateau|linear"))
+    var lrSchedule: LearningRateSchedule = .plateau
+
+    @Option(help: "Steps of linear learning-rate warm-up (--lr-schedule linear).")
+    var warmupSteps = 0
 
     @Option(help: "Multiply the learning rate by this after --lr-patience epochs without a better CIDEr-D.")
     var lrDecay = 0.5
@@ -135,7 +145,7 @@ struct TrainCommand: ParsableCommand {
                      ("maximum caption length", "--max-caption-length"), ("learning rate must", "--learning-rate must"),
                      ("gradient clip", "--gradient-clip"), ("scheduled sampling probability", "--sampling-probability"),
                      ("scheduled sampling ramp", "--sampling-ramp-steps"), ("learning-rate decay", "--lr-decay"),
-                     ("learning-rate patience", "--lr-patience"), ("early-stopping patience", "--early-stopping-patience"),
+                     ("learning-rate patience", "--lr-patience"), ("warm-up steps", "--warmup-steps"), ("early-stopping patience", "--early-stopping-patience"),
                      ("minimum word count", "--min-count"), ("threads", "--threads"),
                      ("validation images", "--validation-images")]
         for (phrase, flag) in flags where problem.hasPrefix(phrase) {
@@ -154,6 +164,8 @@ struct TrainCommand: ParsableCommand {
         options.captionsPerImage = captionsPerImage
         options.maximumCaptionLength = maxCaptionLength
         options.learningRate = learningRate
+        options.learningRateSchedule = lrSchedule
+        options.warmupSteps = warmupSteps
         if gradientClip < 0 { throw ValidationError("--gradient-clip must be 0 (off) or positive, got \(gradientClip).") }
         options.gradientClip = gradientClip == 0 ? nil : gradientClip
         options.dropout = dropout
@@ -320,5 +332,7 @@ final class TrainingPrinter {
         }
     }
 }
+
+extension LearningRateSchedule: ExpressibleByArgument {}
 
 extension SelectionMetric: ExpressibleByArgument {}

@@ -10,6 +10,18 @@ public enum SelectionMetric: String, Codable, Sendable, CaseIterable {
     case content
 }
 
+/// How the learning rate moves over a run.
+public enum LearningRateSchedule: String, Codable, Sendable, CaseIterable {
+    /// Constant, multiplied by `learningRateDecay` after `learningRatePatience` epochs without a
+    /// better validation score (the default).
+    case plateau
+    /// Up linearly over `warmupSteps`, then down linearly to zero at the end of the run's horizon:
+    /// its time budget (`minutes`, of this invocation) or its last epoch, whichever ends first.
+    /// The rule of "budgeted training" (Li, Yumer and Ramanan, ICLR 2020): a run that knows its
+    /// length spends it, rather than waiting for plateaus a short run never reaches.
+    case linear
+}
+
 /// Everything that decides a training run besides the data. Written to
 /// `RUN_DIR/config.json`; a resumed run reads it back, so the run continues with the
 /// settings it started with (only the stopping conditions and threads may change).
@@ -26,7 +38,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     // MARK: Batches
     /// N: images per batch; each image's captions share one encoder pass.
     public var imagesPerBatch = 32
-    /// The first k captions of each image; nil: all of them.
+    /// k captions of each image per epoch, a different k each epoch in turn (epoch e takes
+    /// captions e·k, e·k + 1, … modulo the image's count); nil: all of them every epoch.
     public var captionsPerImage: Int? = nil
     /// Captions longer than this many words are cut.
     public var maximumCaptionLength = 50
@@ -39,7 +52,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var samplingProbability: Float = 0
     /// …reached linearly over this many steps (0: constant from the first step).
     public var samplingRampSteps = 0
-    /// On a validation plateau of `learningRatePatience` epochs, the rate is multiplied by this.
+    /// The rate's course; nil: `.plateau` (optional so that older config.json files still read).
+    public var learningRateSchedule: LearningRateSchedule? = nil
+    /// Steps of linear warm-up under `.linear`; nil: none.
+    public var warmupSteps: Int? = nil
+    /// On a validation plateau of `learningRatePatience` epochs, the rate is multiplied by this
+    /// (`.plateau` only).
     public var learningRateDecay = 0.5
     public var learningRatePatience = 2
     /// Stop after this many epochs without a better validation score (see `selectBy`).
@@ -82,6 +100,18 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// The validation score a run follows.
     public var selectionMetric: SelectionMetric { selectBy ?? .ciderD }
 
+    /// The schedule in force.
+    public var schedule: LearningRateSchedule { learningRateSchedule ?? .plateau }
+
+    /// The learning rate of the next step under `.linear`: `learningRate` scaled by the warm-up
+    /// (`step` of `warmupSteps`, counting from 0) and by the share of the horizon still ahead
+    /// (`done`, 0 to 1). Under `.plateau`, nil: the optimizer's rate stands.
+    public func scheduledLearningRate(step: Int, done: Double) -> Double? {
+        guard schedule == .linear else { return nil }
+        let warmup = warmupSteps.map { $0 > 0 ? min(1, Double(step + 1) / Double($0)) : 1 } ?? 1
+        return learningRate * warmup * max(0, 1 - done)
+    }
+
     /// The scheduled-sampling rule these options describe.
     public var scheduledSampling: ScheduledSampling {
         guard samplingProbability > 0 else { return .off }
@@ -107,6 +137,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if let captionsPerImage, captionsPerImage < 1 { return "captions per image must be at least 1, got \(captionsPerImage)" }
         if maximumCaptionLength < 1 { return "maximum caption length must be at least 1, got \(maximumCaptionLength)" }
         if !(learningRate > 0) || !learningRate.isFinite { return "learning rate must be positive, got \(learningRate)" }
+        if let warmupSteps, warmupSteps < 0 { return "warm-up steps must not be negative, got \(warmupSteps)" }
         if let gradientClip, !(gradientClip > 0) { return "gradient clip must be positive, got \(gradientClip)" }
         if !(samplingProbability >= 0 && samplingProbability <= 1) {
             return "scheduled sampling probability must be in [0, 1], got \(samplingProbability)"

@@ -256,16 +256,75 @@ public struct TrainingRun {
             return nil
         }
 
+        /// Validates the model as it is now (the end of `epoch`, or the steps done of it when a
+        /// budget ends it), saves it as `best` when it beats the best so far, and returns the
+        /// record (not yet logged). Without a validation split, the mean training loss decides.
+        func validateAndKeepBest(epoch: Int, lossSum: Double, lossCount: Int) throws(TrainingError) -> LogRecord {
+            var record = LogRecord(kind: .validation, step: trainer.stepCount, epoch: epoch,
+                                   learningRate: trainer.optimizer.learningRate)
+            let score: Double?
+            var tiebreak: Double? = nil
+            if !validationImages.isEmpty {
+                let (captions, scores) = Self.validate(trainer.model, images: validationImages, cache: cache,
+                                                       vocabulary: vocabulary, batchSize: options.validationBatchSize)
+                record.bleu4 = scores?.bleu4
+                record.ciderD = scores?.ciderD
+                record.validationImages = validationImages.count
+                var content: ContentScores?
+                if let groundTruth {
+                    let scored = ContentEvaluator.evaluate(captions: captions, groundTruth: groundTruth)
+                    if scored.captions > 0 { content = scored }
+                }
+                record.content = content?.summary
+                switch options.selectionMetric {
+                case .ciderD:
+                    score = scores?.ciderD
+                case .content:
+                    score = content?.exactMatch
+                    tiebreak = scores?.ciderD
+                }
+            } else {
+                record.loss = lossCount > 0 ? Float(lossSum / Double(lossCount)) : nil
+                score = lossCount > 0 ? -lossSum / Double(lossCount) : nil
+            }
+            let improved = score.map { candidate in
+                Self.improves(candidate, tiebreak: tiebreak, on: progress.bestScore, tiebreak: progress.bestTiebreak)
+            } ?? false
+            record.best = improved
+            if improved {
+                progress.bestScore = score
+                progress.bestTiebreak = tiebreak
+                progress.bestEpoch = epoch
+                try save(layout.best)
+            }
+            return record
+        }
+
+        /// The share of the run's horizon behind us: of its epochs, or of this invocation's time budget.
+        func horizonDone(epochProgress: Double) -> Double {
+            var done = 0.0
+            if let epochs = options.epochs { done = (Double(position.epoch) + epochProgress) / Double(epochs) }
+            if let minutes = options.minutes { done = max(done, Date().timeIntervalSince(started) / (minutes * 60)) }
+            return min(1, done)
+        }
+
         while options.epochs.map({ position.epoch < $0 }) ?? true {
             let plan = EpochPlan.batches(examples: examples, imagesPerBatch: options.imagesPerBatch,
                                          seed: position.shuffleSeed, epoch: position.epoch)
             events(.epochStarted(epoch: position.epoch + 1, steps: plan.count, firstStep: position.batchIndex + 1))
             let prefetcher = BatchPrefetcher(examples: examples, plan: plan, startIndex: position.batchIndex, cache: cache,
-                                             captionsPerImage: options.captionsPerImage)
+                                             captionsPerImage: options.captionsPerImage, epoch: position.epoch)
             defer { prefetcher.cancel() }
             var lossSum = 0.0, lossCount = 0
             while position.batchIndex < plan.count {
                 if let reason = stopReason() {
+                    if case .timeBudgetReached = reason, lossCount > 0 {
+                        // The budget ends inside an epoch: the steps since its start are validated
+                        // too, so `best` is never older than the budget's last steps.
+                        let record = try validateAndKeepBest(epoch: position.epoch + 1, lossSum: lossSum, lossCount: lossCount)
+                        try log.append(record)
+                        events(.validated(record))
+                    }
                     try save()
                     try log.append(LogRecord(kind: .stop, step: trainer.stepCount, epoch: position.epoch + 1,
                                              reason: "\(reason)"))
@@ -280,6 +339,10 @@ public struct TrainingRun {
                 let captionBatch = CaptionBatch(
                     images: Tensor(shape: [batch.imageCount, 3, size, size], scalars: batch.pixels),
                     captions: zip(batch.captionImages, batch.captions).map { CaptionBatch.Caption(imageIndex: $0, tokens: $1) })
+                if let scheduled = options.scheduledLearningRate(
+                    step: trainer.stepCount, done: horizonDone(epochProgress: Double(position.batchIndex - 1) / Double(plan.count))) {
+                    trainer.optimizer.learningRate = scheduled
+                }
                 let learningRate = trainer.optimizer.learningRate
                 let result = trainer.step(captionBatch, using: &generator)
                 hooks.afterStep?(&trainer, trainer.stepCount)
@@ -306,54 +369,20 @@ public struct TrainingRun {
             let epoch = position.epoch + 1
             position = DataPosition(epoch: position.epoch + 1, batchIndex: 0, shuffleSeed: position.shuffleSeed)
             progress.completedEpochs = epoch
-            var record = LogRecord(kind: .validation, step: trainer.stepCount, epoch: epoch,
-                                   learningRate: trainer.optimizer.learningRate)
-            let score: Double?
-            var tiebreak: Double? = nil
-            if !validationImages.isEmpty {
-                let (captions, scores) = Self.validate(trainer.model, images: validationImages, cache: cache,
-                                                       vocabulary: vocabulary, batchSize: options.validationBatchSize)
-                record.bleu4 = scores?.bleu4
-                record.ciderD = scores?.ciderD
-                record.validationImages = validationImages.count
-                var content: ContentScores?
-                if let groundTruth {
-                    let scored = ContentEvaluator.evaluate(captions: captions, groundTruth: groundTruth)
-                    if scored.captions > 0 { content = scored }
-                }
-                record.content = content?.summary
-                switch options.selectionMetric {
-                case .ciderD:
-                    score = scores?.ciderD
-                case .content:
-                    score = content?.exactMatch
-                    tiebreak = scores?.ciderD
-                }
-            } else {
-                // No validation split: the mean training loss of the epoch decides instead.
-                record.loss = lossCount > 0 ? Float(lossSum / Double(lossCount)) : nil
-                score = lossCount > 0 ? -lossSum / Double(lossCount) : nil
-            }
-            let improved = score.map { candidate in
-                Self.improves(candidate, tiebreak: tiebreak, on: progress.bestScore, tiebreak: progress.bestTiebreak)
-            } ?? false
-            record.best = improved
-            if improved {
-                progress.bestScore = score
-                progress.bestTiebreak = tiebreak
-                progress.bestEpoch = epoch
+            var record = try validateAndKeepBest(epoch: epoch, lossSum: lossSum, lossCount: lossCount)
+            if record.best == true {
                 progress.epochsWithoutImprovement = 0
                 progress.epochsSinceLearningRateChange = 0
-                try save(layout.best)
             } else {
                 progress.epochsWithoutImprovement += 1
                 progress.epochsSinceLearningRateChange += 1
-                if progress.epochsSinceLearningRateChange >= options.learningRatePatience {
+                if options.schedule == .plateau && progress.epochsSinceLearningRateChange >= options.learningRatePatience {
                     trainer.optimizer.learningRate *= options.learningRateDecay
                     progress.epochsSinceLearningRateChange = 0
                     events(.learningRateDecayed(to: trainer.optimizer.learningRate))
                 }
             }
+            record.learningRate = trainer.optimizer.learningRate
             try log.append(record)
             events(.validated(record))
             let early = progress.epochsWithoutImprovement >= options.earlyStoppingPatience

@@ -63,4 +63,23 @@ struct TrainingBatchesTests {
         let red = Float(plan[1][0] * 30) / 255
         #expect(abs(delivered[0].pixels[0] - (red - 0.485) / 0.229) < 1e-5)
     }
+
+    @Test("k captions of n per epoch are taken in turn: over n epochs each caption is used k times; k >= n takes all")
+    func captionRotation() {
+        let all: [[Int32]] = (0..<5).map { [Int32($0)] }
+        for k in 1...4 {
+            var uses = [Int](repeating: 0, count: 5)
+            for epoch in 0..<5 {
+                let chosen = BatchPrefetcher.captions(of: all, perImage: k, epoch: epoch)
+                #expect(chosen.count == k && Set(chosen).count == k, "k \(k), epoch \(epoch): \(chosen)")
+                for caption in chosen { uses[Int(caption[0])] += 1 }
+            }
+            #expect(uses == [Int](repeating: k, count: 5), "k \(k): \(uses)")
+        }
+        #expect(BatchPrefetcher.captions(of: all, perImage: 1, epoch: 0) == [[0]])
+        #expect(BatchPrefetcher.captions(of: all, perImage: 1, epoch: 1) == [[1]])
+        #expect(BatchPrefetcher.captions(of: all, perImage: 5, epoch: 3) == all)
+        #expect(BatchPrefetcher.captions(of: all, perImage: nil, epoch: 3) == all)
+        #expect(BatchPrefetcher.captions(of: Array(all.prefix(2)), perImage: 3, epoch: 1) == Array(all.prefix(2)))
+    }
 }

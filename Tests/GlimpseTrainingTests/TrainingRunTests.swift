@@ -109,6 +109,55 @@ struct TrainingRunTests {
         #expect(straightSteps == resumedSteps)
     }
 
+    @Test("the linear schedule warms up, then falls to zero at the end of the last epoch; a resumed run follows the same rates")
+    func linearSchedule() throws {
+        let scratch = try Scratch()
+        let dataset = try syntheticDataset(in: scratch)
+        var options = tinyOptions(epochs: 2)
+        options.learningRateSchedule = .linear
+        options.warmupSteps = 3
+        let run = TrainingRun(dataset: dataset, runDirectory: scratch.path + "/run", options: options)
+        #expect(try run.run() == .completed(epochs: 2))
+        let rates = try logRecords(run.layout.log).filter { $0.kind == .step }.compactMap(\.learningRate)
+        // 36 training images in batches of 8: 5 steps an epoch, 10 in the run. Step s (from 0)
+        // runs at 1e-2 · min(1, (s + 1) / 3) · (1 − s / 10).
+        #expect(rates.count == 10)
+        for (step, rate) in rates.enumerated() {
+            let warmup: Double = min(1, Double(step + 1) / 3)
+            let remaining: Double = 1 - Double(step) / 10
+            let want: Double = 1e-2 * warmup * remaining
+            #expect(abs(rate - want) < 1e-12, "step \(step): \(rate), expected \(want)")
+        }
+
+        var limited = options
+        limited.maximumSteps = 3
+        let first = TrainingRun(dataset: dataset, runDirectory: scratch.path + "/resumed", options: limited)
+        #expect(try first.run() == .stepLimitReached(step: 3))
+        let second = TrainingRun(dataset: dataset, runDirectory: scratch.path + "/resumed", options: options, resume: true)
+        #expect(try second.run() == .completed(epochs: 2))
+        #expect(bytes(second.layout.last) == bytes(run.layout.last), "the resumed run's weights differ")
+    }
+
+    @Test("a time budget that ends inside an epoch validates the steps done, and keeps them as best when better")
+    func budgetEndValidates() throws {
+        let scratch = try Scratch()
+        let dataset = try syntheticDataset(in: scratch)
+        var options = tinyOptions(epochs: 3)
+        options.epochs = nil
+        options.minutes = 1.0 / 60
+        var run = TrainingRun(dataset: dataset, runDirectory: scratch.path + "/run", options: options)
+        // Two steps, then past the one-second budget: the run stops before step 3, inside epoch 1.
+        run.hooks.afterStep = { _, step in if step == 2 { usleep(1_100_000) } }
+        #expect(try run.run() == .timeBudgetReached(step: 2))
+        let records = try logRecords(run.layout.log)
+        #expect(records.map(\.kind) == [.step, .step, .validation, .stop])
+        let validation = records[2]
+        #expect(validation.epoch == 1 && validation.step == 2 && validation.ciderD != nil)
+        // The first validation of a run is the best so far.
+        #expect(validation.best == true)
+        #expect(FileManager.default.fileExists(atPath: run.layout.best))
+    }
+
     @Test("a NaN loss stops the run naming the step, and last keeps the last good weights")
     func nonFiniteLossKeepsTheLastGoodCheckpoint() throws {
         let scratch = try Scratch()
