@@ -18,6 +18,7 @@ public struct CaptioningModel: Parameterized, Sendable {
     public init(configuration: ModelConfiguration, encoder: Encoder, decoder: Decoder) {
         self.configuration = configuration
         self.encoder = encoder
+        self.encoder.positionFeatures = configuration.positionFeatures
         self.decoder = decoder
     }
 

@@ -132,6 +132,9 @@ public struct Encoder: Parameterized, Sendable {
     public var stages: [EncoderStage] {
         didSet { inference = InferenceLayers() }
     }
+    /// Whether each location's features end with its grid coordinates (x, y), as
+    /// `ModelConfiguration.positionFeatures` says: D = the last stage's channels + 2.
+    public var positionFeatures = false
 
     /// The stages as inference runs them (`FusedConvolution`s), made at the first inference
     /// call after the stages last changed, then shared by every copy of this encoder that
@@ -149,8 +152,9 @@ public struct Encoder: Parameterized, Sendable {
     }
 
     /// An encoder from existing stages (a checkpoint's).
-    public init(stages: [EncoderStage]) {
+    public init(stages: [EncoderStage], positionFeatures: Bool = false) {
         self.stages = stages
+        self.positionFeatures = positionFeatures
     }
 
     public init(configuration: ModelConfiguration, using generator: inout SeededGenerator) {
@@ -161,6 +165,7 @@ public struct Encoder: Parameterized, Sendable {
             inputChannels = channels
         }
         self.stages = stages
+        positionFeatures = configuration.positionFeatures
     }
 
     public var parameterPaths: [ParameterPath<Encoder>] {
@@ -189,7 +194,7 @@ public struct Encoder: Parameterized, Sendable {
         let pool = MaxPool2d(kernelSize: 2)
         var activation = images
         for (first, second) in inference.layers(of: stages) { activation = pool(second(first(activation))) }
-        return Encoder.gridToLocations(activation)
+        return Encoder.gridToLocations(activation, positions: positionFeatures)
     }
 
     /// images [N, 3, S, S] → features [N, P, D], with a cache for `backward`.
@@ -202,7 +207,8 @@ public struct Encoder: Parameterized, Sendable {
             caches.append(cache)
             activation = output
         }
-        return (Encoder.gridToLocations(activation), Cache(stages: caches, gridShape: activation.shape))
+        return (Encoder.gridToLocations(activation, positions: positionFeatures),
+                Cache(stages: caches, gridShape: activation.shape))
     }
 
     /// dL/dfeatures [N, P, D] → dL/dimages [N, 3, S, S]; accumulates every stage's gradients.
@@ -234,34 +240,51 @@ public struct Encoder: Parameterized, Sendable {
         return gradient
     }
 
-    /// [N, D, g, g] → [N, P, D]: one [D, P] → [P, D] transpose per image.
-    static func gridToLocations(_ grid: Tensor) -> Tensor {
-        let (count, channels, locations) = (grid.shape[0], grid.shape[1], grid.shape[2] * grid.shape[3])
-        return Tensor(shape: [count, locations, channels]) { target in
+    /// [N, C, g, g] → [N, P, D]: one [C, P] → [P, C] transpose per image; with `positions`,
+    /// D = C + 2 and each location's last two components are its cell centre's x and y,
+    /// from −1 + 1/g (left, top) to 1 − 1/g (right, bottom).
+    static func gridToLocations(_ grid: Tensor, positions: Bool = false) -> Tensor {
+        let (count, channels, side) = (grid.shape[0], grid.shape[1], grid.shape[3])
+        let locations = grid.shape[2] * side
+        let width = channels + (positions ? 2 : 0)
+        return Tensor(shape: [count, locations, width]) { target in
             grid.withUnsafeBufferPointer { source in
                 for image in 0..<count {
                     let from = source.baseAddress! + image * channels * locations
-                    let to = target.baseAddress! + image * channels * locations
+                    let to = target.baseAddress! + image * width * locations
                     for channel in 0..<channels {
-                        for location in 0..<locations { to[location * channels + channel] = from[channel * locations + location] }
+                        for location in 0..<locations { to[location * width + channel] = from[channel * locations + location] }
+                    }
+                    guard positions else { continue }
+                    for location in 0..<locations {
+                        to[location * width + channels] = Encoder.coordinate(location % side, of: side)
+                        to[location * width + channels + 1] = Encoder.coordinate(location / side, of: grid.shape[2])
                     }
                 }
             }
         }
     }
 
-    /// [N, P, D] → [N, D, g, g], the inverse of `gridToLocations`.
+    /// The centre of cell `index` of `count` along one axis, on [−1, 1].
+    static func coordinate(_ index: Int, of count: Int) -> Float {
+        Float(2 * index + 1) / Float(count) - 1
+    }
+
+    /// [N, P, D] → [N, C, g, g], the inverse of `gridToLocations`: position components, when
+    /// there are any (D = C + 2), are dropped (they are constants).
     static func locationsToGrid(_ features: Tensor, gridShape: [Int]) -> Tensor {
         let (count, channels, locations) = (gridShape[0], gridShape[1], gridShape[2] * gridShape[3])
-        precondition(features.shape == [count, locations, channels],
-                     "encoder backward: feature gradient \(features.shape), expected [\(count), \(locations), \(channels)]")
+        precondition(features.rank == 3 && features.shape[0] == count && features.shape[1] == locations
+                        && (features.shape[2] == channels || features.shape[2] == channels + 2),
+                     "encoder backward: feature gradient \(features.shape), expected [\(count), \(locations), \(channels)(+2)]")
+        let width = features.shape[2]
         return Tensor(shape: gridShape) { target in
             features.withUnsafeBufferPointer { source in
                 for image in 0..<count {
-                    let from = source.baseAddress! + image * channels * locations
+                    let from = source.baseAddress! + image * width * locations
                     let to = target.baseAddress! + image * channels * locations
                     for location in 0..<locations {
-                        for channel in 0..<channels { to[channel * locations + location] = from[location * channels + channel] }
+                        for channel in 0..<channels { to[channel * locations + location] = from[location * width + channel] }
                     }
                 }
             }

@@ -21,10 +21,17 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
     public let attentionRegularization: Float
     /// V, special tokens included.
     public let vocabularySize: Int
+    /// Whether each location's feature vector carries its grid coordinates: two more
+    /// components, x and y from −1 (left, top) to 1 (right, bottom) at the cells' centres,
+    /// after the encoder's channels. The attention's context then says where it looked
+    /// (Σ_p α_p (x_p, y_p)), which convolution features alone tell only near the borders:
+    /// "on the left", "above" (CoordConv, Liu et al. 2018). Off in models made before it.
+    public let positionFeatures: Bool
 
     public init(vocabularySize: Int, imageSize: Int = 128, stageChannels: [Int] = [32, 64, 128, 256],
                 embeddingSize: Int = 128, attentionSize: Int = 128, hiddenSize: Int = 256,
-                dropout: Float = 0.5, attentionRegularization: Float = 1) throws(ModelConfigurationError) {
+                dropout: Float = 0.5, attentionRegularization: Float = 1,
+                positionFeatures: Bool = false) throws(ModelConfigurationError) {
         self.vocabularySize = vocabularySize
         self.imageSize = imageSize
         self.stageChannels = stageChannels
@@ -33,6 +40,7 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
         self.hiddenSize = hiddenSize
         self.dropout = dropout
         self.attentionRegularization = attentionRegularization
+        self.positionFeatures = positionFeatures
         try validate()
     }
 
@@ -40,8 +48,11 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
     public var gridSize: Int { imageSize >> stageChannels.count }
     /// P = g²
     public var locationCount: Int { gridSize * gridSize }
-    /// D: the last stage's channels.
-    public var featureSize: Int { stageChannels.last ?? 0 }
+    /// D: the size of a location's feature vector, the last stage's channels (plus 2
+    /// coordinates with `positionFeatures`).
+    public var featureSize: Int { encoderChannels + (positionFeatures ? 2 : 0) }
+    /// The last stage's channels: the encoder's part of D.
+    public var encoderChannels: Int { stageChannels.last ?? 0 }
     /// The number of encoder stages.
     public var stageCount: Int { stageChannels.count }
 
@@ -66,7 +77,22 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case imageSize, stageChannels, embeddingSize, attentionSize, hiddenSize, dropout,
-             attentionRegularization, vocabularySize
+             attentionRegularization, vocabularySize, positionFeatures
+    }
+
+    /// `positionFeatures` is written only when on, so that files of models without it are
+    /// byte for byte what they were before it existed.
+    public func encode(to encoder: any Swift.Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(imageSize, forKey: .imageSize)
+        try container.encode(stageChannels, forKey: .stageChannels)
+        try container.encode(embeddingSize, forKey: .embeddingSize)
+        try container.encode(attentionSize, forKey: .attentionSize)
+        try container.encode(hiddenSize, forKey: .hiddenSize)
+        try container.encode(dropout, forKey: .dropout)
+        try container.encode(attentionRegularization, forKey: .attentionRegularization)
+        try container.encode(vocabularySize, forKey: .vocabularySize)
+        if positionFeatures { try container.encode(true, forKey: .positionFeatures) }
     }
 
     /// Decodes and validates; an invalid configuration is a `DecodingError.dataCorrupted`
@@ -81,7 +107,8 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
                           attentionSize: container.decode(Int.self, forKey: .attentionSize),
                           hiddenSize: container.decode(Int.self, forKey: .hiddenSize),
                           dropout: container.decode(Float.self, forKey: .dropout),
-                          attentionRegularization: container.decode(Float.self, forKey: .attentionRegularization))
+                          attentionRegularization: container.decode(Float.self, forKey: .attentionRegularization),
+                          positionFeatures: container.decodeIfPresent(Bool.self, forKey: .positionFeatures) ?? false)
         } catch let error as ModelConfigurationError {
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: error.description, underlyingError: error))

@@ -68,14 +68,18 @@ public enum StateDictionary {
         }
         guard !stageChannels.isEmpty else { throw fail(.missingTensor("encoder.stages.0.conv1.weight")) }
         let embeddingSize = try shape("decoder.embedding.weight", rank: 2, layout: "[V, E]")[1]
-        let attentionSize = try shape("decoder.attention.encoder_att.weight", rank: 2, layout: "[A, D]")[0]
+        let encoderAttention = try shape("decoder.attention.encoder_att.weight", rank: 2, layout: "[A, D]")
+        let attentionSize = encoderAttention[0]
+        // D is the last stage's channels, or 2 more when the features carry their grid coordinates.
+        let positionFeatures = encoderAttention[1] == stageChannels.last! + 2
         let hiddenSize = try shape("decoder.init_h.weight", rank: 2, layout: "[H, D]")[0]
         let vocabularySize = try shape("decoder.fc.weight", rank: 2, layout: "[V, H]")[0]
         do {
             return try ModelConfiguration(vocabularySize: vocabularySize, imageSize: options.imageSize,
                                           stageChannels: stageChannels, embeddingSize: embeddingSize,
                                           attentionSize: attentionSize, hiddenSize: hiddenSize, dropout: options.dropout,
-                                          attentionRegularization: options.attentionRegularization)
+                                          attentionRegularization: options.attentionRegularization,
+                                          positionFeatures: positionFeatures)
         } catch {
             throw fail(.invalidConfiguration(error.description))
         }

@@ -97,6 +97,9 @@ struct TrainCommand: ParsableCommand {
         """, valueName: "cider|content"))
     var selectBy: SelectionMetric = .ciderD
 
+    @Flag(help: "Give each grid location's features its coordinates, so the attention's context says where it looked.")
+    var positionFeatures = false
+
     @Option(help: "Image side S in pixels (a multiple of 2^stages).")
     var imageSize = 128
 
@@ -170,6 +173,7 @@ struct TrainCommand: ParsableCommand {
         options.gradientClip = gradientClip == 0 ? nil : gradientClip
         options.dropout = dropout
         options.attentionRegularization = attentionRegularization
+        options.positionFeatures = positionFeatures ? true : nil
         options.samplingProbability = samplingProbability
         options.samplingRampSteps = samplingRampSteps
         options.learningRateDecay = lrDecay

@@ -74,6 +74,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var hiddenSize = 256
     public var dropout: Float = 0.5
     public var attentionRegularization: Float = 1
+    /// `ModelConfiguration.positionFeatures`; nil: off (optional so that older config.json files still read).
+    public var positionFeatures: Bool? = nil
 
     // MARK: Vocabulary
     /// Words seen fewer times in the training captions become `<unk>`.
@@ -124,7 +126,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public func modelConfiguration(vocabularySize: Int) throws(ModelConfigurationError) -> ModelConfiguration {
         try ModelConfiguration(vocabularySize: vocabularySize, imageSize: imageSize, stageChannels: stageChannels,
                                embeddingSize: embeddingSize, attentionSize: attentionSize, hiddenSize: hiddenSize,
-                               dropout: dropout, attentionRegularization: attentionRegularization)
+                               dropout: dropout, attentionRegularization: attentionRegularization,
+                               positionFeatures: positionFeatures ?? false)
     }
 
     /// The first problem with these options, in words, or nil. The CLI's validate()
