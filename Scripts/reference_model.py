@@ -6,6 +6,10 @@ Run once (the output is committed; CI never needs PyTorch):
 
     pip install torch safetensors numpy
     python3 Scripts/reference_model.py
+    python3 Scripts/reference_model.py --position-features   # writes model_positions.safetensors
+
+With --position-features, each location's features end with its cell centre's x and y on
+[-1, 1] (ModelConfiguration.positionFeatures): D = the last stage's channels + 2.
 
 The model is built with module names equal to Glimpse's checkpoint names
 (encoder.stages[i].{conv1,bn1,conv2,bn2}, decoder.{embedding, attention.{encoder_att,
@@ -39,6 +43,7 @@ Stored (float32 unless noted):
 """
 import json
 import os
+import sys
 
 import torch
 import torch.nn as nn
@@ -75,8 +80,9 @@ class Stage(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, channels):
+    def __init__(self, channels, positions=False):
         super().__init__()
+        self.positions = positions
         stages, cin = [], 3
         for cout in channels:
             stages.append(Stage(cin, cout))
@@ -88,7 +94,14 @@ class Encoder(nn.Module):
         for stage in self.stages:
             x = stage(x)
         n, d, g, _ = x.shape
-        return x.permute(0, 2, 3, 1).reshape(n, g * g, d)  # [N, P, D], row-major over the grid
+        features = x.permute(0, 2, 3, 1).reshape(n, g * g, d)  # [N, P, D], row-major over the grid
+        if not self.positions:
+            return features
+        centres = (2 * torch.arange(g, dtype=x.dtype) + 1) / g - 1
+        xs = centres.repeat(g)                 # location p = row * g + column: x = centre[column]
+        ys = centres.repeat_interleave(g)      # y = centre[row]
+        coords = torch.stack([xs, ys], dim=1).expand(n, g * g, 2)
+        return torch.cat([features, coords], dim=2)
 
 
 class Attention(nn.Module):
@@ -102,7 +115,7 @@ class Attention(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, c):
         super().__init__()
-        d, e, a, h, v = c["stageChannels"][-1], c["embeddingSize"], c["attentionSize"], c["hiddenSize"], c["vocabularySize"]
+        d, e, a, h, v = c["stageChannels"][-1] + (2 if c.get("positionFeatures") else 0), c["embeddingSize"], c["attentionSize"], c["hiddenSize"], c["vocabularySize"]
         self.embedding = nn.Embedding(v, e)
         self.attention = Attention(d, h, a)
         self.init_h = nn.Linear(d, h)
@@ -116,7 +129,7 @@ class Decoder(nn.Module):
 class Model(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.encoder = Encoder(c["stageChannels"])
+        self.encoder = Encoder(c["stageChannels"], positions=c.get("positionFeatures", False))
         self.decoder = Decoder(c)
 
     def forward(self, images, captions, lam):
@@ -177,6 +190,10 @@ def greedy(model, images, steps):
 
 
 def main():
+    global CONFIG, OUT
+    if "--position-features" in sys.argv[1:]:
+        CONFIG = dict(CONFIG, positionFeatures=True)
+        OUT = OUT.replace("model.safetensors", "model_positions.safetensors")
     torch.manual_seed(20261122)
     model = Model(CONFIG).double()
     with torch.no_grad():

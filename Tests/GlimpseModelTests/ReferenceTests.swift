@@ -8,7 +8,8 @@ import Testing
 
 /// The model against PyTorch (Scripts/reference_model.py wrote Fixtures/model.safetensors:
 /// a float64 reference on a reduced configuration, one padded batch of 3 images and
-/// 6 captions, BatchNorm in training mode, dropout off).
+/// 6 captions, BatchNorm in training mode, dropout off; and, with --position-features,
+/// model_positions.safetensors, the same with each location's coordinates in its features).
 @Suite("Show, Attend and Tell against PyTorch")
 struct ReferenceTests {
     struct Reference {
@@ -17,8 +18,8 @@ struct ReferenceTests {
         let model: CaptioningModel
         let batch: CaptionBatch
 
-        init() throws {
-            file = try SafeTensorsFile(contentsOf: ModelFixtures.fixturePath("model.safetensors"))
+        init(_ fixture: String) throws {
+            file = try SafeTensorsFile(contentsOf: ModelFixtures.fixturePath(fixture))
             configuration = try JSONDecoder().decode(ModelConfiguration.self, from: Data(file.metadata["config"]!.utf8))
             model = try CaptioningModel(configuration: configuration, tensorsFrom: file, prefix: "param.")
             let images = try file.floats(named: "input.images")
@@ -40,9 +41,17 @@ struct ReferenceTests {
         }
     }
 
-    @Test("loss, packed logits, running statistics and every gradient match PyTorch")
-    func lossAndGradients() throws {
-        let reference = try Reference()
+    static let fixtures = ["model.safetensors", "model_positions.safetensors"]
+
+    @Test("the position-features fixture is such a model")
+    func positionFixture() throws {
+        #expect(try Reference("model_positions.safetensors").configuration.positionFeatures)
+        #expect(try !Reference("model.safetensors").configuration.positionFeatures)
+    }
+
+    @Test("loss, packed logits, running statistics and every gradient match PyTorch", arguments: fixtures)
+    func lossAndGradients(fixture: String) throws {
+        let reference = try Reference(fixture)
         var model = reference.model
         var generator = SeededGenerator(seed: 1)
         let result = model.lossAndGradients(for: reference.batch, mode: .training, using: &generator)
@@ -88,9 +97,9 @@ struct ReferenceTests {
               + "\(difference(result.imagesGradient, imagesGradient).maxAbsolute) (scale \(imagesGradient.maxAbsolute()))")
     }
 
-    @Test("inference mode: packed logits, loss and greedy decoding match PyTorch's eval mode")
-    func inferenceMode() throws {
-        let reference = try Reference()
+    @Test("inference mode: packed logits, loss and greedy decoding match PyTorch's eval mode", arguments: fixtures)
+    func inferenceMode(fixture: String) throws {
+        let reference = try Reference(fixture)
         var model = reference.model
         var generator = SeededGenerator(seed: 3)
         let result = model.lossAndGradients(for: reference.batch, mode: .inference, using: &generator)
@@ -128,9 +137,9 @@ struct ReferenceTests {
         print("reference: inference loss \(result.loss.total) vs \(expectedLoss); greedy log-probability max |Δ| \(worst)")
     }
 
-    @Test("ten Adam steps with clipping give PyTorch's losses")
-    func adamSteps() throws {
-        let reference = try Reference()
+    @Test("ten Adam steps with clipping give PyTorch's losses", arguments: fixtures)
+    func adamSteps(fixture: String) throws {
+        let reference = try Reference(fixture)
         let settings = try JSONSerialization.jsonObject(with: Data(reference.file.metadata["training"]!.utf8)) as! [String: Any]
         var trainer = Trainer(model: reference.model,
                               optimizer: Adam(learningRate: settings["learningRate"] as! Double),
