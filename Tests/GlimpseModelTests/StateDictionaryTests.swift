@@ -67,9 +67,13 @@ struct StateDictionaryTests {
         }
     }
 
-    @Test("export then import gives identical weights, logits and captions")
-    func roundTrip() throws {
-        let original = Checkpoint(model: ModelFixtures.model(ModelFixtures.tinyConfiguration(dropout: 0.3, lambda: 0.5), seed: 90),
+    @Test("export then import gives identical weights, logits and captions (position features read from the shapes)",
+          arguments: [false, true])
+    func roundTrip(positionFeatures: Bool) throws {
+        let configuration = try ModelConfiguration(vocabularySize: 9, imageSize: 8, stageChannels: [2, 3], embeddingSize: 3,
+                                                   attentionSize: 3, hiddenSize: 4, dropout: 0.3, attentionRegularization: 0.5,
+                                                   positionFeatures: positionFeatures)
+        let original = Checkpoint(model: ModelFixtures.model(configuration, seed: 90),
                                   vocabulary: ModelFixtures.vocabulary(size: 9),
                                   preprocessing: Preprocessing(imageSize: 8, mean: [0.5, 0.5, 0.5], std: [0.25, 0.5, 1]))
         let directory = temporaryDirectory()
