@@ -8,18 +8,26 @@ public struct CaptioningModel: Parameterized, Sendable {
     public let configuration: ModelConfiguration
     public var encoder: Encoder
     public var decoder: Decoder
+    /// `word_detector`, D → V: the training-only head of the word-detection loss
+    /// (`WordDetection`), present exactly when `configuration.hasWordDetector`.
+    public var wordDetector: Linear?
 
     public struct Gradients: Sendable {
         public var encoder: Encoder.Gradients
         public var decoder: Decoder.Gradients
+        public var wordDetector: Linear.Gradients?
     }
 
-    /// A model from existing parts (a checkpoint's); their shapes must fit `configuration`.
-    public init(configuration: ModelConfiguration, encoder: Encoder, decoder: Decoder) {
+    /// A model from existing parts (a checkpoint's); their shapes must fit `configuration`,
+    /// and `wordDetector` is given exactly when the configuration has one.
+    public init(configuration: ModelConfiguration, encoder: Encoder, decoder: Decoder, wordDetector: Linear? = nil) {
+        precondition((wordDetector != nil) == configuration.hasWordDetector,
+                     "a word detector goes with wordLossWeight > 0, and only then")
         self.configuration = configuration
         self.encoder = encoder
         self.encoder.positionFeatures = configuration.positionFeatures
         self.decoder = decoder
+        self.wordDetector = wordDetector
     }
 
     /// A freshly initialised model (PyTorch's default initialisation for every layer).
@@ -27,6 +35,10 @@ public struct CaptioningModel: Parameterized, Sendable {
         self.configuration = configuration
         encoder = Encoder(configuration: configuration, using: &generator)
         decoder = Decoder(configuration: configuration, using: &generator)
+        // Drawn after everything else, so models without the head initialise as before.
+        wordDetector = configuration.hasWordDetector
+            ? Linear(inputSize: configuration.featureSize, outputSize: configuration.vocabularySize, using: &generator)
+            : nil
     }
 
     public var parameterPaths: [ParameterPath<CaptioningModel>] {
@@ -34,7 +46,10 @@ public struct CaptioningModel: Parameterized, Sendable {
             encoder.parameterPaths.map { $0.nested(in: \.encoder, gradients: \.encoder, prefix: "encoder") }
         let decoderPaths: [ParameterPath<CaptioningModel>] =
             decoder.parameterPaths.map { $0.nested(in: \.decoder, gradients: \.decoder, prefix: "decoder") }
-        return encoderPaths + decoderPaths
+        guard let wordDetector else { return encoderPaths + decoderPaths }
+        let detectorPaths: [ParameterPath<CaptioningModel>] =
+            wordDetector.parameterPaths.map { $0.nested(in: \.wordDetector!, gradients: \.wordDetector!, prefix: "word_detector") }
+        return encoderPaths + decoderPaths + detectorPaths
     }
 
     public var bufferPaths: [(name: String, buffer: WritableKeyPath<CaptioningModel, Tensor>)] {
@@ -43,7 +58,8 @@ public struct CaptioningModel: Parameterized, Sendable {
     }
 
     public func zeroGradients() -> Gradients {
-        Gradients(encoder: encoder.zeroGradients(), decoder: decoder.zeroGradients())
+        Gradients(encoder: encoder.zeroGradients(), decoder: decoder.zeroGradients(),
+                  wordDetector: wordDetector?.zeroGradients())
     }
 
     /// Every tensor a checkpoint holds, by name: parameters, then buffers.
@@ -83,6 +99,9 @@ public struct CaptioningModel: Parameterized, Sendable {
             ("decoder.lstm.bias_ih", [4 * h]), ("decoder.lstm.bias_hh", [4 * h]),
             ("decoder.fc.weight", [v, h]), ("decoder.fc.bias", [v]),
         ]
+        if configuration.hasWordDetector {
+            parameters += [("word_detector.weight", [v, d]), ("word_detector.bias", [v])]
+        }
         return parameters + buffers
     }
 }

@@ -272,6 +272,7 @@ extension CaptioningModel {
                               initialHidden: linear("decoder.init_h"), initialCell: linear("decoder.init_c"),
                               lstm: lstm, output: linear("decoder.fc"),
                               dropout: Dropout(probability: configuration.dropout))
-        self.init(configuration: configuration, encoder: Encoder(stages: stages), decoder: decoder)
+        self.init(configuration: configuration, encoder: Encoder(stages: stages), decoder: decoder,
+                  wordDetector: configuration.hasWordDetector ? linear("word_detector") : nil)
     }
 }

@@ -125,7 +125,8 @@ extension CaptioningModel {
         let layout = PackedLayout(captions: batch.captions)
         let (rowCount, locations, vocabularySize) = (batch.captions.count, configuration.locationCount,
                                                      configuration.vocabularySize)
-        var state = encode(batch.images).initialState(imageIndices: layout.rowImages)
+        let encoded = encode(batch.images)
+        var state = encoded.initialState(imageIndices: layout.rowImages)
         var crossEntropyTotal = 0.0
         var attentionSums = [Double](repeating: 0, count: rowCount * locations) // Σ_t α_t, [B, P]
         var tokens = [Int32](repeating: Vocabulary.startID, count: rowCount)
@@ -155,8 +156,17 @@ extension CaptioningModel {
         for sum in attentionSums { penaltyTotal += (1 - sum) * (1 - sum) }
         let crossEntropy = Float(crossEntropyTotal / Double(layout.tokenCount))
         let penalty = Float(penaltyTotal / Double(rowCount))
-        return LossBreakdown(total: crossEntropy + configuration.attentionRegularization * penalty,
-                             crossEntropy: crossEntropy, attentionPenalty: penalty,
-                             tokenCount: layout.tokenCount, captionCount: rowCount)
+        var loss = LossBreakdown(total: crossEntropy + configuration.attentionRegularization * penalty,
+                                 crossEntropy: crossEntropy, attentionPenalty: penalty,
+                                 tokenCount: layout.tokenCount, captionCount: rowCount)
+        if let wordDetector {
+            let targets = WordDetection.targets(captions: batch.captions, imageCount: encoded.imageCount,
+                                                vocabularySize: vocabularySize)
+            let sum = WordDetection.loss(logits: wordDetector(encoded.features), targets: targets, gradientScale: nil).sum
+            loss.wordDetection = WordDetection.mean(sum: sum, imageCount: Double(encoded.imageCount),
+                                                    vocabularySize: vocabularySize)
+            loss.total += configuration.wordLossWeight * loss.wordDetection
+        }
+        return loss
     }
 }

@@ -27,11 +27,15 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
     /// (Σ_p α_p (x_p, y_p)), which convolution features alone tell only near the borders:
     /// "on the left", "above" (CoordConv, Liu et al. 2018). Off in models made before it.
     public let positionFeatures: Bool
+    /// β: weight of the auxiliary word-detection loss (`WordDetection`), 0 for none. A model
+    /// with β > 0 has the training-only head `word_detector` (D → V); captioning ignores it.
+    /// Off (and not written) in models made before it.
+    public let wordLossWeight: Float
 
     public init(vocabularySize: Int, imageSize: Int = 128, stageChannels: [Int] = [32, 64, 128, 256],
                 embeddingSize: Int = 128, attentionSize: Int = 128, hiddenSize: Int = 256,
                 dropout: Float = 0.5, attentionRegularization: Float = 1,
-                positionFeatures: Bool = false) throws(ModelConfigurationError) {
+                positionFeatures: Bool = false, wordLossWeight: Float = 0) throws(ModelConfigurationError) {
         self.vocabularySize = vocabularySize
         self.imageSize = imageSize
         self.stageChannels = stageChannels
@@ -41,6 +45,7 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
         self.dropout = dropout
         self.attentionRegularization = attentionRegularization
         self.positionFeatures = positionFeatures
+        self.wordLossWeight = wordLossWeight
         try validate()
     }
 
@@ -73,14 +78,18 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
         guard attentionRegularization >= 0 && attentionRegularization.isFinite else {
             throw .negativeRegularization(attentionRegularization)
         }
+        guard wordLossWeight >= 0 && wordLossWeight.isFinite else { throw .negativeWordLossWeight(wordLossWeight) }
     }
+
+    /// Whether the model has the word-detection head (β > 0).
+    public var hasWordDetector: Bool { wordLossWeight > 0 }
 
     private enum CodingKeys: String, CodingKey {
         case imageSize, stageChannels, embeddingSize, attentionSize, hiddenSize, dropout,
-             attentionRegularization, vocabularySize, positionFeatures
+             attentionRegularization, vocabularySize, positionFeatures, wordLossWeight
     }
 
-    /// `positionFeatures` is written only when on, so that files of models without it are
+    /// `positionFeatures` and `wordLossWeight` are written only when on, so that files of models without it are
     /// byte for byte what they were before it existed.
     public func encode(to encoder: any Swift.Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -93,6 +102,7 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
         try container.encode(attentionRegularization, forKey: .attentionRegularization)
         try container.encode(vocabularySize, forKey: .vocabularySize)
         if positionFeatures { try container.encode(true, forKey: .positionFeatures) }
+        if wordLossWeight > 0 { try container.encode(wordLossWeight, forKey: .wordLossWeight) }
     }
 
     /// Decodes and validates; an invalid configuration is a `DecodingError.dataCorrupted`
@@ -108,7 +118,8 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
                           hiddenSize: container.decode(Int.self, forKey: .hiddenSize),
                           dropout: container.decode(Float.self, forKey: .dropout),
                           attentionRegularization: container.decode(Float.self, forKey: .attentionRegularization),
-                          positionFeatures: container.decodeIfPresent(Bool.self, forKey: .positionFeatures) ?? false)
+                          positionFeatures: container.decodeIfPresent(Bool.self, forKey: .positionFeatures) ?? false,
+                          wordLossWeight: container.decodeIfPresent(Float.self, forKey: .wordLossWeight) ?? 0)
         } catch let error as ModelConfigurationError {
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: error.description, underlyingError: error))
@@ -126,6 +137,7 @@ public enum ModelConfigurationError: Error, Equatable, Sendable, CustomStringCon
     case vocabularyTooSmall(Int)
     case dropoutOutOfRange(Float)
     case negativeRegularization(Float)
+    case negativeWordLossWeight(Float)
 
     public var description: String {
         switch self {
@@ -136,6 +148,7 @@ public enum ModelConfigurationError: Error, Equatable, Sendable, CustomStringCon
         case .vocabularyTooSmall(let size): return "vocabulary size \(size) is below the 4 special tokens"
         case .dropoutOutOfRange(let value): return "dropout must be in [0, 1), got \(value)"
         case .negativeRegularization(let value): return "attention regularisation must be finite and ≥ 0, got \(value)"
+        case .negativeWordLossWeight(let value): return "the word-detection loss weight must be finite and ≥ 0, got \(value)"
         }
     }
 }

@@ -130,9 +130,11 @@ public enum StateDictionary {
     /// The model as a state dict PyTorch's `load_state_dict` accepts strictly: every
     /// parameter and running statistic as F32 under its PyTorch name, and each
     /// BatchNorm's `num_batches_tracked` as an I64 scalar (0: Glimpse does not count them,
-    /// and PyTorch only reads them when `momentum` is None).
+    /// and PyTorch only reads them when `momentum` is None). The training-only
+    /// `word_detector` head is left out: the PyTorch model has no such module.
     public static func tensors(of model: CaptioningModel) -> [String: SafeTensorsWriter.Tensor] {
-        var tensors = model.namedTensors().mapValues { SafeTensorsWriter.Tensor.float32($0) }
+        var tensors = model.namedTensors().filter { !$0.key.hasPrefix("word_detector.") }
+            .mapValues { SafeTensorsWriter.Tensor.float32($0) }
         for name in batchesTrackedNames(for: model.configuration) {
             tensors[name] = .int64(ShapedArray(shape: [], values: [0]))
         }

@@ -36,11 +36,13 @@ public enum ScheduledSampling: Sendable, Equatable {
 
 /// What one training step did.
 public struct TrainingStepResult: Sendable, Equatable {
-    /// The batch's loss before the update (crossEntropy + λ · attentionPenalty).
+    /// The batch's loss before the update (crossEntropy + λ · attentionPenalty + β · wordDetection).
     public var loss: Float
     public var crossEntropy: Float
     /// Before the weight λ.
     public var attentionPenalty: Float
+    /// Before the weight β; 0 for a model without the word-detection head.
+    public var wordDetection: Float = 0
     /// The global gradient norm before clipping.
     public var gradientNorm: Float
     /// The scheduled-sampling probability used.
@@ -82,7 +84,8 @@ public struct Trainer: Sendable {
         }
         optimizer.update(&model, along: result.gradients)
         return TrainingStepResult(loss: result.loss.total, crossEntropy: result.loss.crossEntropy,
-                                  attentionPenalty: result.loss.attentionPenalty, gradientNorm: norm,
+                                  attentionPenalty: result.loss.attentionPenalty,
+                                  wordDetection: result.loss.wordDetection, gradientNorm: norm,
                                   samplingProbability: probability)
     }
 }

@@ -4,12 +4,14 @@ import GlimpseTensor
 
 /// The loss of one batch, in its parts.
 public struct LossBreakdown: Sendable, Equatable {
-    /// crossEntropy + λ · attentionPenalty: what the gradients are of.
+    /// crossEntropy + λ · attentionPenalty + β · wordDetection: what the gradients are of.
     public var total: Float
     /// Mean over predicted tokens of −log p(target).
     public var crossEntropy: Float
     /// Mean over captions of Σ_p (1 − Σ_t α_tp)², before the weight λ.
     public var attentionPenalty: Float
+    /// The word-detection loss (`WordDetection`) before its weight β; 0 without the head.
+    public var wordDetection: Float = 0
     /// Tokens predicted (words plus `<end>`), and captions, in this batch.
     public var tokenCount: Int
     public var captionCount: Int
@@ -138,6 +140,7 @@ extension CaptioningModel {
         let (logits, outputCache) = decoder.output.forward(packedHidden) // [Σ B_t, V]
 
         // MARK: Loss
+        var gradients = zeroGradients()
         var targets = [Int](repeating: 0, count: layout.tokenCount)
         for step in 0..<layout.stepCount {
             for row in 0..<layout.batchSizes[step] {
@@ -169,11 +172,28 @@ extension CaptioningModel {
             }
         }
         let penalty = Float(penaltyTotal / Double(captionNormalizer))
-        let loss = LossBreakdown(total: crossEntropy + lambda * penalty, crossEntropy: crossEntropy,
+        var loss = LossBreakdown(total: crossEntropy + lambda * penalty, crossEntropy: crossEntropy,
                                  attentionPenalty: penalty, tokenCount: layout.tokenCount, captionCount: rowCount)
 
+        // Word detection: β · mean over images and words of BCE(max_p s_npw, y_nw). Images are
+        // counted as the caption normaliser counts captions (the whole batch's, when accumulating).
+        var wordFeaturesGradient: Tensor? = nil // [N, P, D]
+        if let wordDetector {
+            let beta = configuration.wordLossWeight
+            let imageNormalizer = Double(imageCount) * Double(captionNormalizer) / Double(rowCount)
+            let wordCount = Double(max(vocabularySize - WordDetection.firstWordID, 1))
+            let (wordLogits, detectorCache) = wordDetector.forward(features) // [N, P, V]
+            let targets = WordDetection.targets(captions: batch.captions, imageCount: imageCount,
+                                                vocabularySize: vocabularySize)
+            let (sum, logitsGradient) = WordDetection.loss(
+                logits: wordLogits, targets: targets, gradientScale: beta / Float(imageNormalizer * wordCount))
+            loss.wordDetection = Float(sum / (imageNormalizer * wordCount))
+            loss.total += beta * loss.wordDetection
+            wordFeaturesGradient = wordDetector.backward(logitsGradient!, cache: detectorCache,
+                                                         into: &gradients.wordDetector!)
+        }
+
         // MARK: Backward through time
-        var gradients = zeroGradients()
         let packedHiddenGradient = decoder.output.backward(logitsGradient, cache: outputCache,
                                                            into: &gradients.decoder.output) // [Σ B_t, H]
         let imageFeatureGradientsTemplate = decoder.attention.zeroFeatureGradients(for: projectionCache)
@@ -240,6 +260,7 @@ extension CaptioningModel {
                 }
             }
         }
+        if let wordFeaturesGradient { featuresGradient += wordFeaturesGradient }
         let imagesGradient: Tensor
         if computingImagesGradient {
             imagesGradient = encoder.backward(featuresGradient, cache: consume encoderCache, into: &gradients.encoder)

@@ -100,6 +100,12 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Give each grid location's features its coordinates, so the attention's context says where it looked.")
     var positionFeatures = false
 
+    @Option(help: ArgumentHelp("""
+        Weight β of the word-detection loss: a head that predicts, from each location's features, \
+        which words the image's captions use (0: no head).
+        """, valueName: "beta"))
+    var wordLoss: Float = 0
+
     @Option(help: "Image side S in pixels (a multiple of 2^stages).")
     var imageSize = 128
 
@@ -174,6 +180,10 @@ struct TrainCommand: ParsableCommand {
         options.dropout = dropout
         options.attentionRegularization = attentionRegularization
         options.positionFeatures = positionFeatures ? true : nil
+        guard wordLoss >= 0 && wordLoss.isFinite else {
+            throw ValidationError("--word-loss must be finite and at least 0, got \(wordLoss).")
+        }
+        options.wordLossWeight = wordLoss > 0 ? wordLoss : nil
         options.samplingProbability = samplingProbability
         options.samplingRampSteps = samplingRampSteps
         options.learningRateDecay = lrDecay

@@ -81,6 +81,8 @@ public struct LogRecord: Codable, Sendable, Equatable {
     public var loss: Float? = nil
     public var crossEntropy: Float? = nil
     public var attentionPenalty: Float? = nil
+    /// The word-detection loss before β; only for models with the head.
+    public var wordDetection: Float? = nil
     public var gradientNorm: Float? = nil
     public var learningRate: Double? = nil
     public var imagesPerSecond: Double? = nil
@@ -94,6 +96,7 @@ public struct LogRecord: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case kind, step, epoch, loss, crossEntropy = "cross_entropy", attentionPenalty = "attention_penalty",
+             wordDetection = "word_detection",
              gradientNorm = "grad_norm", learningRate = "lr", imagesPerSecond = "images_per_second",
              bleu4 = "bleu4", ciderD = "cider_d", validationImages = "validation_images", content, best, reason
     }

@@ -76,6 +76,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var attentionRegularization: Float = 1
     /// `ModelConfiguration.positionFeatures`; nil: off (optional so that older config.json files still read).
     public var positionFeatures: Bool? = nil
+    /// `ModelConfiguration.wordLossWeight` (β of the word-detection loss); nil: 0, no head.
+    public var wordLossWeight: Float? = nil
 
     // MARK: Vocabulary
     /// Words seen fewer times in the training captions become `<unk>`.
@@ -127,7 +129,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         try ModelConfiguration(vocabularySize: vocabularySize, imageSize: imageSize, stageChannels: stageChannels,
                                embeddingSize: embeddingSize, attentionSize: attentionSize, hiddenSize: hiddenSize,
                                dropout: dropout, attentionRegularization: attentionRegularization,
-                               positionFeatures: positionFeatures ?? false)
+                               positionFeatures: positionFeatures ?? false, wordLossWeight: wordLossWeight ?? 0)
     }
 
     /// The first problem with these options, in words, or nil. The CLI's validate()

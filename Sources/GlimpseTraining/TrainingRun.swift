@@ -349,6 +349,7 @@ public struct TrainingRun {
                 let seconds = Date().timeIntervalSince(stepStart)
                 let record = LogRecord(kind: .step, step: trainer.stepCount, epoch: position.epoch + 1, loss: result.loss,
                                        crossEntropy: result.crossEntropy, attentionPenalty: result.attentionPenalty,
+                                       wordDetection: trainer.model.wordDetector == nil ? nil : result.wordDetection,
                                        gradientNorm: result.gradientNorm, learningRate: learningRate,
                                        imagesPerSecond: Double(batch.imageCount) / max(seconds, 1e-9))
                 try log.append(record)
