@@ -29,6 +29,28 @@ public struct SoftmaxCrossEntropy: Sendable {
         return (result.loss, result.countedTokens, result.gradient)
     }
 
+    /// −log softmax(logits)[target] of every row [N], no mean: per-token losses for a caller
+    /// that weighs them (self-critical training weighs each caption by its advantage).
+    public static func negativeLogLikelihoods(logits: Tensor, targets: [Int]) -> [Float] {
+        precondition(logits.rank == 2 && logits.shape[0] == targets.count,
+                     "cross-entropy needs logits [N, V] with N = \(targets.count) targets, got \(logits.shape)")
+        let (rows, vocabularySize) = (logits.shape[0], logits.shape[1])
+        var losses = [Float](repeating: 0, count: rows)
+        logits.withUnsafeBufferPointer { logits in
+            for row in 0..<rows {
+                let target = targets[row]
+                precondition(target >= 0 && target < vocabularySize, "target \(target) outside vocabulary 0..<\(vocabularySize)")
+                let values = logits.baseAddress! + row * vocabularySize
+                var largest = -Float.infinity
+                for index in 0..<vocabularySize { largest = max(largest, values[index]) }
+                var sum: Float = 0
+                for index in 0..<vocabularySize { sum += exp(values[index] - largest) }
+                losses[row] = log(sum) + largest - values[target]
+            }
+        }
+        return losses
+    }
+
     private func evaluate(logits: Tensor, targets: [Int], writingGradient: Bool)
         -> (loss: Float, countedTokens: Int, gradient: Tensor) {
         precondition(logits.rank == 2 && logits.shape[0] == targets.count,

@@ -70,18 +70,18 @@ public struct Trainer: Sendable {
     /// Steps taken so far.
     public var stepCount: Int { optimizer.stepCount }
 
+    /// Clips `gradients` to `maxGradientNorm` (when set) and returns their norm before clipping.
+    func clip(_ gradients: inout CaptioningModel.Gradients) -> Float {
+        if let maxGradientNorm { return clipGradientNorm(&gradients, of: model, maxNorm: maxGradientNorm) }
+        return Float(model.parameterPaths.reduce(0.0) { $0 + gradients[keyPath: $1.gradient].squaredNorm() }.squareRoot())
+    }
+
     /// Trains on `batch` once. `generator` drives dropout and scheduled sampling.
     public mutating func step(_ batch: CaptionBatch, using generator: inout SeededGenerator) -> TrainingStepResult {
         let probability = scheduledSampling.probability(atStep: optimizer.stepCount)
         var result = model.lossAndGradients(for: batch, mode: .training, samplingProbability: probability,
                                             computingImagesGradient: false, using: &generator)
-        let norm: Float
-        if let maxGradientNorm {
-            norm = clipGradientNorm(&result.gradients, of: model, maxNorm: maxGradientNorm)
-        } else {
-            norm = Float(model.parameterPaths.reduce(0.0) { $0 + result.gradients[keyPath: $1.gradient].squaredNorm() }
-                .squareRoot())
-        }
+        let norm = clip(&result.gradients)
         optimizer.update(&model, along: result.gradients)
         return TrainingStepResult(loss: result.loss.total, crossEntropy: result.loss.crossEntropy,
                                   attentionPenalty: result.loss.attentionPenalty,

@@ -62,9 +62,16 @@ extension CaptioningModel {
     ///   - generator: drives dropout masks and the sampling choices, in that order per step.
     ///   - computingImagesGradient: whether to compute dL/dimages. Training never uses it
     ///     (`Trainer.step` passes false), and it costs a full-resolution convolution.
+    ///   - captionWeights: per caption (in `batch.captions` order), a weight w_c: the
+    ///     cross-entropy term becomes Σ_c w_c Σ_t −log p(y_ct) / captions, the policy-gradient
+    ///     loss of self-critical training (w_c = the caption's advantage, as `SelfCritical` sets it).
+    ///     nil: the mean over tokens.
+    ///   - trainingEncoder: false leaves the encoder's gradients zero and skips its backward
+    ///     pass (the encoder is frozen), which also skips dL/dimages.
     public mutating func lossAndGradients(for batch: CaptionBatch, mode: Mode, samplingProbability: Float = 0,
                                           normalization: LossNormalization? = nil,
                                           computingImagesGradient: Bool = true,
+                                          captionWeights: [Float]? = nil, trainingEncoder: Bool = true,
                                           using generator: inout SeededGenerator) -> ForwardBackwardResult {
         let configuration = configuration
         let (imageSize, vocabularySize) = (configuration.imageSize, configuration.vocabularySize)
@@ -153,10 +160,33 @@ extension CaptioningModel {
         let meanCrossEntropy: Float
         var logitsGradient: Tensor // [Σ B_t, V]
         (meanCrossEntropy, _, logitsGradient) = SoftmaxCrossEntropy().lossAndGradient(logits: logits, targets: targets)
-        // The layer's mean is over this batch's tokens; rescale to the normaliser's.
-        let crossEntropyRescale = Float(layout.tokenCount) / Float(tokenNormalizer)
-        if crossEntropyRescale != 1 { logitsGradient.scale(by: crossEntropyRescale) }
-        let crossEntropy = Float(Double(meanCrossEntropy) * Double(layout.tokenCount) / Double(tokenNormalizer))
+        let crossEntropy: Float
+        if let captionWeights {
+            precondition(captionWeights.count == rowCount, "\(captionWeights.count) caption weights for \(rowCount) captions")
+            // Row gradients are (softmax − onehot) / tokens: rescale each to w_c / captions.
+            var rowWeights = [Float](repeating: 0, count: layout.tokenCount)
+            for step in 0..<layout.stepCount {
+                for row in 0..<layout.batchSizes[step] {
+                    rowWeights[layout.offsets[step] + row] = captionWeights[layout.order[row]]
+                }
+            }
+            let negativeLogLikelihoods = SoftmaxCrossEntropy.negativeLogLikelihoods(logits: logits, targets: targets)
+            var weighted = 0.0
+            for (row, weight) in rowWeights.enumerated() { weighted += Double(weight) * Double(negativeLogLikelihoods[row]) }
+            crossEntropy = Float(weighted / Double(captionNormalizer))
+            let scale = Float(layout.tokenCount) / Float(captionNormalizer)
+            logitsGradient.withUnsafeMutableBufferPointer { gradient in
+                for (row, weight) in rowWeights.enumerated() {
+                    let start = gradient.baseAddress! + row * vocabularySize
+                    for index in 0..<vocabularySize { start[index] *= weight * scale }
+                }
+            }
+        } else {
+            // The layer's mean is over this batch's tokens; rescale to the normaliser's.
+            let crossEntropyRescale = Float(layout.tokenCount) / Float(tokenNormalizer)
+            if crossEntropyRescale != 1 { logitsGradient.scale(by: crossEntropyRescale) }
+            crossEntropy = Float(Double(meanCrossEntropy) * Double(layout.tokenCount) / Double(tokenNormalizer))
+        }
 
         // Doubly stochastic attention: Σ_p (1 − Σ_t α_tp)² per caption; dα_tp = −2λ(1 − Σ_t α_tp) / captions.
         let lambda = configuration.attentionRegularization
@@ -178,7 +208,7 @@ extension CaptioningModel {
         // Word detection: β · mean over images and words of BCE(max_p s_npw, y_nw). Images are
         // counted as the caption normaliser counts captions (the whole batch's, when accumulating).
         var wordFeaturesGradient: Tensor? = nil // [N, P, D]
-        if let wordDetector {
+        if let wordDetector, captionWeights == nil { // sampled captions are no word targets
             let beta = configuration.wordLossWeight
             let imageNormalizer = Double(imageCount) * Double(captionNormalizer) / Double(rowCount)
             let wordCount = Double(max(vocabularySize - WordDetection.firstWordID, 1))
@@ -262,7 +292,9 @@ extension CaptioningModel {
         }
         if let wordFeaturesGradient { featuresGradient += wordFeaturesGradient }
         let imagesGradient: Tensor
-        if computingImagesGradient {
+        if !trainingEncoder {
+            imagesGradient = Tensor(zeros: [0])
+        } else if computingImagesGradient {
             imagesGradient = encoder.backward(featuresGradient, cache: consume encoderCache, into: &gradients.encoder)
         } else {
             encoder.backwardParameters(featuresGradient, cache: consume encoderCache, into: &gradients.encoder)

@@ -100,6 +100,22 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Give each grid location's features its coordinates, so the attention's context says where it looked.")
     var positionFeatures = false
 
+    @Option(name: .customLong("init"), help: ArgumentHelp("""
+        Start from this checkpoint's weights and vocabulary (a fresh optimizer) instead of a random model; \
+        the model-shape options are then the checkpoint's.
+        """, valueName: "MODEL"))
+    var initialModel: String?
+
+    @Flag(help: ArgumentHelp("""
+        Self-critical training (fine-tuning, with --init): sample captions, reward each by CIDEr-D against \
+        the image's references minus the mean of the image's other samples, step along the policy gradient; \
+        the encoder is frozen.
+        """))
+    var scst = false
+
+    @Option(help: "Captions sampled per image in self-critical training (at least 2).")
+    var scstSamples: Int = 5
+
     @Option(help: ArgumentHelp("""
         Weight β of the word-detection loss: a head that predicts, from each location's features, \
         which words the image's captions use (0: no head).
@@ -156,7 +172,7 @@ struct TrainCommand: ParsableCommand {
                      ("scheduled sampling ramp", "--sampling-ramp-steps"), ("learning-rate decay", "--lr-decay"),
                      ("learning-rate patience", "--lr-patience"), ("warm-up steps", "--warmup-steps"), ("early-stopping patience", "--early-stopping-patience"),
                      ("minimum word count", "--min-count"), ("threads", "--threads"),
-                     ("validation images", "--validation-images")]
+                     ("validation images", "--validation-images"), ("self-critical samples", "--scst-samples")]
         for (phrase, flag) in flags where problem.hasPrefix(phrase) {
             return flag + problem.dropFirst(phrase.count) + "."
         }
@@ -184,6 +200,15 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--word-loss must be finite and at least 0, got \(wordLoss).")
         }
         options.wordLossWeight = wordLoss > 0 ? wordLoss : nil
+        if resume && initialModel != nil {
+            throw ValidationError("--init starts a new run from a model; --resume continues the run in --out with its own.")
+        }
+        if scst && initialModel == nil && !resume {
+            throw ValidationError("--scst fine-tunes a trained model: give it with --init MODEL (for example a run's best.safetensors).")
+        }
+        options.initialModel = initialModel
+        options.selfCritical = scst ? true : nil
+        options.selfCriticalSamples = scst ? scstSamples : nil
         options.samplingProbability = samplingProbability
         options.samplingRampSteps = samplingRampSteps
         options.learningRateDecay = lrDecay
@@ -285,6 +310,7 @@ final class TrainingPrinter {
     private var epoch = 0
     private var lossAverage: Float?
     private var crossEntropyAverage: Float?
+    private var rewardAverage: Double?
 
     func finishBar() { bar = nil }
 
@@ -319,12 +345,19 @@ final class TrainingPrinter {
             self.epoch = epoch
             lossAverage = nil
             crossEntropyAverage = nil
+            rewardAverage = nil
             bar = ProgressReporter("epoch \(epoch)", total: steps, unit: "steps", start: firstStep - 1)
         case .step(let record, let batch, _):
             // Smoothed, since single batches are noisy; cross-entropy shown apart because the
             // attention penalty adds a large, nearly constant term (about P when captions are short).
             let loss = record.loss ?? .nan, crossEntropy = record.crossEntropy ?? .nan
             lossAverage = lossAverage.map { 0.95 * $0 + 0.05 * loss } ?? loss
+            if let reward = record.reward {
+                rewardAverage = rewardAverage.map { 0.95 * $0 + 0.05 * reward } ?? reward
+                bar?.update(batch, extra: String(format: "step %d  reward (CIDEr-D) %.3f  loss %.4f  %.1f images/s", record.step,
+                                                 rewardAverage ?? reward, lossAverage ?? loss, record.imagesPerSecond ?? 0))
+                return
+            }
             crossEntropyAverage = crossEntropyAverage.map { 0.95 * $0 + 0.05 * crossEntropy } ?? crossEntropy
             bar?.update(batch, extra: String(format: "step %d  loss %.3f (cross-entropy %.3f)  %.1f images/s", record.step,
                                              lossAverage ?? loss, crossEntropyAverage ?? crossEntropy,

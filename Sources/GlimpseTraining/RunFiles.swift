@@ -84,6 +84,8 @@ public struct LogRecord: Codable, Sendable, Equatable {
     /// The word-detection loss before β; only for models with the head.
     public var wordDetection: Float? = nil
     public var gradientNorm: Float? = nil
+    /// Self-critical steps: the mean CIDEr-D of the sampled captions.
+    public var reward: Double? = nil
     public var learningRate: Double? = nil
     public var imagesPerSecond: Double? = nil
     public var bleu4: Double? = nil
@@ -97,7 +99,7 @@ public struct LogRecord: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case kind, step, epoch, loss, crossEntropy = "cross_entropy", attentionPenalty = "attention_penalty",
              wordDetection = "word_detection",
-             gradientNorm = "grad_norm", learningRate = "lr", imagesPerSecond = "images_per_second",
+             gradientNorm = "grad_norm", reward, learningRate = "lr", imagesPerSecond = "images_per_second",
              bleu4 = "bleu4", ciderD = "cider_d", validationImages = "validation_images", content, best, reason
     }
 }

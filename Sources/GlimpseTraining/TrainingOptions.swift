@@ -78,6 +78,16 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var positionFeatures: Bool? = nil
     /// `ModelConfiguration.wordLossWeight` (β of the word-detection loss); nil: 0, no head.
     public var wordLossWeight: Float? = nil
+    /// Start from this checkpoint's weights and vocabulary (a fresh optimizer) instead of a
+    /// random model; the model options above are then the checkpoint's.
+    public var initialModel: String? = nil
+    /// Self-critical training (`SelfCritical`): sampled captions rewarded by CIDEr-D against the
+    /// image's training references, the encoder frozen. nil: off (cross-entropy).
+    public var selfCritical: Bool? = nil
+    /// K, the captions sampled per image in self-critical training (nil: 5).
+    public var selfCriticalSamples: Int? = nil
+    /// The longest sampled caption, in words.
+    public var selfCriticalMaximumLength = 20
 
     // MARK: Vocabulary
     /// Words seen fewer times in the training captions become `<unk>`.
@@ -153,6 +163,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if earlyStoppingPatience < 1 { return "early-stopping patience must be at least 1, got \(earlyStoppingPatience)" }
         if minimumWordCount < 1 { return "minimum word count must be at least 1, got \(minimumWordCount)" }
         if threads < 1 { return "threads must be at least 1, got \(threads)" }
+        if let selfCriticalSamples, selfCriticalSamples < 2 {
+            return "self-critical samples must be at least 2 (each caption's baseline is the others' mean), got \(selfCriticalSamples)"
+        }
+        if selfCriticalMaximumLength < 1 { return "self-critical maximum length must be at least 1, got \(selfCriticalMaximumLength)" }
         if let validationImages, validationImages < 0 { return "validation images must not be negative, got \(validationImages)" }
         if validationBatchSize < 1 { return "validation batch size must be at least 1, got \(validationBatchSize)" }
         do {

@@ -148,14 +148,25 @@ public struct TrainingRun {
             let minimumCount = Self.minimumWordCount(for: dataset, options: options)
             inspection = try Self.inspect(dataset, minimumWordCount: minimumCount, threads: options.threads)
             events(.inspected(inspection))
-            vocabulary = Vocabulary.build(from: dataset.images(in: .train).flatMap { $0.captions.map(CaptionTokenizer.tokenize) },
-                                          minimumCount: minimumCount)
             let model: ModelConfiguration
-            do { model = try options.modelConfiguration(vocabularySize: vocabulary.count) } catch { throw .model(error) }
-            var initGenerator = SeededGenerator(seed: options.seed)
-            trainer = Trainer(model: CaptioningModel(configuration: model, using: &initGenerator),
-                              optimizer: Adam(learningRate: options.learningRate),
-                              maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
+            if let initialPath = options.initialModel {
+                // Fine-tuning: the checkpoint's weights, vocabulary and input size; a fresh optimizer.
+                let start: Checkpoint
+                do { start = try Checkpoint(contentsOf: initialPath) } catch { throw .checkpoint(error) }
+                vocabulary = start.vocabulary
+                model = start.model.configuration
+                options.imageSize = model.imageSize
+                trainer = Trainer(model: start.model, optimizer: Adam(learningRate: options.learningRate),
+                                  maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
+            } else {
+                vocabulary = Vocabulary.build(from: dataset.images(in: .train).flatMap { $0.captions.map(CaptionTokenizer.tokenize) },
+                                              minimumCount: minimumCount)
+                do { model = try options.modelConfiguration(vocabularySize: vocabulary.count) } catch { throw .model(error) }
+                var initGenerator = SeededGenerator(seed: options.seed)
+                trainer = Trainer(model: CaptioningModel(configuration: model, using: &initGenerator),
+                                  optimizer: Adam(learningRate: options.learningRate),
+                                  maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
+            }
             // Training draws (dropout, sampling) from a stream separate from initialisation.
             generator = SeededGenerator(seed: options.seed &+ 0x5EED)
             position = DataPosition(epoch: 0, batchIndex: 0, shuffleSeed: options.seed)
@@ -220,6 +231,9 @@ public struct TrainingRun {
             throw .noUsableTrainingImages(root: dataset.root, report: report)
         }
         validationImages = validationImages.filter { cache.pixels(for: $0.path) != nil }
+        // Self-critical training's reward: CIDEr-D against each training image's references,
+        // with document frequencies over all of them.
+        var reward = options.selfCritical == true ? CIDErDReward(references: examples.map(\.captions)) : nil
 
         if !resume {
             configuration.trainingImages = examples.count
@@ -344,24 +358,34 @@ public struct TrainingRun {
                     trainer.optimizer.learningRate = scheduled
                 }
                 let learningRate = trainer.optimizer.learningRate
-                let result = trainer.step(captionBatch, using: &generator)
+                var record = LogRecord(kind: .step, step: 0, epoch: position.epoch + 1, learningRate: learningRate)
+                if reward != nil {
+                    let result = trainer.selfCriticalStep(
+                        images: captionBatch.images, perImage: options.selfCriticalSamples ?? 5,
+                        maximumLength: options.selfCriticalMaximumLength,
+                        reward: { image, caption in reward!.score(caption, image: batch.exampleIndices[image]) },
+                        using: &generator)
+                    (record.loss, record.gradientNorm, record.reward) = (result.loss, result.gradientNorm, result.meanReward)
+                } else {
+                    let result = trainer.step(captionBatch, using: &generator)
+                    (record.loss, record.crossEntropy, record.attentionPenalty, record.gradientNorm) =
+                        (result.loss, result.crossEntropy, result.attentionPenalty, result.gradientNorm)
+                    record.wordDetection = trainer.model.wordDetector == nil ? nil : result.wordDetection
+                }
                 hooks.afterStep?(&trainer, trainer.stepCount)
-                let seconds = Date().timeIntervalSince(stepStart)
-                let record = LogRecord(kind: .step, step: trainer.stepCount, epoch: position.epoch + 1, loss: result.loss,
-                                       crossEntropy: result.crossEntropy, attentionPenalty: result.attentionPenalty,
-                                       wordDetection: trainer.model.wordDetector == nil ? nil : result.wordDetection,
-                                       gradientNorm: result.gradientNorm, learningRate: learningRate,
-                                       imagesPerSecond: Double(batch.imageCount) / max(seconds, 1e-9))
+                record.step = trainer.stepCount
+                record.imagesPerSecond = Double(batch.imageCount) / max(Date().timeIntervalSince(stepStart), 1e-9)
                 try log.append(record)
-                guard result.loss.isFinite, result.gradientNorm.isFinite else {
+                let (loss, gradientNorm) = (record.loss ?? .nan, record.gradientNorm ?? .nan)
+                guard loss.isFinite, gradientNorm.isFinite else {
                     // The update already used the bad gradients: save nothing, so `last` stays good.
                     try log.append(LogRecord(kind: .stop, step: trainer.stepCount, epoch: position.epoch + 1,
-                                             reason: "non-finite loss \(result.loss) or gradient norm \(result.gradientNorm)"))
+                                             reason: "non-finite loss \(loss) or gradient norm \(gradientNorm)"))
                     try log.sync()
-                    return .nonFiniteLoss(step: trainer.stepCount, epoch: position.epoch + 1, loss: result.loss,
-                                          gradientNorm: result.gradientNorm)
+                    return .nonFiniteLoss(step: trainer.stepCount, epoch: position.epoch + 1, loss: loss,
+                                          gradientNorm: gradientNorm)
                 }
-                lossSum += Double(result.loss)
+                lossSum += Double(loss)
                 lossCount += 1
                 events(.step(record, batch: position.batchIndex, steps: plan.count))
             }
