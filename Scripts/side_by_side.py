@@ -61,6 +61,14 @@ CPUS = os.cpu_count() or 1
 HZ = os.sysconf("SC_CLK_TCK")
 
 
+SHIPPED_MODEL = MODEL
+
+
+def glimpse_model_flags():
+    """`glimpse caption` and `batch` find the shipped model by themselves; another one is named."""
+    return [] if MODEL == SHIPPED_MODEL else ["--model", MODEL]
+
+
 def log(message):
     print(message, file=sys.stderr, flush=True)
 
@@ -167,12 +175,12 @@ def build_metrics(args, images, captions_file):
         g_out, p_out = os.path.join(outputs, f"glimpse-beam{beam}.jsonl"), os.path.join(outputs, f"pytorch-beam{beam}.jsonl")
         metrics.append(Metric(
             f"batch{beam}", f"batch captioning from files, {name}", "images/s", True,
-            [GLIMPSE, "batch", images, "--output", g_out, "--beam", str(beam)],
+            [GLIMPSE, "batch", images, "--output", g_out, "--beam", str(beam)] + glimpse_model_flags(),
             torch + ["--model", MODEL, "batch", images, "--beam", str(beam), "--output", p_out],
             prepare=clear({"glimpse": g_out, "pytorch": p_out})))
     metrics.append(Metric(
         "caption", "caption one image, whole process, beam 3", "ms", False,
-        [GLIMPSE, "caption", ONE_IMAGE], torch + ["--model", MODEL, "caption", ONE_IMAGE]))
+        [GLIMPSE, "caption", ONE_IMAGE] + glimpse_model_flags(), torch + ["--model", MODEL, "caption", ONE_IMAGE]))
     return metrics
 
 
@@ -320,7 +328,11 @@ def main():
                         help="start no round that would end past this (default 14; --quick 5); the first always runs")
     parser.add_argument("--python", default=sys.executable, help="the Python with PyTorch")
     parser.add_argument("--skip-build", action="store_true")
+    parser.add_argument("--model", help="the checkpoint both sides run (default: the shipped default model)")
     args = parser.parse_args()
+    global MODEL
+    if args.model:
+        MODEL = os.path.abspath(args.model)
     args.trials = args.trials or (1 if args.quick else 3)
     args.images = args.images or (200 if args.quick else 500)
     args.steps = args.steps or (3 if args.quick else 5)
@@ -340,7 +352,7 @@ def main():
             subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", product],
                            check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     shipped = os.path.join(RELEASE, "glimpse_GlimpseTool.resources", "Resources", "default-model.safetensors")
-    with open(shipped, "rb") as a, open(MODEL, "rb") as b:
+    with open(shipped, "rb") as a, open(SHIPPED_MODEL, "rb") as b:
         if a.read() != b.read():
             raise SystemExit(f"{shipped} differs from {MODEL}: rebuild")
     os.makedirs(args.work, exist_ok=True)
@@ -431,7 +443,15 @@ def main():
     print(f"Glimpse: release build of {commit}{dirty}; {openblas}; 2 cores as glimpse uses them (2 Swift workers on single-threaded OpenBLAS)")
     print(f"PyTorch: {torch_text}; THP_MEM_ALLOC_ENABLE=1, "
           f"transparent huge pages '{open('/sys/kernel/mm/transparent_hugepage/enabled').read().strip()}'")
-    print(f"Model: the shipped default model (S 128, stages 32/64/128/256, E/A/H 128/128/256, V 46), same file both sides")
+    from safetensors import safe_open
+    with safe_open(MODEL, framework="pt") as handle:
+        c = json.loads(handle.metadata()["configuration"])
+    extras = (", position features" if c.get("positionFeatures") else "") + \
+        (f", word-detection head (beta {c['wordLossWeight']}: Glimpse's training steps include its loss, PyTorch's do not)"
+         if c.get("wordLossWeight") else "")
+    print(f"Model: {'the shipped default model' if MODEL == SHIPPED_MODEL else MODEL} (S {c['imageSize']}, stages "
+          f"{'/'.join(map(str, c['stageChannels']))}, E/A/H {c['embeddingSize']}/{c['attentionSize']}/{c['hiddenSize']}, "
+          f"V {c['vocabularySize']}{extras}), same file both sides")
     print(f"Images: {image_count} from glimpse synth --seed 2 ({describe_images(images)}); latency and caption on "
           f"samples/Images/{os.path.basename(ONE_IMAGE)}")
     print(f"Captions agree, samples/Images: {', '.join(agreement)}; the batch set: {', '.join(batch_agreement)}")

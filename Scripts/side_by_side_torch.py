@@ -92,7 +92,7 @@ class Decoder(ReferenceDecoder):
 class Model(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.encoder = Encoder(c["stageChannels"])
+        self.encoder = Encoder(c["stageChannels"], positions=c.get("positionFeatures", False))
         self.decoder = Decoder(c)
 
 
@@ -102,7 +102,8 @@ class Checkpoint:
     def __init__(self, path):
         with safe_open(path, framework="pt") as file:
             metadata = file.metadata()
-            state = {name: file.get_tensor(name) for name in file.keys()}
+            # word_detector: the training-only head of --word-loss, which captioning never reads.
+            state = {name: file.get_tensor(name) for name in file.keys() if not name.startswith("word_detector.")}
         self.config = json.loads(metadata["configuration"])
         self.vocabulary = json.loads(metadata["vocabulary"])
         self.preprocessing = json.loads(metadata["preprocessing"])
