@@ -30,6 +30,9 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
         case cannotInferConfiguration(tensor: String, problem: String)
         /// The sizes read from a plain state dict, with the options given, are no valid model.
         case invalidConfiguration(String)
+        /// A weight or statistic is NaN or infinite (a diverged run's weights): such a model
+        /// captions every image with nothing.
+        case nonFinite(tensor: String, index: Int, value: Float)
     }
 
     public let path: String
@@ -48,6 +51,8 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
         case .unexpectedTensor(let name): detail = "unexpected tensor \(name) (not part of this model)"
         case .wrongShape(let name, let expected, let found): detail = "tensor \(name) has shape \(found), expected \(expected)"
         case .wrongDType(let name, let found): detail = "tensor \(name) is \(found), expected a float type"
+        case .nonFinite(let name, let index, let value):
+            detail = "tensor \(name) holds \(value) at element \(index): the weights are not finite (a diverged run?)"
         case .missingMetadata(let key): detail = "metadata \(key) is missing"
         case .badMetadata(let key, let problem): detail = "metadata \(key) is invalid: \(problem)"
         case .unsupportedFormat(let found): detail = "not a Glimpse file (format \"\(found)\")"
@@ -248,6 +253,10 @@ extension CaptioningModel {
                 do throws(SafeTensorsError) { try file.decodeFloats(named: prefix + name, into: storage) } catch { failure = error }
             }
             if let failure { throw CheckpointError(path: file.path, reason: .file(failure.reasonDescription)) }
+            if let bad = tensors[name]!.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+                throw CheckpointError(path: file.path, reason: .nonFinite(tensor: name, index: bad,
+                                                                          value: tensors[name]![flat: bad]))
+            }
         }
         // Present by construction: `tensors` holds every name of `expectedShapes`, which
         // CheckpointTests pins to `namedTensorPaths`.

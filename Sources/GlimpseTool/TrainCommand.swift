@@ -287,9 +287,12 @@ struct TrainCommand: ParsableCommand {
             Terminal.standardError("glimpse: interrupted at step \(step); saved \(runDirectory)/last.safetensors (continue with --resume)")
             throw ExitCode(128 + number)
         case .nonFiniteLoss(let step, let epoch, let loss, let norm):
+            let last = runDirectory + "/last.safetensors"
+            let kept = FileManager.default.fileExists(atPath: last)
+                ? "\(last) is the last good checkpoint"
+                : "no checkpoint was saved before it (\(last) does not exist)"
             Terminal.standardError("glimpse: training diverged at step \(step) (epoch \(epoch)): loss \(loss), gradient norm \(norm); "
-                                   + "stopped without saving, \(runDirectory)/last.safetensors is the last good checkpoint "
-                                   + "(try a lower --learning-rate or --gradient-clip)")
+                                   + "stopped without saving; \(kept) (try a lower --learning-rate or --gradient-clip)")
             throw ExitCode(1)
         }
     }

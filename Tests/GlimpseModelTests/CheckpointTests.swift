@@ -159,6 +159,31 @@ struct CheckpointTests {
         }) == .wrongShape(tensor: "encoder.stages.0.conv2.weight", expected: [2, 2, 3, 3], found: [3, 2, 3, 3]))
     }
 
+    @Test("a NaN or infinite weight is refused at load, naming the tensor and the element")
+    func nonFiniteWeights() throws {
+        for bad in [Float.nan, .infinity, -.infinity] {
+            let reason = try loadError(editTensors: {
+                let old = $0["decoder.fc.weight"]!
+                var values = old.values
+                values[5] = bad
+                $0["decoder.fc.weight"] = ShapedArray(shape: old.shape, values: values)
+            })
+            guard case .nonFinite(let tensor, let index, let value) = reason else {
+                Issue.record("expected a non-finite weight error, got \(String(describing: reason))")
+                continue
+            }
+            #expect(tensor == "decoder.fc.weight" && index == 5)
+            #expect(value.isNaN == bad.isNaN && (bad.isNaN || value == bad))
+        }
+        let running = try loadError(editTensors: {
+            let old = $0["encoder.stages.1.bn2.running_var"]!
+            var values = old.values
+            values[0] = .infinity
+            $0["encoder.stages.1.bn2.running_var"] = ShapedArray(shape: old.shape, values: values)
+        })
+        #expect(running == .nonFinite(tensor: "encoder.stages.1.bn2.running_var", index: 0, value: .infinity))
+    }
+
     @Test("bad or missing metadata, another format version, a vocabulary of the wrong size")
     func metadataMismatches() throws {
         #expect(try loadError(editMetadata: { $0["configuration"] = nil }) == .missingMetadata(key: "configuration"))

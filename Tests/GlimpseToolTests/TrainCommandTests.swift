@@ -32,11 +32,28 @@ struct TrainCommandTests {
         (["--learning-rate=-1"], "--learning-rate must be positive"),
         (["--stage-channels", "4,x"], "--stage-channels must be comma-separated"),
         (["--image-size", "20"], "image size 20 is not divisible"),
+        (["--word-loss=-1"], "--word-loss must be finite and at least 0"),
+        (["--scst"], "--scst fine-tunes a trained model: give it with --init MODEL"),
+        (["--scst", "--init", "/x.safetensors", "--scst-samples", "1"], "--scst-samples must be at least 2"),
+        (["--resume", "--init", "/x.safetensors"], "--init starts a new run from a model"),
     ])
     func validation(flags: [String], message: String) throws {
         let outcome = try ToolRunner.run(["train", "/nonexistent", "--out", "/tmp/unused"] + flags)
         #expect(outcome.status != 0)
         #expect(outcome.standardError.contains(message), "\(outcome.standardError)")
+    }
+
+    @Test("a run that diverges before its first checkpoint says that nothing was saved")
+    func divergesBeforeAnyCheckpoint() throws {
+        let scratch = try ScratchFolder()
+        let data = try dataset(in: scratch)
+        let run = scratch.path + "/run"
+        // Adam moves every weight by about the learning rate: 1e30 makes the second step's loss overflow.
+        let outcome = try ToolRunner.run(["train", data, "--out", run, "--epochs", "1", "--learning-rate", "1e30"] + Self.tinyModel)
+        #expect(outcome.status == 1, "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("training diverged at step"), "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("no checkpoint was saved before it"), "\(outcome.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: run + "/last.safetensors"))
     }
 
     @Test("SIGTERM saves last with its state and exits with status 143")
