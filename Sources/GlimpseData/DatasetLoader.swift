@@ -1,4 +1,5 @@
 import Foundation
+import GlimpseImage
 
 /// Reads the captioned-dataset layouts people have, detecting which one a folder holds.
 public struct DatasetLoader: Sendable {
@@ -56,6 +57,9 @@ public struct DatasetLoader: Sendable {
             switch format {
             case .flickr8kKaggle:
                 let file = folder + "/captions.txt"
+                if let kind = FileBytes.specialFileKind(file) {
+                    throw .unreadable(path: file, reason: "not a regular file (\(kind))")
+                }
                 if let head = firstLine(of: file), head.lowercased().hasPrefix("image,caption") {
                     return Located(format: .flickr8kKaggle, file: file)
                 }
@@ -123,7 +127,8 @@ public struct DatasetLoader: Sendable {
     }
 
     static func firstLine(of file: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: file) else { return nil }
+        // Only regular files: opening a FIFO for reading would wait for a writer.
+        guard FileBytes.isRegularFile(file), let handle = FileHandle(forReadingAtPath: file) else { return nil }
         defer { try? handle.close() }
         guard let data = try? handle.read(upToCount: 256) else { return nil }
         var text = String(decoding: data, as: UTF8.self)
@@ -131,22 +136,25 @@ public struct DatasetLoader: Sendable {
         return text.split(whereSeparator: \.isNewline).first.map(String.init)
     }
 
-    static func readText(_ path: String) throws(DatasetError) -> String {
+    /// Caption files are read whole; none of a real dataset comes near this.
+    static let maximumCaptionFileBytes = 1 << 34
+
+    /// The file's bytes; only a regular file is read (a FIFO, socket or device is refused
+    /// at once, never waited on).
+    static func readBytes(_ path: String) throws(DatasetError) -> [UInt8] {
         do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            return String(decoding: data, as: UTF8.self)
+            return try FileBytes.read(path, limit: maximumCaptionFileBytes)
         } catch {
-            throw .unreadable(path: path, reason: (error as NSError).localizedDescription)
+            throw .unreadable(path: path, reason: error.reasonDescription)
         }
     }
 
+    static func readText(_ path: String) throws(DatasetError) -> String {
+        String(decoding: try readBytes(path), as: UTF8.self)
+    }
+
     static func readJSON(_ path: String) throws(DatasetError) -> [String: Any] {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
-        } catch {
-            throw .unreadable(path: path, reason: (error as NSError).localizedDescription)
-        }
+        let data = Data(try readBytes(path))
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: data)

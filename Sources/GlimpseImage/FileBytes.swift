@@ -11,7 +11,9 @@ import Darwin
 public enum FileBytes {
     /// Reads a regular file whole, refusing files above `limit` bytes before reading.
     public static func read(_ path: String, limit: Int) throws(ImageDecodingError) -> [UInt8] {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO without a writer returns at once (and is refused below
+        // as not a regular file) instead of waiting forever; reads of regular files ignore it.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if descriptor < 0 {
             throw ImageDecodingError(path: path, reason: .unreadable(systemMessage(errno)))
         }
@@ -24,7 +26,7 @@ public enum FileBytes {
             throw ImageDecodingError(path: path, reason: .unreadable("is a directory"))
         }
         if (status.st_mode & S_IFMT) != S_IFREG {
-            throw ImageDecodingError(path: path, reason: .unreadable("not a regular file"))
+            throw ImageDecodingError(path: path, reason: .unreadable("not a regular file (\(fileKind(status.st_mode)))"))
         }
         let size = Int(status.st_size)
         if size > limit {
@@ -50,6 +52,32 @@ public enum FileBytes {
         }
         bytes.reserveCapacity(0)
         return bytes
+    }
+
+    /// Whether `path` names a regular file (after symbolic links), found without opening it.
+    public static func isRegularFile(_ path: String) -> Bool {
+        var status = stat()
+        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
+    }
+
+    /// What `path` is when it exists and is neither a regular file nor a folder ("a FIFO",
+    /// "a socket", a device), found without opening it; nil otherwise.
+    public static func specialFileKind(_ path: String) -> String? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        let type = status.st_mode & S_IFMT
+        return type == S_IFREG || type == S_IFDIR ? nil : fileKind(status.st_mode)
+    }
+
+    /// What a file that is not a regular file is, in words.
+    static func fileKind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        default: return "not a file"
+        }
     }
 
     /// Writes `bytes` to `path` atomically: a temporary file in the same folder is

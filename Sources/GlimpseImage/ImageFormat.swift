@@ -34,9 +34,13 @@ public enum SniffedFormat: Equatable, Sendable {
 
     /// What the first bytes of the file at `path` say it is; nil when it cannot be opened.
     public static func sniff(fileAt path: String) -> SniffedFormat? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // Only a regular file is sniffed: O_NONBLOCK keeps a FIFO without a writer from
+        // holding the open, and the decoder later says what the file is instead.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
         var head = [UInt8](repeating: 0, count: 64)
         let count = head.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, 64) }
         guard count >= 0 else { return nil }

@@ -15,13 +15,15 @@ enum POSIXFile {
         func failure(_ message: String) -> SafeTensorsError {
             SafeTensorsError(path: path, reason: .unreadable(message))
         }
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO without a writer returns at once (and is refused below
+        // as not a regular file) instead of waiting forever; reads of regular files ignore it.
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if descriptor < 0 { throw failure(systemMessage(errno)) }
         defer { close(descriptor) }
         var status = stat()
         if fstat(descriptor, &status) != 0 { throw failure(systemMessage(errno)) }
         if (status.st_mode & S_IFMT) == S_IFDIR { throw failure("is a directory") }
-        if (status.st_mode & S_IFMT) != S_IFREG { throw failure("not a regular file") }
+        if (status.st_mode & S_IFMT) != S_IFREG { throw failure("not a regular file (\(fileKind(status.st_mode)))") }
         let size = Int(status.st_size)
         var readError: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
@@ -41,6 +43,17 @@ enum POSIXFile {
         }
         if readError != 0 { throw failure(systemMessage(readError)) }
         return bytes
+    }
+
+    /// What a file that is not a regular file is, in words.
+    static func fileKind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: return "a FIFO"
+        case S_IFSOCK: return "a socket"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        default: return "not a file"
+        }
     }
 
     /// Asks for transparent huge pages on the 2 MiB-aligned interior of a large buffer before

@@ -7,6 +7,9 @@ struct ToolRunner {
         var standardOutput: String
         var standardError: String
 
+        /// The run outlived the timeout given and was killed.
+        var timedOut = false
+
         var outputLines: [String] { standardOutput.split(separator: "\n").map(String.init) }
         var errorLines: [String] { standardError.split(separator: "\n").map(String.init) }
     }
@@ -21,9 +24,12 @@ struct ToolRunner {
         return folder.appendingPathComponent("glimpse").path
     }
 
-    /// - Parameter environment: variables to set (a nil value removes one) on top of this process's.
+    /// - Parameters:
+    ///   - environment: variables to set (a nil value removes one) on top of this process's.
+    ///   - timeout: kill the run (SIGKILL) after this many seconds and say so in the outcome:
+    ///     for tests of inputs that once made the tool wait forever.
     static func run(_ arguments: [String], currentDirectory: String? = nil,
-                    environment: [String: String?] = [:]) throws -> Outcome {
+                    environment: [String: String?] = [:], timeout: TimeInterval? = nil) throws -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -37,13 +43,21 @@ struct ToolRunner {
         process.standardOutput = output
         process.standardError = error
         try process.run()
+        final class Flag: @unchecked Sendable { var raised = false }
+        let killed = Flag()
+        if let timeout {
+            let pid = process.processIdentifier
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [process] in
+                if process.isRunning { killed.raised = true; kill(pid, SIGKILL) }
+            }
+        }
         // Read both pipes before waiting, so a chatty child cannot block on a full pipe.
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         let errorData = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Outcome(status: process.terminationStatus,
                        standardOutput: String(decoding: outputData, as: UTF8.self),
-                       standardError: String(decoding: errorData, as: UTF8.self))
+                       standardError: String(decoding: errorData, as: UTF8.self), timedOut: killed.raised)
     }
 }
 

@@ -1,0 +1,71 @@
+import Foundation
+import GlimpseSynth
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Only regular files are read: a FIFO (which has no writer here, so opening it for reading
+/// would wait forever), a socket or a device given as an image, a model or a captions file is
+/// refused at once with its kind named.
+@Suite("Special files: FIFOs and devices are refused, never waited on")
+struct SpecialFileTests {
+    static let sample = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("samples/Images/synth-000009.jpg").path
+
+    func fifo(_ scratch: ScratchFolder, _ name: String) throws -> String {
+        let path = scratch.path + "/" + name
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        #expect(mkfifo(path, 0o644) == 0)
+        return path
+    }
+
+    @Test("a FIFO or a device given as the image")
+    func image() throws {
+        let scratch = try ScratchFolder()
+        let path = try fifo(scratch, "photo.jpg")
+        let outcome = try ToolRunner.run(["caption", path], timeout: 30)
+        #expect(!outcome.timedOut, "glimpse caption waited on a FIFO")
+        #expect(outcome.status != 0)
+        #expect(outcome.standardError.contains(path) && outcome.standardError.contains("not a regular file (a FIFO)"),
+                "\(outcome.standardError)")
+        let device = try ToolRunner.run(["caption", "/dev/zero"], timeout: 30)
+        #expect(!device.timedOut && device.status != 0)
+        #expect(device.standardError.contains("not a regular file (a character device)"), "\(device.standardError)")
+    }
+
+    @Test("a FIFO among a folder's images is reported and the others are captioned")
+    func folder() throws {
+        let scratch = try ScratchFolder()
+        try FileManager.default.createDirectory(atPath: scratch.path + "/photos", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: scratch.path + "/photos/a.jpg")
+        let path = try fifo(scratch, "photos/b.jpg")
+        let outcome = try ToolRunner.run(["caption", scratch.path + "/photos"], timeout: 60)
+        #expect(!outcome.timedOut, "glimpse caption waited on a FIFO in a folder")
+        #expect(outcome.standardOutput.contains("a.jpg"), "\(outcome.standardOutput)")
+        #expect(outcome.standardError.contains(path), "\(outcome.standardError)")
+    }
+
+    @Test("a FIFO given as the model")
+    func model() throws {
+        let scratch = try ScratchFolder()
+        let path = try fifo(scratch, "model.safetensors")
+        let outcome = try ToolRunner.run(["caption", "--model", path, Self.sample], timeout: 30)
+        #expect(!outcome.timedOut, "glimpse caption --model waited on a FIFO")
+        #expect(outcome.status != 0)
+        #expect(outcome.standardError.contains(path) && outcome.standardError.contains("a FIFO"), "\(outcome.standardError)")
+    }
+
+    @Test("a FIFO as a dataset's captions file")
+    func captions() throws {
+        let scratch = try ScratchFolder()
+        try SyntheticDataset(count: 4, seed: 3).write(to: scratch.path + "/data")
+        try FileManager.default.removeItem(atPath: scratch.path + "/data/captions.txt")
+        let path = try fifo(scratch, "data/captions.txt")
+        let outcome = try ToolRunner.run(["inspect", scratch.path + "/data"], timeout: 30)
+        #expect(!outcome.timedOut, "glimpse inspect waited on a FIFO")
+        #expect(outcome.status != 0)
+        #expect(outcome.standardError.contains(path), "\(outcome.standardError)")
+    }
+}
