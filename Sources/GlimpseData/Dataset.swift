@@ -61,6 +61,9 @@ public struct DatasetProblem: Sendable, Equatable, CustomStringConvertible {
         case missingImage = "missing image"
         case notInSplit = "image not in any split list"
         case unknownSplit = "unknown split name"
+        /// A folder walk did not follow this path (a symbolic-link loop, a dangling link, a
+        /// folder that cannot be listed, a name that is not UTF-8).
+        case notFollowed = "path not followed"
     }
     public var kind: Kind
     /// The file the problem is in (or the missing image).

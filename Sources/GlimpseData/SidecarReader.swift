@@ -7,7 +7,8 @@ import GlimpseImage
 enum SidecarReader {
     static func hasSidecar(_ folder: String) -> Bool {
         var found = false
-        walk(folder) { image, sidecar in
+        var ignored: [DirectoryWalk.Problem] = []
+        walk(folder, problems: &ignored) { image, sidecar in
             found = true
             return false
         }
@@ -17,7 +18,8 @@ enum SidecarReader {
     static func read(folder: String, root: String) throws(DatasetError) -> Dataset {
         var images: [DatasetImage] = []
         var problems: [DatasetProblem] = []
-        walk(folder) { image, sidecar in
+        var unfollowed: [DirectoryWalk.Problem] = []
+        walk(folder, problems: &unfollowed) { image, sidecar in
             let text: String
             do throws(DatasetError) { text = try DatasetLoader.readText(sidecar) } catch {
                 problems.append(DatasetProblem(.malformedRow, file: sidecar, detail: error.description))
@@ -35,27 +37,24 @@ enum SidecarReader {
             images.append(DatasetImage(id: relative, path: image, captions: captions, split: .train))
             return true
         }
+        problems += unfollowed.map { DatasetProblem(.notFollowed, file: $0.path, detail: $0.reason) }
         return Dataset(format: .sidecar, root: root, captionSource: folder, images: images, problems: problems,
                        hasOwnSplits: false)
     }
 
     /// Calls `visit(image, sidecar)` for each image with a sidecar, in sorted order,
-    /// until it returns false.
+    /// until it returns false; what the walk could not follow goes to `problems`.
     @discardableResult
-    static func walk(_ folder: String, _ visit: (String, String) -> Bool) -> Bool {
-        let entries = DatasetLoader.listing(folder)
-        let names = Set(entries)
-        for entry in entries where !entry.hasPrefix(".") {
-            let path = folder + "/" + entry
-            if DatasetLoader.folderExists(path) {
-                if !walk(path, visit) { return false }
-                continue
-            }
-            if entry.lowercased().hasSuffix(".txt") { continue }
-            let stem = (entry as NSString).deletingPathExtension
-            guard let sidecarName = [stem + ".txt", stem + ".TXT"].first(where: names.contains),
+    static func walk(_ folder: String, problems: inout [DirectoryWalk.Problem], _ visit: (String, String) -> Bool) -> Bool {
+        var walk = DirectoryWalk(root: folder)
+        defer { problems += walk.problems }
+        while let entry = walk.next() {
+            let path = entry.path
+            if path.lowercased().hasSuffix(".txt") { continue }
+            let stem = (path as NSString).deletingPathExtension
+            guard let sidecar = [stem + ".txt", stem + ".TXT"].first(where: FileBytes.isRegularFile),
                   looksLikeImage(path) else { continue }
-            if !visit(path, folder + "/" + sidecarName) { return false }
+            if !visit(path, sidecar) { return false }
         }
         return true
     }

@@ -1,56 +1,31 @@
 import Foundation
 import GlimpseImage
 
-/// The image files under a folder, found lazily in sorted order: one folder's listing
-/// is held at a time per level of depth, never the whole tree, so a directory of any
-/// size costs memory in proportion to its depth and widest folder.
+/// The image files under a folder, found lazily in sorted order (`DirectoryWalk`: one
+/// folder's listing per level of depth, each folder entered once, loops and dangling links
+/// reported), the files that are not images by their bytes counted and left out.
 struct LazyImageWalk: IteratorProtocol {
+    private var walk: DirectoryWalk
     /// The folder walked; relative paths are relative to it.
-    let root: String
-    private var stack: [(folder: String, relative: String, entries: [String], next: Int)] = []
+    var root: String { walk.root }
     /// Files that are not images (by their bytes).
     private(set) var skippedNonImages = 0
-    /// Folders that could not be listed, with the reason.
-    private(set) var unreadableFolders: [(path: String, reason: String)] = []
-    /// When false, every regular file is returned without reading its first bytes
-    /// (for counting quickly).
+    /// Paths the walk could not or would not follow (unlistable folders, loops, dangling
+    /// links), with the reason.
+    var unreadableFolders: [(path: String, reason: String)] { walk.problems.map { ($0.path, $0.reason) } }
+    /// When false, every file is returned without reading its first bytes (for counting quickly).
     let sniffs: Bool
 
     init(root: String, sniffs: Bool = true) {
-        self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+        walk = DirectoryWalk(root: root)
         self.sniffs = sniffs
-        push(folder: self.root, relative: "")
-    }
-
-    private mutating func push(folder: String, relative: String) {
-        do {
-            let entries = try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix(".") }.sorted()
-            stack.append((folder, relative, entries, 0))
-        } catch {
-            unreadableFolders.append((folder, (error as NSError).localizedDescription))
-        }
     }
 
     /// (full path, path relative to the root)
     mutating func next() -> (path: String, relative: String)? {
-        while let top = stack.last {
-            guard top.next < top.entries.count else {
-                stack.removeLast()
-                continue
-            }
-            stack[stack.count - 1].next += 1
-            let entry = top.entries[top.next]
-            let path = top.folder + "/" + entry
-            let relative = top.relative.isEmpty ? entry : top.relative + "/" + entry
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            if isDirectory.boolValue {
-                push(folder: path, relative: relative)
-            } else if !sniffs || ImageFileWalker.looksLikeImage(path) {
-                return (path, relative)
-            } else {
-                skippedNonImages += 1
-            }
+        while let entry = walk.next() {
+            if !sniffs || ImageFileWalker.looksLikeImage(entry.path) { return (entry.path, entry.relative) }
+            skippedNonImages += 1
         }
         return nil
     }

@@ -10,7 +10,8 @@ struct ImageFileWalker {
         var files: [String] = []
         /// Files inside folders that are not images (text, archives, ...).
         var skipped: [String] = []
-        /// Folders that could not be listed, with the reason.
+        /// Paths the walk could not or would not follow (unlistable folders, symbolic-link
+        /// loops, dangling links), with the reason.
         var unreadableFolders: [(path: String, reason: String)] = []
     }
 
@@ -29,26 +30,11 @@ struct ImageFileWalker {
     }
 
     private static func walk(_ folder: String, into result: inout Result) {
-        let manager = FileManager.default
-        let entries: [String]
-        do {
-            entries = try manager.contentsOfDirectory(atPath: folder).sorted()
-        } catch {
-            result.unreadableFolders.append((folder, (error as NSError).localizedDescription))
-            return
+        var walk = DirectoryWalk(root: folder)
+        while let entry = walk.next() {
+            if looksLikeImage(entry.path) { result.files.append(entry.path) } else { result.skipped.append(entry.path) }
         }
-        for entry in entries where !entry.hasPrefix(".") {
-            let path = folder.hasSuffix("/") ? folder + entry : folder + "/" + entry
-            var isDirectory: ObjCBool = false
-            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
-            if isDirectory.boolValue {
-                walk(path, into: &result)
-            } else if looksLikeImage(path) {
-                result.files.append(path)
-            } else {
-                result.skipped.append(path)
-            }
-        }
+        result.unreadableFolders += walk.problems.map { ($0.path, $0.reason) }
     }
 
     /// An unreadable file counts as an image, so the decoder reports why it cannot be read.
