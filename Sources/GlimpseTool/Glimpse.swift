@@ -15,7 +15,30 @@ struct Glimpse: ParsableCommand {
     /// `BLAS.selectKernels`, in-process; GLIMPSE_BLAS_KERNELS overrides it), then parses and runs the command.
     static func main() {
         BLAS.selectKernels()
-        main(nil)
+        main(Self.joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// `--threads -1` as `--threads=-1`: the argument parser takes a token starting with "-"
+    /// for a flag and would report a missing value, where the user gave a negative number
+    /// that deserves the option's own range check ("--threads must be at least 1, got -1").
+    static func joiningNegativeValues(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        for argument in arguments {
+            if let previous = result.last, previous.hasPrefix("--"), previous.count > 2, !previous.contains("="),
+               isNegativeNumber(argument) {
+                result[result.count - 1] = previous + "=" + argument
+            } else {
+                result.append(argument)
+            }
+        }
+        return result
+    }
+
+    static func isNegativeNumber(_ text: String) -> Bool {
+        guard text.hasPrefix("-"), text.count > 1 else { return false }
+        let body = text.dropFirst()
+        guard let first = body.first, first.isNumber || first == "." else { return false }
+        return Double(body) != nil
     }
 }
 

@@ -36,6 +36,8 @@ struct TrainCommandTests {
         (["--scst"], "--scst fine-tunes a trained model: give it with --init MODEL"),
         (["--scst", "--init", "/x.safetensors", "--scst-samples", "1"], "--scst-samples must be at least 2"),
         (["--resume", "--init", "/x.safetensors"], "--init starts a new run from a model"),
+        (["--threads", "-1"], "--threads must be at least 1, got -1"),
+        (["--learning-rate", "-0.5"], "--learning-rate must be positive, got -0.5"),
     ])
     func validation(flags: [String], message: String) throws {
         let outcome = try ToolRunner.run(["train", "/nonexistent", "--out", "/tmp/unused"] + flags)
