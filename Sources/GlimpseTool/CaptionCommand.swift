@@ -84,11 +84,11 @@ struct CaptionCommand: ParsableCommand {
                 } else if nBest > 1 {
                     for hypothesis in result.hypotheses {
                         let line = String(format: "%.4f", hypothesis.logProbability) + "\t" + captioner.text(hypothesis)
-                        print(several ? item.path + "\t" + line : line)
+                        print(several ? PlainText.escapedPath(item.path) + "\t" + line : line)
                     }
                 } else {
                     let text = captioner.text(result.best)
-                    print(several ? item.path + "\t" + text : text)
+                    print(several ? PlainText.escapedPath(item.path) + "\t" + text : text)
                 }
                 if let attentionDir, let image = item.image {
                     let destination = attentionDir + "/" + sheetNames.name(for: item.path)

@@ -112,7 +112,7 @@ struct InfoCommand: ParsableCommand {
                      "\(info.channels) channel\(info.channels == 1 ? "" : "s") (\(info.colorModel))",
                      "\(info.bitDepth)-bit", "orientation \(info.orientation)"]
         if info.isProgressive { parts.append(info.format == .png ? "interlaced" : "progressive") }
-        return "\(path): " + parts.joined(separator: ", ")
+        return "\(PlainText.escapedPath(path)): " + parts.joined(separator: ", ")
     }
 
     static func jsonLine(path: String, info: ImageInfo) -> String {

@@ -19,6 +19,27 @@ enum Terminal {
     }
 }
 
+/// Paths in plain-text output, one record per line: a backslash, tab, newline or carriage
+/// return in a file name is written as `\\`, `\t`, `\n`, `\r`, so that every record stays on
+/// one line and its tab-separated fields stay apart. (`--json` output writes names as JSON
+/// strings instead.)
+enum PlainText {
+    static func escapedPath(_ path: String) -> String {
+        guard path.contains(where: { $0 == "\\" || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return path }
+        var result = ""
+        for scalar in path.unicodeScalars {
+            switch scalar {
+            case "\\": result += "\\\\"
+            case "\t": result += "\\t"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+}
+
 /// A minimal JSON Lines writer for flat objects, with correct string escaping.
 enum JSONLine {
     enum Value {

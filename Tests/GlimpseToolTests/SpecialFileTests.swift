@@ -69,3 +69,25 @@ struct SpecialFileTests {
         #expect(outcome.standardError.contains(path), "\(outcome.standardError)")
     }
 }
+
+@Suite("Odd file names in plain-text output")
+struct OddNameTests {
+    @Test("a tab or newline in a file name is escaped, so each record stays one line of two fields")
+    func escapedInPlainText() throws {
+        let scratch = try ScratchFolder()
+        try FileManager.default.createDirectory(atPath: scratch.path + "/photos", withIntermediateDirectories: true)
+        for name in ["tab\there.jpg", "new\nline.jpg", "back\\slash.jpg"] {
+            try FileManager.default.copyItem(atPath: SpecialFileTests.sample, toPath: scratch.path + "/photos/" + name)
+        }
+        let outcome = try ToolRunner.run(["caption", scratch.path + "/photos"], timeout: 60)
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        let lines = outcome.outputLines
+        #expect(lines.count == 3, "\(lines)")
+        #expect(lines.allSatisfy { $0.split(separator: "\t", omittingEmptySubsequences: false).count == 2 })
+        #expect(lines.contains { $0.hasPrefix(scratch.path + "/photos/tab\\there.jpg\t") })
+        #expect(lines.contains { $0.hasPrefix(scratch.path + "/photos/new\\nline.jpg\t") })
+        #expect(lines.contains { $0.hasPrefix(scratch.path + "/photos/back\\\\slash.jpg\t") })
+        let info = try ToolRunner.run(["info", scratch.path + "/photos/new\nline.jpg"], timeout: 30)
+        #expect(info.outputLines.count == 1 && info.standardOutput.contains("new\\nline.jpg: JPEG"), "\(info.standardOutput)")
+    }
+}
