@@ -90,7 +90,7 @@ public struct DirectoryWalk: IteratorProtocol, Sendable {
             return
         }
         guard let directory = opendir(folder) else {
-            problems.append(Problem(path: folder, reason: systemMessage(errno)))
+            problems.append(Problem(path: folder, reason: "cannot list folder: " + systemMessage(errno)))
             return
         }
         defer { closedir(directory) }

@@ -152,7 +152,7 @@ struct BatchCommand: ParsableCommand {
         }
 
         for (folder, reason) in source.walk.unreadableFolders {
-            Terminal.standardError("\(folder): cannot list folder: \(reason)")
+            Terminal.standardError("\(folder): \(reason)")
         }
         var summary = "\(captioned) captioned, \(failed) failed, \(source.alreadyDone) skipped as already done"
         if source.nonImages > 0 { summary += ", \(source.nonImages) non-image file(s) ignored" }

@@ -51,7 +51,7 @@ struct CaptionCommand: ParsableCommand {
 
         for (folder, reason) in walk.unreadableFolders {
             failures += 1
-            Terminal.standardError("\(folder): cannot list folder: \(reason)")
+            Terminal.standardError("\(folder): \(reason)")
         }
         if let attentionDir {
             do {

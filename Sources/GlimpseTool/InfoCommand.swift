@@ -49,7 +49,7 @@ struct InfoCommand: ParsableCommand {
 
         for (folder, reason) in walk.unreadableFolders {
             failures += 1
-            report(error: "\(folder): cannot list folder: \(reason)", path: folder, reason: reason)
+            report(error: "\(folder): \(reason)", path: folder, reason: reason)
         }
         for path in walk.files {
             do {

@@ -47,6 +47,19 @@ struct SpecialFileTests {
         #expect(outcome.standardError.contains(path), "\(outcome.standardError)")
     }
 
+    @Test("a symbolic link back to a parent folder ends the walk with a report, not a hang")
+    func loop() throws {
+        let scratch = try ScratchFolder()
+        try FileManager.default.createDirectory(atPath: scratch.path + "/photos/sub", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: Self.sample, toPath: scratch.path + "/photos/sub/a.jpg")
+        try FileManager.default.createSymbolicLink(atPath: scratch.path + "/photos/sub/up", withDestinationPath: "..")
+        let outcome = try ToolRunner.run(["caption", scratch.path + "/photos"], timeout: 60)
+        #expect(!outcome.timedOut)
+        #expect(outcome.outputLines.count == 1, "one image, captioned once: \(outcome.standardOutput)")
+        #expect(outcome.standardError.contains(scratch.path + "/photos/sub/up: a folder already walked"), "\(outcome.standardError)")
+        #expect(outcome.status == 1)
+    }
+
     @Test("a FIFO given as the model")
     func model() throws {
         let scratch = try ScratchFolder()
