@@ -67,7 +67,7 @@ enum JSONFile {
         do {
             return try JSONDecoder().decode(type, from: Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
-            throw .cannotResume(path: path, reason: "\(error)")
+            throw .cannotResume(path: path, reason: ErrorText.describe(error))
         }
     }
 }
