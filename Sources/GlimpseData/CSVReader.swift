@@ -1,6 +1,10 @@
 /// RFC 4180 CSV: comma-separated fields, double-quoted fields may hold commas,
 /// line breaks and doubled quotes (`""`); CRLF or LF line ends; a UTF-8 byte-order
 /// mark is ignored.
+///
+/// With `quotedLineBreaks: false` (files of one record per line, such as caption files) a
+/// quote still open at the end of its line ends that row as `unterminatedQuote` and the next
+/// line is read afresh: one stray quote costs its own row, never the rows after it.
 enum CSVReader {
     struct Row {
         var fields: [String]
@@ -10,7 +14,7 @@ enum CSVReader {
         var unterminatedQuote: Bool
     }
 
-    static func rows(_ text: String) -> [Row] {
+    static func rows(_ text: String, quotedLineBreaks: Bool = true) -> [Row] {
         var rows: [Row] = []
         var fields: [String] = []
         var field = String.UnicodeScalarView()
@@ -44,6 +48,14 @@ enum CSVReader {
                     } else {
                         inQuotes = false
                     }
+                } else if !quotedLineBreaks && (scalar == "\n" || scalar == "\r") {
+                    if scalar == "\r" && index + 1 < scalars.count && scalars[index + 1] == "\n" { index += 1 }
+                    endField()
+                    rows.append(Row(fields: fields, line: rowStart, unterminatedQuote: true))
+                    fields = []
+                    inQuotes = false
+                    line += 1
+                    rowStart = line
                 } else {
                     if scalar == "\n" { line += 1 }
                     field.append(scalar)

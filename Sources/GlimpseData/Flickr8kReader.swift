@@ -16,7 +16,8 @@ enum Flickr8kReader {
     /// Kaggle: `captions.txt` (CSV, header `image,caption`) and `Images/`.
     static func readKaggle(captionsFile: String, root: String) throws(DatasetError) -> Dataset {
         let text = try DatasetLoader.readText(captionsFile)
-        let rows = CSVReader.rows(text)
+        // One caption per line: a stray quote loses its own row only, reported below.
+        let rows = CSVReader.rows(text, quotedLineBreaks: false)
         guard let header = rows.first,
               header.fields.map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) == ["image", "caption"] else {
             throw .malformed(path: captionsFile, reason: "the first line must be the header image,caption")
@@ -25,7 +26,7 @@ enum Flickr8kReader {
         var problems: [DatasetProblem] = []
         for row in rows.dropFirst() {
             if row.unterminatedQuote {
-                problems.append(DatasetProblem(.malformedRow, file: captionsFile, line: row.line, detail: "a quoted field is never closed"))
+                problems.append(DatasetProblem(.malformedRow, file: captionsFile, line: row.line, detail: "a quoted field is not closed on its line; the row is skipped"))
                 continue
             }
             guard row.fields.count == 2 else {

@@ -27,6 +27,24 @@ struct DatasetLoaderTests {
         #expect(DatasetLoader.missingImages(in: dataset).isEmpty)
     }
 
+    @Test("a quote left open loses its own row, reported with its line, and none of the rows after it")
+    func kaggleStrayQuote() throws {
+        let folder = try DatasetFolder()
+        for name in ["a", "b", "c", "d"] { try folder.image("Images/\(name).jpg") }
+        try folder.write("image,caption\n"
+            + "a.jpg,\"A dog runs\n"          // line 2: the quote is never closed
+            + "b.jpg,A cat sits\n"
+            + "c.jpg,\"A bird, flying\"\r\n"
+            + "d.jpg,\"Two \"\"quoted\"\" words\n"  // line 5: open again, at the end of the file
+            + "d.jpg,A fish\n", to: "captions.txt")
+        let dataset = try DatasetLoader().load(folder.path)
+        #expect(dataset.images.map(\.id) == ["b.jpg", "c.jpg", "d.jpg"])
+        #expect(dataset.images.map(\.captions) == [["A cat sits"], ["A bird, flying"], ["A fish"]])
+        #expect(dataset.problems.map(\.kind) == [.malformedRow, .malformedRow])
+        #expect(dataset.problems.map(\.line) == [2, 5])
+        #expect(dataset.problems.allSatisfy { $0.detail.contains("not closed on its line") })
+    }
+
     @Test("a wrong CSV header is a malformed file")
     func kaggleHeader() throws {
         let folder = try DatasetFolder()
