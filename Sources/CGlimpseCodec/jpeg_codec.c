@@ -14,6 +14,7 @@ typedef struct {
     struct jpeg_error_mgr manager;      // must be first: libjpeg casts err to this
     jmp_buf jump;
     int status;                         // what the longjmp means
+    int data_ended;                     // the data ran out (no EOI marker) inside a single-scan image
     char message[JMSG_LENGTH_MAX];
 } glimpse_jpeg_error;
 
@@ -46,8 +47,15 @@ static int status_for_code(int code) {
 
 static void glimpse_jpeg_error_exit(j_common_ptr cinfo) {
     glimpse_jpeg_error *error = (glimpse_jpeg_error *)cinfo->err;
-    (*cinfo->err->format_message)(cinfo, error->message);
-    error->status = status_for_code(cinfo->err->msg_code);
+    if (error->data_ended) {
+        // Coded data was still needed after the end of the file: truncated, whatever the
+        // decoder calls it.
+        snprintf(error->message, sizeof error->message, "Premature end of JPEG file");
+        error->status = GLIMPSE_CODEC_TRUNCATED;
+    } else {
+        (*cinfo->err->format_message)(cinfo, error->message);
+        error->status = status_for_code(cinfo->err->msg_code);
+    }
     longjmp(error->jump, 1);
 }
 
@@ -66,9 +74,32 @@ static int warning_is_harmless(int code) {
     }
 }
 
+// The data ran out where libjpeg looks for the next marker (JWRN_JPEG_EOF; it then reads a
+// fake EOI). In a single-scan sequential image (baseline or extended, every component in
+// the scan) that is harmless by itself: the entropy decoder prefetches bits past the last
+// MCU, so a file whose coded data is complete but lacks the final EOI marker warns here
+// too. If coded data is really missing, decoding the next MCU needs bits beyond the end
+// and libjpeg warns again (JWRN_HIT_MARKER), which is then reported as truncation; and
+// rows that never arrive are caught after the scanline loop. A progressive or multi-scan
+// image cut at a scan boundary would decode without further warning, only blurred or
+// missing a component, so there the first warning is already an error.
+static int data_end_is_harmless(j_common_ptr cinfo) {
+    if (!cinfo->is_decompressor || cinfo->err->msg_code != JWRN_JPEG_EOF) return 0;
+    j_decompress_ptr decompress = (j_decompress_ptr)cinfo;
+    return decompress->global_state >= 205 /* DSTATE_SCANNING and after: inside the image data */
+        && !decompress->progressive_mode && !decompress->buffered_image
+        && decompress->comps_in_scan == decompress->num_components;
+}
+
 static void glimpse_jpeg_emit_message(j_common_ptr cinfo, int level) {
     if (level >= 0) return;  // trace messages
+    glimpse_jpeg_error *error = (glimpse_jpeg_error *)cinfo->err;
     if (warning_is_harmless(cinfo->err->msg_code)) {
+        cinfo->err->num_warnings++;
+        return;
+    }
+    if (data_end_is_harmless(cinfo)) {
+        error->data_ended = 1;
         cinfo->err->num_warnings++;
         return;
     }
@@ -100,6 +131,7 @@ static void install_error_manager(struct jpeg_decompress_struct *cinfo, glimpse_
     error->manager.emit_message = glimpse_jpeg_emit_message;
     error->manager.output_message = glimpse_jpeg_output_message;
     error->status = GLIMPSE_CODEC_OK;
+    error->data_ended = 0;
     error->message[0] = '\0';
 }
 

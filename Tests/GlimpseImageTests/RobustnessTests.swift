@@ -64,3 +64,38 @@ struct SplitMix64 {
         return z ^ (z >> 31)
     }
 }
+
+/// A JPEG whose coded data is complete but whose final EOI marker is missing decodes (as in
+/// every other reader); one that lacks coded data never decodes to other pixels.
+@Suite("JPEG files without their EOI marker")
+struct MissingEOITests {
+    @Test("a single-scan JPEG without EOI decodes to the same pixels as with it",
+          arguments: ["jpeg-baseline-420.jpg", "jpeg-baseline-422.jpg", "jpeg-baseline-444.jpg"])
+    func accepted(_ name: String) throws {
+        let bytes = Fixtures.bytes(name)
+        #expect(Array(bytes.suffix(2)) == [0xFF, 0xD9])
+        let full = try ImageDecoder().decode(bytes, path: name).image
+        let withoutEOI = try ImageDecoder().decode(Array(bytes.dropLast(2)), path: name).image
+        #expect(withoutEOI == full)
+        // Every shorter prefix is an error or (when only padding bits were cut) the same pixels.
+        for length in max(0, bytes.count - 300)..<(bytes.count - 2) {
+            if let image = try? ImageDecoder().decode(Array(bytes.prefix(length)), path: name).image {
+                #expect(image == full, "a \(length)-byte prefix of \(name) decoded to other pixels")
+            }
+        }
+        // Cut inside the coded data: truncated, by name.
+        #expect(throws: ImageDecodingError.self) { try ImageDecoder().decode(Array(bytes.dropLast(40)), path: name) }
+        do {
+            _ = try ImageDecoder().decode(Array(bytes.dropLast(40)), path: name)
+        } catch {
+            #expect(error.reason == .truncated(format: .jpeg, message: "Premature end of JPEG file"), "\(error)")
+        }
+    }
+
+    @Test("a progressive JPEG without EOI is refused as truncated: libjpeg cannot tell it from one cut between scans",
+          arguments: ["jpeg-3x41-progressive.jpg", "robustness-small.jpg"])
+    func progressiveRefused(_ name: String) {
+        let bytes = Fixtures.bytes(name)
+        #expect(throws: ImageDecodingError.self) { try ImageDecoder().decode(Array(bytes.dropLast(2)), path: name) }
+    }
+}
