@@ -93,18 +93,33 @@ public struct SelfCriticalStepResult: Sendable {
 extension Trainer {
     /// One self-critical step on `images` [N, 3, S, S]: sample `perImage` captions per image,
     /// score them with `reward(image, caption)`, and step the decoder along the policy gradient.
+    ///
+    /// With `crossEntropyWeight` γ > 0 the loss adds γ times the mean cross-entropy of
+    /// `references` (teacher-forced reference captions of the same images), which keeps the
+    /// captions in the references' grammar while the reward is chased: without it, CIDEr-D
+    /// can be raised by splicing the endings of different references together.
     public mutating func selfCriticalStep(images: Tensor, perImage count: Int, maximumLength: Int,
                                           reward: (_ image: Int, _ caption: [Int32]) -> Double,
+                                          references: [CaptionBatch.Caption] = [], crossEntropyWeight: Float = 0,
                                           using generator: inout SeededGenerator) -> SelfCriticalStepResult {
         let encoded = model.encode(images)
         let samples = model.sampleCaptions(encoded, perImage: count, maximumLength: maximumLength, using: &generator)
         let rewards = samples.indices.map { reward($0 / count, samples[$0]) }
         let advantages = SelfCritical.advantages(rewards: rewards, perImage: count)
-        let batch = CaptionBatch(images: images, captions: samples.indices.map {
-            CaptionBatch.Caption(imageIndex: $0 / count, tokens: samples[$0])
-        })
-        var result = model.lossAndGradients(for: batch, mode: .inference, computingImagesGradient: false,
-                                            captionWeights: advantages.map { Float($0) }, trainingEncoder: false,
+        var captions = samples.indices.map { CaptionBatch.Caption(imageIndex: $0 / count, tokens: samples[$0]) }
+        var weights = advantages.map { Float($0) }
+        // Everything is divided by the number of samples; a reference row's weight γ·S/tokens
+        // turns its summed log-likelihood into γ times the references' mean over tokens.
+        let sampleCount = samples.count
+        if crossEntropyWeight > 0 && !references.isEmpty {
+            let referenceTokens = references.reduce(0) { $0 + $1.stepCount }
+            captions += references
+            weights += Array(repeating: crossEntropyWeight * Float(sampleCount) / Float(referenceTokens), count: references.count)
+        }
+        let batch = CaptionBatch(images: images, captions: captions)
+        var result = model.lossAndGradients(for: batch, mode: .inference,
+                                            normalization: LossNormalization(tokenCount: batch.tokenCount, captionCount: sampleCount),
+                                            computingImagesGradient: false, captionWeights: weights, trainingEncoder: false,
                                             using: &generator)
         let norm = clip(&result.gradients)
         optimizer.update(&model, along: result.gradients)

@@ -117,6 +117,12 @@ struct TrainCommand: ParsableCommand {
     var scstSamples: Int = 5
 
     @Option(help: ArgumentHelp("""
+        Self-critical training: add this weight times the cross-entropy of the batch's reference captions \
+        (keeps the references' grammar while the reward is chased; 0: pure policy gradient).
+        """, valueName: "gamma"))
+    var scstCrossEntropy: Float = 0
+
+    @Option(help: ArgumentHelp("""
         Weight β of the word-detection loss: a head that predicts, from each location's features, \
         which words the image's captions use (0: no head).
         """, valueName: "beta"))
@@ -172,7 +178,8 @@ struct TrainCommand: ParsableCommand {
                      ("scheduled sampling ramp", "--sampling-ramp-steps"), ("learning-rate decay", "--lr-decay"),
                      ("learning-rate patience", "--lr-patience"), ("warm-up steps", "--warmup-steps"), ("early-stopping patience", "--early-stopping-patience"),
                      ("minimum word count", "--min-count"), ("threads", "--threads"),
-                     ("validation images", "--validation-images"), ("self-critical samples", "--scst-samples")]
+                     ("validation images", "--validation-images"), ("self-critical samples", "--scst-samples"),
+                     ("self-critical cross-entropy weight", "--scst-cross-entropy")]
         for (phrase, flag) in flags where problem.hasPrefix(phrase) {
             return flag + problem.dropFirst(phrase.count) + "."
         }
@@ -209,6 +216,7 @@ struct TrainCommand: ParsableCommand {
         options.initialModel = initialModel
         options.selfCritical = scst ? true : nil
         options.selfCriticalSamples = scst ? scstSamples : nil
+        options.selfCriticalCrossEntropy = scst && scstCrossEntropy != 0 ? scstCrossEntropy : nil
         options.samplingProbability = samplingProbability
         options.samplingRampSteps = samplingRampSteps
         options.learningRateDecay = lrDecay

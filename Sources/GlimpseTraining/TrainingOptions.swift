@@ -86,6 +86,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var selfCritical: Bool? = nil
     /// K, the captions sampled per image in self-critical training (nil: 5).
     public var selfCriticalSamples: Int? = nil
+    /// γ: weight of the references' cross-entropy added to the self-critical loss (nil: 0).
+    public var selfCriticalCrossEntropy: Float? = nil
     /// The longest sampled caption, in words.
     public var selfCriticalMaximumLength = 20
 
@@ -165,6 +167,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if threads < 1 { return "threads must be at least 1, got \(threads)" }
         if let selfCriticalSamples, selfCriticalSamples < 2 {
             return "self-critical samples must be at least 2 (each caption's baseline is the others' mean), got \(selfCriticalSamples)"
+        }
+        if let selfCriticalCrossEntropy, !(selfCriticalCrossEntropy >= 0 && selfCriticalCrossEntropy.isFinite) {
+            return "self-critical cross-entropy weight must be finite and at least 0, got \(selfCriticalCrossEntropy)"
         }
         if selfCriticalMaximumLength < 1 { return "self-critical maximum length must be at least 1, got \(selfCriticalMaximumLength)" }
         if let validationImages, validationImages < 0 { return "validation images must not be negative, got \(validationImages)" }

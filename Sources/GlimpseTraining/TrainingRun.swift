@@ -364,6 +364,7 @@ public struct TrainingRun {
                         images: captionBatch.images, perImage: options.selfCriticalSamples ?? 5,
                         maximumLength: options.selfCriticalMaximumLength,
                         reward: { image, caption in reward!.score(caption, image: batch.exampleIndices[image]) },
+                        references: captionBatch.captions, crossEntropyWeight: options.selfCriticalCrossEntropy ?? 0,
                         using: &generator)
                     (record.loss, record.gradientNorm, record.reward) = (result.loss, result.gradientNorm, result.meanReward)
                 } else {

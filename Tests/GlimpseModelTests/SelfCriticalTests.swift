@@ -81,6 +81,20 @@ struct SelfCriticalTests {
         #expect(model.sampleCaptions(encoded, perImage: count, maximumLength: 5, using: &again) == samples, "reproducible")
     }
 
+    @Test("with equal rewards the loss is γ times the references' mean cross-entropy")
+    func crossEntropyTerm() {
+        let configuration = ModelFixtures.tinyConfiguration(lambda: 0)
+        let model = ModelFixtures.model(configuration, seed: 91)
+        let batch = ModelFixtures.batch(configuration, imageCount: 2, lengths: [3, 2, 4], seed: 92)
+        let expected = 0.3 * model.evaluateLoss(for: batch).crossEntropy
+        var trainer = Trainer(model: model, optimizer: Adam(learningRate: 0), maxGradientNorm: nil)
+        var generator = SeededGenerator(seed: 93)
+        let result = trainer.selfCriticalStep(images: batch.images, perImage: 3, maximumLength: 5, reward: { _, _ in 1 },
+                                              references: batch.captions, crossEntropyWeight: 0.3, using: &generator)
+        #expect(abs(result.loss - expected) < 1e-5, "\(result.loss) against \(expected)")
+        #expect(result.meanReward == 1)
+    }
+
     @Test("a self-critical step moves probability toward the captions with the higher reward")
     func stepPrefersRewardedCaptions() {
         let configuration = ModelFixtures.tinyConfiguration()
