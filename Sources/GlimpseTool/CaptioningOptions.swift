@@ -1,3 +1,4 @@
+import GlimpseTraining
 import ArgumentParser
 import Foundation
 import GlimpseData
@@ -16,7 +17,9 @@ struct ModelOptions: ParsableArguments {
     var threads = 2
 
     func validate() throws {
-        if threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads).") }
+        if threads < 1 || threads > Limits.threads {
+            throw ValidationError("--threads must be from 1 to \(Limits.threads), got \(threads).")
+        }
     }
 
     /// The checkpoint's path: the flag, else $GLIMPSE_MODEL or the shipped default.
@@ -83,9 +86,13 @@ struct SearchOptions: ParsableArguments {
     var batchSize = 16
 
     func validate() throws {
-        if beam < 1 { throw ValidationError("--beam must be at least 1, got \(beam).") }
-        if maxLength < 1 { throw ValidationError("--max-length must be at least 1, got \(maxLength).") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize).") }
+        if beam < 1 || beam > Limits.beam { throw ValidationError("--beam must be from 1 to \(Limits.beam), got \(beam).") }
+        if maxLength < 1 || maxLength > Limits.captionLength {
+            throw ValidationError("--max-length must be from 1 to \(Limits.captionLength), got \(maxLength).")
+        }
+        if batchSize < 1 || batchSize > Limits.captionBatch {
+            throw ValidationError("--batch-size must be from 1 to \(Limits.captionBatch), got \(batchSize).")
+        }
         if let lengthNormalization, !(lengthNormalization >= 0) {
             throw ValidationError("--length-normalization must be 0 or more, got \(lengthNormalization).")
         }
@@ -150,4 +157,14 @@ struct Captioner {
     func text(_ hypothesis: CaptionHypothesis) -> String {
         checkpoint.vocabulary.decode(hypothesis.tokens).joined(separator: " ")
     }
+}
+
+/// The ranges of the numeric flags that size work or memory (README, "Limits"): values past them
+/// would only exhaust memory or disk, or overflow.
+enum Limits {
+    static let threads = TrainingOptions.Limits.threads
+    /// Beam search keeps beam × (vocabulary) scores per image and step.
+    static let beam = 100
+    static let captionLength = 500
+    static let captionBatch = 1024
 }

@@ -179,7 +179,9 @@ struct TrainCommand: ParsableCommand {
                      ("learning-rate patience", "--lr-patience"), ("warm-up steps", "--warmup-steps"), ("early-stopping patience", "--early-stopping-patience"),
                      ("minimum word count", "--min-count"), ("threads", "--threads"),
                      ("validation images", "--validation-images"), ("self-critical samples", "--scst-samples"),
-                     ("self-critical cross-entropy weight", "--scst-cross-entropy")]
+                     ("self-critical cross-entropy weight", "--scst-cross-entropy"), ("image size must", "--image-size must"),
+                     ("stage channels must", "--stage-channels must"), ("embedding size must", "--embedding-size must"),
+                     ("attention size must", "--attention-size must"), ("hidden size must", "--hidden-size must")]
         for (phrase, flag) in flags where problem.hasPrefix(phrase) {
             return flag + problem.dropFirst(phrase.count) + "."
         }

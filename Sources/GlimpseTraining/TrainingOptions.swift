@@ -144,9 +144,50 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
                                positionFeatures: positionFeatures ?? false, wordLossWeight: wordLossWeight ?? 0)
     }
 
+    /// Upper bounds of the options that size the work, the model or the image cache: past
+    /// them a run would only exhaust memory or disk (or overflow), so they are refused first.
+    public enum Limits {
+        public static let threads = 256
+        public static let imagesPerBatch = 4096
+        public static let imageSize = 2048
+        public static let stages = 8
+        public static let channels = 8192
+        /// E, A and H.
+        public static let layerSize = 16384
+        public static let captionLength = 1000
+        public static let captionsPerImage = 1000
+        public static let selfCriticalSamples = 100
+        public static let epochs = 1_000_000
+    }
+
     /// The first problem with these options, in words, or nil. The CLI's validate()
     /// reports the same rules with flag names.
     public func problem() -> String? {
+        if let epochs, epochs > Limits.epochs { return "epochs must be at most \(Limits.epochs), got \(epochs)" }
+        if imagesPerBatch > Limits.imagesPerBatch {
+            return "images per batch must be at most \(Limits.imagesPerBatch), got \(imagesPerBatch)"
+        }
+        if let captionsPerImage, captionsPerImage > Limits.captionsPerImage {
+            return "captions per image must be at most \(Limits.captionsPerImage), got \(captionsPerImage)"
+        }
+        if maximumCaptionLength > Limits.captionLength {
+            return "maximum caption length must be at most \(Limits.captionLength), got \(maximumCaptionLength)"
+        }
+        if threads > Limits.threads { return "threads must be at most \(Limits.threads), got \(threads)" }
+        if let selfCriticalSamples, selfCriticalSamples > Limits.selfCriticalSamples {
+            return "self-critical samples must be at most \(Limits.selfCriticalSamples), got \(selfCriticalSamples)"
+        }
+        if imageSize > Limits.imageSize { return "image size must be at most \(Limits.imageSize), got \(imageSize)" }
+        if stageChannels.count > Limits.stages {
+            return "stage channels must list at most \(Limits.stages) stages, got \(stageChannels.count)"
+        }
+        if let large = stageChannels.first(where: { $0 > Limits.channels }) {
+            return "stage channels must be at most \(Limits.channels) each, got \(large)"
+        }
+        for (name, value) in [("embedding size", embeddingSize), ("attention size", attentionSize), ("hidden size", hiddenSize)]
+            where value > Limits.layerSize {
+            return "\(name) must be at most \(Limits.layerSize), got \(value)"
+        }
         if let epochs, epochs < 1 { return "epochs must be at least 1, got \(epochs)" }
         if let minutes, !(minutes > 0) { return "minutes must be positive, got \(minutes)" }
         if let maximumSteps, maximumSteps < 0 { return "maximum steps must not be negative, got \(maximumSteps)" }

@@ -32,6 +32,19 @@ struct CaptionCommandTests {
         #expect(outcome.errorLines.contains("\(bad[1]): cannot read file: No such file or directory"), "\(outcome.errorLines)")
     }
 
+    @Test("numeric flags are checked against their ranges before any work, even at Int.max", arguments: [
+        (["--beam", "100000"], "--beam must be from 1 to 100, got 100000"),
+        (["--beam", "9223372036854775807"], "--beam must be from 1 to 100"),
+        (["--threads", "9223372036854775807"], "--threads must be from 1 to 256"),
+        (["--batch-size", "9223372036854775807"], "--batch-size must be from 1 to 1024"),
+        (["--max-length", "100000"], "--max-length must be from 1 to 500"),
+    ])
+    func ranges(flags: [String], message: String) throws {
+        let outcome = try ToolRunner.run(["caption", "/nonexistent.jpg"] + flags, timeout: 30)
+        #expect(outcome.status != 0 && !outcome.timedOut)
+        #expect(outcome.standardError.contains(message), "\(outcome.standardError)")
+    }
+
     @Test("one image: just the caption; --n-best prints N captions with log-probabilities")
     func singleAndNBest() throws {
         let (folder, model) = try TinyModel.folder()

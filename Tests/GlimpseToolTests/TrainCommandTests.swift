@@ -37,6 +37,12 @@ struct TrainCommandTests {
         (["--scst", "--init", "/x.safetensors", "--scst-samples", "1"], "--scst-samples must be at least 2"),
         (["--resume", "--init", "/x.safetensors"], "--init starts a new run from a model"),
         (["--threads", "-1"], "--threads must be at least 1, got -1"),
+        (["--threads", "9223372036854775807"], "--threads must be at most 256"),
+        (["--batch-size", "9223372036854775807"], "--batch-size must be at most 4096"),
+        (["--image-size", "16384"], "--image-size must be at most 2048, got 16384"),
+        (["--stage-channels", "4,9223372036854775807"], "--stage-channels must be at most 8192 each"),
+        (["--embedding-size", "9223372036854775807"], "--embedding-size must be at most 16384"),
+        (["--hidden-size", "1000000"], "--hidden-size must be at most 16384, got 1000000"),
         (["--learning-rate", "-0.5"], "--learning-rate must be positive, got -0.5"),
     ])
     func validation(flags: [String], message: String) throws {
