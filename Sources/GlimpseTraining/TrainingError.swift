@@ -1,3 +1,4 @@
+import Foundation
 import GlimpseData
 import GlimpseImage
 import GlimpseModel
@@ -21,6 +22,8 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
     case model(ModelConfigurationError)
     /// The dataset's ground_truth.jsonl is there but cannot be used.
     case groundTruth(GroundTruthError)
+    /// The image cache would not fit on its disk: checked before filling it.
+    case cacheTooLarge(directory: String, needed: Int, available: Int)
 
     public var description: String {
         switch self {
@@ -36,6 +39,12 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
         case .cannotResume(let path, let reason): return "\(path): cannot resume: \(reason)"
         case .model(let error): return "model configuration: \(error.description)"
         case .groundTruth(let error): return error.description
+        case .cacheTooLarge(let directory, let needed, let available):
+            func gigabytes(_ bytes: Int) -> String {
+                bytes >= 1_000_000_000 ? String(format: "%.1f GB", Double(bytes) / 1e9) : String(format: "%.1f MB", Double(bytes) / 1e6)
+            }
+            return "\(directory): the image cache needs \(gigabytes(needed)) more (3 × S² bytes an image) and the disk "
+                + "has \(gigabytes(available)) free; choose a smaller --image-size or another --cache-dir"
         }
     }
 }

@@ -46,6 +46,8 @@ public enum TrainingOutcome: Sendable, Equatable {
 /// Hooks for tests: called after each optimizer step with the trainer and the step count.
 struct TrainingHooks {
     var afterStep: ((inout Trainer, Int) -> Void)?
+    /// Stands in for the file system's free space (a full disk, without filling one).
+    var freeBytes: ((String) -> Int?)?
 }
 
 /// `glimpse train` as a library: inspects the dataset, builds the vocabulary, fills the
@@ -201,6 +203,11 @@ public struct TrainingRun {
         let chunk = 256
         let pending = toCache.filter { !cache.contains($0) }.count
         var decodedSoFar = 0
+        // Checked before the first byte: a cache that cannot fit would fill the disk and fail.
+        let needed = pending * 3 * options.imageSize * options.imageSize
+        if pending > 0, let available = (hooks.freeBytes ?? Self.freeBytes(at:))(cache.directory), needed > available {
+            throw .cacheTooLarge(directory: cache.directory, needed: needed, available: available)
+        }
         // Announced before the first chunk, so that the caller's rate starts with the work.
         if pending > 0 { events(.caching(done: 0, total: pending)) }
         for start in stride(from: 0, to: toCache.count, by: chunk) {
@@ -422,6 +429,13 @@ public struct TrainingRun {
     }
 
     // MARK: - Steps of the run
+
+    /// Bytes an unprivileged writer may still use on the file system holding `path`.
+    static func freeBytes(at path: String) -> Int? {
+        var status = statvfs()
+        guard statvfs(path, &status) == 0 else { return nil }
+        return Int(status.f_bavail) * Int(status.f_frsize)
+    }
 
     /// The same checks as `glimpse inspect`; stops with its report when nothing is usable.
     static func inspect(_ dataset: Dataset, minimumWordCount: Int, threads: Int) throws(TrainingError) -> DatasetInspection {

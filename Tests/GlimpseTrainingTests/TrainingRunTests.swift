@@ -158,6 +158,23 @@ struct TrainingRunTests {
         #expect(FileManager.default.fileExists(atPath: run.layout.best))
     }
 
+    @Test("an image cache that would not fit on its disk is refused before a byte is written")
+    func cacheTooLarge() throws {
+        let scratch = try Scratch()
+        let dataset = try syntheticDataset(in: scratch)
+        var run = TrainingRun(dataset: dataset, runDirectory: scratch.path + "/run", options: tinyOptions())
+        run.hooks.freeBytes = { _ in 10_000 } // the 38 training and validation images of 3 × 16 × 16 bytes need 29 184
+        #expect {
+            _ = try run.run()
+        } throws: { error in
+            guard case .cacheTooLarge(let directory, let needed, let available) = error as? TrainingError else { return false }
+            return directory == scratch.path + "/run/cache" && needed == 38 * 768 && available == 10_000
+        }
+        let cacheFiles = (try? FileManager.default.contentsOfDirectory(atPath: scratch.path + "/run/cache")) ?? []
+        #expect(!cacheFiles.contains { $0.hasSuffix(".bin") && (FileManager.default.contents(atPath: scratch.path + "/run/cache/" + $0)?.count ?? 0) > 0 },
+                "\(cacheFiles)")
+    }
+
     @Test("a NaN loss stops the run naming the step, and last keeps the last good weights")
     func nonFiniteLossKeepsTheLastGoodCheckpoint() throws {
         let scratch = try Scratch()
