@@ -45,6 +45,39 @@ enum POSIXFile {
         return bytes
     }
 
+    /// The first `count` bytes of a regular file (fewer if it is shorter), and its size.
+    static func readPrefix(_ path: String, count: Int) throws(SafeTensorsError) -> (bytes: [UInt8], fileByteCount: Int) {
+        func failure(_ message: String) -> SafeTensorsError {
+            SafeTensorsError(path: path, reason: .unreadable(message))
+        }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        if descriptor < 0 { throw failure(systemMessage(errno)) }
+        defer { close(descriptor) }
+        var status = stat()
+        if fstat(descriptor, &status) != 0 { throw failure(systemMessage(errno)) }
+        if (status.st_mode & S_IFMT) == S_IFDIR { throw failure("is a directory") }
+        if (status.st_mode & S_IFMT) != S_IFREG { throw failure("not a regular file (\(fileKind(status.st_mode)))") }
+        let size = Int(status.st_size)
+        let wanted = min(max(count, 0), size)
+        var readError: Int32 = 0
+        let bytes = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
+            var total = 0
+            while total < wanted {
+                let got = systemRead(descriptor, buffer.baseAddress! + total, wanted - total)
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    readError = errno
+                    break
+                }
+                if got == 0 { break }
+                total += got
+            }
+            initialized = total
+        }
+        if readError != 0 { throw failure(systemMessage(readError)) }
+        return (bytes, size)
+    }
+
     /// What a file that is not a regular file is, in words.
     static func fileKind(_ mode: mode_t) -> String {
         switch mode & S_IFMT {

@@ -21,6 +21,16 @@ public struct SafeTensorsFile: Sendable {
 
     /// Reads and validates the file at `path`.
     public init(contentsOf path: String) throws(SafeTensorsError) {
+        // The header first: a file whose size is not what its header's tensors promise (a
+        // 20 GB file of junk behind a small header) is refused before its data is read.
+        let (lengthBytes, fileByteCount) = try POSIXFile.readPrefix(path, count: 8)
+        if lengthBytes.count == 8 {
+            let declared = lengthBytes.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            if declared <= UInt64(SafeTensorsHeader.maximumByteCount) {
+                let (prefix, _) = try POSIXFile.readPrefix(path, count: 8 + Int(declared))
+                _ = try SafeTensorsHeader.parse(prefix: prefix, fileByteCount: fileByteCount, path: path)
+            }
+        }
         try self.init(bytes: POSIXFile.read(path), path: path)
     }
 

@@ -37,10 +37,18 @@ struct SafeTensorsHeader {
     /// Reads the length prefix and header of `file` and checks the tensors' layout
     /// against the `file.count - dataStart` bytes that follow.
     static func parse(file: [UInt8], path: String) throws(SafeTensorsError) -> SafeTensorsHeader {
+        try parse(prefix: file, fileByteCount: file.count, path: path)
+    }
+
+    /// The header from the file's first bytes (`prefix`, at least the 8-byte length and the
+    /// header it declares, when the file has them) and the file's size: the layout is checked
+    /// against the size, so a file longer or shorter than its tensors is refused before its
+    /// data is read.
+    static func parse(prefix file: [UInt8], fileByteCount: Int, path: String) throws(SafeTensorsError) -> SafeTensorsHeader {
         func failure(_ reason: SafeTensorsError.Reason) -> SafeTensorsError {
             SafeTensorsError(path: path, reason: reason)
         }
-        guard file.count >= 8 else { throw failure(.fileTooSmall(byteCount: file.count)) }
+        guard file.count >= 8 else { throw failure(.fileTooSmall(byteCount: fileByteCount)) }
         var declared: UInt64 = 0
         for index in (0..<8).reversed() {
             declared = declared << 8 | UInt64(file[index])
@@ -64,7 +72,7 @@ struct SafeTensorsHeader {
         }
         var reader = HeaderReader(reader: JSONReader(headerBytes), path: path)
         let (metadata, entries) = try reader.readHeader()
-        try checkLayout(entries, dataByteCount: file.count - dataStart, failure: failure)
+        try checkLayout(entries, dataByteCount: fileByteCount - dataStart, failure: failure)
         return SafeTensorsHeader(metadata: metadata, entries: entries, dataStart: dataStart)
     }
 

@@ -1,5 +1,8 @@
 import GlimpseSafeTensors
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("Writing, and reading back what was written")
 struct RoundTripTests {
@@ -34,6 +37,25 @@ struct RoundTripTests {
             try expectBitIdentical(SafeTensorsFile(contentsOf: path))
             #expect(try readFile(path) == SafeTensorsWriter.encode(tensors, metadata: metadata))
             #expect(try FileManagerListing.contents(of: directory) == ["model.safetensors"])
+        }
+    }
+
+    @Test("a file far longer than its header's tensors (20 GB, sparse) is refused from its header, before its data is read")
+    func hugeTrailingData() throws {
+        try withTemporaryDirectory { (directory: String) throws in
+            let path = directory + "/model.safetensors"
+            try SafeTensorsWriter.write(tensors, metadata: metadata, to: path)
+            let size = try readFile(path).count
+            #expect(truncate(path, 20_000_000_000) == 0) // sparse: no disk used, nothing to read but zeros
+            do {
+                _ = try SafeTensorsFile(contentsOf: path)
+                Issue.record("a 20 GB file of trailing zeros was accepted")
+            } catch let error as SafeTensorsError {
+                #expect(error.reason == .trailingBytes(count: 20_000_000_000 - size), "\(error)")
+            }
+            // Shorter than its tensors: refused the same way.
+            #expect(truncate(path, off_t(size - 1)) == 0)
+            #expect(throws: SafeTensorsError.self) { try SafeTensorsFile(contentsOf: path) }
         }
     }
 
