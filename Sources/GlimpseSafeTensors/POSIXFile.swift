@@ -12,40 +12,12 @@ import Darwin
 enum POSIXFile {
     /// Reads a regular file whole.
     static func read(_ path: String) throws(SafeTensorsError) -> [UInt8] {
-        func failure(_ message: String) -> SafeTensorsError {
-            SafeTensorsError(path: path, reason: .unreadable(message))
-        }
-        // O_NONBLOCK: opening a FIFO without a writer returns at once (and is refused below
-        // as not a regular file) instead of waiting forever; reads of regular files ignore it.
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-        if descriptor < 0 { throw failure(systemMessage(errno)) }
-        defer { close(descriptor) }
-        var status = stat()
-        if fstat(descriptor, &status) != 0 { throw failure(systemMessage(errno)) }
-        if (status.st_mode & S_IFMT) == S_IFDIR { throw failure("is a directory") }
-        if (status.st_mode & S_IFMT) != S_IFREG { throw failure("not a regular file (\(fileKind(status.st_mode)))") }
-        let size = Int(status.st_size)
-        var readError: Int32 = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-            adviseHugePages(buffer.baseAddress!, count: size)
-            var total = 0
-            while total < size {
-                let count = systemRead(descriptor, buffer.baseAddress! + total, size - total)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    readError = errno
-                    break
-                }
-                if count == 0 { break }  // the file shrank while we read it; validation reports the cut
-                total += count
-            }
-            initialized = total
-        }
-        if readError != 0 { throw failure(systemMessage(readError)) }
-        return bytes
+        try readPrefix(path, count: Int.max).bytes
     }
 
-    /// The first `count` bytes of a regular file (fewer if it is shorter), and its size.
+    /// The first `count` bytes of a regular file (fewer if it is shorter), and its size. Only a
+    /// regular file is read: O_NONBLOCK lets the open of a FIFO without a writer return at once,
+    /// to be refused as not a regular file, instead of waiting forever.
     static func readPrefix(_ path: String, count: Int) throws(SafeTensorsError) -> (bytes: [UInt8], fileByteCount: Int) {
         func failure(_ message: String) -> SafeTensorsError {
             SafeTensorsError(path: path, reason: .unreadable(message))
@@ -61,6 +33,7 @@ enum POSIXFile {
         let wanted = min(max(count, 0), size)
         var readError: Int32 = 0
         let bytes = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
+            if wanted > 0 { adviseHugePages(buffer.baseAddress!, count: wanted) }
             var total = 0
             while total < wanted {
                 let got = systemRead(descriptor, buffer.baseAddress! + total, wanted - total)
@@ -69,7 +42,7 @@ enum POSIXFile {
                     readError = errno
                     break
                 }
-                if got == 0 { break }
+                if got == 0 { break }  // the file shrank while we read it; validation reports the cut
                 total += got
             }
             initialized = total
