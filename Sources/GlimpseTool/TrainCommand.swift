@@ -340,6 +340,8 @@ final class TrainingPrinter {
             }
         case .vocabulary(let size, let minimumCount):
             Terminal.standardError("vocabulary: \(size) tokens (words seen at least \(minimumCount) times)")
+        case .vocabularyCapped(let kept, let dropped):
+            Terminal.standardError("vocabulary: capped at \(kept) tokens; the \(dropped) least frequent words become <unk>")
         case .resumed(let position, let step):
             Terminal.standardError("resuming at epoch \(position.epoch + 1), batch \(position.batchIndex + 1) (step \(step))")
         case .caching(let done, let total):

@@ -158,6 +158,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         public static let captionsPerImage = 1000
         public static let selfCriticalSamples = 100
         public static let epochs = 1_000_000
+        /// Tokens of a vocabulary built by training, specials included: the most frequent words
+        /// are kept, the rest become `<unk>` (a caption of 200 000 distinct words would otherwise
+        /// make a 200 046-token output layer).
+        public static let vocabularySize = 50_000
     }
 
     /// The first problem with these options, in words, or nil. The CLI's validate()

@@ -12,6 +12,9 @@ public enum TrainingEvent: Sendable {
     /// The dataset inspection (the same checks as `glimpse inspect`) passed.
     case inspected(DatasetInspection)
     case vocabulary(size: Int, minimumWordCount: Int)
+    /// More words qualified than `TrainingOptions.Limits.vocabularySize` allows: the `dropped`
+    /// least frequent become `<unk>`.
+    case vocabularyCapped(kept: Int, dropped: Int)
     case resumed(DataPosition, step: Int)
     /// Decoding images into the cache: `done` of `total` images still to decode.
     case caching(done: Int, total: Int)
@@ -161,8 +164,13 @@ public struct TrainingRun {
                 trainer = Trainer(model: start.model, optimizer: Adam(learningRate: options.learningRate),
                                   maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
             } else {
-                vocabulary = Vocabulary.build(from: dataset.images(in: .train).flatMap { $0.captions.map(CaptionTokenizer.tokenize) },
-                                              minimumCount: minimumCount)
+                let tokenized = dataset.images(in: .train).flatMap { $0.captions.map(CaptionTokenizer.tokenize) }
+                vocabulary = Vocabulary.build(from: tokenized, minimumCount: minimumCount,
+                                              maximumSize: TrainingOptions.Limits.vocabularySize)
+                let eligible = Vocabulary.build(from: tokenized, minimumCount: minimumCount).count
+                if eligible > vocabulary.count {
+                    events(.vocabularyCapped(kept: vocabulary.count, dropped: eligible - vocabulary.count))
+                }
                 do { model = try options.modelConfiguration(vocabularySize: vocabulary.count) } catch { throw .model(error) }
                 var initGenerator = SeededGenerator(seed: options.seed)
                 trainer = Trainer(model: CaptioningModel(configuration: model, using: &initGenerator),

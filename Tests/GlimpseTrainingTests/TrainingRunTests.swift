@@ -158,6 +158,32 @@ struct TrainingRunTests {
         #expect(FileManager.default.fileExists(atPath: run.layout.best))
     }
 
+    @Test("a vocabulary is capped at its limit, the least frequent words left out and counted")
+    func vocabularyCap() throws {
+        let scratch = try Scratch()
+        let folder = scratch.path + "/data"
+        try SyntheticDataset(count: 12, seed: 5).write(to: folder)
+        // One caption of 60 000 distinct words, for the first image.
+        let captions = try String(contentsOfFile: folder + "/captions.txt", encoding: .utf8)
+        let firstImage = captions.split(separator: "\n")[1].split(separator: ",")[0]
+        let flood = (0..<60_000).map { "w\($0)" }.joined(separator: " ")
+        try (captions + "\(firstImage),\(flood)\n").write(toFile: folder + "/captions.txt", atomically: true, encoding: .utf8)
+        let dataset = try DatasetLoader().load(folder)
+        var options = tinyOptions(epochs: 1)
+        options.maximumSteps = 1
+        let run = TrainingRun(dataset: dataset, runDirectory: scratch.path + "/run", options: options)
+        final class Box: @unchecked Sendable { var capped: (kept: Int, dropped: Int)? }
+        let box = Box()
+        _ = try run.run(events: { event in
+            if case .vocabularyCapped(let kept, let dropped) = event { box.capped = (kept, dropped) }
+        })
+        let vocabulary = try Checkpoint(contentsOf: run.layout.last).vocabulary
+        #expect(vocabulary.count == TrainingOptions.Limits.vocabularySize)
+        let capped = try #require(box.capped)
+        #expect(capped.kept == TrainingOptions.Limits.vocabularySize)
+        #expect(capped.dropped > 10_000, "\(capped)")
+    }
+
     @Test("an image cache that would not fit on its disk is refused before a byte is written")
     func cacheTooLarge() throws {
         let scratch = try Scratch()
