@@ -50,6 +50,12 @@ public struct Vocabulary: Sendable, Equatable {
         return Vocabulary(validTokens: specialTokens + words)
     }
 
+    /// The first `size` tokens (at least the specials): for a vocabulary `build` made, its
+    /// most frequent words, as `build(…, maximumSize: size)` would give.
+    public func truncated(to size: Int) -> Vocabulary {
+        size >= count ? self : Vocabulary(validTokens: Array(tokens.prefix(max(size, Self.specialTokens.count))))
+    }
+
     public func id(of word: String) -> Int32 { ids[word] ?? Self.unknownID }
 
     public func contains(_ word: String) -> Bool { ids[word] != nil }

@@ -45,7 +45,7 @@ public struct DirectoryWalk: IteratorProtocol, Sendable {
         self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         var status = stat()
         guard stat(self.root, &status) == 0 else {
-            problems.append(Problem(path: self.root, reason: systemMessage(errno)))
+            problems.append(Problem(path: self.root, reason: FileBytes.systemMessage(errno)))
             return
         }
         enter(self.root, relative: "", status: status)
@@ -67,9 +67,9 @@ public struct DirectoryWalk: IteratorProtocol, Sendable {
                 var link = stat()
                 if lstat(path, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK {
                     problems.append(Problem(path: path, reason: error == ELOOP
-                        ? "symbolic links loop back on themselves" : "dangling symbolic link (\(systemMessage(error)))"))
+                        ? "symbolic links loop back on themselves" : "dangling symbolic link (\(FileBytes.systemMessage(error)))"))
                 } else {
-                    problems.append(Problem(path: path, reason: systemMessage(error)))
+                    problems.append(Problem(path: path, reason: FileBytes.systemMessage(error)))
                 }
                 continue
             }
@@ -90,7 +90,7 @@ public struct DirectoryWalk: IteratorProtocol, Sendable {
             return
         }
         guard let directory = opendir(folder) else {
-            problems.append(Problem(path: folder, reason: "cannot list folder: " + systemMessage(errno)))
+            problems.append(Problem(path: folder, reason: "cannot list folder: " + FileBytes.systemMessage(errno)))
             return
         }
         defer { closedir(directory) }
@@ -111,9 +111,5 @@ public struct DirectoryWalk: IteratorProtocol, Sendable {
         }
         names.sort()
         stack.append((folder, relative, names, 0))
-    }
-
-    private func systemMessage(_ code: Int32) -> String {
-        String(cString: strerror(code))
     }
 }

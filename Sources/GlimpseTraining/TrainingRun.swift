@@ -164,12 +164,11 @@ public struct TrainingRun {
                 trainer = Trainer(model: start.model, optimizer: Adam(learningRate: options.learningRate),
                                   maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
             } else {
-                let tokenized = dataset.images(in: .train).flatMap { $0.captions.map(CaptionTokenizer.tokenize) }
-                vocabulary = Vocabulary.build(from: tokenized, minimumCount: minimumCount,
-                                              maximumSize: TrainingOptions.Limits.vocabularySize)
-                let eligible = Vocabulary.build(from: tokenized, minimumCount: minimumCount).count
-                if eligible > vocabulary.count {
-                    events(.vocabularyCapped(kept: vocabulary.count, dropped: eligible - vocabulary.count))
+                let eligible = Vocabulary.build(from: dataset.images(in: .train).flatMap { $0.captions.map(CaptionTokenizer.tokenize) },
+                                                minimumCount: minimumCount)
+                vocabulary = eligible.truncated(to: TrainingOptions.Limits.vocabularySize)
+                if eligible.count > vocabulary.count {
+                    events(.vocabularyCapped(kept: vocabulary.count, dropped: eligible.count - vocabulary.count))
                 }
                 do { model = try options.modelConfiguration(vocabularySize: vocabulary.count) } catch { throw .model(error) }
                 var initGenerator = SeededGenerator(seed: options.seed)
