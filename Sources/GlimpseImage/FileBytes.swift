@@ -123,7 +123,7 @@ public enum FileBytes {
         return parent.isEmpty ? "/" : parent
     }
 
-    static func systemMessage(_ code: Int32) -> String {
+    public static func systemMessage(_ code: Int32) -> String {
         String(cString: strerror(code))
     }
 }

@@ -20,8 +20,10 @@ struct TrainCommand: ParsableCommand {
         CIDEr-D, and, when the dataset has ground truth (ground_truth.jsonl, as `glimpse \
         synth` writes it), by the content scores (Docs/content.md): RUN_DIR/best.safetensors \
         keeps the best CIDEr-D (or, with --select-by content, the best share of captions with \
-        every object right), RUN_DIR/last.safetensors (with last.state.safetensors) the latest \
-        epoch. RUN_DIR/log.jsonl has one line per step and per validation; config.json and \
+        every object right), RUN_DIR/last the latest epoch or stop: a link to one complete \
+        checkpoint set (weights, optimizer state, data position and progress, written whole \
+        and switched by one rename, so a kill at any instant leaves the previous set or the \
+        new one), with RUN_DIR/last.safetensors linking to its weights. RUN_DIR/log.jsonl has one line per step and per validation; config.json and \
         vocab.txt describe the run.
 
         Ctrl-C or SIGTERM saves `last` with the exact data position and exits with status \
@@ -35,7 +37,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("out"), help: ArgumentHelp("The run folder.", valueName: "RUN_DIR"))
     var runDirectory: String
 
-    @Flag(help: "Continue the run in RUN_DIR from last.safetensors.")
+    @Flag(help: "Continue the run in RUN_DIR from its last checkpoint set (checked first; a damaged one falls back to the previous).")
     var resume = false
 
     @Option(help: "Epochs to train (default 20, or unlimited with --minutes; with --resume, the run's own).")
@@ -244,6 +246,18 @@ struct TrainCommand: ParsableCommand {
         return options
     }
 
+    /// `GLIMPSE_TEST_SAVE_PAUSE=SECONDS`, for the reliability tests only: before each write of a
+    /// checkpoint set, say which (`glimpse: test pause before <stage>` on standard error) and
+    /// sleep, so that a test can kill the run at that exact moment of the save.
+    static func savePauseForTests() -> ((CheckpointSet.Stage) -> Void)? {
+        guard let text = ProcessInfo.processInfo.environment["GLIMPSE_TEST_SAVE_PAUSE"],
+              let seconds = Double(text), seconds >= 0, seconds <= 60 else { return nil }
+        return { stage in
+            Terminal.standardError("glimpse: test pause before \(stage.rawValue)")
+            Thread.sleep(forTimeInterval: seconds)
+        }
+    }
+
     func run() throws {
         let options = try trainingOptions()
         let loaded: Dataset
@@ -268,8 +282,9 @@ struct TrainCommand: ParsableCommand {
         let printer = TrainingPrinter()
         let outcome: TrainingOutcome
         do {
-            outcome = try TrainingRun(dataset: loaded, runDirectory: runDirectory, options: options, resume: resume)
-                .run(shouldStop: { stop.requested != nil }, events: printer.handle)
+            var run = TrainingRun(dataset: loaded, runDirectory: runDirectory, options: options, resume: resume)
+            run.savePause = Self.savePauseForTests()
+            outcome = try run.run(shouldStop: { stop.requested != nil }, events: printer.handle)
         } catch TrainingError.noUsableTrainingImages(let root, let report) {
             for line in report { print(line) }
             Terminal.standardError("glimpse: no usable training image in \(root)")
@@ -342,8 +357,11 @@ final class TrainingPrinter {
             Terminal.standardError("vocabulary: \(size) tokens (words seen at least \(minimumCount) times)")
         case .vocabularyCapped(let kept, let dropped):
             Terminal.standardError("vocabulary: capped at \(kept) tokens; the \(dropped) least frequent words become <unk>")
-        case .resumed(let position, let step):
-            Terminal.standardError("resuming at epoch \(position.epoch + 1), batch \(position.batchIndex + 1) (step \(step))")
+        case .resumed(let position, let step, let folder):
+            Terminal.standardError("resuming from \(PlainText.escapedPath(folder)) at epoch \(position.epoch + 1), "
+                                   + "batch \(position.batchIndex + 1) (step \(step))")
+        case .skippedCheckpointSet(let folder, let reason):
+            Terminal.standardError("glimpse: not resuming from \(PlainText.escapedPath(folder)): \(reason)")
         case .caching(let done, let total):
             if cacheBar == nil { cacheBar = ProgressReporter("decoding images", total: total, unit: "images") }
             cacheBar?.update(done)

@@ -13,10 +13,13 @@ public struct RunLayout: Sendable {
     public init(directory: String) { self.directory = directory }
 
     public var best: String { directory + "/best.safetensors" }
+    /// The link to the latest complete checkpoint set (`CheckpointSet`): a folder.
+    public var lastSet: String { directory + "/last" }
+    /// The latest weights: a fixed link to `last/model.safetensors`.
     public var last: String { directory + "/last.safetensors" }
-    public var lastState: String { TrainingState.path(besideCheckpoint: last) }
+    public var lastState: String { lastSet + "/" + CheckpointSet.stateFile }
     /// Best score, plateau counters, epochs done: what the loop itself needs to resume.
-    public var progress: String { directory + "/progress.json" }
+    public var progress: String { lastSet + "/" + CheckpointSet.progressFile }
     public var log: String { directory + "/log.jsonl" }
     public var vocabulary: String { directory + "/vocab.txt" }
     public var configuration: String { directory + "/config.json" }
@@ -35,7 +38,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var validationImages: Int
 }
 
-/// The loop's own bookkeeping, saved atomically with `last` so a resumed run decides
+/// The loop's own bookkeeping, saved in the checkpoint set with `last` so a resumed run decides
 /// plateaus and early stopping exactly as the uninterrupted run would.
 public struct RunProgress: Codable, Sendable, Equatable {
     /// Best validation score so far: CIDEr-D, or the exact-match share when selecting by content
@@ -130,6 +133,27 @@ final class LogWriter {
         guard written == line.count else {
             throw .file(path: path, reason: written < 0 ? String(cString: strerror(errno)) : "short write")
         }
+    }
+
+    /// Cuts the log back to the records of steps up to `step`: what a run resumed at `step`
+    /// has already written. Everything from the first later record on (and a line left
+    /// half-written by a crash) goes, so the resumed run's records are not duplicated.
+    static func cut(_ path: String, afterStep step: Int) throws(TrainingError) {
+        guard FileManager.default.fileExists(atPath: path) else { return }
+        let bytes: [UInt8]
+        do { bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+            throw .file(path: path, reason: ErrorText.describe(error))
+        }
+        struct Step: Decodable { var step: Int }
+        var keep = 0
+        while keep < bytes.count {
+            guard let newline = bytes[keep...].firstIndex(of: 0x0A),
+                  let record = try? JSONDecoder().decode(Step.self, from: Data(bytes[keep..<newline])),
+                  record.step <= step else { break }
+            keep = newline + 1
+        }
+        guard keep < bytes.count else { return }
+        guard truncate(path, off_t(keep)) == 0 else { throw .file(path: path, reason: String(cString: strerror(errno))) }
     }
 
     func sync() throws(TrainingError) {

@@ -15,7 +15,11 @@ public enum TrainingEvent: Sendable {
     /// More words qualified than `TrainingOptions.Limits.vocabularySize` allows: the `dropped`
     /// least frequent become `<unk>`.
     case vocabularyCapped(kept: Int, dropped: Int)
-    case resumed(DataPosition, step: Int)
+    /// Resuming from the checkpoint set in `from` (a folder).
+    case resumed(DataPosition, step: Int, from: String)
+    /// A checkpoint set that could not be used (a save killed part way, a damaged file);
+    /// the run resumes from an older complete one.
+    case skippedCheckpointSet(folder: String, reason: String)
     /// Decoding images into the cache: `done` of `total` images still to decode.
     case caching(done: Int, total: Int)
     /// The cache is filled; unreadable images are listed here and left out of training.
@@ -61,9 +65,11 @@ struct TrainingHooks {
 /// RUN_DIR/vocab.txt            the vocabulary, one token per line
 /// RUN_DIR/log.jsonl            one line per step and per validation
 /// RUN_DIR/best.safetensors     best validation CIDEr-D (or exact-match share: `selectBy`)
-/// RUN_DIR/last.safetensors     end of the last epoch, or where the run was stopped
-/// RUN_DIR/last.state.safetensors  Adam, generator, data position: resumes exactly
-/// RUN_DIR/progress.json        best score and plateau counters, saved with `last`
+/// RUN_DIR/last                 link to the latest checkpoint set (`CheckpointSet`), written whole
+///                              at each epoch end or stop: checkpoints/step-N.x/{model.safetensors,
+///                              state.safetensors (Adam, generator, data position), progress.json
+///                              (best score, plateau counters), set.json}
+/// RUN_DIR/last.safetensors     link to last/model.safetensors
 /// RUN_DIR/cache/               decoded images (unless a cache folder is given)
 /// ```
 public struct TrainingRun {
@@ -74,6 +80,9 @@ public struct TrainingRun {
     /// used, except the stopping conditions (epochs, minutes, steps) and threads.
     public var resume: Bool
     var hooks = TrainingHooks()
+    /// Called before each write of a checkpoint set (`CheckpointSet.Stage`): for reliability
+    /// tests that kill the process part way through a save.
+    public var savePause: ((CheckpointSet.Stage) -> Void)?
 
     public init(dataset: Dataset, runDirectory: String, options: TrainingOptions, resume: Bool = false) {
         self.dataset = dataset
@@ -102,7 +111,6 @@ public struct TrainingRun {
         } catch {
             throw .file(path: layout.directory, reason: (error as NSError).localizedDescription)
         }
-        let fileManager = FileManager.default
 
         // MARK: Options, vocabulary, model: fresh or from the run folder
         var options = self.options
@@ -114,9 +122,6 @@ public struct TrainingRun {
         var progress: RunProgress
         let inspection: DatasetInspection
         if resume {
-            guard fileManager.fileExists(atPath: layout.last) else {
-                throw .cannotResume(path: layout.last, reason: "no checkpoint to resume from")
-            }
             configuration = try JSONFile.read(RunConfiguration.self, from: layout.configuration)
             let saved = configuration.options
             options = saved
@@ -131,24 +136,26 @@ public struct TrainingRun {
             Parallel.use(cores: options.threads)
             inspection = try Self.inspect(dataset, minimumWordCount: configuration.minimumWordCount, threads: options.threads)
             events(.inspected(inspection))
-            let checkpoint: Checkpoint
-            let state: TrainingState
-            do {
-                checkpoint = try Checkpoint(contentsOf: layout.last)
-                state = try TrainingState(contentsOf: layout.lastState, for: checkpoint.model)
-            } catch {
-                throw .checkpoint(error)
-            }
+            let loaded = try CheckpointSet.load(from: layout)
+            // What a killed save left (newer partial sets, temporary files) goes; so do the
+            // log's records past the set.
+            CheckpointSet.removeFolders(in: layout, except: loaded.folder == layout.directory ? nil : (loaded.folder as NSString).lastPathComponent)
+            try LogWriter.cut(layout.log, afterStep: loaded.state.optimizer.stepCount)
+            let checkpoint = loaded.checkpoint, state = loaded.state
+            for skipped in loaded.skipped { events(.skippedCheckpointSet(folder: skipped.folder, reason: skipped.reason)) }
             vocabulary = checkpoint.vocabulary
-            progress = try JSONFile.read(RunProgress.self, from: layout.progress)
+            progress = loaded.progress
             trainer = Trainer(model: checkpoint.model, optimizer: state.optimizer,
                               maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
             generator = state.generator
             position = state.dataPosition
             if progress.finished { return .alreadyFinished }
-            events(.resumed(position, step: trainer.stepCount))
+            events(.resumed(position, step: trainer.stepCount, from: loaded.folder))
         } else {
-            if fileManager.fileExists(atPath: layout.last) { throw .runExists(directory: layout.directory) }
+            if CheckpointSet.anySaved(in: layout) { throw .runExists(directory: layout.directory) }
+            // A run killed before its first save left only its log and temporary files.
+            CheckpointSet.removeFolders(in: layout, except: nil)
+            try LogWriter.cut(layout.log, afterStep: 0)
             Parallel.use(cores: options.threads)
             let minimumCount = Self.minimumWordCount(for: dataset, options: options)
             inspection = try Self.inspect(dataset, minimumWordCount: minimumCount, threads: options.threads)
@@ -259,21 +266,15 @@ public struct TrainingRun {
         // MARK: Epochs
         func save(_ checkpointPath: String? = nil) throws(TrainingError) {
             let checkpoint = Checkpoint(model: trainer.model, vocabulary: vocabulary, preprocessing: preprocessing)
-            do {
-                if let checkpointPath {
-                    try checkpoint.write(to: checkpointPath)
-                    return
-                }
-                // State first, then weights, then progress: a crash in between leaves a
-                // state that is newer than the weights only if the weights' rename failed,
-                // and resuming reads all three.
-                try trainer.trainingState(generator: generator, dataPosition: position).write(to: layout.lastState)
-                try checkpoint.write(to: layout.last)
-            } catch {
-                throw .checkpoint(error)
+            if let checkpointPath {
+                do { try checkpoint.write(to: checkpointPath) } catch { throw .checkpoint(error) }
+                return
             }
-            try JSONFile.write(progress, to: layout.progress)
+            // The log first: a set never names a step whose records could still be lost.
             try log.sync()
+            try CheckpointSet.commit(in: layout, checkpoint: checkpoint,
+                                     state: trainer.trainingState(generator: generator, dataPosition: position),
+                                     progress: progress, pause: savePause)
         }
         func stopReason() -> TrainingOutcome? {
             if shouldStop() { return .interrupted(step: trainer.stepCount) }

@@ -20,7 +20,7 @@ struct TrainCommandTests {
         let run = scratch.path + "/run"
         let outcome = try ToolRunner.run(["train", data, "--out", run, "--epochs", "1"] + Self.tinyModel)
         #expect(outcome.status == 0, "\(outcome.standardError)")
-        for name in ["best.safetensors", "last.safetensors", "last.state.safetensors", "log.jsonl", "vocab.txt",
+        for name in ["best.safetensors", "last.safetensors", "last/state.safetensors", "log.jsonl", "vocab.txt",
                      "config.json", "cache"] {
             #expect(FileManager.default.fileExists(atPath: run + "/" + name), "missing \(name)")
         }
@@ -87,7 +87,7 @@ struct TrainCommandTests {
         #expect(process.terminationReason == .exit)
         #expect(process.terminationStatus == 143)
         #expect(FileManager.default.fileExists(atPath: run + "/last.safetensors"))
-        #expect(FileManager.default.fileExists(atPath: run + "/last.state.safetensors"))
+        #expect(FileManager.default.fileExists(atPath: run + "/last/state.safetensors"))
         let log = try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8)
         #expect(log.split(separator: "\n").last?.contains("\"kind\":\"stop\"") == true)
 
