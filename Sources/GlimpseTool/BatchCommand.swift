@@ -70,9 +70,13 @@ struct BatchCommand: ParsableCommand {
             }
         }
 
+        if let html, FileManager.default.fileExists(atPath: html), !HTMLGallery.isGalleryPage(html) {
+            throw ToolFailure("\(html): exists and is not a gallery page of an earlier glimpse batch run, so it is left "
+                              + "untouched; choose another --html or remove it")
+        }
         let outputFile = BatchOutput(path: output, format: format, writesHeader: shard.index == 0)
         let previous: [BatchRecord]
-        do { previous = try outputFile.resume() } catch { throw ToolFailure(error.description) }
+        do { previous = try outputFile.open() } catch { throw ToolFailure(error.description) }
         let done = Set(previous.map(\.path))
         // The gallery and the COCO array need every record; plain JSONL/CSV runs keep none.
         let keepsRecords = html != nil || format == .coco

@@ -24,18 +24,25 @@ struct BatchOutputError: Error, CustomStringConvertible {
 
 /// The output file of `glimpse batch`, appended batch by batch and read back to resume.
 ///
-/// - JSON Lines and CSV are appended to the output itself, one `write(2)` per batch, so an
-///   interruption loses at most the batch being written; a torn last line is cut off
-///   before appending again, and its image is captioned again.
+/// - JSON Lines and CSV are appended to the output itself, one `write(2)` per batch with
+///   `O_APPEND`, so an interruption loses at most the batch being written; a torn last line
+///   is cut off before appending again, and its image is captioned again.
 /// - COCO's results format is one JSON array, which cannot be appended to; progress goes
 ///   to a JSON Lines sidecar (`OUTPUT.progress.jsonl`, the resume state, kept) and the
 ///   array is written from it atomically at the end of every run.
+/// - Batch only changes a file it can prove it wrote: every line one of this format's
+///   records (a CSV's header where this shard writes one), a COCO array only beside its
+///   sidecar. Anything else is refused before a byte changes.
+/// - The file appended to is locked (`flock`) for the run's life: a second run on the same
+///   output refuses at once, naming the first.
 final class BatchOutput {
     let path: String
     let format: BatchFormat
     /// Only the first shard's CSV has the header, so shard files concatenate with `cat`.
     let writesHeader: Bool
-    private var handle: FileHandle?
+    private var descriptor: Int32 = -1
+    /// Bytes in the file appended to.
+    private var length = 0
 
     static let csvHeader = "path,caption,logprob,error"
 
@@ -45,68 +52,98 @@ final class BatchOutput {
         self.writesHeader = writesHeader
     }
 
+    deinit { if descriptor >= 0 { close(descriptor) } }
+
     /// The file appended to: the output, or for COCO its sidecar.
     var progressPath: String { format == .coco ? path + ".progress.jsonl" : path }
 
-    /// Records already written by earlier runs; cuts off a torn last record so appending resumes cleanly.
-    func resume() throws(BatchOutputError) -> [BatchRecord] {
+    private func failure(_ message: String, file: String? = nil) -> BatchOutputError {
+        BatchOutputError(path: file ?? progressPath, message: message)
+    }
+
+    /// Opens and locks the file appended to (creating it), checks that it is this format's
+    /// output, cuts off a torn last record, and returns the records already there.
+    func open() throws(BatchOutputError) -> [BatchRecord] {
         let file = progressPath
-        guard FileManager.default.fileExists(atPath: file) else { return [] }
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw BatchOutputError(path: file, message: "cannot read the existing output to resume")
+        var info = stat()
+        let existed = stat(file, &info) == 0
+        if existed && (info.st_mode & S_IFMT) != S_IFREG {
+            let kind = (info.st_mode & S_IFMT) == S_IFDIR ? "a folder" : FileBytes.specialFileKind(file) ?? "not a file"
+            throw failure("is not a regular file (\(kind)); choose another --output")
         }
-        let bytes = [UInt8](data)
-        let (records, completeLength, foreignLine) = format == .csv ? Self.parseCSV(bytes) : Self.parseJSONLines(bytes)
+        if format == .coco && stat(path, &info) == 0 {
+            guard existed else {
+                throw failure("exists and is not the results of an earlier glimpse batch run (no \(file) beside it); "
+                              + "choose another --output or remove it", file: path)
+            }
+            try Self.checkCOCOResults(at: path)
+        }
+        descriptor = Glibc.open(file, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0o644)
+        guard descriptor >= 0 else { throw failure("cannot open: \(FileBytes.systemMessage(errno))") }
+        switch FileLock.tryExclusive(descriptor) {
+        case .success: break
+        case .failure(.held(let holder)):
+            throw failure("another glimpse batch run is writing to it (\(holder?.description ?? "its process is not listed")); "
+                          + "wait for it to finish, or give this run another --output")
+        case .failure(.system(let message)):
+            throw failure("cannot lock: \(message)")
+        }
+        // Read through the locked descriptor: what is checked is what is appended to.
+        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            throw failure("is not a regular file; choose another --output")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + filled, $0.count - filled, off_t(filled)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw failure("cannot read the existing output to resume: \(FileBytes.systemMessage(errno))") }
+            filled += count
+        }
+        let parsed = format == .csv ? Self.parseCSV(bytes, headerExpected: writesHeader) : Self.parseJSONLines(bytes)
         // Appending our records to some other file (or another format's) would spoil both.
-        if let foreignLine {
-            throw BatchOutputError(path: file, message: "line \(foreignLine) is not a glimpse batch \(format.rawValue) record; "
-                                   + "to resume, give the output of an earlier run with the same --format")
+        if let problem = parsed.problem {
+            throw failure(problem + "; it is not the \(format.rawValue) output of an earlier glimpse batch run"
+                          + (format == .csv ? " of this shard" : "") + ", so it is left untouched: choose another --output")
         }
-        if completeLength < bytes.count {
+        if parsed.completeLength < bytes.count {
             // The last record was cut (an interrupted run): drop it, its image is redone.
-            guard truncate(file, off_t(completeLength)) == 0 else {
-                throw BatchOutputError(path: file, message: "cannot cut the incomplete last line: \(String(cString: strerror(errno)))")
+            guard ftruncate(descriptor, off_t(parsed.completeLength)) == 0 else {
+                throw failure("cannot cut the incomplete last line: \(FileBytes.systemMessage(errno))")
             }
         }
-        return records
+        length = parsed.completeLength
+        return parsed.records
     }
 
-    /// Appends records in one write, then flushes them to the file.
+    /// Appends records in one write, then flushes them to the disk.
     func append(_ records: [BatchRecord]) throws(BatchOutputError) {
-        let file = progressPath
-        if handle == nil {
-            if !FileManager.default.fileExists(atPath: file) {
-                guard FileManager.default.createFile(atPath: file, contents: nil) else {
-                    throw BatchOutputError(path: file, message: "cannot create the output file")
-                }
+        precondition(descriptor >= 0, "open() first")
+        var text = ""
+        if format == .csv && length == 0 && writesHeader { text = Self.csvHeader + "\r\n" }
+        text += records.map { format == .csv ? Self.csvLine($0) : Self.jsonLine($0) }.joined()
+        guard !text.isEmpty else { return }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, $0.count - written) }
+            if count < 0 {
+                if errno == EINTR || errno == EAGAIN { continue }
+                throw failure("cannot write: \(FileBytes.systemMessage(errno))")
             }
-            guard let opened = FileHandle(forWritingAtPath: file) else {
-                throw BatchOutputError(path: file, message: "cannot open the output file for writing")
-            }
-            handle = opened
-            let end = (try? opened.seekToEnd()) ?? 0
-            if format == .csv && end == 0 && writesHeader {
-                try write(Self.csvHeader + "\r\n", to: opened, file: file)
-            }
+            written += count
         }
-        guard !records.isEmpty, let handle else { return }
-        let text = records.map { format == .csv ? Self.csvLine($0) : Self.jsonLine($0) }.joined()
-        try write(text, to: handle, file: file)
+        guard fsync(descriptor) == 0 else { throw failure("cannot write: \(FileBytes.systemMessage(errno))") }
+        length += bytes.count
     }
 
-    private func write(_ text: String, to handle: FileHandle, file: String) throws(BatchOutputError) {
-        do {
-            try handle.write(contentsOf: Data(text.utf8))
-            try handle.synchronize()
-        } catch {
-            throw BatchOutputError(path: file, message: "cannot write: \((error as NSError).localizedDescription)")
-        }
-    }
-
-    /// For COCO: the results array from every record in the sidecar, written atomically.
+    /// For COCO: the results array from every record in the sidecar, written atomically
+    /// (while the sidecar is still locked). Then the lock is released.
     func finish(allRecords: [BatchRecord]) throws(BatchOutputError) {
-        try? handle?.close()
-        handle = nil
+        defer {
+            if descriptor >= 0 { close(descriptor) }
+            descriptor = -1
+        }
         guard format == .coco else { return }
         let items: [[String: Any]] = allRecords.compactMap { record in
             record.caption.map { ["image_id": record.path, "caption": $0] }
@@ -121,6 +158,31 @@ final class BatchOutput {
         }
     }
 
+    /// A COCO results file as `finish` writes it: a JSON array of objects with exactly a
+    /// string `image_id` and a string `caption`.
+    static func checkCOCOResults(at path: String) throws(BatchOutputError) {
+        let bytes: [UInt8]
+        do { bytes = try FileBytes.read(path, limit: 1 << 34) } catch {
+            throw BatchOutputError(path: path, message: "cannot read the existing results: \(error.reason)")
+        }
+        guard let items = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [Any],
+              items.allSatisfy({ item in
+                  guard let object = item as? [String: Any] else { return false }
+                  return Set(object.keys) == ["image_id", "caption"] && object["image_id"] is String && object["caption"] is String
+              }) else {
+            throw BatchOutputError(path: path, message: "is not a COCO results array as glimpse batch writes it, so it is left "
+                                   + "untouched; choose another --output")
+        }
+    }
+
+    struct Parsed {
+        var records: [BatchRecord] = []
+        /// Bytes up to the end of the last complete record.
+        var completeLength = 0
+        /// Why the file is not this format's output (nil when it is).
+        var problem: String?
+    }
+
     // MARK: JSON Lines
 
     static func jsonLine(_ record: BatchRecord) -> String {
@@ -131,21 +193,39 @@ final class BatchOutput {
         return JSONLine.object(fields) + "\n"
     }
 
-    /// Records of the complete lines, the length of the complete part, and the number of
-    /// the first complete line that is not a record (nil when all are).
-    static func parseJSONLines(_ bytes: [UInt8]) -> ([BatchRecord], Int, Int?) {
-        let complete = (bytes.lastIndex(of: 0x0A).map { $0 + 1 }) ?? 0
-        var records: [BatchRecord] = []
-        for (index, line) in bytes[..<complete].split(separator: 0x0A, omittingEmptySubsequences: false).dropLast().enumerated() {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                  let path = object["path"] as? String, object["caption"] is String || object["error"] is String else {
-                return (records, complete, index + 1)
+    /// The records of the complete lines. Every complete line must be a record as
+    /// `jsonLine` writes it; a last line without its newline must begin as one.
+    static func parseJSONLines(_ bytes: [UInt8]) -> Parsed {
+        var parsed = Parsed()
+        parsed.completeLength = (bytes.lastIndex(of: 0x0A).map { $0 + 1 }) ?? 0
+        for (index, line) in bytes[..<parsed.completeLength].split(separator: 0x0A, omittingEmptySubsequences: false)
+            .dropLast().enumerated() {
+            guard let record = record(fromJSONLine: line) else {
+                parsed.problem = "line \(index + 1) is not a glimpse batch record"
+                return parsed
             }
-            records.append(BatchRecord(path: path, caption: object["caption"] as? String,
-                                       logProbability: (object["logprob"] as? NSNumber)?.doubleValue,
-                                       error: object["error"] as? String))
+            parsed.records.append(record)
         }
-        return (records, complete, nil)
+        let tail = bytes[parsed.completeLength...]
+        let opening = Array("{\"path\":\"".utf8)
+        if !tail.isEmpty && !(tail.starts(with: opening) || opening.starts(with: tail)) {
+            parsed.problem = "its last line (\(parsed.records.count + 1)) has no line end and does not begin as a glimpse batch record"
+        }
+        return parsed
+    }
+
+    /// One line as `jsonLine` writes it: `path` with `caption` and `logprob`, or with `error`.
+    static func record(fromJSONLine line: ArraySlice<UInt8>) -> BatchRecord? {
+        guard line.first == UInt8(ascii: "{"),
+              let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+              let path = object["path"] as? String else { return nil }
+        let keys = Set(object.keys)
+        if keys == ["path", "error"], let error = object["error"] as? String {
+            return BatchRecord(path: path, error: error)
+        }
+        guard keys == ["path", "caption", "logprob"], let caption = object["caption"] as? String,
+              let logProbability = object["logprob"] as? NSNumber, !(object["logprob"] is Bool) else { return nil }
+        return BatchRecord(path: path, caption: caption, logProbability: logProbability.doubleValue)
     }
 
     // MARK: CSV (RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted, quotes doubled)
@@ -161,30 +241,16 @@ final class BatchOutput {
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    /// Records of the complete rows (a row ends with a line break outside quotes), the
-    /// header skipped, the length of the complete part, and the number of the first
-    /// complete row that is not a record (nil when all are).
-    static func parseCSV(_ bytes: [UInt8]) -> ([BatchRecord], Int, Int?) {
-        var rowNumber = 0
-        var foreign: Int?
-        var records: [BatchRecord] = []
+    /// The records of the complete rows (a row ends with a line break outside quotes). Every
+    /// row must be a record as `csvLine` writes it, after the header exactly when this shard
+    /// writes one; a last row without its line end is accepted only after such rows.
+    static func parseCSV(_ bytes: [UInt8], headerExpected: Bool) -> Parsed {
+        var parsed = Parsed()
+        var rows: [[String]] = []
         var fields: [String] = []
         var field: [UInt8] = []
         var quoted = false
-        var complete = 0
         var index = 0
-        func endRow() {
-            fields.append(String(decoding: field, as: UTF8.self))
-            field = []
-            defer { fields = [] }
-            rowNumber += 1
-            if fields.count != 4 {
-                if foreign == nil { foreign = rowNumber }
-            } else if fields.joined(separator: ",") != csvHeader {
-                records.append(BatchRecord(path: fields[0], caption: fields[1].isEmpty && !fields[3].isEmpty ? nil : fields[1],
-                                           logProbability: Double(fields[2]), error: fields[3].isEmpty ? nil : fields[3]))
-            }
-        }
         while index < bytes.count {
             let byte = bytes[index]
             if quoted {
@@ -205,13 +271,46 @@ final class BatchOutput {
                 field = []
             } else if byte == 0x0A {
                 if field.last == 0x0D { field.removeLast() }
-                endRow()
-                complete = index + 1
+                fields.append(String(decoding: field, as: UTF8.self))
+                rows.append(fields)
+                fields = []
+                field = []
+                parsed.completeLength = index + 1
             } else {
                 field.append(byte)
             }
             index += 1
         }
-        return (records, complete, foreign)
+        for (index, row) in rows.enumerated() {
+            if index == 0 && headerExpected {
+                guard row.joined(separator: ",") == csvHeader else {
+                    parsed.problem = "its first row is not the header \(csvHeader)"
+                    return parsed
+                }
+                continue
+            }
+            guard let record = record(fromCSVRow: row) else {
+                parsed.problem = row.joined(separator: ",") == csvHeader
+                    ? "row \(index + 1) is a header, which only the first shard's file has"
+                    : "row \(index + 1) is not a glimpse batch record"
+                return parsed
+            }
+            parsed.records.append(record)
+        }
+        if parsed.completeLength < bytes.count && rows.isEmpty {
+            parsed.problem = "it has no line end, so none of it is a glimpse batch record"
+        }
+        return parsed
+    }
+
+    /// One row as `csvLine` writes it: path, caption and logprob, or path and error.
+    static func record(fromCSVRow row: [String]) -> BatchRecord? {
+        guard row.count == 4, !row[0].isEmpty else { return nil }
+        if !row[3].isEmpty {
+            guard row[1].isEmpty, row[2].isEmpty else { return nil }
+            return BatchRecord(path: row[0], error: row[3])
+        }
+        guard let logProbability = Double(row[2]), logProbability.isFinite || row[2] == "-inf" else { return nil }
+        return BatchRecord(path: row[0], caption: row[1], logProbability: logProbability)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import GlimpseImage
 
 /// The static gallery page of `glimpse batch --html`: opens from disk in any browser,
 /// no server. Images are linked by their path relative to the page's folder (not
@@ -15,10 +16,20 @@ enum HTMLGallery {
         var sheetPath: String?
     }
 
+    /// Marks the page as written by `glimpse batch`: a rerun replaces only a page with it.
+    static let generatorTag = "<meta name=\"generator\" content=\"glimpse batch\">"
+
+    /// Whether the file at `path` is a page this gallery wrote (so a rerun may replace it).
+    static func isGalleryPage(_ path: String) -> Bool {
+        guard let bytes = try? FileBytes.read(path, limit: 1 << 30) else { return false }
+        return bytes.prefix(512).starts(with: Array("<!DOCTYPE html>\n".utf8))
+            && String(decoding: bytes.prefix(512), as: UTF8.self).contains(generatorTag)
+    }
+
     static func page(title: String, entries: [Entry], pageFolder: String) -> String {
         var html = """
         <!DOCTYPE html>
-        <html lang="en"><head><meta charset="utf-8">
+        <html lang="en"><head><meta charset="utf-8">\(generatorTag)
         <title>\(escape(title))</title>
         <style>
         body{font-family:system-ui,sans-serif;margin:1em;background:#fafafa;color:#222}

@@ -28,14 +28,14 @@ struct BatchFormatTests {
         ]
         let text = BatchOutput.csvHeader + "\r\n" + records.map(BatchOutput.csvLine).joined()
         let bytes = Array(text.utf8)
-        let (parsed, complete, foreign) = BatchOutput.parseCSV(bytes)
-        #expect(parsed == records)
-        #expect(complete == bytes.count && foreign == nil)
+        let parsed = BatchOutput.parseCSV(bytes, headerExpected: true)
+        #expect(parsed.records == records)
+        #expect(parsed.completeLength == bytes.count && parsed.problem == nil)
         // Cut inside the quoted line break of the last row: only the first row is complete.
         let cut = Array(bytes.prefix(bytes.count - 40))
-        let (partial, partialLength, _) = BatchOutput.parseCSV(cut)
-        #expect(partial == Array(records.prefix(1)))
-        #expect(partialLength == (BatchOutput.csvHeader + "\r\n" + BatchOutput.csvLine(records[0])).utf8.count)
+        let partial = BatchOutput.parseCSV(cut, headerExpected: true)
+        #expect(partial.records == Array(records.prefix(1)) && partial.problem == nil)
+        #expect(partial.completeLength == (BatchOutput.csvHeader + "\r\n" + BatchOutput.csvLine(records[0])).utf8.count)
     }
 
     @Test("JSON Lines: a torn last line is left out of the complete part")
@@ -43,7 +43,31 @@ struct BatchFormatTests {
         let record = BatchRecord(path: "x.jpg", caption: "a cat", logProbability: -1.5, error: nil)
         let line = BatchOutput.jsonLine(record)
         let bytes = Array((line + line.prefix(8)).utf8)
-        let (parsed, complete, foreign) = BatchOutput.parseJSONLines(bytes)
-        #expect(parsed == [record] && complete == line.utf8.count && foreign == nil)
+        let parsed = BatchOutput.parseJSONLines(bytes)
+        #expect(parsed.records == [record] && parsed.completeLength == line.utf8.count && parsed.problem == nil)
+    }
+
+    @Test("a file is this format's output only if every line is one of its records", arguments: [
+        // JSON Lines
+        ("jsonl", "[{\"image_id\": \"a.jpg\", \"caption\": \"a cat\"}]", "has no line end"),
+        ("jsonl", "{\"path\":\"a.jpg\",\"caption\":\"a cat\",\"logprob\":-1}\nnotes\n", "line 2 is not"),
+        ("jsonl", "{\"path\":\"a.jpg\",\"caption\":\"a cat\",\"logprob\":-1,\"score\":3}\n", "line 1 is not"),
+        ("jsonl", "{\"path\":\"a.jpg\",\"caption\":\"a cat\"}\n", "line 1 is not"),
+        ("jsonl", "hello", "has no line end"),
+        // CSV, shard 0 (with the header)
+        ("csv0", "path,caption,logprob,error\r\na.jpg,a cat,-1,\r\nb,c,d,e\r\n", "row 3 is not"),
+        ("csv0", "name,caption,score,note\r\n", "first row is not the header"),
+        ("csv0", "a.jpg,a cat,-1,\r\n", "first row is not the header"),
+        ("csv0", "just some text", "has no line end"),
+        // CSV, a later shard (no header)
+        ("csv1", "path,caption,logprob,error\r\n", "row 1 is a header"),
+        ("csv1", "w,x,y,z\r\n", "row 1 is not"),
+        ("csv1", "a.jpg,a cat,-1\r\n", "row 1 is not"),
+        ("csv1", "a.jpg,a cat,-1,", "has no line end"),
+    ])
+    func foreignFiles(kind: String, text: String, problem: String) {
+        let bytes = Array(text.utf8)
+        let parsed = kind == "jsonl" ? BatchOutput.parseJSONLines(bytes) : BatchOutput.parseCSV(bytes, headerExpected: kind == "csv0")
+        #expect(parsed.problem?.contains(problem) == true, "\(parsed.problem ?? "accepted")")
     }
 }
