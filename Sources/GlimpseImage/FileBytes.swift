@@ -117,7 +117,7 @@ public enum FileBytes {
         try bytes.withBytes { (buffer) throws(FileWriteError) in try writeAtomically(buffer, to: path) }
     }
 
-    static func parentDirectory(of path: String) -> String {
+    public static func parentDirectory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         let parent = String(path[..<slash])
         return parent.isEmpty ? "/" : parent

@@ -108,7 +108,8 @@ public struct LogRecord: Codable, Sendable, Equatable {
 }
 
 /// Appends JSON Lines with O_APPEND, one write(2) per line, so a crash leaves whole
-/// lines; `sync()` (at epoch ends and on stopping) makes them durable.
+/// lines; `sync()` (before each save) makes them durable. Holds an `flock` on the log for
+/// the run's life: a second process on the same run folder is refused, named.
 final class LogWriter {
     let path: String
     private let descriptor: Int32
@@ -119,6 +120,15 @@ final class LogWriter {
         descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             throw .file(path: path, reason: String(cString: strerror(errno)))
+        }
+        switch FileLock.tryExclusive(descriptor) {
+        case .success: break
+        case .failure(.held(let holder)):
+            close(descriptor)
+            throw .runInUse(directory: FileBytes.parentDirectory(of: path), holder: holder?.description)
+        case .failure(.system(let message)):
+            close(descriptor)
+            throw .file(path: path, reason: "cannot lock: \(message)")
         }
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

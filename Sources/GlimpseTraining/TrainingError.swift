@@ -17,6 +17,8 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
     case file(path: String, reason: String)
     /// A run folder that already holds a run, without `resume`.
     case runExists(directory: String)
+    /// Another process is training in the run folder (its description, when known).
+    case runInUse(directory: String, holder: String?)
     /// `resume` without the files it needs, or with files that do not fit together.
     case cannotResume(path: String, reason: String)
     case model(ModelConfigurationError)
@@ -36,6 +38,9 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
         case .file(let path, let reason): return "\(path): cannot write: \(reason)"
         case .runExists(let directory):
             return "\(directory) already holds a training run (last.safetensors); pass --resume to continue it, or choose another folder"
+        case .runInUse(let directory, let holder):
+            return "\(directory): another glimpse train is running in this folder (\(holder ?? "its process is not listed")); "
+                + "wait for it to finish, or choose another --out"
         case .cannotResume(let path, let reason): return "\(path): cannot resume: \(reason)"
         case .model(let error): return "model configuration: \(error.description)"
         case .groundTruth(let error): return error.description

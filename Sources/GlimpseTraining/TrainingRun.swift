@@ -111,6 +111,8 @@ public struct TrainingRun {
         } catch {
             throw .file(path: layout.directory, reason: (error as NSError).localizedDescription)
         }
+        // Opened and locked first: one process per run folder, for the whole run.
+        let log = try LogWriter(path: layout.log)
 
         // MARK: Options, vocabulary, model: fresh or from the run folder
         var options = self.options
@@ -261,7 +263,6 @@ public struct TrainingRun {
             configuration.validationImages = validationImages.count
         }
         try JSONFile.write(configuration, to: layout.configuration)
-        let log = try LogWriter(path: layout.log)
 
         // MARK: Epochs
         func save(_ checkpointPath: String? = nil) throws(TrainingError) {

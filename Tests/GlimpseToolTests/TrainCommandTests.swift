@@ -94,4 +94,24 @@ struct TrainCommandTests {
         let resumed = try ToolRunner.run(["train", data, "--out", run, "--resume", "--epochs", "1", "--threads", "1"])
         #expect(resumed.status == 0, "\(resumed.standardError)")
     }
+
+    @Test("a second process training in the same run folder is refused at once, naming the first")
+    func oneProcessPerRunFolder() throws {
+        let scratch = try ScratchFolder()
+        let data = try dataset(in: scratch)
+        let run = scratch.path + "/run"
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        // This test process plays the first run: it holds the log's lock as a run does.
+        let descriptor = open(run + "/log.jsonl", O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        #expect(descriptor >= 0 && flock(descriptor, LOCK_EX | LOCK_NB) == 0)
+        defer { close(descriptor) }
+        for resume in [false, true] {
+            let outcome = try ToolRunner.run(["train", data, "--out", run, "--epochs", "1"] + (resume ? ["--resume"] : []) + Self.tinyModel,
+                                             timeout: 60)
+            #expect(outcome.status == 1)
+            #expect(outcome.standardError.contains("\(run): another glimpse train is running in this folder (process \(getpid())"),
+                    "\(outcome.standardError)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: run) == ["log.jsonl"])
+    }
 }
