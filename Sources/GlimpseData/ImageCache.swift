@@ -76,31 +76,74 @@ public final class ImageCache: @unchecked Sendable {
     @discardableResult
     public func fill(_ paths: [String], decoder: ImageDecoder = ImageDecoder(), threads: Int = 2,
                      progress: ((Int, Int) -> Void)? = nil) throws(ImageCacheError) -> FillReport {
-        var report = FillReport()
-        var pending: [(path: String, stamp: (size: Int64, modified: Int64)?)] = []
-        var seen = Set<String>()
-        for path in paths where seen.insert(path).inserted {
-            let stamp = Self.stamp(of: path)
-            if let stamp, let entry = entries[path], entry.size == stamp.size, entry.modified == stamp.modified {
-                if entry.slot != nil {
-                    report.reused += 1
-                } else {
-                    report.failures.append(Failure(path: path, reason: entry.failure ?? "could not be decoded"))
+        /// The files the cache holds (or knows to be bad) and those it must decode.
+        func partition() -> (FillReport, [(path: String, stamp: (size: Int64, modified: Int64)?)]) {
+            var report = FillReport()
+            var pending: [(path: String, stamp: (size: Int64, modified: Int64)?)] = []
+            var seen = Set<String>()
+            for path in paths where seen.insert(path).inserted {
+                let stamp = Self.stamp(of: path)
+                if let stamp, let entry = entries[path], entry.size == stamp.size, entry.modified == stamp.modified {
+                    if entry.slot != nil {
+                        report.reused += 1
+                    } else {
+                        report.failures.append(Failure(path: path, reason: entry.failure ?? "could not be decoded"))
+                    }
+                    continue
                 }
-                continue
+                pending.append((path, stamp))
             }
-            pending.append((path, stamp))
+            return (report, pending)
         }
+        var (report, pending) = partition()
         if pending.isEmpty { return report }
 
         let descriptor = open(pixelsPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw ImageCacheError(path: pixelsPath, reason: String(cString: strerror(errno))) }
         defer { close(descriptor) }
+        // One filler at a time (runs may share a cache folder); the lock goes with the descriptor.
+        switch FileLock.tryExclusive(descriptor) {
+        case .success: break
+        case .failure(.held(let holder)):
+            throw ImageCacheError(path: pixelsPath, reason: "another run is filling this cache (\(holder?.description ?? "its process is not listed")); "
+                                  + "wait for it to finish, or give this run another --cache-dir")
+        case .failure(.system(let message)):
+            throw ImageCacheError(path: pixelsPath, reason: "cannot lock: \(message)")
+        }
+        // What another run added since this cache was opened counts too (and is not debris).
+        let known = entries
+        try loadIndex()
+        if entries != known {
+            (report, pending) = partition()
+            if pending.isEmpty {
+                try remap()
+                return report
+            }
+        }
+        return try fill(pending: pending, report: report, decoder: decoder, threads: threads, progress: progress,
+                        descriptor: descriptor)
+    }
+
+    /// Stands in for `pwrite` in tests: returns an errno to fail the write of a slot with.
+    var writeFault: ((_ slot: Int) -> Int32?)?
+
+    private func fill(pending: [(path: String, stamp: (size: Int64, modified: Int64)?)], report: FillReport,
+                      decoder: ImageDecoder, threads: Int, progress: ((Int, Int) -> Void)?,
+                      descriptor: Int32) throws(ImageCacheError) -> FillReport {
+        var report = report
         // New slots go after the last slot the index names; anything beyond is debris
         // from an interrupted run.
         var nextSlot = (entries.values.compactMap(\.slot).max() ?? -1) + 1
         if ftruncate(descriptor, off_t(nextSlot * slotBytes)) != 0 {
             throw ImageCacheError(path: pixelsPath, reason: String(cString: strerror(errno)))
+        }
+        /// A write failed (a full disk): the slots no index names are cut off again, so the
+        /// cache file holds only what the index describes.
+        func writeFailure(_ message: String) -> ImageCacheError {
+            let named = (entries.values.compactMap(\.slot).max() ?? -1) + 1
+            let removed = ftruncate(descriptor, off_t(named * slotBytes)) == 0
+            return ImageCacheError(path: pixelsPath, reason: "cannot write: \(message)"
+                                   + (removed ? "; the images written part way were removed" : ""))
         }
 
         // Work in chunks so the index is saved regularly and progress is reported.
@@ -116,9 +159,10 @@ public final class ImageCache: @unchecked Sendable {
                     do throws(ImageDecodingError) {
                         let image = try decoder.decode(contentsOf: chunk[index].path).image
                         let resized = preprocessing.resized(image)
-                        let offset = off_t((firstSlot + index) * slotBytes)
-                        let written = resized.pixels.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, slotBytes, offset) }
-                        results.set(index, written == slotBytes ? .success(()) : .failure(.writeFailed(String(cString: strerror(errno)))))
+                        let offset = (firstSlot + index) * slotBytes
+                        let failure = writeFault?(firstSlot + index)
+                            ?? resized.pixels.withUnsafeBytes { Self.writeFully(descriptor, $0.baseAddress!, slotBytes, at: offset) }
+                        results.set(index, failure.map { .failure(.writeFailed(String(cString: strerror($0)))) } ?? .success(()))
                     } catch {
                         results.set(index, .failure(.decode(error)))
                     }
@@ -126,9 +170,7 @@ public final class ImageCache: @unchecked Sendable {
             }
             // Slots of failed files stay as holes; the index never points at them.
             nextSlot += chunk.count
-            if fsync(descriptor) != 0 {
-                throw ImageCacheError(path: pixelsPath, reason: String(cString: strerror(errno)))
-            }
+            if fsync(descriptor) != 0 { throw writeFailure(String(cString: strerror(errno))) }
             for (index, item) in chunk.enumerated() {
                 let stamp = item.stamp ?? (size: -1, modified: -1)
                 switch results.get(index) {
@@ -140,10 +182,17 @@ public final class ImageCache: @unchecked Sendable {
                                                failure: error.reasonDescription)
                     report.failures.append(Failure(path: item.path, reason: error.reasonDescription))
                 case .failure(.writeFailed(let message)):
-                    throw ImageCacheError(path: pixelsPath, reason: message)
+                    // This chunk's entries are dropped with its slots.
+                    for item in chunk { entries[item.path] = nil }
+                    throw writeFailure(message)
                 }
             }
-            try saveIndex()
+            do {
+                try saveIndex()
+            } catch {
+                for item in chunk { entries[item.path] = nil }
+                throw writeFailure("the index: \(error.reason)")
+            }
             done += chunk.count
             progress?(done, pending.count)
         }
@@ -177,6 +226,22 @@ public final class ImageCache: @unchecked Sendable {
         init(count: Int) { results = Array(repeating: .success(()), count: count) }
         func set(_ index: Int, _ result: Result<Void, SlotFailure>) { lock.lock(); results[index] = result; lock.unlock() }
         func get(_ index: Int) -> Result<Void, SlotFailure> { lock.lock(); defer { lock.unlock() }; return results[index] }
+    }
+
+    /// Writes `count` bytes at `offset` in as many `pwrite`s as it takes; the errno of the
+    /// failure, or nil. (A full disk first shortens a write, then fails the next one with ENOSPC.)
+    static func writeFully(_ descriptor: Int32, _ base: UnsafeRawPointer, _ count: Int, at offset: Int) -> Int32? {
+        var done = 0
+        while done < count {
+            let written = pwrite(descriptor, base + done, count - done, off_t(offset + done))
+            if written < 0 {
+                if errno == EINTR { continue }
+                return errno
+            }
+            if written == 0 { return EIO }
+            done += written
+        }
+        return nil
     }
 
     static func stamp(of path: String) -> (size: Int64, modified: Int64)? {

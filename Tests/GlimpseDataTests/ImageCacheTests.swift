@@ -1,5 +1,5 @@
 import Foundation
-import GlimpseData
+@testable import GlimpseData
 import GlimpseImage
 import Testing
 
@@ -70,5 +70,65 @@ struct ImageCacheTests {
         try large.fill([path])
         #expect(small.pixels(for: path)?.count == 8 * 8 * 3)
         #expect(large.pixels(for: path)?.count == 12 * 12 * 3)
+    }
+
+    @Test("a full disk part way through a fill: ENOSPC named with the file, the partial slots removed, the next fill completes")
+    func fullDisk() throws {
+        let folder = try DatasetFolder()
+        let paths = (0..<150).map { folder.path + "/image\($0).png" }
+        for (index, path) in paths.enumerated() { try writeImage(path, shade: UInt8(index)) }
+        let preprocessing = Preprocessing(imageSize: 8)
+        let cache = try ImageCache(directory: folder.path + "/cache", preprocessing: preprocessing)
+        // Chunks of 64 images: the first is indexed, the disk fills inside the second.
+        cache.writeFault = { slot in slot == 100 ? ENOSPC : nil }
+        #expect {
+            try cache.fill(paths, threads: 2)
+        } throws: { error in
+            let error = error as? ImageCacheError
+            return error?.path == cache.pixelsPath
+                && error?.reason == "cannot write: No space left on device; the images written part way were removed"
+        }
+        let size = try FileManager.default.attributesOfItem(atPath: cache.pixelsPath)[.size] as? Int
+        #expect(size == 64 * cache.slotBytes, "only the indexed slots stay")
+        #expect(paths.prefix(64).allSatisfy(cache.contains) && !paths.dropFirst(64).contains(where: cache.contains))
+
+        // With space again, the rest is decoded and every image holds its own pixels.
+        cache.writeFault = nil
+        let report = try cache.fill(paths, threads: 2)
+        #expect(report.decoded == 86 && report.reused == 64)
+        for path in [paths[0], paths[63], paths[64], paths[100], paths[149]] {
+            let expected = preprocessing.resized(try ImageDecoder().decode(contentsOf: path).image).pixels
+            #expect(cache.pixels(for: path).map(Array.init) == expected, "\(path)")
+        }
+    }
+
+    @Test("two caches on one folder: a fill while another process fills is refused, naming it; a later one sees its images")
+    func oneFillerAtATime() throws {
+        let folder = try DatasetFolder()
+        let paths = (0..<4).map { folder.path + "/image\($0).png" }
+        for (index, path) in paths.enumerated() { try writeImage(path, shade: UInt8(index * 50)) }
+        let preprocessing = Preprocessing(imageSize: 8)
+        let first = try ImageCache(directory: folder.path + "/cache", preprocessing: preprocessing)
+        let second = try ImageCache(directory: folder.path + "/cache", preprocessing: preprocessing)
+        try first.fill(Array(paths.prefix(2)))
+        // The second cache opened before the first filled: its fill must not overwrite those slots.
+        let report = try second.fill(paths)
+        #expect(report.reused == 2 && report.decoded == 2)
+        for path in paths {
+            let expected = preprocessing.resized(try ImageDecoder().decode(contentsOf: path).image).pixels
+            #expect(second.pixels(for: path).map(Array.init) == expected)
+        }
+        #expect(first.pixels(for: paths[0]).map(Array.init) == second.pixels(for: paths[0]).map(Array.init))
+
+        // Another holder of the lock (this process, through its own descriptor) makes a fill refuse.
+        let descriptor = open(first.pixelsPath, O_RDWR)
+        #expect(flock(descriptor, LOCK_EX | LOCK_NB) == 0)
+        defer { close(descriptor) }
+        try writeImage(folder.path + "/new.png", shade: 7)
+        #expect {
+            try first.fill([folder.path + "/new.png"])
+        } throws: { error in
+            "\(error)".contains("another run is filling this cache (process \(getpid())")
+        }
     }
 }

@@ -114,4 +114,27 @@ struct TrainCommandTests {
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: run) == ["log.jsonl"])
     }
+
+    @Test("a write that fails while the cache fills (a 4 KB file-size limit) names the file and leaves no partial images")
+    func cacheWriteFails() throws {
+        let scratch = try ScratchFolder()
+        let data = try dataset(in: scratch)
+        let run = scratch.path + "/run"
+        // The shell ignores SIGXFSZ, so past the limit write(2) fails with EFBIG, as a full disk fails with ENOSPC.
+        let command = "trap '' XFSZ; ulimit -f 8; exec \"$0\" \"$@\""
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command, ToolRunner.executable, "train", data, "--out", run, "--epochs", "1"] + Self.tinyModel
+        let error = Pipe()
+        process.standardError = error
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let message = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(message.contains("\(run)/cache/pixels-16.bin: image cache: cannot write: File too large; "
+                                 + "the images written part way were removed"), "\(message)")
+        let size = try FileManager.default.attributesOfItem(atPath: run + "/cache/pixels-16.bin")[.size] as? Int
+        #expect(size == 0)
+    }
 }
