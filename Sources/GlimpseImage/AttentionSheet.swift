@@ -29,16 +29,23 @@ public enum AttentionSheet {
         return (width, height)
     }
 
+    /// The image at the size of the sheet's panels: `render` of it draws the same sheet as
+    /// `render` of `image` itself, so callers can keep this instead of the full image.
+    public static func panelImage(_ image: RGBImage) -> RGBImage {
+        let panel = panelDimensions(imageWidth: image.width, imageHeight: image.height)
+        return Resampler.resize(image, width: panel.width, height: panel.height)
+    }
+
     /// - Parameters:
-    ///   - image: the image as decoded (any size).
+    ///   - image: the image as decoded (any size), or its `panelImage`.
     ///   - words: the caption's words; `attention[i]` belongs to `words[i]`.
     ///   - attention: per word, α over the grid² locations, row-major.
     ///   - grid: g, the side of the attention grid.
     public static func render(image: RGBImage, words: [String], attention: [[Float]], grid: Int) -> RGBImage {
         precondition(grid > 0, "the attention grid needs a side")
         precondition(attention.count == words.count, "one attention map per word")
-        let panel = panelDimensions(imageWidth: image.width, imageHeight: image.height)
-        let resized = Resampler.resize(image, width: panel.width, height: panel.height)
+        let resized = panelImage(image)
+        let panel = (width: resized.width, height: resized.height)
         let size = size(imageWidth: image.width, imageHeight: image.height, wordCount: words.count)
         var sheet = RGBImage(width: size.width, height: size.height, fill: (24, 24, 24))
 

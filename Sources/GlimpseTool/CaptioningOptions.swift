@@ -113,6 +113,9 @@ struct Captioner {
     /// A decoded, preprocessed image, or why it failed.
     struct Prepared: Sendable {
         var path: String
+        /// With `keepImage`: the image at the size of an attention sheet's panels
+        /// (`AttentionSheet.panelImage`), all a sheet needs; never the full decoded image,
+        /// which for a large photo is hundreds of megabytes.
         var image: RGBImage?
         /// [3, S, S]
         var input: [Float]?
@@ -122,7 +125,8 @@ struct Captioner {
     func prepare(_ path: String, keepImage: Bool = false) -> Prepared {
         do {
             let image = try decoder.decode(contentsOf: path).image
-            return Prepared(path: path, image: keepImage ? image : nil, input: checkpoint.preprocessing(image), error: nil)
+            return Prepared(path: path, image: keepImage ? AttentionSheet.panelImage(image) : nil,
+                            input: checkpoint.preprocessing(image), error: nil)
         } catch {
             return Prepared(path: path, image: nil, input: nil, error: error.reasonDescription)
         }

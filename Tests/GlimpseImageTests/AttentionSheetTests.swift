@@ -63,6 +63,24 @@ struct AttentionSheetTests {
         #expect(hotBrightness > coldBrightness)
     }
 
+    @Test("a sheet drawn from the panel-sized image equals the one drawn from the full image", arguments: [
+        (1000, 700), (30, 20), (2000, 3), (160, 160), (161, 90),
+    ])
+    func panelImageSuffices(width: Int, height: Int) {
+        var pixels: [UInt8] = []
+        for y in 0..<height {
+            for x in 0..<width { pixels += [UInt8((x * 7) % 256), UInt8((y * 13) % 256), UInt8((x + y) % 256)] }
+        }
+        let image = RGBImage(width: width, height: height, pixels: pixels)
+        let panel = AttentionSheet.panelImage(image)
+        #expect(max(panel.width, panel.height) == AttentionSheet.panelSize)
+        let words = ["a", "red", "square"]
+        let attention = words.indices.map { index in (0..<9).map { Float(($0 + index) % 9) / 36 } }
+        let full = AttentionSheet.render(image: image, words: words, attention: attention, grid: 3)
+        let small = AttentionSheet.render(image: panel, words: words, attention: attention, grid: 3)
+        #expect(full.width == small.width && full.height == small.height && full.pixels == small.pixels)
+    }
+
     @Test("viridis runs from dark purple to yellow")
     func colormap() {
         let low = Colormap.viridis(0), high = Colormap.viridis(1), missing = Colormap.viridis(.nan)
