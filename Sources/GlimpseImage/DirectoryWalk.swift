@@ -6,15 +6,15 @@ import Musl
 import Darwin
 #endif
 
-/// The files under a folder, found lazily, depth first in sorted order (Swift's order of
-/// the names), hidden entries (names starting with ".") skipped. One folder's listing is held
+/// The files under a folder, found lazily, depth first in sorted order (byte order of the
+/// names), hidden entries (names starting with ".") skipped. One folder's listing is held
 /// per level of depth, never the whole tree.
 ///
 /// Symbolic links are followed, but a folder is entered once only: folders are known by
 /// device and inode, so a link back to an ancestor (a loop) or a second link to a folder
-/// already walked is reported in `problems` and not entered again. Dangling links, folders
-/// that cannot be listed and names that are not valid UTF-8 are reported there too; nothing
-/// is skipped silently. Whatever is not a folder is returned (regular files, and FIFOs,
+/// already walked is reported in `problems` and not entered again. Dangling links and folders
+/// that cannot be listed are reported there too; nothing is skipped silently. Names that are
+/// not valid UTF-8 are returned like any other, held as `FileName` describes. Whatever is not a folder is returned (regular files, and FIFOs,
 /// sockets or devices, which the readers then refuse with their kind).
 public struct DirectoryWalk: IteratorProtocol, Sendable {
     /// A file found: its path (the root joined with `relative`) and its path relative to the root.
@@ -44,7 +44,7 @@ public struct DirectoryWalk: IteratorProtocol, Sendable {
     public init(root: String) {
         self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         var status = stat()
-        guard stat(self.root, &status) == 0 else {
+        guard FileName.withSystemPath(self.root, { stat($0, &status) }) == 0 else {
             problems.append(Problem(path: self.root, reason: FileBytes.systemMessage(errno)))
             return
         }
@@ -62,10 +62,10 @@ public struct DirectoryWalk: IteratorProtocol, Sendable {
             let path = top.folder + "/" + name
             let relative = top.relative.isEmpty ? name : top.relative + "/" + name
             var status = stat()
-            guard stat(path, &status) == 0 else {
+            guard FileName.withSystemPath(path, { stat($0, &status) }) == 0 else {
                 let error = errno
                 var link = stat()
-                if lstat(path, &link) == 0 && (link.st_mode & S_IFMT) == S_IFLNK {
+                if FileName.withSystemPath(path, { lstat($0, &link) }) == 0 && (link.st_mode & S_IFMT) == S_IFLNK {
                     problems.append(Problem(path: path, reason: error == ELOOP
                         ? "symbolic links loop back on themselves" : "dangling symbolic link (\(FileBytes.systemMessage(error)))"))
                 } else {
@@ -89,27 +89,19 @@ public struct DirectoryWalk: IteratorProtocol, Sendable {
             problems.append(Problem(path: folder, reason: "a folder already walked (a symbolic link loops back, or links to it twice); not entered again"))
             return
         }
-        guard let directory = opendir(folder) else {
+        guard let directory = FileName.withSystemPath(folder, { opendir($0) }) else {
             problems.append(Problem(path: folder, reason: "cannot list folder: " + FileBytes.systemMessage(errno)))
             return
         }
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {
-            let name: String? = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                let bytes = raw.prefix { $0 != 0 }
-                return String(validating: bytes, as: UTF8.self)
-            }
-            guard let name else {
-                let bytes = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix { $0 != 0 }) }
-                let shown = String(decoding: bytes, as: UTF8.self)
-                problems.append(Problem(path: folder + "/" + shown, reason: "the name is not valid UTF-8; skipped"))
-                continue
-            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { FileName.string(fromBytes: $0.prefix { $0 != 0 }) }
             if name.hasPrefix(".") { continue } // ".", ".." and hidden entries
             names.append(name)
         }
-        names.sort()
+        // By bytes: Swift's `<` ranks canonically equivalent names equal, in no fixed order.
+        names = names.map { (FileName.bytes($0), $0) }.sorted { $0.0.lexicographicallyPrecedes($1.0) }.map(\.1)
         stack.append((folder, relative, names, 0))
     }
 }

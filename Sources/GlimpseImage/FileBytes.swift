@@ -13,7 +13,7 @@ public enum FileBytes {
     public static func read(_ path: String, limit: Int) throws(ImageDecodingError) -> [UInt8] {
         // O_NONBLOCK: opening a FIFO without a writer returns at once (and is refused below
         // as not a regular file) instead of waiting forever; reads of regular files ignore it.
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        let descriptor = FileName.withSystemPath(path) { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }
         if descriptor < 0 {
             throw ImageDecodingError(path: path, reason: .unreadable(systemMessage(errno)))
         }
@@ -57,14 +57,14 @@ public enum FileBytes {
     /// Whether `path` names a regular file (after symbolic links), found without opening it.
     public static func isRegularFile(_ path: String) -> Bool {
         var status = stat()
-        return stat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
+        return FileName.withSystemPath(path, { stat($0, &status) }) == 0 && (status.st_mode & S_IFMT) == S_IFREG
     }
 
     /// What `path` is when it exists and is neither a regular file nor a folder ("a FIFO",
     /// "a socket", a device), found without opening it; nil otherwise.
     public static func specialFileKind(_ path: String) -> String? {
         var status = stat()
-        guard stat(path, &status) == 0 else { return nil }
+        guard FileName.withSystemPath(path, { stat($0, &status) }) == 0 else { return nil }
         let type = status.st_mode & S_IFMT
         return type == S_IFREG || type == S_IFDIR ? nil : fileKind(status.st_mode)
     }
@@ -86,12 +86,12 @@ public enum FileBytes {
     public static func writeAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws(FileWriteError) {
         let directory = parentDirectory(of: path)
         let base = path.split(separator: "/").last.map(String.init) ?? path
-        var template = Array("\(directory)/.\(base).tmp-XXXXXX".utf8CString)
+        var template = FileName.bytes("\(directory)/.\(base).tmp-XXXXXX").map { CChar(bitPattern: $0) } + [0]
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         if descriptor < 0 {
             throw FileWriteError(path: path, message: "cannot create a temporary file in \(directory): \(systemMessage(errno))")
         }
-        let temporaryPath = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        let temporaryPath = FileName.string(fromBytes: template.dropLast().map { UInt8(bitPattern: $0) })
         var failure: String?
         var written = 0
         while written < bytes.count {
@@ -106,15 +106,31 @@ public enum FileBytes {
         if failure == nil, fchmod(descriptor, 0o644) != 0 { failure = systemMessage(errno) }
         if failure == nil, fsync(descriptor) != 0 { failure = systemMessage(errno) }
         if close(descriptor) != 0, failure == nil { failure = systemMessage(errno) }
-        if failure == nil, rename(temporaryPath, path) != 0 { failure = systemMessage(errno) }
+        if failure == nil, FileName.withSystemPath(temporaryPath, { from in FileName.withSystemPath(path) { rename(from, $0) } }) != 0 {
+            failure = systemMessage(errno)
+        }
         if let failure {
-            unlink(temporaryPath)
+            FileName.withSystemPath(temporaryPath) { _ = unlink($0) }
             throw FileWriteError(path: path, message: failure)
         }
     }
 
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(FileWriteError) {
         try bytes.withBytes { (buffer) throws(FileWriteError) in try writeAtomically(buffer, to: path) }
+    }
+
+    /// Makes the folder and any missing parents, like `mkdir -p`, for any name `FileName` holds.
+    public static func makeDirectories(_ path: String) throws(FileWriteError) {
+        var status = stat()
+        if FileName.withSystemPath(path, { stat($0, &status) }) == 0 {
+            guard (status.st_mode & S_IFMT) == S_IFDIR else { throw FileWriteError(path: path, message: "exists and is not a folder") }
+            return
+        }
+        let parent = parentDirectory(of: path)
+        if parent != path && parent != "." && parent != "/" { try makeDirectories(parent) }
+        if FileName.withSystemPath(path, { mkdir($0, 0o755) }) != 0 && errno != EEXIST {
+            throw FileWriteError(path: path, message: "cannot create the folder: \(systemMessage(errno))")
+        }
     }
 
     public static func parentDirectory(of path: String) -> String {

@@ -36,7 +36,7 @@ public enum SniffedFormat: Equatable, Sendable {
     public static func sniff(fileAt path: String) -> SniffedFormat? {
         // Only a regular file is sniffed: O_NONBLOCK keeps a FIFO without a writer from
         // holding the open, and the decoder later says what the file is instead.
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        let descriptor = FileName.withSystemPath(path) { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var status = stat()

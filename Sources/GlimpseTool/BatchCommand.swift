@@ -45,8 +45,8 @@ struct BatchCommand: ParsableCommand {
         }
         if attention && html == nil { throw ValidationError("--attention needs --html (the sheets are shown on the page).") }
         if workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers).") }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        var status = stat()
+        guard FileName.withSystemPath(directory, { stat($0, &status) }) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
             throw ValidationError("\(directory) is not a folder.")
         }
     }
@@ -70,14 +70,15 @@ struct BatchCommand: ParsableCommand {
             }
         }
 
-        if let html, FileManager.default.fileExists(atPath: html), !HTMLGallery.isGalleryPage(html) {
+        if let html, FileName.withSystemPath(html, { access($0, F_OK) }) == 0, !HTMLGallery.isGalleryPage(html) {
             throw ToolFailure("\(html): exists and is not a gallery page of an earlier glimpse batch run, so it is left "
                               + "untouched; choose another --html or remove it")
         }
         let outputFile = BatchOutput(path: output, format: format, writesHeader: shard.index == 0)
         let previous: [BatchRecord]
         do { previous = try outputFile.open() } catch { throw ToolFailure(error.description) }
-        let done = Set(previous.map(\.path))
+        // By bytes: names that differ only in Unicode normalisation are different files.
+        let done = Set(previous.map { FileName.key($0.path) })
         // The gallery and the COCO array need every record; plain JSONL/CSV runs keep none.
         let keepsRecords = html != nil || format == .coco
         var records = keepsRecords ? previous : []
@@ -87,7 +88,7 @@ struct BatchCommand: ParsableCommand {
         var counter = LazyImageWalk(root: root, sniffs: false)
         var estimated = 0
         while let file = counter.next() {
-            if shard.contains(relativePath: file.relative) && !done.contains(file.relative) { estimated += 1 }
+            if shard.contains(relativePath: file.relative) && !done.contains(FileName.key(file.relative)) { estimated += 1 }
         }
 
         let source = FileSource(walk: LazyImageWalk(root: root), shard: shard, done: done)
@@ -113,7 +114,7 @@ struct BatchCommand: ParsableCommand {
                 guard item.prepared.input != nil else {
                     failed += 1
                     let reason = item.prepared.error ?? "unreadable"
-                    Terminal.standardError("\(item.path): \(reason)")
+                    Terminal.standardError("\(FileName.shown(item.path)): \(reason)")
                     batchRecords.append(BatchRecord(path: item.relative, error: reason))
                     continue
                 }
@@ -123,8 +124,7 @@ struct BatchCommand: ParsableCommand {
                 batchRecords.append(BatchRecord(path: item.relative, caption: captioner.text(best), logProbability: best.logProbability))
                 if let sheet = sheetPath(item.relative), let image = item.prepared.image {
                     do {
-                        try FileManager.default.createDirectory(atPath: (sheet as NSString).deletingLastPathComponent,
-                                                                withIntermediateDirectories: true)
+                        try FileBytes.makeDirectories(FileBytes.parentDirectory(of: sheet))
                         try AttentionSheets.write(image: image, hypothesis: best, captioner: captioner, to: sheet)
                     } catch {
                         Terminal.standardError("\(sheet): cannot write the attention sheet: \(error)")
@@ -146,9 +146,9 @@ struct BatchCommand: ParsableCommand {
         if let html {
             let pageFolder = (html as NSString).deletingLastPathComponent
             let entries = records.map { record in
-                HTMLGallery.Entry(imagePath: root + "/" + record.path, label: record.path, caption: record.caption,
+                HTMLGallery.Entry(imagePath: root + "/" + record.path, label: FileName.shown(record.path), caption: record.caption,
                                   logProbability: record.logProbability, error: record.error,
-                                  sheetPath: sheetPath(record.path).flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil })
+                                  sheetPath: sheetPath(record.path).flatMap { FileBytes.isRegularFile($0) ? $0 : nil })
             }
             let page = HTMLGallery.page(title: "Captions: \(directory)", entries: entries,
                                         pageFolder: pageFolder.isEmpty ? "." : pageFolder)
@@ -171,11 +171,11 @@ struct BatchCommand: ParsableCommand {
 final class FileSource: @unchecked Sendable {
     private(set) var walk: LazyImageWalk
     let shard: Shard
-    let done: Set<String>
+    let done: Set<[UInt8]>
     private(set) var alreadyDone = 0
     private let lock = NSLock()
 
-    init(walk: LazyImageWalk, shard: Shard, done: Set<String>) {
+    init(walk: LazyImageWalk, shard: Shard, done: Set<[UInt8]>) {
         self.walk = walk
         self.shard = shard
         self.done = done
@@ -187,7 +187,7 @@ final class FileSource: @unchecked Sendable {
         lock.withLock {
             while let file = walk.next() {
                 guard shard.contains(relativePath: file.relative) else { continue }
-                if done.contains(file.relative) {
+                if done.contains(FileName.key(file.relative)) {
                     alreadyDone += 1
                     continue
                 }

@@ -66,19 +66,19 @@ final class BatchOutput {
     func open() throws(BatchOutputError) -> [BatchRecord] {
         let file = progressPath
         var info = stat()
-        let existed = stat(file, &info) == 0
+        let existed = FileName.withSystemPath(file, { stat($0, &info) }) == 0
         if existed && (info.st_mode & S_IFMT) != S_IFREG {
             let kind = (info.st_mode & S_IFMT) == S_IFDIR ? "a folder" : FileBytes.specialFileKind(file) ?? "not a file"
             throw failure("is not a regular file (\(kind)); choose another --output")
         }
-        if format == .coco && stat(path, &info) == 0 {
+        if format == .coco && FileName.withSystemPath(path, { stat($0, &info) }) == 0 {
             guard existed else {
                 throw failure("exists and is not the results of an earlier glimpse batch run (no \(file) beside it); "
                               + "choose another --output or remove it", file: path)
             }
             try Self.checkCOCOResults(at: path)
         }
-        descriptor = Glibc.open(file, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0o644)
+        descriptor = FileName.withSystemPath(file) { Glibc.open($0, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0o644) }
         guard descriptor >= 0 else { throw failure("cannot open: \(FileBytes.systemMessage(errno))") }
         switch FileLock.tryExclusive(descriptor) {
         case .success: break
@@ -123,7 +123,8 @@ final class BatchOutput {
         if format == .csv && length == 0 && writesHeader { text = Self.csvHeader + "\r\n" }
         text += records.map { format == .csv ? Self.csvLine($0) : Self.jsonLine($0) }.joined()
         guard !text.isEmpty else { return }
-        let bytes = Array(text.utf8)
+        // CSV holds names as their exact bytes; JSON Lines as `pathFields` writes them.
+        let bytes = format == .csv ? FileName.bytes(text) : Array(text.utf8)
         var written = 0
         while written < bytes.count {
             let count = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress! + written, $0.count - written) }
@@ -146,7 +147,11 @@ final class BatchOutput {
         }
         guard format == .coco else { return }
         let items: [[String: Any]] = allRecords.compactMap { record in
-            record.caption.map { ["image_id": record.path, "caption": $0] }
+            record.caption.map { caption in
+                var item: [String: Any] = ["caption": caption]
+                for (key, value) in JSONLine.pathFields("image_id", record.path) { item[key] = value }
+                return item
+            }
         }
         guard let data = try? JSONSerialization.data(withJSONObject: items, options: [.sortedKeys, .withoutEscapingSlashes]) else {
             throw BatchOutputError(path: path, message: "cannot encode the results")
@@ -168,7 +173,8 @@ final class BatchOutput {
         guard let items = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [Any],
               items.allSatisfy({ item in
                   guard let object = item as? [String: Any] else { return false }
-                  return Set(object.keys) == ["image_id", "caption"] && object["image_id"] is String && object["caption"] is String
+                  return Set(object.keys).subtracting(["image_id_bytes"]) == ["image_id", "caption"]
+                      && JSONLine.path("image_id", in: object) != nil && object["caption"] is String
               }) else {
             throw BatchOutputError(path: path, message: "is not a COCO results array as glimpse batch writes it, so it is left "
                                    + "untouched; choose another --output")
@@ -186,7 +192,7 @@ final class BatchOutput {
     // MARK: JSON Lines
 
     static func jsonLine(_ record: BatchRecord) -> String {
-        var fields: [(String, JSONLine.Value)] = [("path", .string(record.path))]
+        var fields: [(String, JSONLine.Value)] = JSONLine.pathFields("path", record.path).map { ($0.0, .string($0.1)) }
         if let caption = record.caption { fields.append(("caption", .string(caption))) }
         if let logProbability = record.logProbability { fields.append(("logprob", .double(JSONNumber.rounded(logProbability)))) }
         if let error = record.error { fields.append(("error", .string(error))) }
@@ -214,12 +220,13 @@ final class BatchOutput {
         return parsed
     }
 
-    /// One line as `jsonLine` writes it: `path` with `caption` and `logprob`, or with `error`.
+    /// One line as `jsonLine` writes it: `path` (with `path_bytes` for a name that is not
+    /// UTF-8) with `caption` and `logprob`, or with `error`.
     static func record(fromJSONLine line: ArraySlice<UInt8>) -> BatchRecord? {
         guard line.first == UInt8(ascii: "{"),
               let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-              let path = object["path"] as? String else { return nil }
-        let keys = Set(object.keys)
+              let path = JSONLine.path("path", in: object) else { return nil }
+        let keys = Set(object.keys).subtracting(["path_bytes"])
         if keys == ["path", "error"], let error = object["error"] as? String {
             return BatchRecord(path: path, error: error)
         }
@@ -267,11 +274,11 @@ final class BatchOutput {
             } else if byte == 0x22 {
                 quoted = true
             } else if byte == 0x2C {
-                fields.append(String(decoding: field, as: UTF8.self))
+                fields.append(FileName.string(fromBytes: field))
                 field = []
             } else if byte == 0x0A {
                 if field.last == 0x0D { field.removeLast() }
-                fields.append(String(decoding: field, as: UTF8.self))
+                fields.append(FileName.string(fromBytes: field))
                 rows.append(fields)
                 fields = []
                 field = []

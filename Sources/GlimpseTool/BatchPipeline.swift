@@ -56,10 +56,10 @@ struct Shard: Equatable {
         count == 1 || Int(Self.hash(relativePath) % UInt64(count)) == index
     }
 
-    /// 64-bit FNV-1a of the UTF-8 bytes: fixed by definition, unlike Swift's seeded `Hasher`.
+    /// 64-bit FNV-1a of the name's bytes (`FileName`): fixed by definition, unlike Swift's seeded `Hasher`.
     static func hash(_ text: String) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
+        for byte in FileName.bytes(text) {
             hash ^= UInt64(byte)
             hash &*= 0x0000_0100_0000_01b3
         }

@@ -55,7 +55,7 @@ struct CaptionCommand: ParsableCommand {
         }
         if let attentionDir {
             do {
-                try FileManager.default.createDirectory(atPath: attentionDir, withIntermediateDirectories: true)
+                try FileBytes.makeDirectories(attentionDir)
             } catch {
                 throw ToolFailure("\(attentionDir): cannot create folder: \((error as NSError).localizedDescription)")
             }
@@ -73,8 +73,11 @@ struct CaptionCommand: ParsableCommand {
             for item in prepared {
                 guard item.input != nil else {
                     failures += 1
-                    Terminal.standardError("\(item.path): \(item.error ?? "unreadable")")
-                    if json { print(JSONLine.object([("path", .string(item.path)), ("error", .string(item.error ?? ""))])) }
+                    Terminal.standardError("\(FileName.shown(item.path)): \(item.error ?? "unreadable")")
+                    if json {
+                        print(JSONLine.object(JSONLine.pathFields("path", item.path).map { ($0.0, .string($0.1)) }
+                                              + [("error", .string(item.error ?? ""))]))
+                    }
                     continue
                 }
                 let result = results[resultIndex]
@@ -124,7 +127,7 @@ struct CaptionCommand: ParsableCommand {
             return object
         }
         var object = describe(result.best, withAttention: true)
-        object["path"] = path
+        for (key, value) in JSONLine.pathFields("path", path) { object[key] = value }
         object["grid"] = grid
         if result.hypotheses.count > 1 {
             object["n_best"] = result.hypotheses.map { describe($0, withAttention: false) }

@@ -1,5 +1,9 @@
 import ArgumentParser
+import GlimpseImage
 import GlimpseTensor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Glimpse: ParsableCommand {
@@ -15,7 +19,17 @@ struct Glimpse: ParsableCommand {
     /// `BLAS.selectKernels`, in-process; GLIMPSE_BLAS_KERNELS overrides it), then parses and runs the command.
     static func main() {
         BLAS.selectKernels()
-        main(Self.joiningNegativeValues(Array(CommandLine.arguments.dropFirst())))
+        main(Self.joiningNegativeValues(Self.losslessArguments()))
+    }
+
+    /// The arguments after the program's name, each held as `FileName` holds names: a path
+    /// that is not valid UTF-8 keeps its exact bytes (`CommandLine.arguments` would replace
+    /// them with U+FFFD, naming a file that does not exist).
+    static func losslessArguments() -> [String] {
+        (1..<Int(CommandLine.argc)).map { index in
+            guard let argument = CommandLine.unsafeArgv[index] else { return "" }
+            return FileName.string(fromBytes: UnsafeBufferPointer(start: argument, count: strlen(argument)).map { UInt8(bitPattern: $0) })
+        }
     }
 
     /// `--threads -1` as `--threads=-1`: the argument parser takes a token starting with "-"

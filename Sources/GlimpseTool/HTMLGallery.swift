@@ -74,24 +74,38 @@ enum HTMLGallery {
 
     /// `target` relative to the folder `base` (both made absolute and standardised).
     static func relativePath(from base: String, to target: String) -> String {
-        let baseParts = absolute(base).split(separator: "/")
-        let targetParts = absolute(target).split(separator: "/")
+        let baseParts = absolute(base)
+        let targetParts = absolute(target)
         var common = 0
-        while common < baseParts.count, common < targetParts.count, baseParts[common] == targetParts[common] { common += 1 }
+        while common < baseParts.count, common < targetParts.count,
+              baseParts[common].utf8.elementsEqual(targetParts[common].utf8) { common += 1 }
         let ups = Array(repeating: "..", count: baseParts.count - common)
-        return (ups + targetParts[common...].map(String.init)).joined(separator: "/")
+        return (ups + targetParts[common...]).joined(separator: "/")
     }
 
-    static func absolute(_ path: String) -> String {
-        URL(fileURLWithPath: path).standardizedFileURL.path
+    /// The components of `path` made absolute, with "." and ".." resolved (by name, as a
+    /// browser resolves a relative link; any name `FileName` holds).
+    static func absolute(_ path: String) -> [String] {
+        let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var parts: [String] = []
+        for part in full.split(separator: "/").map(String.init) {
+            if part == "." { continue }
+            if part == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(part)
+        }
+        return parts
     }
 
-    /// A relative URL: each path component percent-encoded ('#', '?', '%' and spaces
-    /// would otherwise change its meaning), then escaped for the attribute.
+    /// A relative URL: each byte of the path but unreserved ones and "/" percent-encoded,
+    /// so names with '#', '?', '%', spaces or bytes that are not UTF-8 link to their file.
     static func url(_ path: String) -> String {
-        var allowed = CharacterSet.urlPathAllowed
-        allowed.remove(charactersIn: "?#%;")
-        return escape(path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path)
+        let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/!$&'()*+,=:@".utf8)
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        for byte in FileName.bytes(path) {
+            if unreserved.contains(byte) { bytes.append(byte) } else { bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 15)]] }
+        }
+        return escape(String(decoding: bytes, as: UTF8.self))
     }
 
     static func escape(_ text: String) -> String {

@@ -1,4 +1,6 @@
+import Foundation
 import GlimpseData
+import GlimpseImage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,15 +26,24 @@ enum Terminal {
 /// one line and its tab-separated fields stay apart. (`--json` output writes names as JSON
 /// strings instead.)
 enum PlainText {
+    /// A path for one field of a plain-text line: a backslash as `\\`, tab and line breaks as
+    /// `\t`, `\n`, `\r`, bytes that are not UTF-8 (`FileName`) as `\xNN`. Reads back exactly.
     static func escapedPath(_ path: String) -> String {
-        guard path.contains(where: { $0 == "\\" || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return path }
+        guard path.contains(where: { $0 == "\\" || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
+            || !FileName.isUTF8(path) else { return path }
         var result = ""
-        for scalar in path.unicodeScalars {
+        var scalars = path.unicodeScalars.makeIterator()
+        while let scalar = scalars.next() {
             switch scalar {
             case "\\": result += "\\\\"
             case "\t": result += "\\t"
             case "\n": result += "\\n"
             case "\r": result += "\\r"
+            case "\u{0}":
+                // FileName's escape: NUL and two hex digits.
+                result += "\\x"
+                if let high = scalars.next() { result.unicodeScalars.append(high) }
+                if let low = scalars.next() { result.unicodeScalars.append(low) }
             default: result.unicodeScalars.append(scalar)
             }
         }
@@ -60,4 +71,19 @@ enum JSONLine {
     }
 
     static func quote(_ text: String) -> String { JSONString.quote(text) }
+
+    /// A path as JSON fields: `key` with the name as text (`FileName.shown`), and, only for a
+    /// name that is not valid UTF-8, `key_bytes` with its exact bytes in base64.
+    static func pathFields(_ key: String, _ path: String) -> [(String, String)] {
+        if FileName.isUTF8(path) { return [(key, path)] }
+        return [(key, FileName.shown(path)), (key + "_bytes", Data(FileName.bytes(path)).base64EncodedString())]
+    }
+
+    /// The path that `pathFields` wrote into `object`, or nil when the fields are malformed.
+    static func path(_ key: String, in object: [String: Any]) -> String? {
+        guard let text = object[key] as? String else { return nil }
+        guard let encoded = object[key + "_bytes"] else { return text }
+        guard let base64 = encoded as? String, let bytes = Data(base64Encoded: base64) else { return nil }
+        return FileName.string(fromBytes: bytes)
+    }
 }
