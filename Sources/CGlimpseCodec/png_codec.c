@@ -89,6 +89,11 @@ static png_structp create_reader(glimpse_png_reader *reader, const uint8_t *data
     png_set_read_fn(png, reader, glimpse_png_read_data);
     // Refuse absurd dimensions inside libpng too; the pixel cap is checked by the caller.
     png_set_user_limits(png, 1u << 24, 1u << 24);
+    // Skip every ancillary chunk but tRNS without reading it: none changes the pixels we
+    // produce (no gamma or colour management; Swift reads eXIf from the bytes itself), and
+    // libpng allocates a text, iCCP, sPLT or eXIf chunk's declared length, up to 2 GiB, before
+    // it finds that the data is not there (its size limit is only a warning when reading).
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
     return png;
 }
 
