@@ -246,7 +246,7 @@ public final class ImageCache: @unchecked Sendable {
 
     static func stamp(of path: String) -> (size: Int64, modified: Int64)? {
         var status = stat()
-        guard stat(path, &status) == 0 else { return nil }
+        guard FileName.withSystemPath(path, { stat($0, &status) }) == 0 else { return nil }
         let nanoseconds = Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec)
         return (Int64(status.st_size), nanoseconds)
     }
