@@ -31,7 +31,8 @@ public final class ImageCache: @unchecked Sendable {
         var failure: String?
     }
 
-    private var entries: [String: Entry] = [:]
+    /// By exact path: names that differ only in Unicode normalisation are different files.
+    private var entries: [ExactPath: Entry] = [:]
     private var mapping: UnsafeMutableRawPointer?
     private var mappedBytes = 0
 
@@ -80,10 +81,10 @@ public final class ImageCache: @unchecked Sendable {
         func partition() -> (FillReport, [(path: String, stamp: (size: Int64, modified: Int64)?)]) {
             var report = FillReport()
             var pending: [(path: String, stamp: (size: Int64, modified: Int64)?)] = []
-            var seen = Set<String>()
-            for path in paths where seen.insert(path).inserted {
+            var seen = Set<ExactPath>()
+            for path in paths where seen.insert(ExactPath(path)).inserted {
                 let stamp = Self.stamp(of: path)
-                if let stamp, let entry = entries[path], entry.size == stamp.size, entry.modified == stamp.modified {
+                if let stamp, let entry = entries[ExactPath(path)], entry.size == stamp.size, entry.modified == stamp.modified {
                     if entry.slot != nil {
                         report.reused += 1
                     } else {
@@ -175,22 +176,22 @@ public final class ImageCache: @unchecked Sendable {
                 let stamp = item.stamp ?? (size: -1, modified: -1)
                 switch results.get(index) {
                 case .success:
-                    entries[item.path] = Entry(size: stamp.size, modified: stamp.modified, slot: firstSlot + index)
+                    entries[ExactPath(item.path)] = Entry(size: stamp.size, modified: stamp.modified, slot: firstSlot + index)
                     report.decoded += 1
                 case .failure(.decode(let error)):
-                    entries[item.path] = Entry(size: stamp.size, modified: stamp.modified, slot: nil,
+                    entries[ExactPath(item.path)] = Entry(size: stamp.size, modified: stamp.modified, slot: nil,
                                                failure: error.reasonDescription)
                     report.failures.append(Failure(path: item.path, reason: error.reasonDescription))
                 case .failure(.writeFailed(let message)):
                     // This chunk's entries are dropped with its slots.
-                    for item in chunk { entries[item.path] = nil }
+                    for item in chunk { entries[ExactPath(item.path)] = nil }
                     throw writeFailure(message)
                 }
             }
             do {
                 try saveIndex()
             } catch {
-                for item in chunk { entries[item.path] = nil }
+                for item in chunk { entries[ExactPath(item.path)] = nil }
                 throw writeFailure("the index: \(error.reason)")
             }
             done += chunk.count
@@ -203,7 +204,7 @@ public final class ImageCache: @unchecked Sendable {
     /// The S·S·3 resized pixels of `path`, if the cache holds them for the file as it
     /// is now on disk. The buffer stays valid until the next `fill`.
     public func pixels(for path: String) -> UnsafeBufferPointer<UInt8>? {
-        guard let entry = entries[path], let slot = entry.slot, let mapping,
+        guard let entry = entries[ExactPath(path)], let slot = entry.slot, let mapping,
               (slot + 1) * slotBytes <= mappedBytes else { return nil }
         let base = mapping.advanced(by: slot * slotBytes).assumingMemoryBound(to: UInt8.self)
         return UnsafeBufferPointer(start: base, count: slotBytes)
@@ -211,7 +212,7 @@ public final class ImageCache: @unchecked Sendable {
 
     /// Whether the cache holds a decoded image for `path` as it is on disk now.
     public func contains(_ path: String) -> Bool {
-        guard let entry = entries[path], entry.slot != nil, let stamp = Self.stamp(of: path) else { return false }
+        guard let entry = entries[ExactPath(path)], entry.slot != nil, let stamp = Self.stamp(of: path) else { return false }
         return entry.size == stamp.size && entry.modified == stamp.modified
     }
 
@@ -265,17 +266,18 @@ public final class ImageCache: @unchecked Sendable {
             guard fields.count >= 4, let size = Int64(fields[1]), let modified = Int64(fields[2]) else { continue }
             let path = Self.unescape(fields[3])
             if fields[0] == "error" {
-                entries[path] = Entry(size: size, modified: modified, slot: nil,
+                entries[ExactPath(path)] = Entry(size: size, modified: modified, slot: nil,
                                       failure: fields.count > 4 ? Self.unescape(fields[4]) : "")
             } else if let slot = Int(fields[0]), slot >= 0 {
-                entries[path] = Entry(size: size, modified: modified, slot: slot)
+                entries[ExactPath(path)] = Entry(size: size, modified: modified, slot: slot)
             }
         }
     }
 
     private func saveIndex() throws(ImageCacheError) {
         var text = ""
-        for (path, entry) in entries.sorted(by: { $0.key < $1.key }) {
+        for (key, entry) in entries.sorted(by: { $0.key < $1.key }) {
+            let path = key.path
             if let slot = entry.slot {
                 text += "\(slot)\t\(entry.size)\t\(entry.modified)\t\(Self.escape(path))\n"
             } else {

@@ -42,18 +42,23 @@ public enum FileLock {
         guard let text = FileBytes.smallProcFile("/proc/locks") else { return nil }
         let major = ((device >> 8) & 0xfff) | ((device >> 32) & ~UInt64(0xfff))
         let minor = (device & 0xff) | ((device >> 12) & ~UInt64(0xff))
+        var exact: Int32?
+        var sameInode: [Int32] = []
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ")
             // Waiters are listed with "->" after the number; the holder is the plain line.
             guard fields.count >= 6, fields[1] == "FLOCK", let pid = Int32(fields[4]) else { continue }
             let file = fields[5].split(separator: ":")
-            guard file.count == 3, UInt64(file[0], radix: 16) == major, UInt64(file[1], radix: 16) == minor,
-                  UInt64(file[2]) == inode else { continue }
-            let command = FileBytes.smallProcFile("/proc/\(pid)/cmdline")
-                .map { $0.split(separator: "\0").joined(separator: " ") } ?? ""
-            return Holder(pid: pid, command: command)
+            guard file.count == 3, UInt64(file[2]) == inode else { continue }
+            sameInode.append(pid)
+            if UInt64(file[0], radix: 16) == major, UInt64(file[1], radix: 16) == minor { exact = pid }
         }
-        return nil
+        // Overlay and btrfs report another device in /proc/locks than stat does: then an
+        // inode held by exactly one process names it.
+        guard let pid = exact ?? (Set(sameInode).count == 1 ? sameInode.first : nil) else { return nil }
+        let command = FileBytes.smallProcFile("/proc/\(pid)/cmdline")
+            .map { $0.split(separator: "\0").joined(separator: " ") } ?? ""
+        return Holder(pid: pid, command: command)
     }
 }
 

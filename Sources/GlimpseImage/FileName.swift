@@ -129,3 +129,16 @@ public enum FileName {
         }
     }
 }
+
+/// A path compared and hashed by its bytes, as the file system tells names apart: a key for
+/// sets and dictionaries of paths (Swift's `String` would merge canonically equivalent names).
+public struct ExactPath: Hashable, Sendable, Comparable {
+    public let path: String
+    public init(_ path: String) { self.path = path }
+    public static func == (left: ExactPath, right: ExactPath) -> Bool { left.path.utf8.elementsEqual(right.path.utf8) }
+    public func hash(into hasher: inout Hasher) {
+        for byte in path.utf8 { hasher.combine(byte) }
+    }
+    /// Byte order.
+    public static func < (left: ExactPath, right: ExactPath) -> Bool { left.path.utf8.lexicographicallyPrecedes(right.path.utf8) }
+}

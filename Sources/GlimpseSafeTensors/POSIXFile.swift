@@ -22,6 +22,9 @@ enum POSIXFile {
         func failure(_ message: String) -> SafeTensorsError {
             SafeTensorsError(path: path, reason: .unreadable(message))
         }
+        // A NUL marks a name that is not UTF-8 (GlimpseImage's FileName); this module opens
+        // UTF-8 names only, and a C string cut at the NUL would name another file.
+        guard !path.utf8.contains(0) else { throw failure("the file name is not valid UTF-8; give the file a UTF-8 name") }
         let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         if descriptor < 0 { throw failure(systemMessage(errno)) }
         defer { close(descriptor) }
@@ -86,6 +89,7 @@ enum POSIXFile {
         func failure(_ message: String) -> SafeTensorsError {
             SafeTensorsError(path: path, reason: .writeFailed(message))
         }
+        guard !path.utf8.contains(0) else { throw failure("the file name is not valid UTF-8; give the file a UTF-8 name") }
         let directory = parentDirectory(of: path)
         let base = path.split(separator: "/").last.map(String.init) ?? path
         var template = Array("\(directory)/.\(base).tmp-XXXXXX".utf8CString)

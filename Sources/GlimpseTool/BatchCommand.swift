@@ -51,6 +51,16 @@ struct BatchCommand: ParsableCommand {
         }
     }
 
+    /// Whether two paths name one file: the same bytes, or (when both exist) one device and inode.
+    static func sameFile(_ first: String, _ second: String) -> Bool {
+        if FileName.key(first) == FileName.key(second) { return true }
+        var a = stat(), b = stat()
+        guard FileName.withSystemPath(first, { stat($0, &a) }) == 0, FileName.withSystemPath(second, { stat($0, &b) }) == 0 else {
+            return false
+        }
+        return a.st_dev == b.st_dev && a.st_ino == b.st_ino
+    }
+
     func run() throws {
         let shard = self.shard.flatMap(Shard.init) ?? .whole
         let checkpoint = try modelOptions.load()
@@ -63,11 +73,7 @@ struct BatchCommand: ParsableCommand {
         // Folders for the page and the sheets are made first, so a bad path fails before the work, not after.
         for folder in [html.map { ($0 as NSString).deletingLastPathComponent }, attention ? sheetFolder : nil].compactMap({ $0 })
         where !folder.isEmpty {
-            do {
-                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-            } catch {
-                throw ToolFailure("\(folder): cannot create folder: \((error as NSError).localizedDescription)")
-            }
+            do { try FileBytes.makeDirectories(folder) } catch { throw ToolFailure(error.description) }
         }
 
         if let html, FileName.withSystemPath(html, { access($0, F_OK) }) == 0, !HTMLGallery.isGalleryPage(html) {
@@ -75,6 +81,9 @@ struct BatchCommand: ParsableCommand {
                               + "untouched; choose another --html or remove it")
         }
         let outputFile = BatchOutput(path: output, format: format, writesHeader: shard.index == 0)
+        if let html, Self.sameFile(html, output) || Self.sameFile(html, outputFile.progressPath) {
+            throw ToolFailure("\(html): --html names the output file; give the page a name of its own")
+        }
         let previous: [BatchRecord]
         do { previous = try outputFile.open() } catch { throw ToolFailure(error.description) }
         // By bytes: names that differ only in Unicode normalisation are different files.
@@ -142,7 +151,8 @@ struct BatchCommand: ParsableCommand {
             throw ToolFailure(writeFailure.description)
         }
 
-        do { try outputFile.finish(allRecords: records) } catch { throw ToolFailure(error.description) }
+        // The page is written while the output's lock is still held, so runs on one output
+        // cannot interleave their pages either.
         if let html {
             let pageFolder = (html as NSString).deletingLastPathComponent
             let entries = records.map { record in
@@ -154,6 +164,7 @@ struct BatchCommand: ParsableCommand {
                                         pageFolder: pageFolder.isEmpty ? "." : pageFolder)
             do { try FileBytes.writeAtomically(Array(page.utf8), to: html) } catch { throw ToolFailure(error.description) }
         }
+        do { try outputFile.finish(allRecords: records) } catch { throw ToolFailure(error.description) }
 
         for (folder, reason) in source.walk.unreadableFolders {
             Terminal.standardError("\(folder): \(reason)")

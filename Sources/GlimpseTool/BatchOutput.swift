@@ -92,7 +92,23 @@ final class BatchOutput {
         guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
             throw failure("is not a regular file; choose another --output")
         }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        // A large foreign file is refused from its first lines, before it is read whole.
+        let size = Int(info.st_size)
+        if size > 1 << 16 {
+            var prefix = [UInt8](repeating: 0, count: 1 << 16)
+            let count = prefix.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress!, $0.count, 0) }
+            if count > 0 {
+                prefix = Array(prefix[..<count])
+                let lines = prefix[..<((prefix.lastIndex(of: 0x0A).map { $0 + 1 }) ?? 0)]
+                let parsed = format == .csv ? Self.parseCSV(Array(lines), headerExpected: writesHeader) : Self.parseJSONLines(Array(lines))
+                if lines.isEmpty || parsed.problem != nil {
+                    throw failure((parsed.problem ?? "its first 64 KB hold no line end")
+                                  + "; it is not the \(format.rawValue) output of an earlier glimpse batch run, so it is left untouched: "
+                                  + "choose another --output")
+                }
+            }
+        }
+        var bytes = [UInt8](repeating: 0, count: size)
         var filled = 0
         while filled < bytes.count {
             let count = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + filled, $0.count - filled, off_t(filled)) }
@@ -168,7 +184,7 @@ final class BatchOutput {
     static func checkCOCOResults(at path: String) throws(BatchOutputError) {
         let bytes: [UInt8]
         do { bytes = try FileBytes.read(path, limit: 1 << 34) } catch {
-            throw BatchOutputError(path: path, message: "cannot read the existing results: \(error.reason)")
+            throw BatchOutputError(path: path, message: "cannot read the existing results: \(error.reasonDescription)")
         }
         guard let items = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [Any],
               items.allSatisfy({ item in
@@ -230,9 +246,10 @@ final class BatchOutput {
         if keys == ["path", "error"], let error = object["error"] as? String {
             return BatchRecord(path: path, error: error)
         }
+        // A non-finite log-probability (a model with bad weights) is written as null.
         guard keys == ["path", "caption", "logprob"], let caption = object["caption"] as? String,
-              let logProbability = object["logprob"] as? NSNumber, !(object["logprob"] is Bool) else { return nil }
-        return BatchRecord(path: path, caption: caption, logProbability: logProbability.doubleValue)
+              object["logprob"] is NSNull || (object["logprob"] is NSNumber && !(object["logprob"] is Bool)) else { return nil }
+        return BatchRecord(path: path, caption: caption, logProbability: (object["logprob"] as? NSNumber)?.doubleValue ?? .nan)
     }
 
     // MARK: CSV (RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted, quotes doubled)
@@ -243,9 +260,17 @@ final class BatchOutput {
         return fields.map(csvField).joined(separator: ",") + "\r\n"
     }
 
+    /// Decided and escaped on bytes: Swift's characters would hide a "\r\n", or a comma or
+    /// quote followed by a combining mark, inside one grapheme.
     static func csvField(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
-        return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        guard text.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else { return text }
+        var bytes: [UInt8] = [0x22]
+        for byte in text.utf8 {
+            bytes.append(byte)
+            if byte == 0x22 { bytes.append(0x22) }
+        }
+        bytes.append(0x22)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The records of the complete rows (a row ends with a line break outside quotes). Every
@@ -317,7 +342,7 @@ final class BatchOutput {
             guard row[1].isEmpty, row[2].isEmpty else { return nil }
             return BatchRecord(path: row[0], error: row[3])
         }
-        guard let logProbability = Double(row[2]), logProbability.isFinite || row[2] == "-inf" else { return nil }
+        guard let logProbability = Double(row[2]) else { return nil }
         return BatchRecord(path: row[0], caption: row[1], logProbability: logProbability)
     }
 }

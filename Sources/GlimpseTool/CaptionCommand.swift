@@ -54,11 +54,7 @@ struct CaptionCommand: ParsableCommand {
             Terminal.standardError("\(folder): \(reason)")
         }
         if let attentionDir {
-            do {
-                try FileBytes.makeDirectories(attentionDir)
-            } catch {
-                throw ToolFailure("\(attentionDir): cannot create folder: \((error as NSError).localizedDescription)")
-            }
+            do { try FileBytes.makeDirectories(attentionDir) } catch { throw ToolFailure(error.description) }
         }
 
         // A batch at a time: decoding many images at once would hold all their pixels.

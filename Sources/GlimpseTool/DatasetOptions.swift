@@ -1,5 +1,6 @@
 import ArgumentParser
 import GlimpseData
+import GlimpseImage
 
 extension DatasetFormat: ExpressibleByArgument {}
 
@@ -27,6 +28,7 @@ struct DatasetOptions: ParsableArguments {
 /// A failure already explained in words: printed as `glimpse: <message>`, exit status 1.
 struct ToolFailure: Error, CustomStringConvertible {
     let message: String
-    init(_ message: String) { self.message = message }
+    /// Names held with `FileName`'s escapes are shown as `\xNN`.
+    init(_ message: String) { self.message = FileName.shown(message) }
     var description: String { message }
 }

@@ -19,7 +19,23 @@ struct Glimpse: ParsableCommand {
     /// `BLAS.selectKernels`, in-process; GLIMPSE_BLAS_KERNELS overrides it), then parses and runs the command.
     static func main() {
         BLAS.selectKernels()
-        main(Self.joiningNegativeValues(Self.losslessArguments()))
+        let arguments = Self.losslessArguments()
+        if let problem = Self.nonUTF8Problem(arguments) {
+            // The argument parser's own way out, as for any bad argument.
+            Self.exit(withError: ValidationError(problem))
+        }
+        main(Self.joiningNegativeValues(arguments))
+    }
+
+    /// Names that are not UTF-8 are handled byte for byte by the commands that read images
+    /// by name (`caption`, `batch`, `info`); the others open files through Foundation, so they
+    /// refuse such an argument up front rather than act on a different, truncated name.
+    static func nonUTF8Problem(_ arguments: [String]) -> String? {
+        guard let bad = arguments.first(where: { !FileName.isUTF8($0) }) else { return nil }
+        let command = arguments.first { !$0.hasPrefix("-") } ?? ""
+        if ["caption", "batch", "info"].contains(command) { return nil }
+        return "the argument \(FileName.shown(bad)) is not valid UTF-8; glimpse \(command) needs UTF-8 names "
+            + "(caption, batch and info take any file name)"
     }
 
     /// The arguments after the program's name, each held as `FileName` holds names: a path

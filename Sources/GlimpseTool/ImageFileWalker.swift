@@ -17,10 +17,9 @@ struct ImageFileWalker {
 
     static func expand(_ arguments: [String]) -> Result {
         var result = Result()
-        let manager = FileManager.default
         for argument in arguments {
-            var isDirectory: ObjCBool = false
-            guard manager.fileExists(atPath: argument, isDirectory: &isDirectory), isDirectory.boolValue else {
+            var status = stat()
+            guard FileName.withSystemPath(argument, { stat($0, &status) }) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
                 result.files.append(argument)  // missing files are reported by the decoder
                 continue
             }

@@ -7,17 +7,17 @@ import Glibc
 
 enum Terminal {
     /// Writes a line to standard error.
+    /// Names held with `FileName`'s escapes are shown as `\xNN`.
     static func standardError(_ line: String) {
-        var text = line
-        text += "\n"
+        let bytes = Array((FileName.shown(line) + "\n").utf8)
         // write(2) on descriptor 2: no shared FILE* state, safe from any thread.
-        _ = text.withCString { write(2, $0, strlen($0)) }
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
 
     /// Redraws the current line of standard error (a terminal's progress bar).
     static func standardErrorInPlace(_ line: String) {
-        let text = "\r\u{1B}[K" + line
-        _ = text.withCString { write(2, $0, strlen($0)) }
+        let bytes = Array(("\r\u{1B}[K" + FileName.shown(line)).utf8)
+        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
 }
 

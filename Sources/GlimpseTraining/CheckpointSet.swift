@@ -132,9 +132,46 @@ public enum CheckpointSet {
     /// of an older Glimpse): a fresh run refuses such a folder. A save killed before the first
     /// set was complete leaves nothing to resume, so the run may start again.
     static func anySaved(in layout: RunLayout) -> Bool {
-        var info = stat()
-        if lstat(layout.lastSet, &info) == 0 || lstat(layout.last, &info) == 0 { return true }
+        if !isLink(layout.last), FileManager.default.fileExists(atPath: layout.last) { return true }
         return candidateFolders(in: layout).contains { if case .success = verify($0) { true } else { false } }
+    }
+
+    /// Checks that the run folder's file system makes symbolic links (vfat and some network
+    /// file systems do not): sets need one, and finding out at the first save would lose the
+    /// epoch's work.
+    static func checkLinks(in layout: RunLayout) throws(TrainingError) {
+        let probe = layout.directory + "/.links-probe-\(getpid())"
+        unlink(probe)
+        guard symlink("checkpoints", probe) == 0 else {
+            throw .file(path: layout.directory, reason: "cannot make symbolic links here (\(FileBytes.systemMessage(errno))); "
+                        + "checkpoint sets need them: choose a run folder on a Linux file system such as ext4, xfs or btrfs")
+        }
+        unlink(probe)
+    }
+
+    /// Before a fresh start: removes what a run that never completed a set left behind
+    /// (partial folders, temporary files, links to nothing).
+    static func clearIncomplete(in layout: RunLayout) {
+        if isLink(layout.lastSet) { unlink(layout.lastSet) }
+        if isLink(layout.last) { unlink(layout.last) }
+        removeFolders(in: layout, except: nil)
+    }
+
+    /// After resuming from `folder`: `last` names it (it may have named a damaged set), and
+    /// every other set folder and temporary file goes.
+    static func adopt(_ folder: String, in layout: RunLayout) throws(TrainingError) {
+        guard folder != layout.directory else {
+            removeFolders(in: layout, except: nil)
+            return
+        }
+        let name = (folder as NSString).lastPathComponent
+        let target = folderName + "/" + name
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: layout.lastSet)) != target {
+            try pointLink(layout.lastSet, at: target)
+            if !isLink(layout.last) { try pointLink(layout.last, at: "last/" + modelFile) }
+            try syncDirectory(layout.directory)
+        }
+        removeFolders(in: layout, except: name)
     }
 
     /// Step folders under `checkpoints/`, newest step first.

@@ -113,6 +113,7 @@ public struct TrainingRun {
         }
         // Opened and locked first: one process per run folder, for the whole run.
         let log = try LogWriter(path: layout.log)
+        try CheckpointSet.checkLinks(in: layout)
 
         // MARK: Options, vocabulary, model: fresh or from the run folder
         var options = self.options
@@ -141,7 +142,7 @@ public struct TrainingRun {
             let loaded = try CheckpointSet.load(from: layout)
             // What a killed save left (newer partial sets, temporary files) goes; so do the
             // log's records past the set.
-            CheckpointSet.removeFolders(in: layout, except: loaded.folder == layout.directory ? nil : (loaded.folder as NSString).lastPathComponent)
+            try CheckpointSet.adopt(loaded.folder, in: layout)
             try LogWriter.cut(layout.log, afterStep: loaded.state.optimizer.stepCount)
             let checkpoint = loaded.checkpoint, state = loaded.state
             for skipped in loaded.skipped { events(.skippedCheckpointSet(folder: skipped.folder, reason: skipped.reason)) }
@@ -155,8 +156,9 @@ public struct TrainingRun {
             events(.resumed(position, step: trainer.stepCount, from: loaded.folder))
         } else {
             if CheckpointSet.anySaved(in: layout) { throw .runExists(directory: layout.directory) }
-            // A run killed before its first save left only its log and temporary files.
-            CheckpointSet.removeFolders(in: layout, except: nil)
+            // A run killed before its first complete save left only its log, partial folders
+            // and temporary files.
+            CheckpointSet.clearIncomplete(in: layout)
             try LogWriter.cut(layout.log, afterStep: 0)
             Parallel.use(cores: options.threads)
             let minimumCount = Self.minimumWordCount(for: dataset, options: options)

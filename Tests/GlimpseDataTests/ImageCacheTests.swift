@@ -131,4 +131,22 @@ struct ImageCacheTests {
             "\(error)".contains("another run is filling this cache (process \(getpid())")
         }
     }
+
+    @Test("names that differ only in Unicode normalisation are cached apart")
+    func normalisation() throws {
+        let folder = try DatasetFolder()
+        let composed = folder.path + "/caf\u{E9}.png", decomposed = folder.path + "/cafe\u{301}.png"
+        try writeImage(composed, shade: 10)
+        try writeImage(decomposed, shade: 200)
+        let preprocessing = Preprocessing(imageSize: 8)
+        let cache = try ImageCache(directory: folder.path + "/cache", preprocessing: preprocessing)
+        #expect(try cache.fill([composed, decomposed]).decoded == 2)
+        for path in [composed, decomposed] {
+            let expected = preprocessing.resized(try ImageDecoder().decode(contentsOf: path).image).pixels
+            #expect(cache.pixels(for: path).map(Array.init) == expected)
+        }
+        let reopened = try ImageCache(directory: folder.path + "/cache", preprocessing: preprocessing)
+        #expect(try reopened.fill([composed, decomposed]).reused == 2)
+        #expect(reopened.pixels(for: decomposed).map(Array.init) == cache.pixels(for: decomposed).map(Array.init))
+    }
 }

@@ -70,4 +70,24 @@ struct BatchFormatTests {
         let parsed = kind == "jsonl" ? BatchOutput.parseJSONLines(bytes) : BatchOutput.parseCSV(bytes, headerExpected: kind == "csv0")
         #expect(parsed.problem?.contains(problem) == true, "\(parsed.problem ?? "accepted")")
     }
+
+    @Test("CSV fields are quoted by their bytes: a CR LF, or a comma or quote under a combining mark, reads back")
+    func csvGraphemes() {
+        let records = [
+            BatchRecord(path: "a\r\nb.jpg", caption: "x", logProbability: -1, error: nil),
+            BatchRecord(path: "x,\u{301}.jpg", caption: "say \"\u{301}hi", logProbability: -2, error: nil),
+        ]
+        let bytes = Array((BatchOutput.csvHeader + "\r\n" + records.map(BatchOutput.csvLine).joined()).utf8)
+        let parsed = BatchOutput.parseCSV(bytes, headerExpected: true)
+        #expect(parsed.problem == nil && parsed.records == records && parsed.completeLength == bytes.count)
+    }
+
+    @Test("a non-finite log-probability (a model with bad weights) reads back in both formats")
+    func nonFiniteLogProbability() {
+        let record = BatchRecord(path: "a.jpg", caption: "", logProbability: .nan, error: nil)
+        let json = BatchOutput.parseJSONLines(Array(BatchOutput.jsonLine(record).utf8))
+        #expect(json.problem == nil && json.records.count == 1 && json.records[0].logProbability?.isNaN == true)
+        let csv = BatchOutput.parseCSV(Array(BatchOutput.csvLine(record).utf8), headerExpected: false)
+        #expect(csv.problem == nil && csv.records.count == 1 && csv.records[0].logProbability?.isNaN == true)
+    }
 }

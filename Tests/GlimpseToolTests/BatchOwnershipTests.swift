@@ -121,4 +121,29 @@ struct BatchOwnershipTests {
         }
         #expect(paths.sorted() == (good + [bad]).sorted(), "\(paths)")
     }
+
+    @Test("--html naming the output itself is refused before anything is written")
+    func pageIsOutput() throws {
+        let (folder, model) = try TinyModel.folder()
+        let (directory, _, _) = try BatchCommandTests.tree(in: folder, count: 2)
+        let output = folder.path + "/out.jsonl"
+        let outcome = try ToolRunner.run(["batch", directory, "--model", model, "--output", output, "--html", output])
+        #expect(outcome.status != 0)
+        #expect(outcome.standardError.contains("--html names the output file"), "\(outcome.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: output))
+    }
+
+    @Test("a large foreign file is refused from its beginning")
+    func largeForeignFile() throws {
+        let (folder, model) = try TinyModel.folder()
+        let (directory, _, _) = try BatchCommandTests.tree(in: folder, count: 2)
+        let output = folder.path + "/out.jsonl"
+        // A 1 MB JSON array on one line.
+        let array = "[" + Array(repeating: "{\"image_id\":\"a.jpg\",\"caption\":\"a cat\"}", count: 25_000).joined(separator: ",") + "]\n"
+        try Data(array.utf8).write(to: URL(fileURLWithPath: output))
+        let outcome = try ToolRunner.run(["batch", directory, "--model", model, "--output", output])
+        #expect(outcome.status != 0)
+        #expect(outcome.standardError.contains("its first 64 KB hold no line end"), "\(outcome.standardError)")
+        #expect(try String(contentsOfFile: output, encoding: .utf8) == array)
+    }
 }

@@ -133,4 +133,18 @@ struct CheckpointSetTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: run.layout.directory + "/checkpoints").count == 1)
         #expect(!FileManager.default.fileExists(atPath: run.layout.directory + "/.best.safetensors.tmp-abcdef"))
     }
+
+    @Test("when the only set is damaged, --resume says to start again, and a fresh start does")
+    func onlySetDamaged() throws {
+        let scratch = try Scratch()
+        let run = try stoppedRun(in: scratch, steps: 3)
+        #expect(truncate(run.layout.lastSet + "/model.safetensors", 100) == 0)
+        #expect {
+            _ = try resumed(run)
+        } throws: { error in
+            "\(error)".contains("model.safetensors has 100 bytes") && "\(error)".contains("start the run again without --resume")
+        }
+        #expect(try run.run() == .stepLimitReached(step: 3))
+        #expect(try Checkpoint(contentsOf: run.layout.last).model.configuration.hiddenSize == 16)
+    }
 }
