@@ -192,6 +192,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             where value > Limits.layerSize {
             return "\(name) must be at most \(Limits.layerSize), got \(value)"
         }
+        for (name, value) in [("embedding size", embeddingSize), ("attention size", attentionSize), ("hidden size", hiddenSize)]
+            where value < 1 {
+            return "\(name) must be at least 1, got \(value)"
+        }
+        if let small = stageChannels.first(where: { $0 < 1 }) { return "stage channels must be at least 1 each, got \(small)" }
         if let epochs, epochs < 1 { return "epochs must be at least 1, got \(epochs)" }
         if let minutes, !(minutes > 0) { return "minutes must be positive, got \(minutes)" }
         if let maximumSteps, maximumSteps < 0 { return "maximum steps must not be negative, got \(maximumSteps)" }
