@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "GlimpseMetrics", targets: ["GlimpseMetrics"]),
         .library(name: "GlimpseModel", targets: ["GlimpseModel"]),
         .library(name: "GlimpseTraining", targets: ["GlimpseTraining"]),
+        .library(name: "GlimpseCaptioning", targets: ["GlimpseCaptioning"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,6 +54,11 @@ let package = Package(
         .target(name: "GlimpseModel",
                 dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseSafeTensors", "GlimpseData", "GlimpseImage"]),
 
+        // MARK: Image files in, captions out: the one captioning pipeline, and the shipped default model
+        .target(name: "GlimpseCaptioning", dependencies: ["GlimpseModel", "GlimpseImage", "GlimpseTensor"],
+                // The shipped default model (see README, "The default model"); looked up by path beside the executable.
+                resources: [.copy("Resources")]),
+
         // MARK: The training loop (glimpse train as a library, so tests run it in-process)
         .target(name: "GlimpseTraining",
                 dependencies: ["GlimpseModel", "GlimpseData", "GlimpseMetrics", "GlimpseSynth", "GlimpseImage", "GlimpseTensor",
@@ -75,10 +81,9 @@ let package = Package(
                 "GlimpseModel",
                 "GlimpseTensor",
                 "GlimpseTraining",
+                "GlimpseCaptioning",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ],
-            // The shipped default model (see README, "The default model"); looked up by path beside the executable.
-            resources: [.copy("Resources")]),
+            ]),
 
         // MARK: Benchmarks (release mode: swift run -c release glimpse-benchmarks)
         .executableTarget(name: "GlimpseBenchmarks",

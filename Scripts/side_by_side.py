@@ -10,7 +10,7 @@ then runs Glimpse and PyTorch trials interleaved (Glimpse, PyTorch, then PyTorch
 each trial a process of its own, and prints one table (every trial's figures go to
 WORK/results-TIME.json; the progress, trial by trial, to standard error).
 
-Both sides use the same weights (the shipped default model, Sources/GlimpseTool/Resources/
+Both sides use the same weights (the shipped default model, Sources/GlimpseCaptioning/Resources/
 default-model.safetensors), the same images and the same token ids (the image set's captions,
 tokenised once here into CAPTIONS.tsv), 2 threads each. The PyTorch side is
 Scripts/side_by_side_torch.py (channels-last, torch.set_num_threads(2), THP_MEM_ALLOC_ENABLE=1).
@@ -351,7 +351,7 @@ def main():
             log(f"swift build -c release --static-swift-stdlib --product {product} (incremental)")
             subprocess.run(["swift", "build", "-c", "release", "--static-swift-stdlib", "--product", product],
                            check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    shipped = os.path.join(RELEASE, "glimpse_GlimpseTool.resources", "Resources", "default-model.safetensors")
+    shipped = os.path.join(RELEASE, "glimpse_GlimpseCaptioning.resources", "Resources", "default-model.safetensors")
     with open(shipped, "rb") as a, open(SHIPPED_MODEL, "rb") as b:
         if a.read() != b.read():
             raise SystemExit(f"{shipped} differs from {MODEL}: rebuild")

@@ -3,7 +3,7 @@
 
 Glimpse's default model in PyTorch: the module tree of Scripts/reference_model.py (names equal
 to the checkpoint's) at the sizes of the shipped model, loaded from the same file
-(Sources/GlimpseTool/Resources/default-model.safetensors: configuration and vocabulary from its
+(Sources/GlimpseCaptioning/Resources/default-model.safetensors: configuration and vocabulary from its
 metadata, every tensor by name, strict load_state_dict). The encoder runs channels-last,
 torch.set_num_threads(2), and the caching allocator may use transparent huge pages
 (THP_MEM_ALLOC_ENABLE=1, set here unless the environment already says otherwise).

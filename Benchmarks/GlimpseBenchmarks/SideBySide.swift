@@ -37,7 +37,7 @@ struct SideBySideOptions {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         return (executable as NSString).deletingLastPathComponent
-            + "/glimpse_GlimpseTool.resources/Resources/default-model.safetensors"
+            + "/glimpse_GlimpseCaptioning.resources/Resources/default-model.safetensors"
     }
 
     init(_ arguments: [String]) {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GlimpseCaptioning
 import GlimpseImage
 import GlimpseModel
 
@@ -36,15 +37,17 @@ struct BatchCommand: ParsableCommand {
     @Flag(help: "With --html: write attention sheets beside the page and show them.")
     var attention = false
 
-    @Option(help: "Threads decoding and preprocessing images while the model runs.")
-    var workers = 2
+    @Option(help: "Threads decoding and preprocessing images while the model runs (default: --threads, as in caption and evaluate).")
+    var workers: Int?
 
     func validate() throws {
         if let shard, Shard(shard) == nil {
             throw ValidationError("--shard must be i/n with 0 <= i < n, got '\(shard)'.")
         }
         if attention && html == nil { throw ValidationError("--attention needs --html (the sheets are shown on the page).") }
-        if workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers).") }
+        if let workers, workers < 1 || workers > Limits.threads {
+            throw ValidationError("--workers must be from 1 to \(Limits.threads), got \(workers).")
+        }
         var status = stat()
         guard FileName.withSystemPath(directory, { stat($0, &status) }) == 0, (status.st_mode & S_IFMT) == S_IFDIR else {
             throw ValidationError("\(directory) is not a folder.")
@@ -94,57 +97,54 @@ struct BatchCommand: ParsableCommand {
 
 
         // A quick count by name (no file opened) for the progress bar; corrected as non-images turn up.
-        var counter = LazyImageWalk(root: root, sniffs: false)
+        var counter = ImageFiles(folder: root, sniffs: false)
         var estimated = 0
         while let file = counter.next() {
             if shard.contains(relativePath: file.relative) && !done.contains(FileName.key(file.relative)) { estimated += 1 }
         }
 
-        let source = FileSource(walk: LazyImageWalk(root: root), shard: shard, done: done)
-        let keepImage = attention
-        let pipeline = PreparationPipeline(
-            source: AnyIterator { source.next() }, capacity: 2 * searchOptions.batchSize, workers: workers,
-            prepare: { captioner.prepare($0, keepImage: keepImage) })
-
+        let source = FileSource(files: ImageFiles(folder: root), shard: shard, done: done)
         let progress = ProgressReporter("batch", total: estimated, unit: "images")
         var captioned = 0, failed = 0, processed = 0
         var writeFailure: BatchOutputError?
         do { try outputFile.append([]) } catch { throw ToolFailure(error.description) }  // the CSV header, even for no images
 
-        while writeFailure == nil {
-            var batch: [PreparationPipeline.Item] = []
-            while batch.count < searchOptions.batchSize, let item = pipeline.next() { batch.append(item) }
-            if batch.isEmpty { break }
-            let good = batch.filter { $0.prepared.input != nil }
-            let results = captioner.caption(good.map { $0.prepared.input! }, options: options)
-            var resultIndex = 0
-            var batchRecords: [BatchRecord] = []
-            for item in batch {
-                guard item.prepared.input != nil else {
-                    failed += 1
-                    let reason = item.prepared.error ?? "unreadable"
-                    Terminal.standardError("\(FileName.shown(item.path)): \(reason)")
-                    batchRecords.append(BatchRecord(path: item.relative, error: reason))
-                    continue
-                }
-                let best = results[resultIndex].best
-                resultIndex += 1
-                captioned += 1
-                batchRecords.append(BatchRecord(path: item.relative, caption: captioner.text(best), logProbability: best.logProbability))
-                if let sheet = sheetPath(item.relative), let image = item.prepared.image {
-                    do {
-                        try FileBytes.makeDirectories(FileBytes.parentDirectory(of: sheet))
-                        try AttentionSheets.write(image: image, hypothesis: best, captioner: captioner, to: sheet)
-                    } catch {
-                        Terminal.standardError("\(sheet): cannot write the attention sheet: \(error)")
+        struct StopWriting: Error {}
+        do {
+            try captioner.captionAll(AnyIterator { source.next().map { (path: $0.path, tag: $0.relative) } },
+                                     batchSize: searchOptions.batchSize, workers: workers ?? modelOptions.threads,
+                                     options: options, keepImage: attention) { batch in
+                var batchRecords: [BatchRecord] = []
+                for item in batch {
+                    guard let best = item.result?.best else {
+                        failed += 1
+                        let reason = item.error ?? "unreadable"
+                        Terminal.standardError("\(FileName.shown(item.path)): \(reason)")
+                        batchRecords.append(BatchRecord(path: item.tag, error: reason))
+                        continue
+                    }
+                    captioned += 1
+                    batchRecords.append(BatchRecord(path: item.tag, caption: captioner.text(best), logProbability: best.logProbability))
+                    if let sheet = sheetPath(item.tag), let image = item.image {
+                        do {
+                            try FileBytes.makeDirectories(FileBytes.parentDirectory(of: sheet))
+                            try AttentionSheets.write(image: image, hypothesis: best, captioner: captioner, to: sheet)
+                        } catch {
+                            Terminal.standardError("\(sheet): cannot write the attention sheet: \(error)")
+                        }
                     }
                 }
+                do throws(BatchOutputError) { try outputFile.append(batchRecords) } catch {
+                    writeFailure = error
+                    throw StopWriting()
+                }
+                if keepsRecords { records += batchRecords }
+                processed += batch.count
+                progress.total = max(processed, estimated - source.nonImages)
+                progress.update(processed)
             }
-            do { try outputFile.append(batchRecords) } catch { writeFailure = error }
-            if keepsRecords { records += batchRecords }
-            processed += batch.count
-            progress.total = max(processed, estimated - source.nonImages)
-            progress.update(processed)
+        } catch {
+            // Only StopWriting is thrown: `writeFailure` says why.
         }
         if let writeFailure {
             // Stop the workers' results from piling up: nothing more can be recorded.
@@ -166,35 +166,35 @@ struct BatchCommand: ParsableCommand {
         }
         do { try outputFile.finish(allRecords: records) } catch { throw ToolFailure(error.description) }
 
-        for (folder, reason) in source.walk.unreadableFolders {
-            Terminal.standardError("\(folder): \(reason)")
+        for problem in source.walk.problems {
+            Terminal.standardError("\(problem.path): \(problem.reason)")
         }
         var summary = "\(captioned) captioned, \(failed) failed, \(source.alreadyDone) skipped as already done"
         if source.nonImages > 0 { summary += ", \(source.nonImages) non-image file(s) ignored" }
         if shard.count > 1 { summary += " (shard \(shard.index)/\(shard.count))" }
         progress.finish(summary)
-        if failed > 0 || !source.walk.unreadableFolders.isEmpty { throw ExitCode(1) }
+        if failed > 0 || !source.walk.problems.isEmpty { throw ExitCode(1) }
     }
 }
 
 /// The files to caption, in walk order: images in the shard not already in the output.
 /// Used by one pipeline thread at a time (the pipeline holds its lock while calling `next`).
 final class FileSource: @unchecked Sendable {
-    private(set) var walk: LazyImageWalk
+    private(set) var walk: ImageFiles
     let shard: Shard
     let done: Set<[UInt8]>
     private(set) var alreadyDone = 0
     private let lock = NSLock()
 
-    init(walk: LazyImageWalk, shard: Shard, done: Set<[UInt8]>) {
-        self.walk = walk
+    init(files: ImageFiles, shard: Shard, done: Set<[UInt8]>) {
+        self.walk = files
         self.shard = shard
         self.done = done
     }
 
     var nonImages: Int { lock.withLock { walk.skippedNonImages } }
 
-    func next() -> (path: String, relative: String)? {
+    func next() -> ImageFiles.File? {
         lock.withLock {
             while let file = walk.next() {
                 guard shard.contains(relativePath: file.relative) else { continue }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GlimpseCaptioning
 import GlimpseImage
 import GlimpseModel
 
@@ -43,31 +44,26 @@ struct CaptionCommand: ParsableCommand {
         let captioner = Captioner(checkpoint: checkpoint)
         let keepsAttention = json || attentionDir != nil
         let options = searchOptions.decodingOptions(nBest: nBest, keepsAttention: keepsAttention)
-        let walk = ImageFileWalker.expand(paths)
+        let walk = ImageFiles.all(paths)
         let several = walk.files.count > 1
         let grid = checkpoint.model.configuration.gridSize
         var failures = 0
         var sheetNames = SheetNames()
 
-        for (folder, reason) in walk.unreadableFolders {
+        for problem in walk.problems {
             failures += 1
-            Terminal.standardError("\(folder): \(reason)")
+            Terminal.standardError("\(problem.path): \(problem.reason)")
         }
         if let attentionDir {
             do { try FileBytes.makeDirectories(attentionDir) } catch { throw ToolFailure(error.description) }
         }
 
-        // A batch at a time: decoding many images at once would hold all their pixels.
-        var start = 0
-        while start < walk.files.count {
-            let chunk = walk.files[start..<min(start + searchOptions.batchSize, walk.files.count)]
-            start += chunk.count
-            let prepared = chunk.map { captioner.prepare($0, keepImage: attentionDir != nil) }
-            let good = prepared.filter { $0.input != nil }
-            let results = captioner.caption(good.map { $0.input! }, options: options)
-            var resultIndex = 0
-            for item in prepared {
-                guard item.input != nil else {
+        // A batch at a time, decoded ahead on --threads workers: memory is bounded by the queue.
+        let source = AnyIterator(walk.files.map { (path: $0.path, tag: ()) }.makeIterator())
+        captioner.captionAll(source, batchSize: searchOptions.batchSize, workers: modelOptions.threads, options: options,
+                             keepImage: attentionDir != nil) { batch in
+            for item in batch {
+                guard let result = item.result else {
                     failures += 1
                     Terminal.standardError("\(FileName.shown(item.path)): \(item.error ?? "unreadable")")
                     if json {
@@ -76,8 +72,6 @@ struct CaptionCommand: ParsableCommand {
                     }
                     continue
                 }
-                let result = results[resultIndex]
-                resultIndex += 1
                 if json {
                     print(Self.jsonLine(path: item.path, result: result, captioner: captioner, grid: grid))
                 } else if nBest > 1 {
@@ -100,7 +94,7 @@ struct CaptionCommand: ParsableCommand {
                 }
             }
         }
-        if walk.files.isEmpty && walk.unreadableFolders.isEmpty {
+        if walk.files.isEmpty && walk.problems.isEmpty {
             Terminal.standardError("glimpse: no image files found")
             throw ExitCode(1)
         }

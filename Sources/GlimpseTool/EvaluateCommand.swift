@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GlimpseCaptioning
 import GlimpseData
 import GlimpseImage
 import GlimpseModel
@@ -54,24 +55,20 @@ struct EvaluateCommand: ParsableCommand {
         let progress = ProgressReporter("captioning", total: images.count, unit: "images")
         var entries: [Predictions.Entry] = []
         var unreadable = 0
-        for start in stride(from: 0, to: images.count, by: search.batchSize) {
-            let batch = Array(images[start..<min(start + search.batchSize, images.count)])
-            let prepared = captioner.prepare(batch.map(\.path), threads: model.threads)
-            var readable: [DatasetImage] = [], inputs: [[Float]] = []
-            for (image, item) in zip(batch, prepared) {
-                if let input = item.input {
-                    readable.append(image)
-                    inputs.append(input)
-                } else {
+        var done = 0
+        captioner.captionAll(AnyIterator(images.map { (path: $0.path, tag: $0) }.makeIterator()),
+                             batchSize: search.batchSize, workers: model.threads, options: options) { batch in
+            for item in batch {
+                guard let result = item.result else {
                     unreadable += 1
-                    Terminal.standardError("glimpse: \(image.path): \(item.error ?? "unreadable")")
+                    Terminal.standardError("glimpse: \(item.path): \(item.error ?? "unreadable")")
+                    continue
                 }
-            }
-            for (image, result) in zip(readable, captioner.caption(inputs, options: options)) {
-                entries.append(Predictions.Entry(imageID: image.id, imageIDIsNumber: Self.isNumericID(image, in: loaded),
+                entries.append(Predictions.Entry(imageID: item.tag.id, imageIDIsNumber: Self.isNumericID(item.tag, in: loaded),
                                                  caption: captioner.text(result.best)))
             }
-            progress.update(start + batch.count)
+            done += batch.count
+            progress.update(done)
         }
         progress.finish("captioned \(entries.count) of \(images.count) images")
         let predictions = Predictions(entries: entries)

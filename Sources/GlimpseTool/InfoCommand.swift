@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GlimpseCaptioning
 import GlimpseImage
 import GlimpseTensor
 
@@ -44,14 +45,14 @@ struct InfoCommand: ParsableCommand {
         var options = ImageDecodingOptions()
         options.maxPixels = maxPixels
         let decoder = ImageDecoder(options: options)
-        let walk = ImageFileWalker.expand(paths)
+        let walk = ImageFiles.all(paths)
         var failures = 0
 
-        for (folder, reason) in walk.unreadableFolders {
+        for problem in walk.problems {
             failures += 1
-            report(error: "\(folder): \(reason)", path: folder, reason: reason)
+            report(error: "\(problem.path): \(problem.reason)", path: problem.path, reason: problem.reason)
         }
-        for path in walk.files {
+        for path in walk.files.map(\.path) {
             do {
                 let info = headerOnly ? try decoder.info(contentsOf: path) : try decoder.decode(contentsOf: path).info
                 print(json ? Self.jsonLine(path: path, info: info) : Self.textLine(path: path, info: info))
@@ -60,10 +61,10 @@ struct InfoCommand: ParsableCommand {
                 report(error: error.description, path: path, reason: error.reasonDescription)
             }
         }
-        if !walk.skipped.isEmpty {
-            Terminal.standardError("glimpse: skipped \(walk.skipped.count) file(s) in folders that are not images")
+        if walk.skippedNonImages > 0 {
+            Terminal.standardError("glimpse: skipped \(walk.skippedNonImages) file(s) in folders that are not images")
         }
-        if walk.files.isEmpty && walk.unreadableFolders.isEmpty {
+        if walk.files.isEmpty && walk.problems.isEmpty {
             Terminal.standardError("glimpse: no image files found")
             throw ExitCode(1)
         }
