@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "GlimpseModel", targets: ["GlimpseModel"]),
         .library(name: "GlimpseTraining", targets: ["GlimpseTraining"]),
         .library(name: "GlimpseCaptioning", targets: ["GlimpseCaptioning"]),
+        // The library for apps: `import Glimpse` (Docs/API.md, Examples/CaptionApp).
+        .library(name: "Glimpse", targets: ["Glimpse"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -58,6 +60,9 @@ let package = Package(
         .target(name: "GlimpseCaptioning", dependencies: ["GlimpseModel", "GlimpseImage", "GlimpseTensor"],
                 // The shipped default model (see README, "The default model"); looked up by path beside the executable.
                 resources: [.copy("Resources")]),
+
+        // MARK: The public Swift API: one import for apps
+        .target(name: "Glimpse", dependencies: ["GlimpseCaptioning", "GlimpseImage", "GlimpseModel", "GlimpseTraining"]),
 
         // MARK: The training loop (glimpse train as a library, so tests run it in-process)
         .target(name: "GlimpseTraining",
@@ -112,6 +117,7 @@ let package = Package(
                     dependencies: ["GlimpseTraining", "GlimpseModel", "GlimpseData", "GlimpseSynth", "GlimpseTensor",
                                    "GlimpseSafeTensors"]),
         .testTarget(name: "GlimpseSynthTests", dependencies: ["GlimpseSynth", "GlimpseData", "GlimpseImage"]),
+        .testTarget(name: "GlimpseAPITests", dependencies: ["Glimpse"]),
         .testTarget(name: "GlimpseMetricsTests", dependencies: ["GlimpseMetrics"],
                     exclude: ["Fixtures"]),
     ]
