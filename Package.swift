@@ -66,8 +66,8 @@ let package = Package(
 
         // MARK: The training loop (glimpse train as a library, so tests run it in-process)
         .target(name: "GlimpseTraining",
-                dependencies: ["GlimpseModel", "GlimpseData", "GlimpseMetrics", "GlimpseSynth", "GlimpseImage", "GlimpseTensor",
-                               "GlimpseLayers"]),
+                dependencies: ["GlimpseModel", "GlimpseCaptioning", "GlimpseData", "GlimpseMetrics", "GlimpseSynth", "GlimpseImage",
+                               "GlimpseTensor", "GlimpseLayers"]),
 
         // MARK: Test support (assertClose, gradient checker); linked only into tests
         .target(name: "GlimpseTestSupport", dependencies: ["GlimpseTensor", "GlimpseLayers"]),

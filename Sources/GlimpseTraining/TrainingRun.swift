@@ -1,4 +1,5 @@
 import Foundation
+import GlimpseCaptioning
 import GlimpseData
 import GlimpseImage
 import GlimpseLayers
@@ -506,22 +507,22 @@ public struct TrainingRun {
     /// scores against the raw reference captions (nil if the evaluator refuses the set).
     static func validate(_ model: CaptioningModel, images: [DatasetImage], cache: ImageCache, vocabulary: Vocabulary,
                          batchSize: Int) -> (captions: [String: String], scores: CaptionScores?) {
+        // The captioning pipeline's own search, on the cache's pixels instead of files.
+        let captioner = Captioner(checkpoint: Checkpoint(model: model, vocabulary: vocabulary, preprocessing: cache.preprocessing))
         let size = cache.imageSize, plane = 3 * size * size
         var candidates: [String: String] = [:], references: [String: [String]] = [:]
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let group = Array(images[start..<min(images.count, start + batchSize)])
-            var pixels = [Float](repeating: 0, count: group.count * plane)
-            pixels.withUnsafeMutableBufferPointer { output in
-                for (slot, image) in group.enumerated() {
-                    guard let source = cache.pixels(for: image.path) else { continue }
-                    cache.preprocessing.normalize(resizedPixels: source,
-                                                  into: UnsafeMutableBufferPointer(rebasing: output[(slot * plane)..<((slot + 1) * plane)]))
+            let inputs = group.map { image in
+                var pixels = [Float](repeating: 0, count: plane)
+                if let source = cache.pixels(for: image.path) {
+                    pixels.withUnsafeMutableBufferPointer { cache.preprocessing.normalize(resizedPixels: source, into: $0) }
                 }
+                return pixels
             }
-            let results = model.caption(Tensor(shape: [group.count, 3, size, size], scalars: pixels),
-                                        options: DecodingOptions(beamSize: 1, maximumLength: 30))
+            let results = captioner.caption(inputs, options: DecodingOptions(beamSize: 1, maximumLength: 30))
             for (image, result) in zip(group, results) {
-                candidates[image.id] = vocabulary.decode(result.best.tokens).joined(separator: " ")
+                candidates[image.id] = captioner.text(result.best)
                 references[image.id] = image.captions
             }
         }
