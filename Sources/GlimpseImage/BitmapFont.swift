@@ -115,13 +115,6 @@ public enum BitmapFont {
         return columns[start..<start + glyphWidth]
     }
 
-    /// Whether the pixel (column, row) of `character`'s glyph is ink.
-    public static func isInk(_ character: Character, column: Int, row: Int) -> Bool {
-        guard (0..<glyphWidth).contains(column), (0..<glyphHeight).contains(row) else { return false }
-        let glyph = glyph(for: character)
-        return glyph[glyph.startIndex + column] & (1 << UInt8(row)) != 0
-    }
-
     /// Width in pixels of `text` at `scale` (no trailing blank column).
     public static func width(of text: String, scale: Int = 1) -> Int {
         text.isEmpty ? 0 : (text.count * advance - 1) * scale

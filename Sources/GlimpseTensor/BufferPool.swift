@@ -114,7 +114,8 @@ public final class BufferPool: @unchecked Sendable {
         }
     }
 
-    /// Frees every idle buffer (those cut from huge-page chunks stay).
+    /// Frees every idle buffer (those cut from huge-page chunks stay): for an app that keeps a
+    /// model loaded between bursts of work and wants the idle memory back meanwhile.
     public func drain() {
         lock.lock()
         let saved = limit
