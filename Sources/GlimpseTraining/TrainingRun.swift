@@ -116,7 +116,51 @@ public struct TrainingRun {
         let log = try LogWriter(path: layout.log)
         try CheckpointSet.checkLinks(in: layout)
 
-        // MARK: Options, vocabulary, model: fresh or from the run folder
+        var start = resume ? try resumedStart(groundTruth: groundTruth, events: events) : try freshStart(events: events)
+        if resume {
+            if start.progress.finished { return .alreadyFinished }
+            events(.resumed(start.position, step: start.trainer.stepCount, from: start.resumedFrom))
+        }
+        events(.vocabulary(size: start.vocabulary.count, minimumWordCount: start.configuration.minimumWordCount))
+        guard let data = try fillCache(start, shouldStop: shouldStop, events: events) else {
+            // Nothing is saved yet: a fresh run stopped here simply starts again.
+            return .interrupted(step: start.trainer.stepCount)
+        }
+        if !resume {
+            start.configuration.trainingImages = data.examples.count
+            start.configuration.validationImages = data.validationImages.count
+        }
+        try JSONFile.write(start.configuration, to: layout.configuration)
+        let session = TrainingSession(run: self, start: start, data: data, log: log, groundTruth: groundTruth,
+                                      started: started, shouldStop: shouldStop, events: events)
+        return try session.train()
+    }
+
+    /// Where training starts: the options in force, the vocabulary, the model and optimizer,
+    /// the random stream, the data position and the loop's bookkeeping.
+    struct Start {
+        var options: TrainingOptions
+        var configuration: RunConfiguration
+        var vocabulary: Vocabulary
+        var trainer: Trainer
+        var generator: SeededGenerator
+        var position: DataPosition
+        var progress: RunProgress
+        var inspection: DatasetInspection
+        /// The checkpoint set resumed from (empty for a fresh run).
+        var resumedFrom = ""
+    }
+
+    /// The decoded images training and validation use.
+    struct TrainingData {
+        var cache: ImageCache
+        var examples: [TrainingExample]
+        var validationImages: [DatasetImage]
+    }
+
+    /// The run folder's checkpoint set, checked, with the options saved in config.json (only the
+    /// stopping conditions and threads come from this invocation).
+    private func resumedStart(groundTruth: [String: GroundTruth]?, events: (TrainingEvent) -> Void) throws(TrainingError) -> Start {
         var options = self.options
         var configuration: RunConfiguration
         let vocabulary: Vocabulary
@@ -125,86 +169,103 @@ public struct TrainingRun {
         var position: DataPosition
         var progress: RunProgress
         let inspection: DatasetInspection
-        if resume {
-            configuration = try JSONFile.read(RunConfiguration.self, from: layout.configuration)
-            let saved = configuration.options
-            options = saved
-            // The stopping conditions and threads belong to this invocation; without
-            // epochs or minutes, the saved epoch count stands.
-            options.epochs = self.options.epochs ?? (self.options.minutes == nil ? saved.epochs : nil)
-            options.minutes = self.options.minutes
-            options.maximumSteps = self.options.maximumSteps
-            options.threads = self.options.threads
-            configuration.options = options
-            try Self.checkSelection(options, dataset: dataset, groundTruth: groundTruth)
-            Parallel.use(cores: options.threads)
-            inspection = try Self.inspect(dataset, minimumWordCount: configuration.minimumWordCount, threads: options.threads)
-            events(.inspected(inspection))
-            let loaded = try CheckpointSet.load(from: layout)
-            // What a killed save left (newer partial sets, temporary files) goes; so do the
-            // log's records past the set.
-            try CheckpointSet.adopt(loaded.folder, in: layout)
-            try LogWriter.cut(layout.log, afterStep: loaded.state.optimizer.stepCount)
-            let checkpoint = loaded.checkpoint, state = loaded.state
-            for skipped in loaded.skipped { events(.skippedCheckpointSet(folder: skipped.folder, reason: skipped.reason)) }
-            vocabulary = checkpoint.vocabulary
-            progress = loaded.progress
-            trainer = Trainer(model: checkpoint.model, optimizer: state.optimizer,
-                              maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
-            generator = state.generator
-            position = state.dataPosition
-            if progress.finished { return .alreadyFinished }
-            events(.resumed(position, step: trainer.stepCount, from: loaded.folder))
-        } else {
-            if CheckpointSet.anySaved(in: layout) { throw .runExists(directory: layout.directory) }
-            // A run killed before its first complete save left only its log, partial folders
-            // and temporary files.
-            CheckpointSet.clearIncomplete(in: layout)
-            try LogWriter.cut(layout.log, afterStep: 0)
-            Parallel.use(cores: options.threads)
-            let minimumCount = Self.minimumWordCount(for: dataset, options: options)
-            inspection = try Self.inspect(dataset, minimumWordCount: minimumCount, threads: options.threads)
-            events(.inspected(inspection))
-            let model: ModelConfiguration
-            if let initialPath = options.initialModel {
-                // Fine-tuning: the checkpoint's weights, vocabulary and input size; a fresh optimizer.
-                let start: Checkpoint
-                do { start = try Checkpoint(contentsOf: initialPath) } catch { throw .checkpoint(error) }
-                vocabulary = start.vocabulary
-                model = start.model.configuration
-                options.imageSize = model.imageSize
-                trainer = Trainer(model: start.model, optimizer: Adam(learningRate: options.learningRate),
-                                  maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
-            } else {
-                let eligible = Vocabulary.build(from: dataset.images(in: .train).flatMap { $0.captions.map(CaptionTokenizer.tokenize) },
-                                                minimumCount: minimumCount)
-                vocabulary = eligible.truncated(to: TrainingOptions.Limits.vocabularySize)
-                if eligible.count > vocabulary.count {
-                    events(.vocabularyCapped(kept: vocabulary.count, dropped: eligible.count - vocabulary.count))
-                }
-                do { model = try options.modelConfiguration(vocabularySize: vocabulary.count) } catch { throw .model(error) }
-                var initGenerator = SeededGenerator(seed: options.seed)
-                trainer = Trainer(model: CaptioningModel(configuration: model, using: &initGenerator),
-                                  optimizer: Adam(learningRate: options.learningRate),
-                                  maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
-            }
-            // Training draws (dropout, sampling) from a stream separate from initialisation.
-            generator = SeededGenerator(seed: options.seed &+ 0x5EED)
-            position = DataPosition(epoch: 0, batchIndex: 0, shuffleSeed: options.seed)
-            progress = RunProgress()
-            configuration = RunConfiguration(options: options, model: model, dataset: dataset.root,
-                                             datasetFormat: dataset.format, minimumWordCount: minimumCount,
-                                             trainingImages: dataset.images(in: .train).count,
-                                             validationImages: dataset.images(in: .validation).count)
-            do {
-                try FileBytes.writeAtomically(Array(vocabulary.fileContents.utf8), to: layout.vocabulary)
-            } catch {
-                throw .write(error)
-            }
-        }
-        events(.vocabulary(size: vocabulary.count, minimumWordCount: configuration.minimumWordCount))
+        configuration = try JSONFile.read(RunConfiguration.self, from: layout.configuration)
+        let saved = configuration.options
+        options = saved
+        // The stopping conditions and threads belong to this invocation; without
+        // epochs or minutes, the saved epoch count stands.
+        options.epochs = self.options.epochs ?? (self.options.minutes == nil ? saved.epochs : nil)
+        options.minutes = self.options.minutes
+        options.maximumSteps = self.options.maximumSteps
+        options.threads = self.options.threads
+        configuration.options = options
+        try Self.checkSelection(options, dataset: dataset, groundTruth: groundTruth)
+        Parallel.use(cores: options.threads)
+        inspection = try Self.inspect(dataset, minimumWordCount: configuration.minimumWordCount, threads: options.threads)
+        events(.inspected(inspection))
+        let loaded = try CheckpointSet.load(from: layout)
+        // What a killed save left (newer partial sets, temporary files) goes; so do the
+        // log's records past the set.
+        try CheckpointSet.adopt(loaded.folder, in: layout)
+        try LogWriter.cut(layout.log, afterStep: loaded.state.optimizer.stepCount)
+        let checkpoint = loaded.checkpoint, state = loaded.state
+        for skipped in loaded.skipped { events(.skippedCheckpointSet(folder: skipped.folder, reason: skipped.reason)) }
+        vocabulary = checkpoint.vocabulary
+        progress = loaded.progress
+        trainer = Trainer(model: checkpoint.model, optimizer: state.optimizer,
+                          maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
+        generator = state.generator
+        position = state.dataPosition
+        return Start(options: options, configuration: configuration, vocabulary: vocabulary, trainer: trainer,
+                     generator: generator, position: position, progress: progress, inspection: inspection,
+                     resumedFrom: loaded.folder)
+    }
 
-        // MARK: Image cache: every training and validation image decoded once
+    /// A new model (or the `--init` model) and optimizer, the vocabulary built from the
+    /// training captions and written to the run folder.
+    private func freshStart(events: (TrainingEvent) -> Void) throws(TrainingError) -> Start {
+        var options = self.options
+        var configuration: RunConfiguration
+        let vocabulary: Vocabulary
+        var trainer: Trainer
+        var generator: SeededGenerator
+        var position: DataPosition
+        var progress: RunProgress
+        let inspection: DatasetInspection
+        if CheckpointSet.anySaved(in: layout) { throw .runExists(directory: layout.directory) }
+        // A run killed before its first complete save left only its log, partial folders
+        // and temporary files.
+        CheckpointSet.clearIncomplete(in: layout)
+        try LogWriter.cut(layout.log, afterStep: 0)
+        Parallel.use(cores: options.threads)
+        let minimumCount = Self.minimumWordCount(for: dataset, options: options)
+        inspection = try Self.inspect(dataset, minimumWordCount: minimumCount, threads: options.threads)
+        events(.inspected(inspection))
+        let model: ModelConfiguration
+        if let initialPath = options.initialModel {
+            // Fine-tuning: the checkpoint's weights, vocabulary and input size; a fresh optimizer.
+            let start: Checkpoint
+            do { start = try Checkpoint(contentsOf: initialPath) } catch { throw .checkpoint(error) }
+            vocabulary = start.vocabulary
+            model = start.model.configuration
+            options.imageSize = model.imageSize
+            trainer = Trainer(model: start.model, optimizer: Adam(learningRate: options.learningRate),
+                              maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
+        } else {
+            let eligible = Vocabulary.build(from: dataset.images(in: .train).flatMap { $0.captions.map(CaptionTokenizer.tokenize) },
+                                            minimumCount: minimumCount)
+            vocabulary = eligible.truncated(to: TrainingOptions.Limits.vocabularySize)
+            if eligible.count > vocabulary.count {
+                events(.vocabularyCapped(kept: vocabulary.count, dropped: eligible.count - vocabulary.count))
+            }
+            do { model = try options.modelConfiguration(vocabularySize: vocabulary.count) } catch { throw .model(error) }
+            var initGenerator = SeededGenerator(seed: options.seed)
+            trainer = Trainer(model: CaptioningModel(configuration: model, using: &initGenerator),
+                              optimizer: Adam(learningRate: options.learningRate),
+                              maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
+        }
+        // Training draws (dropout, sampling) from a stream separate from initialisation.
+        generator = SeededGenerator(seed: options.seed &+ 0x5EED)
+        position = DataPosition(epoch: 0, batchIndex: 0, shuffleSeed: options.seed)
+        progress = RunProgress()
+        configuration = RunConfiguration(options: options, model: model, dataset: dataset.root,
+                                         datasetFormat: dataset.format, minimumWordCount: minimumCount,
+                                         trainingImages: dataset.images(in: .train).count,
+                                         validationImages: dataset.images(in: .validation).count)
+        do {
+            try FileBytes.writeAtomically(Array(vocabulary.fileContents.utf8), to: layout.vocabulary)
+        } catch {
+            throw .write(error)
+        }
+        return Start(options: options, configuration: configuration, vocabulary: vocabulary, trainer: trainer,
+                     generator: generator, position: position, progress: progress, inspection: inspection)
+    }
+
+    /// Every training and validation image decoded once into the cache (checked against the
+    /// disk's free space first), in chunks so that a stop request is honoured; nil when stopped.
+    private func fillCache(_ start: Start, shouldStop: () -> Bool,
+                           events: @escaping (TrainingEvent) -> Void) throws(TrainingError) -> TrainingData? {
+        let options = start.options, inspection = start.inspection, vocabulary = start.vocabulary
         let preprocessing = Preprocessing(imageSize: options.imageSize)
         let cache: ImageCache
         do {
@@ -230,8 +291,7 @@ public struct TrainingRun {
         // Announced before the first chunk, so that the caller's rate starts with the work.
         if pending > 0 { events(.caching(done: 0, total: pending)) }
         for start in stride(from: 0, to: toCache.count, by: chunk) {
-            // Nothing is saved yet: a fresh run stopped here simply starts again.
-            if shouldStop() { return .interrupted(step: trainer.stepCount) }
+            if shouldStop() { return nil }
             let paths = Array(toCache[start..<min(toCache.count, start + chunk)])
             let chunkPending = paths.filter { !cache.contains($0) }.count
             let report: ImageCache.FillReport
@@ -257,187 +317,7 @@ public struct TrainingRun {
             throw .noUsableTrainingImages(root: dataset.root, report: report)
         }
         validationImages = validationImages.filter { cache.pixels(for: $0.path) != nil }
-        // Self-critical training's reward: CIDEr-D against each training image's references,
-        // with document frequencies over all of them.
-        var reward = options.selfCritical == true ? CIDErDReward(references: examples.map(\.captions)) : nil
-
-        if !resume {
-            configuration.trainingImages = examples.count
-            configuration.validationImages = validationImages.count
-        }
-        try JSONFile.write(configuration, to: layout.configuration)
-
-        // MARK: Epochs
-        func save(_ checkpointPath: String? = nil) throws(TrainingError) {
-            let checkpoint = Checkpoint(model: trainer.model, vocabulary: vocabulary, preprocessing: preprocessing)
-            if let checkpointPath {
-                do { try checkpoint.write(to: checkpointPath) } catch { throw .checkpoint(error) }
-                return
-            }
-            // The log first: a set never names a step whose records could still be lost.
-            try log.sync()
-            try CheckpointSet.commit(in: layout, checkpoint: checkpoint,
-                                     state: trainer.trainingState(generator: generator, dataPosition: position),
-                                     progress: progress, pause: savePause)
-        }
-        func stopReason() -> TrainingOutcome? {
-            if shouldStop() { return .interrupted(step: trainer.stepCount) }
-            if let maximum = options.maximumSteps, trainer.stepCount >= maximum { return .stepLimitReached(step: trainer.stepCount) }
-            if let minutes = options.minutes, Date().timeIntervalSince(started) >= minutes * 60 {
-                return .timeBudgetReached(step: trainer.stepCount)
-            }
-            return nil
-        }
-
-        /// Validates the model as it is now (the end of `epoch`, or the steps done of it when a
-        /// budget ends it), saves it as `best` when it beats the best so far, and returns the
-        /// record (not yet logged). Without a validation split, the mean training loss decides.
-        func validateAndKeepBest(epoch: Int, lossSum: Double, lossCount: Int) throws(TrainingError) -> LogRecord {
-            var record = LogRecord(kind: .validation, step: trainer.stepCount, epoch: epoch,
-                                   learningRate: trainer.optimizer.learningRate)
-            let score: Double?
-            var tiebreak: Double? = nil
-            if !validationImages.isEmpty {
-                let (captions, scores) = Self.validate(trainer.model, images: validationImages, cache: cache,
-                                                       vocabulary: vocabulary, batchSize: options.validationBatchSize)
-                record.bleu4 = scores?.bleu4
-                record.ciderD = scores?.ciderD
-                record.validationImages = validationImages.count
-                var content: ContentScores?
-                if let groundTruth {
-                    let scored = ContentEvaluator.evaluate(captions: captions, groundTruth: groundTruth)
-                    if scored.captions > 0 { content = scored }
-                }
-                record.content = content?.summary
-                switch options.selectionMetric {
-                case .ciderD:
-                    score = scores?.ciderD
-                case .content:
-                    score = content?.exactMatch
-                    tiebreak = scores?.ciderD
-                }
-            } else {
-                record.loss = lossCount > 0 ? Float(lossSum / Double(lossCount)) : nil
-                score = lossCount > 0 ? -lossSum / Double(lossCount) : nil
-            }
-            let improved = score.map { candidate in
-                Self.improves(candidate, tiebreak: tiebreak, on: progress.bestScore, tiebreak: progress.bestTiebreak)
-            } ?? false
-            record.best = improved
-            if improved {
-                progress.bestScore = score
-                progress.bestTiebreak = tiebreak
-                progress.bestEpoch = epoch
-                try save(layout.best)
-            }
-            return record
-        }
-
-        /// The share of the run's horizon behind us: of its epochs, or of this invocation's time budget.
-        func horizonDone(epochProgress: Double) -> Double {
-            var done = 0.0
-            if let epochs = options.epochs { done = (Double(position.epoch) + epochProgress) / Double(epochs) }
-            if let minutes = options.minutes { done = max(done, Date().timeIntervalSince(started) / (minutes * 60)) }
-            return min(1, done)
-        }
-
-        while options.epochs.map({ position.epoch < $0 }) ?? true {
-            let plan = EpochPlan.batches(examples: examples, imagesPerBatch: options.imagesPerBatch,
-                                         seed: position.shuffleSeed, epoch: position.epoch)
-            events(.epochStarted(epoch: position.epoch + 1, steps: plan.count, firstStep: position.batchIndex + 1))
-            let prefetcher = BatchPrefetcher(examples: examples, plan: plan, startIndex: position.batchIndex, cache: cache,
-                                             captionsPerImage: options.captionsPerImage, epoch: position.epoch)
-            defer { prefetcher.cancel() }
-            var lossSum = 0.0, lossCount = 0
-            while position.batchIndex < plan.count {
-                if let reason = stopReason() {
-                    if case .timeBudgetReached = reason, lossCount > 0 {
-                        // The budget ends inside an epoch: the steps since its start are validated
-                        // too, so `best` is never older than the budget's last steps.
-                        let record = try validateAndKeepBest(epoch: position.epoch + 1, lossSum: lossSum, lossCount: lossCount)
-                        try log.append(record)
-                        events(.validated(record))
-                    }
-                    try save()
-                    try log.append(LogRecord(kind: .stop, step: trainer.stepCount, epoch: position.epoch + 1,
-                                             reason: "\(reason)"))
-                    try log.sync()
-                    return reason
-                }
-                let stepStart = Date()
-                guard let batch = prefetcher.next() else { break }
-                position.batchIndex += 1
-                guard !batch.captions.isEmpty else { continue }
-                let size = batch.imageSize
-                let captionBatch = CaptionBatch(
-                    images: Tensor(shape: [batch.imageCount, 3, size, size], scalars: batch.pixels),
-                    captions: zip(batch.captionImages, batch.captions).map { CaptionBatch.Caption(imageIndex: $0, tokens: $1) })
-                if let scheduled = options.scheduledLearningRate(
-                    step: trainer.stepCount, done: horizonDone(epochProgress: Double(position.batchIndex - 1) / Double(plan.count))) {
-                    trainer.optimizer.learningRate = scheduled
-                }
-                let learningRate = trainer.optimizer.learningRate
-                var record = LogRecord(kind: .step, step: 0, epoch: position.epoch + 1, learningRate: learningRate)
-                if reward != nil {
-                    let result = trainer.selfCriticalStep(
-                        images: captionBatch.images, perImage: options.selfCriticalSamples ?? 5,
-                        maximumLength: options.selfCriticalMaximumLength,
-                        reward: { image, caption in reward!.score(caption, image: batch.exampleIndices[image]) },
-                        references: captionBatch.captions, crossEntropyWeight: options.selfCriticalCrossEntropy ?? 0,
-                        using: &generator)
-                    (record.loss, record.gradientNorm, record.reward) = (result.loss, result.gradientNorm, result.meanReward)
-                } else {
-                    let result = trainer.step(captionBatch, using: &generator)
-                    (record.loss, record.crossEntropy, record.attentionPenalty, record.gradientNorm) =
-                        (result.loss, result.crossEntropy, result.attentionPenalty, result.gradientNorm)
-                    record.wordDetection = trainer.model.wordDetector == nil ? nil : result.wordDetection
-                }
-                hooks.afterStep?(&trainer, trainer.stepCount)
-                record.step = trainer.stepCount
-                record.imagesPerSecond = Double(batch.imageCount) / max(Date().timeIntervalSince(stepStart), 1e-9)
-                try log.append(record)
-                let (loss, gradientNorm) = (record.loss ?? .nan, record.gradientNorm ?? .nan)
-                guard loss.isFinite, gradientNorm.isFinite else {
-                    // The update already used the bad gradients: save nothing, so `last` stays good.
-                    try log.append(LogRecord(kind: .stop, step: trainer.stepCount, epoch: position.epoch + 1,
-                                             reason: "non-finite loss \(loss) or gradient norm \(gradientNorm)"))
-                    try log.sync()
-                    return .nonFiniteLoss(step: trainer.stepCount, epoch: position.epoch + 1, loss: loss,
-                                          gradientNorm: gradientNorm)
-                }
-                lossSum += Double(loss)
-                lossCount += 1
-                events(.step(record, batch: position.batchIndex, steps: plan.count))
-            }
-
-            // MARK: End of epoch: validate, keep the best, adjust the rate, save `last`
-            let epoch = position.epoch + 1
-            position = DataPosition(epoch: position.epoch + 1, batchIndex: 0, shuffleSeed: position.shuffleSeed)
-            progress.completedEpochs = epoch
-            var record = try validateAndKeepBest(epoch: epoch, lossSum: lossSum, lossCount: lossCount)
-            if record.best == true {
-                progress.epochsWithoutImprovement = 0
-                progress.epochsSinceLearningRateChange = 0
-            } else {
-                progress.epochsWithoutImprovement += 1
-                progress.epochsSinceLearningRateChange += 1
-                if options.schedule == .plateau && progress.epochsSinceLearningRateChange >= options.learningRatePatience {
-                    trainer.optimizer.learningRate *= options.learningRateDecay
-                    progress.epochsSinceLearningRateChange = 0
-                    events(.learningRateDecayed(to: trainer.optimizer.learningRate))
-                }
-            }
-            record.learningRate = trainer.optimizer.learningRate
-            try log.append(record)
-            events(.validated(record))
-            let early = progress.epochsWithoutImprovement >= options.earlyStoppingPatience
-            let allDone = options.epochs.map { position.epoch >= $0 } ?? false
-            progress.finished = early
-            try save()
-            if early { return .stoppedEarly(epoch: epoch) }
-            if allDone { return .completed(epochs: epoch) }
-        }
-        return .completed(epochs: position.epoch)
+        return TrainingData(cache: cache, examples: examples, validationImages: validationImages)
     }
 
     // MARK: - Steps of the run
