@@ -20,11 +20,34 @@ struct Glimpse: ParsableCommand {
     static func main() {
         BLAS.selectKernels()
         let arguments = Self.losslessArguments()
-        if let problem = Self.nonUTF8Problem(arguments) {
-            // The argument parser's own way out, as for any bad argument.
-            Self.exit(withError: ValidationError(problem))
+        if let problem = Self.nonUTF8Problem(arguments) { finish(ValidationError(problem)) }
+        do {
+            var command = try parseAsRoot(Self.joiningNegativeValues(arguments))
+            try command.run()
+        } catch {
+            finish(error)
         }
-        main(Self.joiningNegativeValues(arguments))
+    }
+
+    /// Every failure is printed one way, `glimpse: PATH: reason` (or `glimpse: reason`) on
+    /// standard error, and ends with the status of README's "Exit status" table: 1 for a
+    /// failure, 64 for a bad argument (with a pointer to the command's help), 130/143 for an
+    /// interrupted run. Help and version go to standard output with status 0.
+    static func finish(_ error: any Error) -> Never {
+        let code = exitCode(for: error)
+        if let failure = error as? ToolFailure {
+            Terminal.standardError("glimpse: " + failure.message)
+            Self.exit(withError: ExitCode.failure)
+        }
+        if code == .success || error is ExitCode {
+            // Help, version, or a command that has already said why it stops.
+            Self.exit(withError: error)
+        }
+        Terminal.standardError("glimpse: " + message(for: error))
+        if code == .validationFailure {
+            Terminal.standardError("Run 'glimpse --help', or 'glimpse COMMAND --help', for the usage.")
+        }
+        Self.exit(withError: ExitCode(code.rawValue))
     }
 
     /// Names that are not UTF-8 are handled byte for byte by the commands that read images
