@@ -115,7 +115,7 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseTrainingTests",
                     dependencies: ["GlimpseTraining", "GlimpseModel", "GlimpseData", "GlimpseSynth", "GlimpseTensor",
-                                   "GlimpseSafeTensors"]),
+                                   "GlimpseSafeTensors", "GlimpseImage"]),
         .testTarget(name: "GlimpseSynthTests", dependencies: ["GlimpseSynth", "GlimpseData", "GlimpseImage"]),
         .testTarget(name: "GlimpseAPITests", dependencies: ["Glimpse"]),
         .testTarget(name: "GlimpseMetricsTests", dependencies: ["GlimpseMetrics"],

@@ -93,7 +93,7 @@ final class TrainingSession {
             let stepStart = Date()
             guard let batch = prefetcher.next() else { break }
             position.batchIndex += 1
-            guard !batch.captions.isEmpty else { continue }
+            guard !batch.batch.captions.isEmpty else { continue }
             var loss: Float = 0
             if let outcome = try step(batch, planCount: plan.count, started: stepStart, loss: &loss) {
                 return (outcome, lossSum, lossCount)
@@ -107,10 +107,7 @@ final class TrainingSession {
     /// One optimizer step on `batch`, logged; an outcome only when its loss or gradient is not finite.
     private func step(_ batch: TrainingBatch, planCount: Int, started stepStart: Date,
                       loss: inout Float) throws(TrainingError) -> TrainingOutcome? {
-        let size = batch.imageSize
-        let captionBatch = CaptionBatch(
-            images: Tensor(shape: [batch.imageCount, 3, size, size], scalars: batch.pixels),
-            captions: zip(batch.captionImages, batch.captions).map { CaptionBatch.Caption(imageIndex: $0, tokens: $1) })
+        let captionBatch = batch.batch
         if let scheduled = options.scheduledLearningRate(
             step: trainer.stepCount, done: horizonDone(epochProgress: Double(position.batchIndex - 1) / Double(planCount))) {
             trainer.optimizer.learningRate = scheduled

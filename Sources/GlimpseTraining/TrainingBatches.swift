@@ -1,6 +1,9 @@
 import Dispatch
 import Foundation
+import GlimpseData
 import GlimpseImage
+import GlimpseModel
+import GlimpseTensor
 
 /// One training image: where its pixels are and its captions as word ids.
 public struct TrainingExample: Sendable, Equatable {
@@ -25,17 +28,13 @@ public struct TrainingExample: Sendable, Equatable {
     }
 }
 
-/// A minibatch: N images, each with its captions, so the encoder runs once per image.
+/// A minibatch: N images, each with its captions, so the encoder runs once per image;
+/// built on the prefetch thread as the model's step takes it.
 public struct TrainingBatch: Sendable {
     /// Indices into the epoch's example list.
     public var exampleIndices: [Int]
-    /// Normalised pixels, [N, 3, S, S] planar, as `Preprocessing` lays them out.
-    public var pixels: [Float]
-    public var imageSize: Int
-    /// Word ids of each caption (no `<start>`/`<end>`).
-    public var captions: [[Int32]]
-    /// For each caption, the index (0..<N) of its image in this batch.
-    public var captionImages: [Int]
+    /// The normalised images [N, 3, S, S] and their captions (each naming its image).
+    public var batch: CaptionBatch
 
     public var imageCount: Int { exampleIndices.count }
 }
@@ -203,7 +202,8 @@ public final class BatchPrefetcher: @unchecked Sendable {
                 owners.append(slot)
             }
         }
-        return TrainingBatch(exampleIndices: kept, pixels: pixels, imageSize: size, captions: captions,
-                            captionImages: owners)
+        let batch = CaptionBatch(images: Tensor(shape: [kept.count, 3, size, size], scalars: pixels),
+                                 captions: zip(owners, captions).map { CaptionBatch.Caption(imageIndex: $0, tokens: $1) })
+        return TrainingBatch(exampleIndices: kept, batch: batch)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import GlimpseData
 import GlimpseImage
+import GlimpseTraining
 import Testing
 
 @Suite("Planning and building training batches")
@@ -41,7 +42,7 @@ struct TrainingBatchesTests {
 
     @Test("the prefetcher delivers, in plan order, the batches built from the cache")
     func prefetcher() throws {
-        let folder = try DatasetFolder()
+        let folder = try Scratch()
         var items: [TrainingExample] = []
         for index in 0..<7 {
             let path = folder.path + "/\(index).png"
@@ -56,12 +57,12 @@ struct TrainingBatchesTests {
         while let batch = prefetcher.next() { delivered.append(batch) }
         #expect(delivered.map(\.exampleIndices) == Array(plan.dropFirst()))
         let expected = prefetcher.build(plan[1])
-        #expect(delivered[0].pixels == expected.pixels)
-        #expect(delivered[0].pixels.count == plan[1].count * 3 * 4 * 4)
-        #expect(delivered[0].captionImages == plan[1].indices.flatMap { [$0, $0] })
+        #expect(delivered[0].batch.images.scalars == expected.batch.images.scalars)
+        #expect(delivered[0].batch.images.scalars.count == plan[1].count * 3 * 4 * 4)
+        #expect(delivered[0].batch.captions.map(\.imageIndex) == plan[1].indices.flatMap { [$0, $0] })
         // The first pixel of each image is its red channel, normalised.
         let red = Float(plan[1][0] * 30) / 255
-        #expect(abs(delivered[0].pixels[0] - (red - 0.485) / 0.229) < 1e-5)
+        #expect(abs(delivered[0].batch.images.scalars[0] - (red - 0.485) / 0.229) < 1e-5)
     }
 
     @Test("k captions of n per epoch are taken in turn: over n epochs each caption is used k times; k >= n takes all")
