@@ -36,17 +36,19 @@ let package = Package(
         .target(name: "CGlimpseCodec", dependencies: ["CJPEG", "CPNG"]),
 
         // MARK: Libraries
+        // SplitMix64 and FNV-1a: the one implementation of each (no dependencies).
+        .target(name: "GlimpseSupport"),
         .target(name: "GlimpseImage", dependencies: ["CGlimpseCodec"]),
-        .target(name: "GlimpseData", dependencies: ["GlimpseImage"]),
+        .target(name: "GlimpseData", dependencies: ["GlimpseImage", "GlimpseSupport"]),
         // Reads and writes .safetensors checkpoints: Swift standard library and libc, no Foundation.
         .target(name: "GlimpseSafeTensors"),
         // Synthetic captioned scenes (glimpse synth): the default model's training data.
-        .target(name: "GlimpseSynth", dependencies: ["GlimpseImage", "GlimpseTensor"]),
+        .target(name: "GlimpseSynth", dependencies: ["GlimpseImage", "GlimpseTensor", "GlimpseSupport"]),
 
         // MARK: Tensor and layer core (float32 on OpenBLAS; hand-written backward passes)
         // CPUID and XGETBV: which vector features this CPU has (kernel choices follow them).
         .target(name: "CGlimpseCPU"),
-        .target(name: "GlimpseTensor", dependencies: ["CBLAS", "CGlimpseCPU"]),
+        .target(name: "GlimpseTensor", dependencies: ["CBLAS", "CGlimpseCPU", "GlimpseSupport"]),
         // Direct 3x3 convolution kernels for few input channels and the Winograd transforms
         // (AVX-512 / AVX2 + FMA / baseline, chosen at run time).
         .target(name: "CGlimpseKernels"),
@@ -67,7 +69,7 @@ let package = Package(
         // MARK: The training loop (glimpse train as a library, so tests run it in-process)
         .target(name: "GlimpseTraining",
                 dependencies: ["GlimpseModel", "GlimpseCaptioning", "GlimpseData", "GlimpseMetrics", "GlimpseSynth", "GlimpseImage",
-                               "GlimpseTensor", "GlimpseLayers"]),
+                               "GlimpseTensor", "GlimpseLayers", "GlimpseSupport"]),
 
         // MARK: Test support (assertClose, gradient checker); linked only into tests
         .target(name: "GlimpseTestSupport", dependencies: ["GlimpseTensor", "GlimpseLayers"]),
@@ -87,6 +89,7 @@ let package = Package(
                 "GlimpseTensor",
                 "GlimpseTraining",
                 "GlimpseCaptioning",
+                "GlimpseSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

@@ -1,3 +1,5 @@
+import GlimpseSupport
+
 /// Splits images that came without splits: deterministic, by image (so the captions
 /// of one image never straddle train and test), seeded.
 ///
@@ -46,14 +48,6 @@ public struct DatasetSplitter: Sendable, Equatable {
 
     /// FNV-1a over the UTF-8 bytes, mixed with the seed by SplitMix64's finaliser.
     static func hash(_ text: String, seed: UInt64) -> UInt64 {
-        var value: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in text.utf8 {
-            value ^= UInt64(byte)
-            value &*= 0x0000_0100_0000_01B3
-        }
-        var z = value ^ (seed &+ 0x9E37_79B9_7F4A_7C15)
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        SplitMix64.mix(FNV1a.hash(text.utf8) ^ (seed &+ SplitMix64.increment))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GlimpseImage
+import GlimpseSupport
 import GlimpseTensor
 
 /// Writes a synthetic captioned dataset in the Flickr8k Kaggle layout:
@@ -92,10 +93,7 @@ public struct SyntheticDataset: Sendable {
 
     /// SplitMix64's finaliser over seed and index: independent streams per image.
     static func mix(_ seed: UInt64, _ index: UInt64) -> UInt64 {
-        var z = seed &+ 0x9E37_79B9_7F4A_7C15 &* (index &+ 1)
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        SplitMix64.mix(seed &+ SplitMix64.increment &* (index &+ 1))
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GlimpseSupport
 
 /// A seeded pseudo-random generator: xoshiro256** (Blackman and Vigna), seeded
 /// through SplitMix64 as its authors recommend.
@@ -13,15 +14,8 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Equatable {
 
     /// A generator whose stream is a function of `seed` alone.
     public init(seed: UInt64) {
-        var splitMix = seed
-        func nextSplitMix() -> UInt64 {
-            splitMix &+= 0x9E37_79B9_7F4A_7C15
-            var z = splitMix
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s0 = nextSplitMix(); s1 = nextSplitMix(); s2 = nextSplitMix(); s3 = nextSplitMix()
+        var splitMix = SplitMix64(seed: seed)
+        s0 = splitMix.next(); s1 = splitMix.next(); s2 = splitMix.next(); s3 = splitMix.next()
     }
 
     /// The four words of internal state, for saving in a checkpoint.

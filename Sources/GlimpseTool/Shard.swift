@@ -1,6 +1,7 @@
 import Foundation
 import GlimpseCaptioning
 import GlimpseImage
+import GlimpseSupport
 
 /// `--shard i/n`: file k of n by a hash of its path relative to the folder, so the split
 /// is the same on every machine and every run, whatever the order files are found in.
@@ -28,12 +29,5 @@ struct Shard: Equatable {
     }
 
     /// 64-bit FNV-1a of the name's bytes (`FileName`): fixed by definition, unlike Swift's seeded `Hasher`.
-    static func hash(_ text: String) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in FileName.bytes(text) {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        return hash
-    }
+    static func hash(_ text: String) -> UInt64 { FNV1a.hash(FileName.bytes(text)) }
 }

@@ -3,6 +3,7 @@ import Foundation
 import GlimpseData
 import GlimpseImage
 import GlimpseModel
+import GlimpseSupport
 import GlimpseTensor
 
 /// One training image: where its pixels are and its captions as word ids.
@@ -50,7 +51,7 @@ public enum EpochPlan {
     public static func batches(examples: [TrainingExample], imagesPerBatch: Int, seed: UInt64, epoch: Int,
                                window: Int = 20) -> [[Int]] {
         precondition(imagesPerBatch > 0, "imagesPerBatch must be positive")
-        var state = SplitMix(seed: seed ^ (UInt64(truncatingIfNeeded: epoch) &* 0x9E37_79B9_7F4A_7C15))
+        var state = SplitMix64(seed: seed ^ (UInt64(truncatingIfNeeded: epoch) &* 0x9E37_79B9_7F4A_7C15))
         var order = Array(examples.indices)
         state.shuffle(&order)
         let meanLength = examples.map { example in
@@ -68,26 +69,6 @@ public enum EpochPlan {
         }
         state.shuffle(&batches)
         return batches
-    }
-
-    /// SplitMix64, enough for shuffling (and independent of the standard library's algorithms).
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func shuffle<Element>(_ array: inout [Element]) {
-            guard array.count > 1 else { return }
-            for index in stride(from: array.count - 1, to: 0, by: -1) {
-                let other = Int(next() % UInt64(index + 1))
-                array.swapAt(index, other)
-            }
-        }
     }
 }
 
