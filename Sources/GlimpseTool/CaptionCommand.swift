@@ -126,11 +126,6 @@ struct CaptionCommand: ParsableCommand {
     }
 }
 
-/// Numbers for JSON that print short: a Float through its shortest decimal form.
-enum JSONNumber {
-    static func rounded(_ value: Float) -> Double { Double(String(value)) ?? Double(value) }
-    static func rounded(_ value: Double) -> Double { (value * 1e6).rounded() / 1e6 }
-}
 
 /// Writing attention sheets, shared by caption and batch.
 enum AttentionSheets {

@@ -161,20 +161,3 @@ enum Scoring {
     }
 }
 
-/// One-line JSON with sorted keys (stable output for scripts and diffs).
-enum JSONText {
-    static func line(_ object: Any) -> String {
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-            return "{}"
-        }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// An Encodable value as JSONSerialization objects, to sit inside a larger object.
-    static func object<Value: Encodable>(_ value: Value) -> Any {
-        guard let data = try? JSONEncoder().encode(value), let object = try? JSONSerialization.jsonObject(with: data) else {
-            return [String: Any]()
-        }
-        return object
-    }
-}
