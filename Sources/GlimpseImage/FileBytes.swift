@@ -113,6 +113,13 @@ public enum FileBytes {
             FileName.withSystemPath(temporaryPath) { _ = unlink($0) }
             throw FileWriteError(path: path, message: failure)
         }
+        // The rename itself made durable, as POSIXFile (the safetensors writer) does. Best
+        // effort: some file systems refuse fsync on a folder.
+        let folder = FileName.withSystemPath(directory) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
+        if folder >= 0 {
+            _ = fsync(folder)
+            close(folder)
+        }
     }
 
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(FileWriteError) {
