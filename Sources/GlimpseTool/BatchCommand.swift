@@ -64,21 +64,60 @@ struct BatchCommand: ParsableCommand {
         return a.st_dev == b.st_dev && a.st_ino == b.st_ino
     }
 
+    /// The root without a trailing "/" (paths in the output are relative to it).
+    var root: String { directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory }
+
+    /// `PAGE_attention/RELATIVE.png`, with --attention.
+    func sheetPath(_ relative: String) -> String? {
+        guard attention, let html else { return nil }
+        return (html as NSString).deletingPathExtension + "_attention/" + relative + ".png"
+    }
+
     func run() throws {
         let shard = self.shard.flatMap(Shard.init) ?? .whole
-        let checkpoint = try modelOptions.load()
-        let captioner = Captioner(checkpoint: checkpoint)
-        let options = searchOptions.decodingOptions(keepsAttention: attention)
-        let root = directory.count > 1 && directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        let captioner = Captioner(checkpoint: try modelOptions.load())
+        let outputFile = try prepareOutputs(shard: shard)
+        let previous: [BatchRecord]
+        do { previous = try outputFile.open() } catch { throw ToolFailure(error.description) }
+        // By bytes: names that differ only in Unicode normalisation are different files.
+        let done = Set(previous.map { FileName.key($0.path) })
+        let source = FileSource(files: ImageFiles(folder: root), shard: shard, done: done)
+        // The gallery and the COCO array need every record; plain JSONL/CSV runs keep none.
+        var records = html != nil || format == .coco ? previous : []
+        var tally = Tally()
+        try caption(with: captioner, from: source, into: outputFile, records: &records, tally: &tally,
+                    estimated: Self.countFiles(under: root, shard: shard, done: done))
 
+        // The page is written while the output's lock is still held, so runs on one output
+        // cannot interleave their pages either.
+        if let html { try writePage(html, records: records) }
+        do { try outputFile.finish(allRecords: records) } catch { throw ToolFailure(error.description) }
+
+        for problem in source.walk.problems {
+            Terminal.standardError("\(problem.path): \(problem.reason)")
+        }
+        var summary = "\(tally.captioned) captioned, \(tally.failed) failed, \(source.alreadyDone) skipped as already done"
+        if source.nonImages > 0 { summary += ", \(source.nonImages) non-image file(s) ignored" }
+        if shard.count > 1 { summary += " (shard \(shard.index)/\(shard.count))" }
+        tally.progress?.finish(summary)
+        if tally.failed > 0 || !source.walk.problems.isEmpty { throw ExitCode(1) }
+    }
+
+    /// Counts of this run, and its progress reporter.
+    struct Tally {
+        var captioned = 0, failed = 0, processed = 0
+        var progress: ProgressReporter?
+    }
+
+    /// Folders for the page and the sheets made first (a bad path fails before the work, not
+    /// after), and the page and output checked: a page batch did not write, or one that is the
+    /// output itself, is refused.
+    private func prepareOutputs(shard: Shard) throws -> BatchOutput {
         let sheetFolder = html.map { (($0 as NSString).deletingPathExtension) + "_attention" }
-        func sheetPath(_ relative: String) -> String? { attention ? sheetFolder.map { $0 + "/" + relative + ".png" } : nil }
-        // Folders for the page and the sheets are made first, so a bad path fails before the work, not after.
         for folder in [html.map { ($0 as NSString).deletingLastPathComponent }, attention ? sheetFolder : nil].compactMap({ $0 })
         where !folder.isEmpty {
             do { try FileBytes.makeDirectories(folder) } catch { throw ToolFailure(error.description) }
         }
-
         if let html, FileName.withSystemPath(html, { access($0, F_OK) }) == 0, !HTMLGallery.isGalleryPage(html) {
             throw ToolFailure("\(html): exists and is not a gallery page of an earlier glimpse batch run, so it is left "
                               + "untouched; choose another --html or remove it")
@@ -87,43 +126,47 @@ struct BatchCommand: ParsableCommand {
         if let html, Self.sameFile(html, output) || Self.sameFile(html, outputFile.progressPath) {
             throw ToolFailure("\(html): --html names the output file; give the page a name of its own")
         }
-        let previous: [BatchRecord]
-        do { previous = try outputFile.open() } catch { throw ToolFailure(error.description) }
-        // By bytes: names that differ only in Unicode normalisation are different files.
-        let done = Set(previous.map { FileName.key($0.path) })
-        // The gallery and the COCO array need every record; plain JSONL/CSV runs keep none.
-        let keepsRecords = html != nil || format == .coco
-        var records = keepsRecords ? previous : []
+        return outputFile
+    }
 
-
-        // A quick count by name (no file opened) for the progress bar; corrected as non-images turn up.
+    /// A quick count by name (no file opened) for the progress bar; corrected as non-images turn up.
+    static func countFiles(under root: String, shard: Shard, done: Set<[UInt8]>) -> Int {
         var counter = ImageFiles(folder: root, sniffs: false)
         var estimated = 0
         while let file = counter.next() {
             if shard.contains(relativePath: file.relative) && !done.contains(FileName.key(file.relative)) { estimated += 1 }
         }
+        return estimated
+    }
 
-        let source = FileSource(files: ImageFiles(folder: root), shard: shard, done: done)
+    /// The captioning pipeline over `source`, each batch's records appended to the output
+    /// (and its attention sheets written) before the next; stops at the first write failure.
+    private func caption(with captioner: Captioner, from source: FileSource, into outputFile: BatchOutput,
+                         records: inout [BatchRecord], tally: inout Tally, estimated: Int) throws {
+        let keepsRecords = html != nil || format == .coco
         let progress = ProgressReporter("batch", total: estimated, unit: "images")
-        var captioned = 0, failed = 0, processed = 0
+        tally.progress = progress
         var writeFailure: BatchOutputError?
         do { try outputFile.append([]) } catch { throw ToolFailure(error.description) }  // the CSV header, even for no images
 
         struct StopWriting: Error {}
+        var counts = (captioned: 0, failed: 0, processed: 0)
+        var kept: [BatchRecord] = []
         do {
             try captioner.captionAll(AnyIterator { source.next().map { (path: $0.path, tag: $0.relative) } },
                                      batchSize: searchOptions.batchSize, workers: workers ?? modelOptions.threads,
-                                     options: options, keepImage: attention) { batch in
+                                     options: searchOptions.decodingOptions(keepsAttention: attention),
+                                     keepImage: attention) { batch in
                 var batchRecords: [BatchRecord] = []
                 for item in batch {
                     guard let best = item.result?.best else {
-                        failed += 1
+                        counts.failed += 1
                         let reason = item.error ?? "unreadable"
                         Terminal.standardError("\(FileName.shown(item.path)): \(reason)")
                         batchRecords.append(BatchRecord(path: item.tag, error: reason))
                         continue
                     }
-                    captioned += 1
+                    counts.captioned += 1
                     batchRecords.append(BatchRecord(path: item.tag, caption: captioner.text(best), logProbability: best.logProbability))
                     if let sheet = sheetPath(item.tag), let image = item.image {
                         do {
@@ -138,42 +181,31 @@ struct BatchCommand: ParsableCommand {
                     writeFailure = error
                     throw StopWriting()
                 }
-                if keepsRecords { records += batchRecords }
-                processed += batch.count
-                progress.total = max(processed, estimated - source.nonImages)
-                progress.update(processed)
+                if keepsRecords { kept += batchRecords }
+                counts.processed += batch.count
+                progress.total = max(counts.processed, estimated - source.nonImages)
+                progress.update(counts.processed)
             }
         } catch {
             // Only StopWriting is thrown: `writeFailure` says why.
         }
-        if let writeFailure {
-            // Stop the workers' results from piling up: nothing more can be recorded.
-            throw ToolFailure(writeFailure.description)
-        }
+        records += kept
+        (tally.captioned, tally.failed, tally.processed) = counts
+        // Stop here: nothing more can be recorded.
+        if let writeFailure { throw ToolFailure(writeFailure.description) }
+    }
 
-        // The page is written while the output's lock is still held, so runs on one output
-        // cannot interleave their pages either.
-        if let html {
-            let pageFolder = (html as NSString).deletingLastPathComponent
-            let entries = records.map { record in
-                HTMLGallery.Entry(imagePath: root + "/" + record.path, label: FileName.shown(record.path), caption: record.caption,
-                                  logProbability: record.logProbability, error: record.error,
-                                  sheetPath: sheetPath(record.path).flatMap { FileBytes.isRegularFile($0) ? $0 : nil })
-            }
-            let page = HTMLGallery.page(title: "Captions: \(directory)", entries: entries,
-                                        pageFolder: pageFolder.isEmpty ? "." : pageFolder)
-            do { try FileBytes.writeAtomically(Array(page.utf8), to: html) } catch { throw ToolFailure(error.description) }
+    /// The gallery of every record in the output (earlier runs' too), written atomically.
+    private func writePage(_ html: String, records: [BatchRecord]) throws {
+        let pageFolder = (html as NSString).deletingLastPathComponent
+        let entries = records.map { record in
+            HTMLGallery.Entry(imagePath: root + "/" + record.path, label: FileName.shown(record.path), caption: record.caption,
+                              logProbability: record.logProbability, error: record.error,
+                              sheetPath: sheetPath(record.path).flatMap { FileBytes.isRegularFile($0) ? $0 : nil })
         }
-        do { try outputFile.finish(allRecords: records) } catch { throw ToolFailure(error.description) }
-
-        for problem in source.walk.problems {
-            Terminal.standardError("\(problem.path): \(problem.reason)")
-        }
-        var summary = "\(captioned) captioned, \(failed) failed, \(source.alreadyDone) skipped as already done"
-        if source.nonImages > 0 { summary += ", \(source.nonImages) non-image file(s) ignored" }
-        if shard.count > 1 { summary += " (shard \(shard.index)/\(shard.count))" }
-        progress.finish(summary)
-        if failed > 0 || !source.walk.problems.isEmpty { throw ExitCode(1) }
+        let page = HTMLGallery.page(title: "Captions: \(directory)", entries: entries,
+                                    pageFolder: pageFolder.isEmpty ? "." : pageFolder)
+        do { try FileBytes.writeAtomically(Array(page.utf8), to: html) } catch { throw ToolFailure(error.description) }
     }
 }
 
