@@ -36,12 +36,13 @@ let package = Package(
         .target(name: "CGlimpseCodec", dependencies: ["CJPEG", "CPNG"]),
 
         // MARK: Libraries
-        // SplitMix64 and FNV-1a: the one implementation of each (no dependencies).
+        // Files (the one reader and atomic writer, names of any bytes, locks), SplitMix64 and
+        // FNV-1a: libc only, no Foundation, so that every module may use them.
         .target(name: "GlimpseSupport"),
-        .target(name: "GlimpseImage", dependencies: ["CGlimpseCodec"]),
+        .target(name: "GlimpseImage", dependencies: ["CGlimpseCodec", "GlimpseSupport"]),
         .target(name: "GlimpseData", dependencies: ["GlimpseImage", "GlimpseSupport"]),
-        // Reads and writes .safetensors checkpoints: Swift standard library and libc, no Foundation.
-        .target(name: "GlimpseSafeTensors"),
+        // Reads and writes .safetensors checkpoints: Swift standard library, libc and GlimpseSupport, no Foundation.
+        .target(name: "GlimpseSafeTensors", dependencies: ["GlimpseSupport"]),
         // Synthetic captioned scenes (glimpse synth): the default model's training data.
         .target(name: "GlimpseSynth", dependencies: ["GlimpseImage", "GlimpseTensor", "GlimpseSupport"]),
 
@@ -56,10 +57,10 @@ let package = Package(
 
         // MARK: The captioning model (Show, Attend and Tell), its training step and checkpoints
         .target(name: "GlimpseModel",
-                dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseSafeTensors", "GlimpseData", "GlimpseImage"]),
+                dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseSafeTensors", "GlimpseData", "GlimpseImage", "GlimpseSupport"]),
 
         // MARK: Image files in, captions out: the one captioning pipeline, and the shipped default model
-        .target(name: "GlimpseCaptioning", dependencies: ["GlimpseModel", "GlimpseImage", "GlimpseTensor"],
+        .target(name: "GlimpseCaptioning", dependencies: ["GlimpseModel", "GlimpseImage", "GlimpseTensor", "GlimpseSupport"],
                 // The shipped default model (see README, "The default model"); looked up by path beside the executable.
                 resources: [.copy("Resources")]),
 
@@ -99,12 +100,12 @@ let package = Package(
                           path: "Benchmarks/GlimpseBenchmarks"),
 
         // MARK: Tests
-        .testTarget(name: "GlimpseImageTests", dependencies: ["GlimpseImage"],
+        .testTarget(name: "GlimpseImageTests", dependencies: ["GlimpseImage", "GlimpseSupport"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseDataTests", dependencies: ["GlimpseData"]),
         // The tool's tests write tiny checkpoints and datasets of their own (they do not rely on the shipped model).
         .testTarget(name: "GlimpseToolTests",
-                    dependencies: ["GlimpseTool", "GlimpseImage", "GlimpseData", "GlimpseModel", "GlimpseSafeTensors",
+                    dependencies: ["GlimpseTool", "GlimpseImage", "GlimpseSupport", "GlimpseData", "GlimpseModel", "GlimpseSafeTensors",
                                    "GlimpseTensor", "GlimpseSynth"]),
         .testTarget(name: "GlimpseSafeTensorsTests", dependencies: ["GlimpseSafeTensors"],
                     exclude: ["Fixtures"]),

@@ -45,9 +45,9 @@ compile "$clang" -g -O1 -fno-omit-frame-pointer \
     -I Sources/CGlimpseCodec/include $(pkg-config --cflags libjpeg libpng zlib) \
     Fuzz/codec_fuzzer.c Sources/CGlimpseCodec/jpeg_codec.c Sources/CGlimpseCodec/png_codec.c \
     $(pkg-config --libs libjpeg libpng zlib) -o "$scratch/bin/codec_fuzzer"
-# The harness joins the module's own sources, so that internal API (the header parser) is visible.
+# The harness joins the module's own sources (and GlimpseSupport's, which it imports), so that internal API is visible.
 compile "$swiftc" -sanitize=fuzzer,address -parse-as-library -O -g -swift-version 6 \
-    -module-name GlimpseSafeTensors Sources/GlimpseSafeTensors/*.swift Fuzz/SafeTensorsFuzzer.swift \
+    -module-name GlimpseSafeTensors Sources/GlimpseSupport/*.swift Sources/GlimpseSafeTensors/*.swift Fuzz/SafeTensorsFuzzer.swift \
     -o "$scratch/bin/safetensors_fuzzer"
 
 # Runs one fuzzer for `seconds`; prints one summary line, or the failure and its reproducer.

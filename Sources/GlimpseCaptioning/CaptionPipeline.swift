@@ -1,6 +1,7 @@
 import Foundation
 import GlimpseImage
 import GlimpseModel
+import GlimpseSupport
 
 /// Decodes and preprocesses images on worker threads while the model captions the previous
 /// batch on the calling thread. Bounded: workers stop taking files while `capacity` prepared

@@ -3,6 +3,7 @@ import Foundation
 import GlimpseImage
 import GlimpseModel
 import GlimpseTensor
+import GlimpseSupport
 
 /// Decoded images in, captions out: the one path every captioning command uses,
 /// with the checkpoint's own preprocessing.

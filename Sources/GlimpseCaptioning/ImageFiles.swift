@@ -1,3 +1,4 @@
+import GlimpseSupport
 import GlimpseImage
 #if canImport(Glibc)
 import Glibc

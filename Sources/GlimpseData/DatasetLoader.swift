@@ -1,5 +1,6 @@
 import Foundation
 import GlimpseImage
+import GlimpseSupport
 
 /// Reads the captioned-dataset layouts people have, detecting which one a folder holds.
 public struct DatasetLoader: Sendable {

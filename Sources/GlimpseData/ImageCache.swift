@@ -1,3 +1,4 @@
+import GlimpseSupport
 import Dispatch
 import Foundation
 import GlimpseImage

@@ -1,5 +1,6 @@
 import Foundation
 import GlimpseImage
+import GlimpseSupport
 
 /// A folder, searched recursively, where each image has a text file beside it with
 /// the same name and the extension `.txt`, holding one caption per line

@@ -1,3 +1,4 @@
+import GlimpseSupport
 /// Renders what the model looked at for each word of a caption: one sheet with the
 /// image, then one panel per word showing the attention grid upsampled smoothly over a
 /// dimmed copy of the image as a viridis heat-map, each panel labelled with its word.

@@ -1,4 +1,5 @@
 import CGlimpseCodec
+import GlimpseSupport
 
 /// Limits and choices for decoding.
 public struct ImageDecodingOptions: Sendable, Equatable {
@@ -62,14 +63,22 @@ public struct ImageDecoder: Sendable {
 
     /// Decodes the file at `path`.
     public func decode(contentsOf path: String) throws(ImageDecodingError) -> DecodedImage {
-        let bytes = try FileBytes.read(path, limit: options.maxFileBytes)
-        return try decode(bytes, path: path)
+        try decode(Self.read(path, limit: options.maxFileBytes), path: path)
     }
 
     /// Reads only the header of the file at `path` (the pixel data is not checked).
     public func info(contentsOf path: String) throws(ImageDecodingError) -> ImageInfo {
-        let bytes = try FileBytes.read(path, limit: options.maxFileBytes)
-        return try info(bytes, path: path)
+        try info(Self.read(path, limit: options.maxFileBytes), path: path)
+    }
+
+    /// `FileBytes.read`, its failures as decoding errors.
+    static func read(_ path: String, limit: Int) throws(ImageDecodingError) -> [UInt8] {
+        do { return try FileBytes.read(path, limit: limit) } catch {
+            switch error.reason {
+            case .unreadable(let message): throw ImageDecodingError(path: path, reason: .unreadable(message))
+            case .tooLarge(let bytes, let limit): throw ImageDecodingError(path: path, reason: .fileTooLarge(bytes: bytes, limit: limit))
+            }
+        }
     }
 
     /// Decodes in-memory file contents; `path` labels any error.

@@ -1,3 +1,4 @@
+import GlimpseSupport
 /// Why an image could not be read. Every case names the file (or the label the
 /// caller gave in-memory data) and, where a library said something, its words.
 public struct ImageDecodingError: Error, Equatable, Sendable, CustomStringConvertible {

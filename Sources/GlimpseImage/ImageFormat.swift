@@ -1,3 +1,4 @@
+import GlimpseSupport
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,4 +1,5 @@
 import CGlimpseCodec
+import GlimpseSupport
 
 /// Writes baseline JPEG files (4:2:0), atomically.
 public enum JPEGWriter {

@@ -1,4 +1,5 @@
 import CGlimpseCodec
+import GlimpseSupport
 
 /// Writes 8-bit RGB or RGBA PNG files, atomically.
 public enum PNGWriter {

@@ -1,3 +1,7 @@
+// The fuzzer compiles this module's sources with GlimpseSupport's into one module.
+#if canImport(GlimpseSupport)
+import GlimpseSupport
+#endif
 /// A safetensors file read into memory and validated. Tensor values are decoded
 /// on request, straight from the file's bytes.
 ///
@@ -23,15 +27,26 @@ public struct SafeTensorsFile: Sendable {
     public init(contentsOf path: String) throws(SafeTensorsError) {
         // The header first: a file whose size is not what its header's tensors promise (a
         // 20 GB file of junk behind a small header) is refused before its data is read.
-        let (lengthBytes, fileByteCount) = try POSIXFile.readPrefix(path, count: 8)
+        let (lengthBytes, fileByteCount) = try Self.readPrefix(path, count: 8)
         if lengthBytes.count == 8 {
             let declared = lengthBytes.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
             if declared <= UInt64(SafeTensorsHeader.maximumByteCount) {
-                let (prefix, _) = try POSIXFile.readPrefix(path, count: 8 + Int(declared))
+                let (prefix, _) = try Self.readPrefix(path, count: 8 + Int(declared))
                 _ = try SafeTensorsHeader.parse(prefix: prefix, fileByteCount: fileByteCount, path: path)
             }
         }
-        try self.init(bytes: POSIXFile.read(path), path: path)
+        try self.init(bytes: Self.readPrefix(path, count: Int.max).bytes, path: path)
+    }
+
+    /// `FileBytes.readPrefix` (the one reader: regular files only, never waiting on a FIFO),
+    /// its failures as this module's errors.
+    static func readPrefix(_ path: String, count: Int) throws(SafeTensorsError) -> (bytes: [UInt8], fileByteCount: Int) {
+        do { return try FileBytes.readPrefix(path, count: count) } catch {
+            switch error.reason {
+            case .unreadable(let message): throw SafeTensorsError(path: path, reason: .unreadable(message))
+            case .tooLarge: throw SafeTensorsError(path: path, reason: .unreadable(error.reasonDescription))
+            }
+        }
     }
 
     /// Validates a whole file held in memory; `path` labels errors.

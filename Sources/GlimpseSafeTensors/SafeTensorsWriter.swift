@@ -1,3 +1,7 @@
+// The fuzzer compiles this module's sources with GlimpseSupport's into one module.
+#if canImport(GlimpseSupport)
+import GlimpseSupport
+#endif
 /// Writes `F32` and `I64` tensors and a metadata map in the safetensors format.
 ///
 /// Output is deterministic and byte-identical to the reference writer for the same
@@ -89,11 +93,15 @@ public enum SafeTensorsWriter {
         _ tensors: [String: Tensor], metadata: [String: String] = [:], to path: String
     ) throws(SafeTensorsError) {
         let (header, ordered) = try prepare(tensors, metadata: metadata, path: path)
-        try POSIXFile.writeAtomically(to: path) { sink in
-            guard header.withUnsafeBytes({ sink($0) }) else { return }
-            for (_, tensor) in ordered {
-                guard tensor.withLittleEndianBytes({ sink($0) }) else { return }
+        do {
+            try FileBytes.writeAtomically(to: path) { sink in
+                guard header.withUnsafeBytes({ sink($0) }) else { return }
+                for (_, tensor) in ordered {
+                    guard tensor.withLittleEndianBytes({ sink($0) }) else { return }
+                }
             }
+        } catch {
+            throw SafeTensorsError(path: path, reason: .writeFailed(error.message))
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GlimpseImage
+import GlimpseSupport
 
 /// One image's line in `glimpse batch`'s output: a caption or an error.
 struct BatchRecord: Equatable {

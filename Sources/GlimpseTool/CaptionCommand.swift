@@ -3,6 +3,7 @@ import Foundation
 import GlimpseCaptioning
 import GlimpseImage
 import GlimpseModel
+import GlimpseSupport
 
 struct CaptionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import GlimpseData
 import GlimpseImage
+import GlimpseSupport
 
 extension DatasetFormat: ExpressibleByArgument {}
 

@@ -5,6 +5,7 @@ import GlimpseData
 import GlimpseImage
 import GlimpseModel
 import GlimpseSynth
+import GlimpseSupport
 
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,3 +1,4 @@
+import GlimpseSupport
 import ArgumentParser
 import GlimpseImage
 import GlimpseTensor

@@ -1,5 +1,6 @@
 import Foundation
 import GlimpseImage
+import GlimpseSupport
 
 /// The static gallery page of `glimpse batch --html`: opens from disk in any browser,
 /// no server. Images are linked by their path relative to the page's folder (not

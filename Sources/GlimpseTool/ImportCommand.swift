@@ -3,6 +3,7 @@ import Foundation
 import GlimpseData
 import GlimpseImage
 import GlimpseModel
+import GlimpseSupport
 
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

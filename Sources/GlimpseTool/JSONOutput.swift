@@ -1,6 +1,7 @@
 import Foundation
 import GlimpseData
 import GlimpseImage
+import GlimpseSupport
 
 // The tool's JSON output, in one place: flat JSON Lines objects with exact escaping
 // (`JSONLine`), nested objects with sorted keys (`JSONText`), short numbers (`JSONNumber`)

@@ -4,6 +4,7 @@ import GlimpseData
 import GlimpseImage
 import GlimpseMetrics
 import GlimpseSynth
+import GlimpseSupport
 
 /// Which images of a dataset a command covers: one split, or all of them (a test
 /// set made for the purpose, such as a fresh `glimpse synth` folder).

@@ -1,3 +1,4 @@
+import GlimpseSupport
 import Foundation
 import GlimpseData
 import GlimpseImage

@@ -1,3 +1,4 @@
+import GlimpseSupport
 import Foundation
 import GlimpseImage
 import GlimpseModel

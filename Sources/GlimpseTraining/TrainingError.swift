@@ -3,6 +3,7 @@ import GlimpseData
 import GlimpseImage
 import GlimpseModel
 import GlimpseSynth
+import GlimpseSupport
 
 /// Why a training run could not start or continue. Each case names the file or folder.
 public enum TrainingError: Error, Sendable, CustomStringConvertible {

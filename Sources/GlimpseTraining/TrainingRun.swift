@@ -7,6 +7,7 @@ import GlimpseMetrics
 import GlimpseModel
 import GlimpseSynth
 import GlimpseTensor
+import GlimpseSupport
 
 /// What a run reports while it works, for the caller to print. Called on the training thread.
 public enum TrainingEvent: Sendable {

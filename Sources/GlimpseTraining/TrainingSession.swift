@@ -5,6 +5,7 @@ import GlimpseMetrics
 import GlimpseModel
 import GlimpseSynth
 import GlimpseTensor
+import GlimpseSupport
 
 /// The training loop of one `TrainingRun` invocation, once its start and data are ready:
 /// epochs of steps, each epoch ended by validation (keeping the best, lowering the rate on a

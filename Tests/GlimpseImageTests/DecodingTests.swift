@@ -1,5 +1,6 @@
 import GlimpseImage
 import Testing
+import GlimpseSupport
 
 @Suite("Decoding JPEG and PNG against the committed fixtures")
 struct DecodingTests {

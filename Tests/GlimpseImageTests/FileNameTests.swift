@@ -1,6 +1,7 @@
 import Foundation
 import GlimpseImage
 import Testing
+import GlimpseSupport
 
 @Suite("File names: any bytes the file system allows")
 struct FileNameTests {

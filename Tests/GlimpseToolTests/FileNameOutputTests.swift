@@ -1,6 +1,7 @@
 import Foundation
 import GlimpseImage
 import Testing
+import GlimpseSupport
 
 /// Every name the file system allows is captioned and recorded exactly once, losslessly:
 /// names that are not UTF-8 (here Latin-1 "café"), and names that differ only in Unicode

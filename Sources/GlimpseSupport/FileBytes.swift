@@ -6,52 +6,82 @@ import Musl
 import Darwin
 #endif
 
-/// Whole-file reads and atomic writes with POSIX calls, so that every failure
-/// carries the system's own reason (`strerror`).
+/// Why a file could not be read: the path and the cause.
+public struct FileReadError: Error, Equatable, Sendable, CustomStringConvertible {
+    public enum Reason: Equatable, Sendable {
+        /// The system's reason, or what the file is when it is not a regular file.
+        case unreadable(String)
+        /// Refused before reading: above the caller's limit.
+        case tooLarge(bytes: Int, limit: Int)
+    }
+    public let path: String
+    public let reason: Reason
+
+    public var reasonDescription: String {
+        switch reason {
+        case .unreadable(let message): return "cannot read file: \(message)"
+        case .tooLarge(let bytes, let limit): return "file too large: \(bytes) bytes, above the limit of \(limit)"
+        }
+    }
+    public var description: String { "\(path): \(reasonDescription)" }
+}
+
+/// The one file reader and the one atomic writer, with POSIX calls, so that every failure
+/// carries the system's own reason (`strerror`); names of any bytes (`FileName`).
 public enum FileBytes {
     /// Reads a regular file whole, refusing files above `limit` bytes before reading.
-    public static func read(_ path: String, limit: Int) throws(ImageDecodingError) -> [UInt8] {
-        // O_NONBLOCK: opening a FIFO without a writer returns at once (and is refused below
-        // as not a regular file) instead of waiting forever; reads of regular files ignore it.
+    public static func read(_ path: String, limit: Int) throws(FileReadError) -> [UInt8] {
+        let (bytes, _) = try readPrefix(path, count: Int.max, limit: limit)
+        return bytes
+    }
+
+    /// The first `count` bytes of a regular file (fewer if it is shorter), and its size. Only a
+    /// regular file is read: O_NONBLOCK lets the open of a FIFO without a writer return at once,
+    /// to be refused with its kind, instead of waiting forever. A file above `limit` bytes is
+    /// refused before any byte is read.
+    public static func readPrefix(_ path: String, count: Int, limit: Int = Int.max) throws(FileReadError) -> (bytes: [UInt8], fileByteCount: Int) {
+        func failure(_ message: String) -> FileReadError { FileReadError(path: path, reason: .unreadable(message)) }
         let descriptor = FileName.withSystemPath(path) { open($0, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }
-        if descriptor < 0 {
-            throw ImageDecodingError(path: path, reason: .unreadable(systemMessage(errno)))
-        }
+        if descriptor < 0 { throw failure(systemMessage(errno)) }
         defer { close(descriptor) }
         var status = stat()
-        if fstat(descriptor, &status) != 0 {
-            throw ImageDecodingError(path: path, reason: .unreadable(systemMessage(errno)))
-        }
-        if (status.st_mode & S_IFMT) == S_IFDIR {
-            throw ImageDecodingError(path: path, reason: .unreadable("is a directory"))
-        }
-        if (status.st_mode & S_IFMT) != S_IFREG {
-            throw ImageDecodingError(path: path, reason: .unreadable("not a regular file (\(fileKind(status.st_mode)))"))
-        }
+        if fstat(descriptor, &status) != 0 { throw failure(systemMessage(errno)) }
+        if (status.st_mode & S_IFMT) == S_IFDIR { throw failure("is a directory") }
+        if (status.st_mode & S_IFMT) != S_IFREG { throw failure("not a regular file (\(fileKind(status.st_mode)))") }
         let size = Int(status.st_size)
-        if size > limit {
-            throw ImageDecodingError(path: path, reason: .fileTooLarge(bytes: size, limit: limit))
-        }
+        if size > limit { throw FileReadError(path: path, reason: .tooLarge(bytes: size, limit: limit)) }
+        let wanted = min(max(count, 0), size)
         var readError: Int32 = 0
-        var bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
+        let bytes = [UInt8](unsafeUninitializedCapacity: wanted) { buffer, initialized in
+            if wanted > 0 { adviseHugePages(buffer.baseAddress!, count: wanted) }
             var total = 0
-            while total < size {
-                let count = Glibc.read(descriptor, buffer.baseAddress! + total, size - total)
-                if count < 0 {
+            while total < wanted {
+                let got = Glibc.read(descriptor, buffer.baseAddress! + total, wanted - total)
+                if got < 0 {
                     if errno == EINTR { continue }
                     readError = errno
                     break
                 }
-                if count == 0 { break }  // the file shrank while we read it
-                total += count
+                if got == 0 { break }  // the file shrank while we read it; the caller's checks report the cut
+                total += got
             }
             initialized = total
         }
-        if readError != 0 {
-            throw ImageDecodingError(path: path, reason: .unreadable(systemMessage(readError)))
-        }
-        bytes.reserveCapacity(0)
-        return bytes
+        if readError != 0 { throw failure(systemMessage(readError)) }
+        return (bytes, size)
+    }
+
+    /// Asks for transparent huge pages on the 2 MiB-aligned interior of a large buffer before
+    /// it is first written: each 2 MiB then costs one page fault instead of 512, which is
+    /// most of the time a checkpoint read takes in these VMs. Advice only.
+    static func adviseHugePages(_ start: UnsafeMutableRawPointer, count: Int) {
+        #if os(Linux)
+        let hugePage = 2 << 20
+        let first = (Int(bitPattern: start) + hugePage - 1) / hugePage * hugePage
+        let end = (Int(bitPattern: start) + count) / hugePage * hugePage
+        guard end > first, let aligned = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        _ = madvise(aligned, end - first, MADV_HUGEPAGE)
+        #endif
     }
 
     /// Whether `path` names a regular file (after symbolic links), found without opening it.
@@ -70,7 +100,7 @@ public enum FileBytes {
     }
 
     /// What a file that is not a regular file is, in words.
-    static func fileKind(_ mode: mode_t) -> String {
+    public static func fileKind(_ mode: mode_t) -> String {
         switch mode & S_IFMT {
         case S_IFIFO: return "a FIFO"
         case S_IFSOCK: return "a socket"
@@ -83,7 +113,13 @@ public enum FileBytes {
     /// Writes `bytes` to `path` atomically: a temporary file in the same folder is
     /// written, flushed and renamed over `path`, so readers see the old file or the
     /// new one, never half of one.
-    public static func writeAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws(FileWriteError) {
+    /// Writes a file atomically: the bytes `produce` hands to its sink go to a temporary file
+    /// beside `path` (`.NAME.tmp-XXXXXX`), which is synced, renamed over `path`, and the rename
+    /// synced with its folder. On any failure `path` is left as it was and the temporary file
+    /// removed. `produce` stops early when its sink returns false (a write failed).
+    public static func writeAtomically(
+        to path: String, _ produce: (_ sink: (UnsafeRawBufferPointer) -> Bool) -> Void
+    ) throws(FileWriteError) {
         let directory = parentDirectory(of: path)
         let base = path.split(separator: "/").last.map(String.init) ?? path
         var template = FileName.bytes("\(directory)/.\(base).tmp-XXXXXX").map { CChar(bitPattern: $0) } + [0]
@@ -93,15 +129,19 @@ public enum FileBytes {
         }
         let temporaryPath = FileName.string(fromBytes: template.dropLast().map { UInt8(bitPattern: $0) })
         var failure: String?
-        var written = 0
-        while written < bytes.count {
-            let count = write(descriptor, bytes.baseAddress! + written, bytes.count - written)
-            if count < 0 {
-                if errno == EINTR { continue }
-                failure = systemMessage(errno)
-                break
+        produce { chunk in
+            guard failure == nil else { return false }
+            var written = 0
+            while written < chunk.count {
+                let count = write(descriptor, chunk.baseAddress! + written, chunk.count - written)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    failure = systemMessage(errno)
+                    return false
+                }
+                written += count
             }
-            written += count
+            return true
         }
         if failure == nil, fchmod(descriptor, 0o644) != 0 { failure = systemMessage(errno) }
         if failure == nil, fsync(descriptor) != 0 { failure = systemMessage(errno) }
@@ -113,13 +153,16 @@ public enum FileBytes {
             FileName.withSystemPath(temporaryPath) { _ = unlink($0) }
             throw FileWriteError(path: path, message: failure)
         }
-        // The rename itself made durable, as POSIXFile (the safetensors writer) does. Best
-        // effort: some file systems refuse fsync on a folder.
+        // Best effort: some file systems refuse fsync on a folder.
         let folder = FileName.withSystemPath(directory) { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
         if folder >= 0 {
             _ = fsync(folder)
             close(folder)
         }
+    }
+
+    public static func writeAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws(FileWriteError) {
+        try writeAtomically(to: path) { sink in _ = bytes.count == 0 || sink(bytes) }
     }
 
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws(FileWriteError) {
@@ -161,7 +204,7 @@ public struct FileWriteError: Error, Equatable, Sendable, CustomStringConvertibl
 extension Array where Element == UInt8 {
     /// `withUnsafeBytes` that keeps the body's typed error (the standard library's
     /// version rethrows `any Error`).
-    func withBytes<Value, Failure: Error>(
+    public func withBytes<Value, Failure: Error>(
         _ body: (UnsafeRawBufferPointer) throws(Failure) -> Value
     ) throws(Failure) -> Value {
         let result: Result<Value, Failure> = withUnsafeBytes { buffer in
