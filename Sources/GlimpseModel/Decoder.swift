@@ -60,30 +60,11 @@ public struct Decoder: Parameterized, Sendable {
         dropout = Dropout(probability: configuration.dropout)
     }
 
+    /// Named as in the model's `ParameterTable`, without its "decoder." prefix.
     public var parameterPaths: [ParameterPath<Decoder>] {
-        let attentionLayer: WritableKeyPath<Decoder, SoftAttention> = \.attention
-        let attentionGradients: WritableKeyPath<Decoder.Gradients, SoftAttention.Gradients> = \.attention
-        var attentionPaths: [ParameterPath<Decoder>] = []
-        var gatePaths: [ParameterPath<Decoder>] = []
-        for path in attention.parameterPaths {
-            let parameter: WritableKeyPath<Decoder, Tensor> = attentionLayer.appending(path: path.parameter)
-            let gradient: WritableKeyPath<Decoder.Gradients, Tensor> = attentionGradients.appending(path: path.gradient)
-            // f_beta sits at the decoder's level in the checkpoint; the rest under "attention".
-            if path.name.hasPrefix("f_beta.") {
-                gatePaths.append(ParameterPath(name: path.name, parameter: parameter, gradient: gradient))
-            } else {
-                attentionPaths.append(ParameterPath(name: "attention." + path.name, parameter: parameter, gradient: gradient))
-            }
-        }
-        var paths: [ParameterPath<Decoder>] =
-            embedding.parameterPaths.map { $0.nested(in: \.embedding, gradients: \.embedding, prefix: "embedding") }
-        paths += attentionPaths
-        paths += initialHidden.parameterPaths.map { $0.nested(in: \.initialHidden, gradients: \.initialHidden, prefix: "init_h") }
-        paths += initialCell.parameterPaths.map { $0.nested(in: \.initialCell, gradients: \.initialCell, prefix: "init_c") }
-        paths += gatePaths
-        paths += lstm.parameterPaths.map { $0.nested(in: \.lstm, gradients: \.lstm, prefix: "lstm") }
-        paths += output.parameterPaths.map { $0.nested(in: \.output, gradients: \.output, prefix: "fc") }
-        return paths
+        var table = ParameterTable<Decoder>()
+        table.appendDecoder(at: \.self, gradients: \.self, prefix: "")
+        return table.parameterPaths
     }
 
     public func zeroGradients() -> Gradients {
