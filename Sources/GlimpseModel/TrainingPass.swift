@@ -82,8 +82,8 @@ extension CaptioningModel {
                      "caption token outside the vocabulary 0..<\(vocabularySize)")
         let layout = PackedLayout(captions: batch.captions)
         let imageCount = batch.images.shape[0]
-        let (locations, featureSize, embeddingSize, hiddenSize) =
-            (configuration.locationCount, configuration.featureSize, configuration.embeddingSize, configuration.hiddenSize)
+        let (locations, featureSize, hiddenSize) =
+            (configuration.locationCount, configuration.featureSize, configuration.hiddenSize)
         let rowCount = batch.captions.count
         let sortedTokens = layout.order.map { batch.captions[$0].tokens }
 
@@ -97,13 +97,7 @@ extension CaptioningModel {
                                    cell: initialCell.gatheringRows(layout.rowImages)) // [B, H]
 
         // MARK: Decoder steps over the shrinking active batch
-        struct StepCache {
-            var embedding: Embedding.Cache
-            var attention: SoftAttention.Cache
-            var lstm: LSTMCell.Cache
-            var dropout: Dropout.Cache
-        }
-        var stepCaches: [StepCache] = []
+        var stepCaches: [Decoder.StepCache] = []
         stepCaches.reserveCapacity(layout.stepCount)
         // Features and projections gathered per caption, once per distinct active batch size.
         var segmentFeatures = Tensor(zeros: [0, locations, featureSize]) // [B_t, P, D]
@@ -129,20 +123,16 @@ extension CaptioningModel {
                     if sampling && generator.nextUnitFloat() < samplingProbability { inputs[row] = predictions[row] }
                 }
             }
-            let (embedded, embeddingCache) = decoder.embedding.forward(inputs) // [B_t, E]
-            let (attended, attentionCache) = decoder.attention.forward(
-                features: segmentFeatures, projectedFeatures: segmentProjected, hidden: state.hidden)
-            attentionSums.addIntoLeadingRows(attended.weights)
-            let lstmInput = Tensor.concatenatingColumns([embedded, attended.context]) // [B_t, E + D]
-            let (next, lstmCache) = decoder.lstm.forward(lstmInput, state: state)
-            let (dropped, dropoutCache) = decoder.dropout.forward(next.hidden, mode: mode, using: &generator)
-            packedHidden.setRows(startingAt: layout.offsets[step], to: dropped)
+            let (output, cache) = decoder.forwardStep(tokens: inputs, features: segmentFeatures,
+                                                      projectedFeatures: segmentProjected, state: state, mode: mode,
+                                                      using: &generator)
+            attentionSums.addIntoLeadingRows(output.attentionWeights)
+            packedHidden.setRows(startingAt: layout.offsets[step], to: output.dropped)
             // The greedy prediction is the argmax of the logits the loss sees at this step
             // (dropout included); packed, they are recomputed below with a cache for backward.
-            if sampling { previousLogits = decoder.output(dropped) }
-            stepCaches.append(StepCache(embedding: embeddingCache, attention: attentionCache, lstm: lstmCache,
-                                        dropout: dropoutCache))
-            state = next
+            if sampling { previousLogits = decoder.output(output.dropped) }
+            stepCaches.append(cache)
+            state = output.state
         }
         let (logits, outputCache) = decoder.output.forward(packedHidden) // [Σ B_t, V]
 
@@ -235,11 +225,10 @@ extension CaptioningModel {
             imageFeatureGradients.features.scatterAddRows(segment.features, to: layout.rowImages[0..<size])
             imageFeatureGradients.projectedFeatures.scatterAddRows(segment.projectedFeatures, to: layout.rowImages[0..<size])
         }
-        var hiddenGradient = Tensor(zeros: [0, hiddenSize]) // dL/dh_t from step t + 1, [B_{t+1}, H]
-        var cellGradient = Tensor(zeros: [0, hiddenSize])
+        // dL/d(h_t, c_t) from step t + 1, [B_{t+1}, H] each.
+        var stateGradient = LSTMCell.State(hidden: Tensor(zeros: [0, hiddenSize]), cell: Tensor(zeros: [0, hiddenSize]))
         for step in stride(from: layout.stepCount - 1, through: 0, by: -1) {
             let active = layout.batchSizes[step]
-            let cache = stepCaches[step]
             if active != segmentSize {
                 flushSegment(segmentGradients, size: segmentSize)
                 segmentGradients.features = Tensor(zeros: [active, locations, featureSize])
@@ -247,32 +236,19 @@ extension CaptioningModel {
                 segmentSize = active
             }
             let offset = layout.offsets[step]
-            var stepHiddenGradient = decoder.dropout.backward(packedHiddenGradient.rows(offset..<(offset + active)),
-                                                              cache: cache.dropout)
-            stepHiddenGradient.addIntoLeadingRows(hiddenGradient)
-            var stepCellGradient = Tensor(zeros: [active, hiddenSize])
-            stepCellGradient.addIntoLeadingRows(cellGradient)
-            let (inputGradient, previousGradient) = decoder.lstm.backward(
-                LSTMCell.State(hidden: stepHiddenGradient, cell: stepCellGradient), cache: cache.lstm,
-                into: &gradients.decoder.lstm)
-            decoder.embedding.backward(inputGradient.columns(0..<embeddingSize), cache: cache.embedding,
-                                       into: &gradients.decoder.embedding)
-            let attentionHiddenGradient = decoder.attention.backward(
-                inputGradient.columns(embeddingSize..<(embeddingSize + featureSize)),
+            stateGradient = decoder.backwardStep(
+                droppedGradient: packedHiddenGradient.rows(offset..<(offset + active)), laterGradient: stateGradient,
                 weightsGradient: active == rowCount ? weightsGradient : weightsGradient.rows(0..<active),
-                cache: cache.attention, into: &gradients.decoder.attention, accumulatingInto: &segmentGradients)
-            hiddenGradient = previousGradient.hidden
-            hiddenGradient += attentionHiddenGradient
-            cellGradient = previousGradient.cell
+                cache: stepCaches[step], into: &gradients.decoder, featureGradients: &segmentGradients)
         }
         flushSegment(segmentGradients, size: segmentSize)
         stepCaches.removeAll()
 
         // MARK: Back to the images
         var initialHiddenGradient = Tensor(zeros: [imageCount, hiddenSize])
-        initialHiddenGradient.scatterAddRows(hiddenGradient, to: layout.rowImages)
+        initialHiddenGradient.scatterAddRows(stateGradient.hidden, to: layout.rowImages)
         var initialCellGradient = Tensor(zeros: [imageCount, hiddenSize])
-        initialCellGradient.scatterAddRows(cellGradient, to: layout.rowImages)
+        initialCellGradient.scatterAddRows(stateGradient.cell, to: layout.rowImages)
         var meanGradient = decoder.initialHidden.backward(initialHiddenGradient, cache: initialHiddenCache,
                                                           into: &gradients.decoder.initialHidden) // [N, D]
         meanGradient += decoder.initialCell.backward(initialCellGradient, cache: initialCellCache,
