@@ -138,60 +138,17 @@ extension CaptioningModel {
 
         // MARK: Loss
         var gradients = zeroGradients()
-        var targets = [Int](repeating: 0, count: layout.tokenCount)
-        for step in 0..<layout.stepCount {
-            for row in 0..<layout.batchSizes[step] {
-                let words = sortedTokens[row]
-                targets[layout.offsets[step] + row] = step < words.count ? Int(words[step]) : Int(Vocabulary.endID)
-            }
-        }
-        let tokenNormalizer = normalization?.tokenCount ?? layout.tokenCount
-        let captionNormalizer = normalization?.captionCount ?? rowCount
-        let meanCrossEntropy: Float
-        var logitsGradient: Tensor // [Σ B_t, V]
-        (meanCrossEntropy, _, logitsGradient) = SoftmaxCrossEntropy().lossAndGradient(logits: logits, targets: targets)
-        let crossEntropy: Float
+        let captionLoss = CaptionLoss(attentionRegularization: configuration.attentionRegularization,
+                                      tokenNormalizer: normalization?.tokenCount ?? layout.tokenCount,
+                                      captionNormalizer: normalization?.captionCount ?? rowCount)
+        let captionNormalizer = captionLoss.captionNormalizer
         if let captionWeights {
             precondition(captionWeights.count == rowCount, "\(captionWeights.count) caption weights for \(rowCount) captions")
-            // Row gradients are (softmax − onehot) / tokens: rescale each to w_c / captions.
-            var rowWeights = [Float](repeating: 0, count: layout.tokenCount)
-            for step in 0..<layout.stepCount {
-                for row in 0..<layout.batchSizes[step] {
-                    rowWeights[layout.offsets[step] + row] = captionWeights[layout.order[row]]
-                }
-            }
-            let negativeLogLikelihoods = SoftmaxCrossEntropy.negativeLogLikelihoods(logits: logits, targets: targets)
-            var weighted = 0.0
-            for (row, weight) in rowWeights.enumerated() { weighted += Double(weight) * Double(negativeLogLikelihoods[row]) }
-            crossEntropy = Float(weighted / Double(captionNormalizer))
-            let scale = Float(layout.tokenCount) / Float(captionNormalizer)
-            logitsGradient.withUnsafeMutableBufferPointer { gradient in
-                for (row, weight) in rowWeights.enumerated() {
-                    let start = gradient.baseAddress! + row * vocabularySize
-                    for index in 0..<vocabularySize { start[index] *= weight * scale }
-                }
-            }
-        } else {
-            // The layer's mean is over this batch's tokens; rescale to the normaliser's.
-            let crossEntropyRescale = Float(layout.tokenCount) / Float(tokenNormalizer)
-            if crossEntropyRescale != 1 { logitsGradient.scale(by: crossEntropyRescale) }
-            crossEntropy = Float(Double(meanCrossEntropy) * Double(layout.tokenCount) / Double(tokenNormalizer))
         }
-
-        // Doubly stochastic attention: Σ_p (1 − Σ_t α_tp)² per caption; dα_tp = −2λ(1 − Σ_t α_tp) / captions.
+        let (crossEntropy, logitsGradient) = captionLoss.crossEntropy( // [Σ B_t, V]
+            logits: logits, targets: layout.targets(captions: batch.captions), rowWeights: captionWeights.map(layout.packedRows))
+        let (penalty, weightsGradient) = captionLoss.attentionPenalty(attentionSums: attentionSums) // dL/dα_t, [B, P]
         let lambda = configuration.attentionRegularization
-        var penaltyTotal = 0.0
-        let weightsGradient = Tensor(shape: [rowCount, locations]) { target in
-            attentionSums.withUnsafeBufferPointer { sums in
-                let scale = -2 * lambda / Float(captionNormalizer)
-                for index in 0..<sums.count {
-                    let deficit = 1 - sums[index]
-                    penaltyTotal += Double(deficit) * Double(deficit)
-                    target[index] = scale * deficit
-                }
-            }
-        }
-        let penalty = Float(penaltyTotal / Double(captionNormalizer))
         var loss = LossBreakdown(total: crossEntropy + lambda * penalty, crossEntropy: crossEntropy,
                                  attentionPenalty: penalty, tokenCount: layout.tokenCount, captionCount: rowCount)
 
