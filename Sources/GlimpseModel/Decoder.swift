@@ -1,3 +1,4 @@
+import GlimpseData
 import GlimpseLayers
 import GlimpseTensor
 
@@ -147,5 +148,154 @@ extension Decoder {
         let attended = attention(features: features, projectedFeatures: projectedFeatures, hidden: state.hidden)
         let next = lstm(Tensor.concatenatingColumns([embedded, attended.context]), state: state)
         return (output(dropout(next.hidden)), attended.weights, next)
+    }
+}
+
+// MARK: All steps of a batch of captions, forward and backward
+
+extension Decoder {
+    /// What `backward` needs of a teacher-forced pass over a batch's captions.
+    public struct Cache: Sendable {
+        /// How the captions are sorted and packed (B captions, T steps, Σ B_t tokens).
+        public var layout: PackedLayout
+        /// encoder_att's input, the features a [N, P, D].
+        public var projection: Linear.Cache
+        /// init_h's and init_c's input, mean_p a [N, D].
+        public var initialHidden: Linear.Cache
+        public var initialCell: Linear.Cache
+        /// One per step t, over its B_t rows.
+        public var steps: [StepCache]
+        /// fc's input, dropout(h_t) packed, [Σ B_t, H].
+        public var output: Linear.Cache
+        /// Σ_t α_t per caption, [B, P]: what the attention penalty is of.
+        public var attentionSums: Tensor
+    }
+
+    /// Teacher-forced steps over `captions` (input `<start> w1 … wn`), from the images'
+    /// features [N, P, D]: the logits of every predicted token, [Σ B_t, V], packed as
+    /// `layout` says. Step t runs only the B_t captions still active. With
+    /// `samplingProbability` > 0, each row after the first step feeds the previous step's
+    /// greedy word instead of the true one with that probability (no gradient flows through
+    /// the choice). `generator` draws the dropout masks and the sampling choices, in that
+    /// order per step.
+    public func forward(features: Tensor, captions: [CaptionBatch.Caption], layout: PackedLayout, mode: Mode,
+                        samplingProbability: Float, using generator: inout SeededGenerator)
+        -> (logits: Tensor, cache: Cache) {
+        let (locations, featureSize, hiddenSize) = (features.shape[1], features.shape[2], lstm.hiddenSize)
+        let sortedTokens = layout.order.map { captions[$0].tokens }
+
+        // Per image: the attention's projection and the initial state.
+        let (projected, projectionCache) = attention.forwardProjection(features) // [N, P, A]
+        let meanFeatures = features.sum(alongAxis: 1).scaled(by: 1 / Float(locations)) // [N, D]
+        let (initialHidden, initialHiddenCache) = initialHidden.forward(meanFeatures) // [N, H]
+        let (initialCell, initialCellCache) = initialCell.forward(meanFeatures) // [N, H]
+        var state = LSTMCell.State(hidden: initialHidden.gatheringRows(layout.rowImages),
+                                   cell: initialCell.gatheringRows(layout.rowImages)) // [B, H]
+
+        // The steps, over the shrinking active batch.
+        var stepCaches: [StepCache] = []
+        stepCaches.reserveCapacity(layout.stepCount)
+        // Features and projections gathered per caption, once per distinct active batch size.
+        var segmentFeatures = Tensor(zeros: [0, locations, featureSize]) // [B_t, P, D]
+        var segmentProjected = Tensor(zeros: [0, locations, attention.attentionSize]) // [B_t, P, A]
+        var packedHidden = Tensor(zeros: [layout.tokenCount, hiddenSize]) // dropout(h_t), packed
+        var attentionSums = Tensor(zeros: [layout.order.count, locations]) // Σ_t α_t, [B, P]
+        var previousLogits: Tensor? = nil // [B_{t−1}, V], only when sampling
+        let sampling = samplingProbability > 0
+        for step in 0..<layout.stepCount {
+            let active = layout.batchSizes[step]
+            if active != segmentFeatures.shape[0] {
+                segmentFeatures = features.gatheringRows(layout.rowImages[0..<active])
+                segmentProjected = projected.gatheringRows(layout.rowImages[0..<active])
+            }
+            if active < state.hidden.shape[0] {
+                state = LSTMCell.State(hidden: state.hidden.rows(0..<active), cell: state.cell.rows(0..<active))
+            }
+            var inputs = [Int](repeating: Int(Vocabulary.startID), count: active)
+            if step > 0 {
+                let predictions = sampling ? previousLogits!.rowArgmax(rows: active) : []
+                for row in 0..<active {
+                    inputs[row] = Int(sortedTokens[row][step - 1])
+                    if sampling && generator.nextUnitFloat() < samplingProbability { inputs[row] = predictions[row] }
+                }
+            }
+            let (stepOutput, stepCache) = forwardStep(tokens: inputs, features: segmentFeatures,
+                                                      projectedFeatures: segmentProjected, state: state, mode: mode,
+                                                      using: &generator)
+            attentionSums.addIntoLeadingRows(stepOutput.attentionWeights)
+            packedHidden.setRows(startingAt: layout.offsets[step], to: stepOutput.dropped)
+            // The greedy prediction is the argmax of the logits the loss sees at this step
+            // (dropout included); packed, they are recomputed below with a cache for backward.
+            if sampling { previousLogits = output(stepOutput.dropped) }
+            stepCaches.append(stepCache)
+            state = stepOutput.state
+        }
+        let (logits, outputCache) = output.forward(packedHidden) // [Σ B_t, V]
+        return (logits, Cache(layout: layout, projection: projectionCache, initialHidden: initialHiddenCache,
+                              initialCell: initialCellCache, steps: stepCaches, output: outputCache,
+                              attentionSums: attentionSums))
+    }
+
+    /// Backward of `forward`, through time in reverse: `logitsGradient` [Σ B_t, V] and
+    /// `weightsGradient` dL/dα_t [B, P] (the same for every step). Accumulates the
+    /// parameter gradients and returns dL/da, [N, P, D].
+    public func backward(_ logitsGradient: Tensor, weightsGradient: Tensor, cache: consuming Cache,
+                         into gradients: inout Gradients) -> Tensor {
+        let layout = cache.layout
+        let (rowCount, hiddenSize) = (layout.order.count, lstm.hiddenSize)
+        let packedHiddenGradient = output.backward(logitsGradient, cache: cache.output, into: &gradients.output) // [Σ B_t, H]
+        let imageFeatureGradientsTemplate = attention.zeroFeatureGradients(for: cache.projection)
+        var imageFeatureGradients = imageFeatureGradientsTemplate // [N, P, D] and [N, P, A]
+        let (imageCount, locations, featureSize) = (imageFeatureGradients.features.shape[0],
+                                                    imageFeatureGradients.features.shape[1],
+                                                    imageFeatureGradients.features.shape[2])
+        var segmentGradients = imageFeatureGradientsTemplate
+        var segmentSize = 0
+        func flushSegment(_ segment: SoftAttention.FeatureGradients, size: Int) {
+            guard size > 0 else { return }
+            imageFeatureGradients.features.scatterAddRows(segment.features, to: layout.rowImages[0..<size])
+            imageFeatureGradients.projectedFeatures.scatterAddRows(segment.projectedFeatures, to: layout.rowImages[0..<size])
+        }
+        // dL/d(h_t, c_t) from step t + 1, [B_{t+1}, H] each.
+        var stateGradient = LSTMCell.State(hidden: Tensor(zeros: [0, hiddenSize]), cell: Tensor(zeros: [0, hiddenSize]))
+        for step in stride(from: layout.stepCount - 1, through: 0, by: -1) {
+            let active = layout.batchSizes[step]
+            if active != segmentSize {
+                flushSegment(segmentGradients, size: segmentSize)
+                segmentGradients.features = Tensor(zeros: [active, locations, featureSize])
+                segmentGradients.projectedFeatures = Tensor(zeros: [active, locations, attention.attentionSize])
+                segmentSize = active
+            }
+            let offset = layout.offsets[step]
+            stateGradient = backwardStep(
+                droppedGradient: packedHiddenGradient.rows(offset..<(offset + active)), laterGradient: stateGradient,
+                weightsGradient: active == rowCount ? weightsGradient : weightsGradient.rows(0..<active),
+                cache: cache.steps[step], into: &gradients, featureGradients: &segmentGradients)
+        }
+        flushSegment(segmentGradients, size: segmentSize)
+        cache.steps.removeAll()
+
+        // Back to the images: the initial state, the projection and the mean.
+        var initialHiddenGradient = Tensor(zeros: [imageCount, hiddenSize])
+        initialHiddenGradient.scatterAddRows(stateGradient.hidden, to: layout.rowImages)
+        var initialCellGradient = Tensor(zeros: [imageCount, hiddenSize])
+        initialCellGradient.scatterAddRows(stateGradient.cell, to: layout.rowImages)
+        var meanGradient = initialHidden.backward(initialHiddenGradient, cache: cache.initialHidden,
+                                                  into: &gradients.initialHidden) // [N, D]
+        meanGradient += initialCell.backward(initialCellGradient, cache: cache.initialCell, into: &gradients.initialCell)
+        var featuresGradient = attention.backwardProjection(imageFeatureGradients, cache: cache.projection,
+                                                            into: &gradients.attention) // [N, P, D]
+        featuresGradient.withUnsafeMutableBufferPointer { target in
+            meanGradient.withUnsafeBufferPointer { mean in
+                let scale = 1 / Float(locations)
+                for image in 0..<imageCount {
+                    for location in 0..<locations {
+                        BLAS.saxpy(count: featureSize, alpha: scale, x: mean.baseAddress! + image * featureSize,
+                                   y: target.baseAddress! + (image * locations + location) * featureSize)
+                    }
+                }
+            }
+        }
+        return featuresGradient
     }
 }
