@@ -23,6 +23,8 @@ public struct CaptioningModel: Parameterized, Sendable {
     public init(configuration: ModelConfiguration, encoder: Encoder, decoder: Decoder, wordDetector: Linear? = nil) {
         precondition((wordDetector != nil) == configuration.hasWordDetector,
                      "a word detector goes with wordLossWeight > 0, and only then")
+        precondition(encoder.stages.count == configuration.stageCount,
+                     "\(encoder.stages.count) encoder stages for a configuration of \(configuration.stageCount)")
         self.configuration = configuration
         self.encoder = encoder
         self.encoder.positionFeatures = configuration.positionFeatures
@@ -41,21 +43,12 @@ public struct CaptioningModel: Parameterized, Sendable {
             : nil
     }
 
-    public var parameterPaths: [ParameterPath<CaptioningModel>] {
-        let encoderPaths: [ParameterPath<CaptioningModel>] =
-            encoder.parameterPaths.map { $0.nested(in: \.encoder, gradients: \.encoder, prefix: "encoder") }
-        let decoderPaths: [ParameterPath<CaptioningModel>] =
-            decoder.parameterPaths.map { $0.nested(in: \.decoder, gradients: \.decoder, prefix: "decoder") }
-        guard let wordDetector else { return encoderPaths + decoderPaths }
-        let detectorPaths: [ParameterPath<CaptioningModel>] =
-            wordDetector.parameterPaths.map { $0.nested(in: \.wordDetector!, gradients: \.wordDetector!, prefix: "word_detector") }
-        return encoderPaths + decoderPaths + detectorPaths
-    }
+    /// Every tensor's names, shape and place (`ParameterTable`): the source of the paths below.
+    public var parameterTable: ParameterTable<CaptioningModel> { ParameterTable(configuration: configuration) }
 
-    public var bufferPaths: [(name: String, buffer: WritableKeyPath<CaptioningModel, Tensor>)] {
-        let encoderPath: WritableKeyPath<CaptioningModel, Encoder> = \.encoder
-        return encoder.bufferPaths.map { (name: "encoder." + $0.name, buffer: encoderPath.appending(path: $0.buffer)) }
-    }
+    public var parameterPaths: [ParameterPath<CaptioningModel>] { parameterTable.parameterPaths }
+
+    public var bufferPaths: [(name: String, buffer: WritableKeyPath<CaptioningModel, Tensor>)] { parameterTable.bufferPaths }
 
     public func zeroGradients() -> Gradients {
         Gradients(encoder: encoder.zeroGradients(), decoder: decoder.zeroGradients(),
@@ -64,45 +57,14 @@ public struct CaptioningModel: Parameterized, Sendable {
 
     /// Every tensor a checkpoint holds, by name: parameters, then buffers.
     public var namedTensorPaths: [(name: String, path: WritableKeyPath<CaptioningModel, Tensor>)] {
-        parameterPaths.map { ($0.name, $0.parameter) } + bufferPaths.map { ($0.name, $0.buffer) }
+        parameterTable.entries.map { ($0.name, $0.tensor) }
     }
 
     /// The name and shape of every checkpoint tensor under `configuration`, in
     /// `namedTensorPaths` order, computed without building a model (so a checkpoint
     /// claiming enormous sizes is refused before anything is allocated for it).
     public static func expectedShapes(for configuration: ModelConfiguration) -> [(name: String, shape: [Int])] {
-        let (v, e, a, h, d) = (configuration.vocabularySize, configuration.embeddingSize, configuration.attentionSize,
-                               configuration.hiddenSize, configuration.featureSize)
-        var parameters: [(name: String, shape: [Int])] = []
-        var buffers: [(name: String, shape: [Int])] = []
-        var inputChannels = 3
-        for (index, channels) in configuration.stageChannels.enumerated() {
-            let prefix = "encoder.stages.\(index)."
-            for (layer, input) in [(1, inputChannels), (2, channels)] {
-                parameters.append((prefix + "conv\(layer).weight", [channels, input, 3, 3]))
-                parameters.append((prefix + "bn\(layer).weight", [channels]))
-                parameters.append((prefix + "bn\(layer).bias", [channels]))
-                buffers.append((prefix + "bn\(layer).running_mean", [channels]))
-                buffers.append((prefix + "bn\(layer).running_var", [channels]))
-            }
-            inputChannels = channels
-        }
-        parameters += [
-            ("decoder.embedding.weight", [v, e]),
-            ("decoder.attention.encoder_att.weight", [a, d]), ("decoder.attention.encoder_att.bias", [a]),
-            ("decoder.attention.decoder_att.weight", [a, h]), ("decoder.attention.decoder_att.bias", [a]),
-            ("decoder.attention.full_att.weight", [1, a]), ("decoder.attention.full_att.bias", [1]),
-            ("decoder.init_h.weight", [h, d]), ("decoder.init_h.bias", [h]),
-            ("decoder.init_c.weight", [h, d]), ("decoder.init_c.bias", [h]),
-            ("decoder.f_beta.weight", [d, h]), ("decoder.f_beta.bias", [d]),
-            ("decoder.lstm.weight_ih", [4 * h, e + d]), ("decoder.lstm.weight_hh", [4 * h, h]),
-            ("decoder.lstm.bias_ih", [4 * h]), ("decoder.lstm.bias_hh", [4 * h]),
-            ("decoder.fc.weight", [v, h]), ("decoder.fc.bias", [v]),
-        ]
-        if configuration.hasWordDetector {
-            parameters += [("word_detector.weight", [v, d]), ("word_detector.bias", [v])]
-        }
-        return parameters + buffers
+        ParameterTable(configuration: configuration).entries.map { ($0.name, $0.shape(in: configuration)) }
     }
 }
 

@@ -187,8 +187,7 @@ public struct Checkpoint: Sendable {
                                         + "mean \(preprocessing.mean), std \(preprocessing.std)"))
         }
         let model = try CaptioningModel(configuration: configuration, tensorsFrom: file)
-        // The names alone (`namedTensorPaths` would build a key path per tensor first).
-        let expected = Set(CaptioningModel.expectedShapes(for: configuration).map(\.name))
+        let expected = Set(ParameterTable(configuration: configuration).entries.map(\.name))
         if let unexpected = file.names.first(where: { !expected.contains($0) }) {
             throw fail(.unexpectedTensor(unexpected))
         }
@@ -228,60 +227,73 @@ extension CaptioningModel {
     /// does not use are not looked at.
     public init(configuration: ModelConfiguration, tensorsFrom file: SafeTensorsFile,
                 prefix: String = "") throws(CheckpointError) {
-        for (name, expected) in CaptioningModel.expectedShapes(for: configuration) {
-            let storedName = prefix + name
-            guard let entry = file.entry(named: storedName) else {
+        try self.init(configuration: configuration, tensorsFrom: file, storedName: { prefix + $0.name })
+    }
+
+    /// As above, each tensor read under `storedName(entry)`.
+    init(configuration: ModelConfiguration, tensorsFrom file: SafeTensorsFile,
+         storedName: (ParameterTable<CaptioningModel>.Entry) -> String) throws(CheckpointError) {
+        let entries = ParameterTable(configuration: configuration).entries
+        for entry in entries {
+            let storedName = storedName(entry), expected = entry.shape(in: configuration)
+            guard let stored = file.entry(named: storedName) else {
                 throw CheckpointError(path: file.path, reason: .missingTensor(storedName))
             }
-            guard entry.shape == expected else {
-                throw CheckpointError(path: file.path, reason: .wrongShape(tensor: storedName, expected: expected, found: entry.shape))
+            guard stored.shape == expected else {
+                throw CheckpointError(path: file.path, reason: .wrongShape(tensor: storedName, expected: expected, found: stored.shape))
             }
-            guard SafeTensorsDType.floatingPoint.contains(entry.dtype) else {
-                throw CheckpointError(path: file.path, reason: .wrongDType(tensor: storedName, found: entry.dtype.rawValue))
+            guard SafeTensorsDType.floatingPoint.contains(stored.dtype) else {
+                throw CheckpointError(path: file.path, reason: .wrongDType(tensor: storedName, found: stored.dtype.rawValue))
             }
         }
         // Every shape is now backed by the file's bytes, which bounds what this allocates.
         // Each tensor is decoded once, straight into its storage (all of them in one arena on
         // huge pages), and the layers are built around them: no random initialisation to throw
         // away, no intermediate arrays.
-        let shapes = CaptioningModel.expectedShapes(for: configuration)
-        let arena = TensorArena(counts: shapes.map { Tensor.count(of: $0.1) })
-        var tensors: [String: Tensor] = [:]
-        for (name, shape) in shapes {
+        let arena = TensorArena(counts: entries.map { Tensor.count(of: $0.shape(in: configuration)) })
+        var tensors: [WritableKeyPath<CaptioningModel, Tensor>: Tensor] = [:]
+        for entry in entries {
             var failure: SafeTensorsError?
-            tensors[name] = arena.tensor(shape: shape) { storage in
-                do throws(SafeTensorsError) { try file.decodeFloats(named: prefix + name, into: storage) } catch { failure = error }
+            let tensor = arena.tensor(shape: entry.shape(in: configuration)) { storage in
+                do throws(SafeTensorsError) { try file.decodeFloats(named: storedName(entry), into: storage) } catch { failure = error }
             }
             if let failure { throw CheckpointError(path: file.path, reason: .file(failure.reasonDescription)) }
-            if let bad = tensors[name]!.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
-                throw CheckpointError(path: file.path, reason: .nonFinite(tensor: name, index: bad,
-                                                                          value: tensors[name]![flat: bad]))
+            if let bad = tensor.withUnsafeBufferPointer({ $0.firstIndex { !$0.isFinite } }) {
+                throw CheckpointError(path: file.path, reason: .nonFinite(tensor: entry.name, index: bad, value: tensor[flat: bad]))
             }
+            tensors[entry.tensor] = tensor
         }
-        // Present by construction: `tensors` holds every name of `expectedShapes`, which
-        // CheckpointTests pins to `namedTensorPaths`.
-        func take(_ name: String) -> Tensor { tensors[name]! }
-        func linear(_ name: String) -> Linear { Linear(weight: take(name + ".weight"), bias: take(name + ".bias")) }
-        func batchNorm(_ name: String) -> BatchNorm2d {
-            BatchNorm2d(weight: take(name + ".weight"), bias: take(name + ".bias"),
-                        runningMean: take(name + ".running_mean"), runningVariance: take(name + ".running_var"))
+        // Each layer from its tensors, found by the key paths the table gives them: present by
+        // construction (CheckpointTests pins the table to the model built from a configuration).
+        func take<Layer>(_ layer: WritableKeyPath<CaptioningModel, Layer>, _ tensor: WritableKeyPath<Layer, Tensor>) -> Tensor {
+            tensors[layer.appending(path: tensor)]!
+        }
+        func linear(_ layer: WritableKeyPath<CaptioningModel, Linear>) -> Linear {
+            Linear(weight: take(layer, \.weight), bias: take(layer, \.bias!))
+        }
+        func batchNorm(_ layer: WritableKeyPath<CaptioningModel, BatchNorm2d>) -> BatchNorm2d {
+            BatchNorm2d(weight: take(layer, \.weight), bias: take(layer, \.bias),
+                        runningMean: take(layer, \.runningMean), runningVariance: take(layer, \.runningVariance))
         }
         let stages = configuration.stageChannels.indices.map { index in
-            let stage = "encoder.stages.\(index)."
-            return EncoderStage(conv1: Conv2d(weight: take(stage + "conv1.weight")), bn1: batchNorm(stage + "bn1"),
-                                conv2: Conv2d(weight: take(stage + "conv2.weight")), bn2: batchNorm(stage + "bn2"))
+            let stage: WritableKeyPath<CaptioningModel, EncoderStage> = \.encoder.stages[index]
+            return EncoderStage(conv1: Conv2d(weight: take(stage.appending(path: \.conv1), \.weight)),
+                                bn1: batchNorm(stage.appending(path: \.bn1)),
+                                conv2: Conv2d(weight: take(stage.appending(path: \.conv2), \.weight)),
+                                bn2: batchNorm(stage.appending(path: \.bn2)))
         }
-        let attention = SoftAttention(encoderAttention: linear("decoder.attention.encoder_att"),
-                                      decoderAttention: linear("decoder.attention.decoder_att"),
-                                      fullAttention: linear("decoder.attention.full_att"),
-                                      gate: linear("decoder.f_beta"))
-        let lstm = LSTMCell(inputWeight: take("decoder.lstm.weight_ih"), recurrentWeight: take("decoder.lstm.weight_hh"),
-                            inputBias: take("decoder.lstm.bias_ih"), recurrentBias: take("decoder.lstm.bias_hh"))
-        let decoder = Decoder(embedding: Embedding(weight: take("decoder.embedding.weight")), attention: attention,
-                              initialHidden: linear("decoder.init_h"), initialCell: linear("decoder.init_c"),
-                              lstm: lstm, output: linear("decoder.fc"),
+        let attention = SoftAttention(encoderAttention: linear(\.decoder.attention.encoderAttention),
+                                      decoderAttention: linear(\.decoder.attention.decoderAttention),
+                                      fullAttention: linear(\.decoder.attention.fullAttention),
+                                      gate: linear(\.decoder.attention.gate))
+        let lstm: WritableKeyPath<CaptioningModel, LSTMCell> = \.decoder.lstm
+        let decoder = Decoder(embedding: Embedding(weight: take(\.decoder.embedding, \.weight)), attention: attention,
+                              initialHidden: linear(\.decoder.initialHidden), initialCell: linear(\.decoder.initialCell),
+                              lstm: LSTMCell(inputWeight: take(lstm, \.inputWeight), recurrentWeight: take(lstm, \.recurrentWeight),
+                                             inputBias: take(lstm, \.inputBias), recurrentBias: take(lstm, \.recurrentBias)),
+                              output: linear(\.decoder.output),
                               dropout: Dropout(probability: configuration.dropout))
         self.init(configuration: configuration, encoder: Encoder(stages: stages), decoder: decoder,
-                  wordDetector: configuration.hasWordDetector ? linear("word_detector") : nil)
+                  wordDetector: configuration.hasWordDetector ? linear(\.wordDetector!) : nil)
     }
 }

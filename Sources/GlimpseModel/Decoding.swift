@@ -89,14 +89,13 @@ extension CaptioningModel {
     public func decodeStep(tokens: [Int32], state: DecoderState) -> DecodeStepOutput {
         precondition(tokens.count == state.rowCount, "decodeStep: \(tokens.count) tokens for \(state.rowCount) rows")
         let vocabularySize = configuration.vocabularySize
-        let embedded = decoder.embedding(tokens.map { token -> Int in
+        let tokens = tokens.map { token -> Int in
             precondition(token >= 0 && Int(token) < vocabularySize, "token \(token) outside the vocabulary")
             return Int(token)
-        }) // [B, E]
-        let attended = decoder.attention(features: state.features, projectedFeatures: state.projectedFeatures,
-                                         hidden: state.lstm.hidden)
-        let next = decoder.lstm(Tensor.concatenatingColumns([embedded, attended.context]), state: state.lstm)
-        var logProbabilities = decoder.output(decoder.dropout(next.hidden)) // [B, V]
+        }
+        let stepped = decoder.step(tokens: tokens, features: state.features, projectedFeatures: state.projectedFeatures,
+                                   state: state.lstm)
+        var logProbabilities = stepped.logits // [B, V], normalised in place below
         let rows = tokens.count
         logProbabilities.withUnsafeMutableBufferPointer { values in
             for row in 0..<rows {
@@ -109,10 +108,10 @@ extension CaptioningModel {
                 for index in 0..<vocabularySize { start[index] -= shift }
             }
         }
-        return DecodeStepOutput(logProbabilities: logProbabilities, attentionWeights: attended.weights,
+        return DecodeStepOutput(logProbabilities: logProbabilities, attentionWeights: stepped.attentionWeights,
                                 state: DecoderState(images: state.images, imageIndices: state.imageIndices,
                                                     features: state.features, projectedFeatures: state.projectedFeatures,
-                                                    lstm: next))
+                                                    lstm: stepped.state))
     }
 }
 

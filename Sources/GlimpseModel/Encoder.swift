@@ -42,23 +42,16 @@ public struct EncoderStage: Parameterized, Sendable {
         bn2 = BatchNorm2d(channels: outputChannels)
     }
 
-    public var parameterPaths: [ParameterPath<EncoderStage>] {
-        let first: [ParameterPath<EncoderStage>] =
-            conv1.parameterPaths.map { $0.nested(in: \.conv1, gradients: \.conv1, prefix: "conv1") }
-        let second: [ParameterPath<EncoderStage>] =
-            bn1.parameterPaths.map { $0.nested(in: \.bn1, gradients: \.bn1, prefix: "bn1") }
-        let third: [ParameterPath<EncoderStage>] =
-            conv2.parameterPaths.map { $0.nested(in: \.conv2, gradients: \.conv2, prefix: "conv2") }
-        let fourth: [ParameterPath<EncoderStage>] =
-            bn2.parameterPaths.map { $0.nested(in: \.bn2, gradients: \.bn2, prefix: "bn2") }
-        return first + second + third + fourth
-    }
+    /// Named as in the model's `ParameterTable`, without its "encoder.stages.N." prefix.
+    public var parameterPaths: [ParameterPath<EncoderStage>] { table.parameterPaths }
 
-    public var bufferPaths: [(name: String, buffer: WritableKeyPath<EncoderStage, Tensor>)] {
-        let first: WritableKeyPath<EncoderStage, BatchNorm2d> = \.bn1
-        let second: WritableKeyPath<EncoderStage, BatchNorm2d> = \.bn2
-        return bn1.bufferPaths.map { (name: "bn1." + $0.name, buffer: first.appending(path: $0.buffer)) }
-            + bn2.bufferPaths.map { (name: "bn2." + $0.name, buffer: second.appending(path: $0.buffer)) }
+    public var bufferPaths: [(name: String, buffer: WritableKeyPath<EncoderStage, Tensor>)] { table.bufferPaths }
+
+    private var table: ParameterTable<EncoderStage> {
+        var table = ParameterTable<EncoderStage>()
+        // The stage number only picks the size letters of the layouts, which are not used here.
+        table.appendStage(0, at: \.self, gradients: \.self, prefix: "")
+        return table
     }
 
     public func zeroGradients() -> Gradients {
@@ -168,19 +161,15 @@ public struct Encoder: Parameterized, Sendable {
         positionFeatures = configuration.positionFeatures
     }
 
-    public var parameterPaths: [ParameterPath<Encoder>] {
-        stages.indices.flatMap { index -> [ParameterPath<Encoder>] in
-            let stage: WritableKeyPath<Encoder, EncoderStage> = \Encoder.stages[index]
-            let gradients: WritableKeyPath<Encoder.Gradients, EncoderStage.Gradients> = \Encoder.Gradients.stages[index]
-            return stages[index].parameterPaths.map { $0.nested(in: stage, gradients: gradients, prefix: "stages.\(index)") }
-        }
-    }
+    /// Named as in the model's `ParameterTable`, without its "encoder." prefix.
+    public var parameterPaths: [ParameterPath<Encoder>] { table.parameterPaths }
 
-    public var bufferPaths: [(name: String, buffer: WritableKeyPath<Encoder, Tensor>)] {
-        stages.indices.flatMap { index -> [(name: String, buffer: WritableKeyPath<Encoder, Tensor>)] in
-            let stage: WritableKeyPath<Encoder, EncoderStage> = \Encoder.stages[index]
-            return stages[index].bufferPaths.map { (name: "stages.\(index)." + $0.name, buffer: stage.appending(path: $0.buffer)) }
-        }
+    public var bufferPaths: [(name: String, buffer: WritableKeyPath<Encoder, Tensor>)] { table.bufferPaths }
+
+    private var table: ParameterTable<Encoder> {
+        var table = ParameterTable<Encoder>()
+        table.appendEncoder(stageCount: stages.count, at: \.self, gradients: \.self, prefix: "")
+        return table
     }
 
     public func zeroGradients() -> Gradients {

@@ -7,12 +7,12 @@ import GlimpseTensor
 /// equivalent module (`Scripts/reference_model.py`): the same tensor names and layouts,
 /// no metadata needed, plus PyTorch's BatchNorm `num_batches_tracked` counters.
 ///
-/// Importing reads the configuration from the shapes: the stage count and channels
-/// from `encoder.stages.N.conv1.weight` [C, C_in, 3, 3], E from `decoder.embedding.weight`
-/// [V, E], A from `decoder.attention.encoder_att.weight` [A, D], H from
-/// `decoder.init_h.weight` [H, D] and V from `decoder.fc.weight` [V, H]; every other
-/// tensor is then checked against those sizes. What shapes cannot tell (S, dropout, λ,
-/// normalisation) comes from `ImportOptions`.
+/// Importing reads the configuration from the shapes of the tensors `ParameterTable` marks as
+/// telling a size: the stage count and channels from `encoder.stages.N.conv1.weight`
+/// [C, C_in, 3, 3], E from `decoder.embedding.weight` [V, E], A and D from
+/// `decoder.attention.encoder_att.weight` [A, D], H from `decoder.init_h.weight` [H, D] and V
+/// from `decoder.fc.weight` [V, H]; every other tensor is then checked against those sizes.
+/// What shapes cannot tell (S, dropout, λ, normalisation) comes from `ImportOptions`.
 public enum StateDictionary {
     /// The settings a state dict's shapes cannot tell, with Glimpse's defaults.
     public struct ImportOptions: Sendable, Equatable {
@@ -44,41 +44,47 @@ public enum StateDictionary {
 
     /// PyTorch's BatchNorm step counters: present in every state dict, unused by Glimpse.
     public static func batchesTrackedNames(for configuration: ModelConfiguration) -> [String] {
-        configuration.stageChannels.indices.flatMap { stage in
-            (1...2).map { "encoder.stages.\(stage).bn\($0).num_batches_tracked" }
-        }
+        ParameterTable(configuration: configuration).batchesTrackedNames
     }
 
     /// The configuration a state dict's shapes describe, completed by `options`.
     public static func inferConfiguration(from file: SafeTensorsFile,
                                           options: ImportOptions = ImportOptions()) throws(CheckpointError) -> ModelConfiguration {
         func fail(_ reason: CheckpointError.Reason) -> CheckpointError { CheckpointError(path: file.path, reason: reason) }
-        /// The shape of `name`, which must have `rank` dimensions (`layout` says which).
-        func shape(_ name: String, rank: Int, layout: String) throws(CheckpointError) -> [Int] {
-            guard let entry = file.entry(named: name) else { throw fail(.missingTensor(name)) }
-            guard entry.shape.count == rank else {
-                throw fail(.cannotInferConfiguration(tensor: name, problem: "shape \(entry.shape) is not \(layout)"))
+        typealias Entry = ParameterTable<CaptioningModel>.Entry
+        var sizes: [TensorAxis: Int] = [:]
+        /// Reads the sizes `entry` tells from its stored shape, which must have the layout's rank.
+        func read(_ entry: Entry) throws(CheckpointError) {
+            let name = entry.stateDictionaryName!
+            guard let stored = file.entry(named: name) else { throw fail(.missingTensor(name)) }
+            guard stored.shape.count == entry.layout.count else {
+                throw fail(.cannotInferConfiguration(tensor: name, problem: "shape \(stored.shape) is not \(entry.layoutDescription)"))
             }
-            return entry.shape
+            for axis in entry.tells { sizes[axis] = stored.shape[entry.layout.firstIndex(of: axis)!] }
         }
-        var stageChannels: [Int] = []
-        while file.entry(named: "encoder.stages.\(stageChannels.count).conv1.weight") != nil {
-            let name = "encoder.stages.\(stageChannels.count).conv1.weight"
-            stageChannels.append(try shape(name, rank: 4, layout: "[C, C_in, 3, 3]")[0])
+        /// The tensor that tells stage `stage`'s channels.
+        func stageTeller(_ stage: Int) -> Entry {
+            ParameterTable(stageCount: stage + 1, wordDetector: false).parameters.first { $0.tells.contains(.channels(stage: stage)) }!
         }
-        guard !stageChannels.isEmpty else { throw fail(.missingTensor("encoder.stages.0.conv1.weight")) }
-        let embeddingSize = try shape("decoder.embedding.weight", rank: 2, layout: "[V, E]")[1]
-        let encoderAttention = try shape("decoder.attention.encoder_att.weight", rank: 2, layout: "[A, D]")
-        let attentionSize = encoderAttention[0]
+        // As many stages as the file has tensors telling their channels, numbered from 0.
+        var stageCount = 0
+        while file.entry(named: stageTeller(stageCount).stateDictionaryName!) != nil {
+            try read(stageTeller(stageCount))
+            stageCount += 1
+        }
+        guard stageCount > 0 else { throw fail(.missingTensor(stageTeller(0).stateDictionaryName!)) }
+        // Then every size, in table order (the stages' again, unchanged).
+        for entry in ParameterTable(stageCount: stageCount, wordDetector: false).parameters where !entry.tells.isEmpty {
+            try read(entry)
+        }
+        let stageChannels = (0..<stageCount).map { sizes[.channels(stage: $0)]! }
         // D is the last stage's channels, or 2 more when the features carry their grid coordinates.
-        let positionFeatures = encoderAttention[1] == stageChannels.last! + 2
-        let hiddenSize = try shape("decoder.init_h.weight", rank: 2, layout: "[H, D]")[0]
-        let vocabularySize = try shape("decoder.fc.weight", rank: 2, layout: "[V, H]")[0]
+        let positionFeatures = sizes[.feature]! == stageChannels.last! + 2
         do {
-            return try ModelConfiguration(vocabularySize: vocabularySize, imageSize: options.imageSize,
-                                          stageChannels: stageChannels, embeddingSize: embeddingSize,
-                                          attentionSize: attentionSize, hiddenSize: hiddenSize, dropout: options.dropout,
-                                          attentionRegularization: options.attentionRegularization,
+            return try ModelConfiguration(vocabularySize: sizes[.vocabulary]!, imageSize: options.imageSize,
+                                          stageChannels: stageChannels, embeddingSize: sizes[.embedding]!,
+                                          attentionSize: sizes[.attention]!, hiddenSize: sizes[.hidden]!,
+                                          dropout: options.dropout, attentionRegularization: options.attentionRegularization,
                                           positionFeatures: positionFeatures)
         } catch {
             throw fail(.invalidConfiguration(error.description))
@@ -98,10 +104,13 @@ public enum StateDictionary {
             throw fail(.invalidConfiguration("normalisation needs three means and three positive standard deviations, "
                                              + "got mean \(options.mean), std \(options.std)"))
         }
-        // Names, shapes and dtypes, in expectedShapes order: the first mismatch by name.
-        let model = try CaptioningModel(configuration: configuration, tensorsFrom: file)
-        let known = Set(CaptioningModel.expectedShapes(for: configuration).map(\.name))
-        let counters = Set(batchesTrackedNames(for: configuration))
+        // Names, shapes and dtypes, in table order: the first mismatch by name. A state dict's
+        // configuration has no word detector, so every entry has a state-dict name.
+        let model = try CaptioningModel(configuration: configuration, tensorsFrom: file,
+                                        storedName: { $0.stateDictionaryName! })
+        let table = ParameterTable(configuration: configuration)
+        let known = Set(table.entries.compactMap(\.stateDictionaryName))
+        let counters = Set(table.batchesTrackedNames)
         for entry in file.entries where !known.contains(entry.name) {
             guard counters.contains(entry.name) else { throw fail(.unexpectedTensor(entry.name)) }
             guard entry.elementCount == 1 else {
@@ -133,9 +142,14 @@ public enum StateDictionary {
     /// and PyTorch only reads them when `momentum` is None). The training-only
     /// `word_detector` head is left out: the PyTorch model has no such module.
     public static func tensors(of model: CaptioningModel) -> [String: SafeTensorsWriter.Tensor] {
-        var tensors = model.namedTensors().filter { !$0.key.hasPrefix("word_detector.") }
-            .mapValues { SafeTensorsWriter.Tensor.float32($0) }
-        for name in batchesTrackedNames(for: model.configuration) {
+        let table = model.parameterTable
+        var tensors: [String: SafeTensorsWriter.Tensor] = [:]
+        for entry in table.entries {
+            guard let name = entry.stateDictionaryName else { continue }
+            let tensor = model[keyPath: entry.tensor]
+            tensors[name] = .float32(ShapedArray(shape: tensor.shape, values: tensor.scalars))
+        }
+        for name in table.batchesTrackedNames {
             tensors[name] = .int64(ShapedArray(shape: [], values: [0]))
         }
         return tensors

@@ -81,127 +81,28 @@ extension CaptioningModel {
         precondition(batch.captions.allSatisfy { $0.tokens.allSatisfy { $0 >= 0 && Int($0) < vocabularySize } },
                      "caption token outside the vocabulary 0..<\(vocabularySize)")
         let layout = PackedLayout(captions: batch.captions)
-        let imageCount = batch.images.shape[0]
-        let (locations, featureSize, embeddingSize, hiddenSize) =
-            (configuration.locationCount, configuration.featureSize, configuration.embeddingSize, configuration.hiddenSize)
-        let rowCount = batch.captions.count
-        let sortedTokens = layout.order.map { batch.captions[$0].tokens }
+        let (imageCount, rowCount) = (batch.images.shape[0], batch.captions.count)
 
-        // MARK: Encoder and per-image decoder inputs
+        // MARK: Forward
         let (features, encoderCache) = encoder.forward(batch.images, mode: mode) // [N, P, D]
-        let (projected, projectionCache) = decoder.attention.forwardProjection(features) // [N, P, A]
-        let meanFeatures = features.sum(alongAxis: 1).scaled(by: 1 / Float(locations)) // [N, D]
-        let (initialHidden, initialHiddenCache) = decoder.initialHidden.forward(meanFeatures) // [N, H]
-        let (initialCell, initialCellCache) = decoder.initialCell.forward(meanFeatures) // [N, H]
-        var state = LSTMCell.State(hidden: initialHidden.gatheringRows(layout.rowImages),
-                                   cell: initialCell.gatheringRows(layout.rowImages)) // [B, H]
-
-        // MARK: Decoder steps over the shrinking active batch
-        struct StepCache {
-            var embedding: Embedding.Cache
-            var attention: SoftAttention.Cache
-            var lstm: LSTMCell.Cache
-            var dropout: Dropout.Cache
-        }
-        var stepCaches: [StepCache] = []
-        stepCaches.reserveCapacity(layout.stepCount)
-        // Features and projections gathered per caption, once per distinct active batch size.
-        var segmentFeatures = Tensor(zeros: [0, locations, featureSize]) // [B_t, P, D]
-        var segmentProjected = Tensor(zeros: [0, locations, configuration.attentionSize]) // [B_t, P, A]
-        var packedHidden = Tensor(zeros: [layout.tokenCount, hiddenSize]) // dropout(h_t), packed
-        var attentionSums = Tensor(zeros: [rowCount, locations]) // Σ_t α_t, [B, P]
-        var previousLogits: Tensor? = nil // [B_{t−1}, V], only when sampling
-        let sampling = samplingProbability > 0
-        for step in 0..<layout.stepCount {
-            let active = layout.batchSizes[step]
-            if active != segmentFeatures.shape[0] {
-                segmentFeatures = features.gatheringRows(layout.rowImages[0..<active])
-                segmentProjected = projected.gatheringRows(layout.rowImages[0..<active])
-            }
-            if active < state.hidden.shape[0] {
-                state = LSTMCell.State(hidden: state.hidden.rows(0..<active), cell: state.cell.rows(0..<active))
-            }
-            var inputs = [Int](repeating: Int(Vocabulary.startID), count: active)
-            if step > 0 {
-                let predictions = sampling ? previousLogits!.rowArgmax(rows: active) : []
-                for row in 0..<active {
-                    inputs[row] = Int(sortedTokens[row][step - 1])
-                    if sampling && generator.nextUnitFloat() < samplingProbability { inputs[row] = predictions[row] }
-                }
-            }
-            let (embedded, embeddingCache) = decoder.embedding.forward(inputs) // [B_t, E]
-            let (attended, attentionCache) = decoder.attention.forward(
-                features: segmentFeatures, projectedFeatures: segmentProjected, hidden: state.hidden)
-            attentionSums.addIntoLeadingRows(attended.weights)
-            let lstmInput = Tensor.concatenatingColumns([embedded, attended.context]) // [B_t, E + D]
-            let (next, lstmCache) = decoder.lstm.forward(lstmInput, state: state)
-            let (dropped, dropoutCache) = decoder.dropout.forward(next.hidden, mode: mode, using: &generator)
-            packedHidden.setRows(startingAt: layout.offsets[step], to: dropped)
-            // The greedy prediction is the argmax of the logits the loss sees at this step
-            // (dropout included); packed, they are recomputed below with a cache for backward.
-            if sampling { previousLogits = decoder.output(dropped) }
-            stepCaches.append(StepCache(embedding: embeddingCache, attention: attentionCache, lstm: lstmCache,
-                                        dropout: dropoutCache))
-            state = next
-        }
-        let (logits, outputCache) = decoder.output.forward(packedHidden) // [Σ B_t, V]
+        let (logits, decoderCache) = decoder.forward( // [Σ B_t, V]
+            features: features, captions: batch.captions, layout: layout, mode: mode,
+            samplingProbability: samplingProbability, using: &generator)
 
         // MARK: Loss
         var gradients = zeroGradients()
-        var targets = [Int](repeating: 0, count: layout.tokenCount)
-        for step in 0..<layout.stepCount {
-            for row in 0..<layout.batchSizes[step] {
-                let words = sortedTokens[row]
-                targets[layout.offsets[step] + row] = step < words.count ? Int(words[step]) : Int(Vocabulary.endID)
-            }
-        }
-        let tokenNormalizer = normalization?.tokenCount ?? layout.tokenCount
-        let captionNormalizer = normalization?.captionCount ?? rowCount
-        let meanCrossEntropy: Float
-        var logitsGradient: Tensor // [Σ B_t, V]
-        (meanCrossEntropy, _, logitsGradient) = SoftmaxCrossEntropy().lossAndGradient(logits: logits, targets: targets)
-        let crossEntropy: Float
+        let captionLoss = CaptionLoss(attentionRegularization: configuration.attentionRegularization,
+                                      tokenNormalizer: normalization?.tokenCount ?? layout.tokenCount,
+                                      captionNormalizer: normalization?.captionCount ?? rowCount)
+        let captionNormalizer = captionLoss.captionNormalizer
         if let captionWeights {
             precondition(captionWeights.count == rowCount, "\(captionWeights.count) caption weights for \(rowCount) captions")
-            // Row gradients are (softmax − onehot) / tokens: rescale each to w_c / captions.
-            var rowWeights = [Float](repeating: 0, count: layout.tokenCount)
-            for step in 0..<layout.stepCount {
-                for row in 0..<layout.batchSizes[step] {
-                    rowWeights[layout.offsets[step] + row] = captionWeights[layout.order[row]]
-                }
-            }
-            let negativeLogLikelihoods = SoftmaxCrossEntropy.negativeLogLikelihoods(logits: logits, targets: targets)
-            var weighted = 0.0
-            for (row, weight) in rowWeights.enumerated() { weighted += Double(weight) * Double(negativeLogLikelihoods[row]) }
-            crossEntropy = Float(weighted / Double(captionNormalizer))
-            let scale = Float(layout.tokenCount) / Float(captionNormalizer)
-            logitsGradient.withUnsafeMutableBufferPointer { gradient in
-                for (row, weight) in rowWeights.enumerated() {
-                    let start = gradient.baseAddress! + row * vocabularySize
-                    for index in 0..<vocabularySize { start[index] *= weight * scale }
-                }
-            }
-        } else {
-            // The layer's mean is over this batch's tokens; rescale to the normaliser's.
-            let crossEntropyRescale = Float(layout.tokenCount) / Float(tokenNormalizer)
-            if crossEntropyRescale != 1 { logitsGradient.scale(by: crossEntropyRescale) }
-            crossEntropy = Float(Double(meanCrossEntropy) * Double(layout.tokenCount) / Double(tokenNormalizer))
         }
-
-        // Doubly stochastic attention: Σ_p (1 − Σ_t α_tp)² per caption; dα_tp = −2λ(1 − Σ_t α_tp) / captions.
+        let (crossEntropy, logitsGradient) = captionLoss.crossEntropy( // [Σ B_t, V]
+            logits: logits, targets: layout.targets(captions: batch.captions), rowWeights: captionWeights.map(layout.packedRows))
+        let (penalty, weightsGradient) = captionLoss.attentionPenalty( // dL/dα_t, [B, P]
+            attentionSums: decoderCache.attentionSums)
         let lambda = configuration.attentionRegularization
-        var penaltyTotal = 0.0
-        let weightsGradient = Tensor(shape: [rowCount, locations]) { target in
-            attentionSums.withUnsafeBufferPointer { sums in
-                let scale = -2 * lambda / Float(captionNormalizer)
-                for index in 0..<sums.count {
-                    let deficit = 1 - sums[index]
-                    penaltyTotal += Double(deficit) * Double(deficit)
-                    target[index] = scale * deficit
-                }
-            }
-        }
-        let penalty = Float(penaltyTotal / Double(captionNormalizer))
         var loss = LossBreakdown(total: crossEntropy + lambda * penalty, crossEntropy: crossEntropy,
                                  attentionPenalty: penalty, tokenCount: layout.tokenCount, captionCount: rowCount)
 
@@ -223,73 +124,9 @@ extension CaptioningModel {
                                                          into: &gradients.wordDetector!)
         }
 
-        // MARK: Backward through time
-        let packedHiddenGradient = decoder.output.backward(logitsGradient, cache: outputCache,
-                                                           into: &gradients.decoder.output) // [Σ B_t, H]
-        let imageFeatureGradientsTemplate = decoder.attention.zeroFeatureGradients(for: projectionCache)
-        var imageFeatureGradients = imageFeatureGradientsTemplate // [N, P, D] and [N, P, A]
-        var segmentGradients = imageFeatureGradientsTemplate
-        var segmentSize = 0
-        func flushSegment(_ segment: SoftAttention.FeatureGradients, size: Int) {
-            guard size > 0 else { return }
-            imageFeatureGradients.features.scatterAddRows(segment.features, to: layout.rowImages[0..<size])
-            imageFeatureGradients.projectedFeatures.scatterAddRows(segment.projectedFeatures, to: layout.rowImages[0..<size])
-        }
-        var hiddenGradient = Tensor(zeros: [0, hiddenSize]) // dL/dh_t from step t + 1, [B_{t+1}, H]
-        var cellGradient = Tensor(zeros: [0, hiddenSize])
-        for step in stride(from: layout.stepCount - 1, through: 0, by: -1) {
-            let active = layout.batchSizes[step]
-            let cache = stepCaches[step]
-            if active != segmentSize {
-                flushSegment(segmentGradients, size: segmentSize)
-                segmentGradients.features = Tensor(zeros: [active, locations, featureSize])
-                segmentGradients.projectedFeatures = Tensor(zeros: [active, locations, configuration.attentionSize])
-                segmentSize = active
-            }
-            let offset = layout.offsets[step]
-            var stepHiddenGradient = decoder.dropout.backward(packedHiddenGradient.rows(offset..<(offset + active)),
-                                                              cache: cache.dropout)
-            stepHiddenGradient.addIntoLeadingRows(hiddenGradient)
-            var stepCellGradient = Tensor(zeros: [active, hiddenSize])
-            stepCellGradient.addIntoLeadingRows(cellGradient)
-            let (inputGradient, previousGradient) = decoder.lstm.backward(
-                LSTMCell.State(hidden: stepHiddenGradient, cell: stepCellGradient), cache: cache.lstm,
-                into: &gradients.decoder.lstm)
-            decoder.embedding.backward(inputGradient.columns(0..<embeddingSize), cache: cache.embedding,
-                                       into: &gradients.decoder.embedding)
-            let attentionHiddenGradient = decoder.attention.backward(
-                inputGradient.columns(embeddingSize..<(embeddingSize + featureSize)),
-                weightsGradient: active == rowCount ? weightsGradient : weightsGradient.rows(0..<active),
-                cache: cache.attention, into: &gradients.decoder.attention, accumulatingInto: &segmentGradients)
-            hiddenGradient = previousGradient.hidden
-            hiddenGradient += attentionHiddenGradient
-            cellGradient = previousGradient.cell
-        }
-        flushSegment(segmentGradients, size: segmentSize)
-        stepCaches.removeAll()
-
-        // MARK: Back to the images
-        var initialHiddenGradient = Tensor(zeros: [imageCount, hiddenSize])
-        initialHiddenGradient.scatterAddRows(hiddenGradient, to: layout.rowImages)
-        var initialCellGradient = Tensor(zeros: [imageCount, hiddenSize])
-        initialCellGradient.scatterAddRows(cellGradient, to: layout.rowImages)
-        var meanGradient = decoder.initialHidden.backward(initialHiddenGradient, cache: initialHiddenCache,
-                                                          into: &gradients.decoder.initialHidden) // [N, D]
-        meanGradient += decoder.initialCell.backward(initialCellGradient, cache: initialCellCache,
-                                                     into: &gradients.decoder.initialCell)
-        var featuresGradient = decoder.attention.backwardProjection(imageFeatureGradients, cache: projectionCache,
-                                                                    into: &gradients.decoder.attention) // [N, P, D]
-        featuresGradient.withUnsafeMutableBufferPointer { target in
-            meanGradient.withUnsafeBufferPointer { mean in
-                let scale = 1 / Float(locations)
-                for image in 0..<imageCount {
-                    for location in 0..<locations {
-                        BLAS.saxpy(count: featureSize, alpha: scale, x: mean.baseAddress! + image * featureSize,
-                                   y: target.baseAddress! + (image * locations + location) * featureSize)
-                    }
-                }
-            }
-        }
+        // MARK: Backward, in reverse
+        var featuresGradient = decoder.backward(logitsGradient, weightsGradient: weightsGradient, // [N, P, D]
+                                                cache: consume decoderCache, into: &gradients.decoder)
         if let wordFeaturesGradient { featuresGradient += wordFeaturesGradient }
         let imagesGradient: Tensor
         if !trainingEncoder {
