@@ -61,7 +61,9 @@ extension CaptioningModel {
     ///   - normalization: the counts the means divide by; the batch's own by default.
     ///   - generator: drives dropout masks and the sampling choices, in that order per step.
     ///   - computingImagesGradient: whether to compute dL/dimages. Training never uses it
-    ///     (`Trainer.step` passes false), and it costs a full-resolution convolution.
+    ///     (`Trainer.step` passes false), and it costs a full-resolution convolution; it is
+    ///     kept for the whole-model gradient checks, which compare it with finite differences
+    ///     through the images (`PaddedBatchTests`, `WordDetectionTests`).
     ///   - captionWeights: per caption (in `batch.captions` order), a weight w_c: the
     ///     cross-entropy term becomes Σ_c w_c Σ_t −log p(y_ct) / captions, the policy-gradient
     ///     loss of self-critical training (w_c = the caption's advantage, as `SelfCritical` sets it).
