@@ -40,7 +40,9 @@ let package = Package(
         // FNV-1a: libc only, no Foundation, so that every module may use them.
         .target(name: "GlimpseSupport"),
         .target(name: "GlimpseImage", dependencies: ["CGlimpseCodec", "GlimpseSupport"]),
-        .target(name: "GlimpseData", dependencies: ["GlimpseImage", "GlimpseSupport"]),
+        // Captions as words and word ids: the tokenizer and the vocabulary (what the model needs of text).
+        .target(name: "GlimpseText"),
+        .target(name: "GlimpseData", dependencies: ["GlimpseImage", "GlimpseSupport", "GlimpseText"]),
         // Reads and writes .safetensors checkpoints: Swift standard library, libc and GlimpseSupport, no Foundation.
         .target(name: "GlimpseSafeTensors", dependencies: ["GlimpseSupport"]),
         // Synthetic captioned scenes (glimpse synth): the default model's training data.
@@ -57,7 +59,7 @@ let package = Package(
 
         // MARK: The captioning model (Show, Attend and Tell), its training step and checkpoints
         .target(name: "GlimpseModel",
-                dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseSafeTensors", "GlimpseData", "GlimpseImage", "GlimpseSupport"]),
+                dependencies: ["GlimpseLayers", "GlimpseTensor", "GlimpseSafeTensors", "GlimpseText", "GlimpseImage", "GlimpseSupport"]),
 
         // MARK: Image files in, captions out: the one captioning pipeline, and the shipped default model
         .target(name: "GlimpseCaptioning", dependencies: ["GlimpseModel", "GlimpseImage", "GlimpseTensor", "GlimpseSupport"],
@@ -70,7 +72,7 @@ let package = Package(
         // MARK: The training loop (glimpse train as a library, so tests run it in-process)
         .target(name: "GlimpseTraining",
                 dependencies: ["GlimpseModel", "GlimpseCaptioning", "GlimpseData", "GlimpseMetrics", "GlimpseSynth", "GlimpseImage",
-                               "GlimpseTensor", "GlimpseLayers", "GlimpseSupport"]),
+                               "GlimpseTensor", "GlimpseLayers", "GlimpseSupport", "GlimpseText"]),
 
         // MARK: Test support (assertClose, gradient checker); linked only into tests
         .target(name: "GlimpseTestSupport", dependencies: ["GlimpseTensor", "GlimpseLayers"]),
@@ -91,6 +93,7 @@ let package = Package(
                 "GlimpseTraining",
                 "GlimpseCaptioning",
                 "GlimpseSupport",
+                "GlimpseText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -102,10 +105,10 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "GlimpseImageTests", dependencies: ["GlimpseImage", "GlimpseSupport"],
                     exclude: ["Fixtures"]),
-        .testTarget(name: "GlimpseDataTests", dependencies: ["GlimpseData"]),
+        .testTarget(name: "GlimpseDataTests", dependencies: ["GlimpseData", "GlimpseText"]),
         // The tool's tests write tiny checkpoints and datasets of their own (they do not rely on the shipped model).
         .testTarget(name: "GlimpseToolTests",
-                    dependencies: ["GlimpseTool", "GlimpseImage", "GlimpseSupport", "GlimpseData", "GlimpseModel", "GlimpseSafeTensors",
+                    dependencies: ["GlimpseTool", "GlimpseImage", "GlimpseSupport", "GlimpseText", "GlimpseData", "GlimpseModel", "GlimpseSafeTensors",
                                    "GlimpseTensor", "GlimpseSynth"]),
         .testTarget(name: "GlimpseSafeTensorsTests", dependencies: ["GlimpseSafeTensors"],
                     exclude: ["Fixtures"]),
@@ -115,11 +118,11 @@ let package = Package(
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseModelTests",
                     dependencies: ["GlimpseModel", "GlimpseLayers", "GlimpseTensor", "GlimpseTestSupport",
-                                   "GlimpseSafeTensors", "GlimpseData", "GlimpseImage"],
+                                   "GlimpseSafeTensors", "GlimpseData", "GlimpseImage", "GlimpseText"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseTrainingTests",
                     dependencies: ["GlimpseTraining", "GlimpseModel", "GlimpseData", "GlimpseSynth", "GlimpseTensor",
-                                   "GlimpseSafeTensors", "GlimpseImage"]),
+                                   "GlimpseSafeTensors", "GlimpseImage", "GlimpseText"]),
         .testTarget(name: "GlimpseSynthTests", dependencies: ["GlimpseSynth", "GlimpseData", "GlimpseImage"]),
         .testTarget(name: "GlimpseAPITests", dependencies: ["Glimpse"]),
         .testTarget(name: "GlimpseMetricsTests", dependencies: ["GlimpseMetrics"],

@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GlimpseImage
+import GlimpseText
 
 /// What training would use from a dataset: `glimpse inspect` prints it, and
 /// `glimpse train` runs the same checks first.

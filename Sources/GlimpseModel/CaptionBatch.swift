@@ -1,4 +1,4 @@
-import GlimpseData
+import GlimpseText
 import GlimpseTensor
 
 /// A training minibatch: N images and any number of captions, each naming its image.

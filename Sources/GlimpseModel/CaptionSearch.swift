@@ -1,5 +1,5 @@
 import Foundation
-import GlimpseData
+import GlimpseText
 import GlimpseTensor
 
 /// How captions are searched for.

@@ -1,5 +1,5 @@
 import Foundation
-import GlimpseData
+import GlimpseText
 import GlimpseImage
 import GlimpseLayers
 import GlimpseSafeTensors

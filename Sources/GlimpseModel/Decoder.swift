@@ -1,4 +1,4 @@
-import GlimpseData
+import GlimpseText
 import GlimpseLayers
 import GlimpseTensor
 

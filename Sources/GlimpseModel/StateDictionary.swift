@@ -1,4 +1,4 @@
-import GlimpseData
+import GlimpseText
 import GlimpseImage
 import GlimpseSafeTensors
 import GlimpseTensor

@@ -4,6 +4,7 @@ import GlimpseData
 import GlimpseImage
 import GlimpseModel
 import GlimpseSupport
+import GlimpseText
 
 struct ImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

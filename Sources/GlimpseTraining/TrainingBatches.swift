@@ -5,6 +5,7 @@ import GlimpseImage
 import GlimpseModel
 import GlimpseSupport
 import GlimpseTensor
+import GlimpseText
 
 /// One training image: where its pixels are and its captions as word ids.
 public struct TrainingExample: Sendable, Equatable {

@@ -8,6 +8,7 @@ import GlimpseModel
 import GlimpseSynth
 import GlimpseTensor
 import GlimpseSupport
+import GlimpseText
 
 /// What a run reports while it works, for the caller to print. Called on the training thread.
 public enum TrainingEvent: Sendable {

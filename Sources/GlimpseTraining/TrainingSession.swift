@@ -6,6 +6,7 @@ import GlimpseModel
 import GlimpseSynth
 import GlimpseTensor
 import GlimpseSupport
+import GlimpseText
 
 /// The training loop of one `TrainingRun` invocation, once its start and data are ready:
 /// epochs of steps, each epoch ended by validation (keeping the best, lowering the rate on a

@@ -1,5 +1,6 @@
 import GlimpseData
 import Testing
+import GlimpseText
 
 @Suite("Tokenising captions and building the vocabulary")
 struct VocabularyTests {

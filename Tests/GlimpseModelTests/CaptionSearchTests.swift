@@ -3,6 +3,7 @@ import GlimpseData
 import GlimpseModel
 import GlimpseTensor
 import Testing
+import GlimpseText
 
 @Suite("Greedy and beam-search captioning")
 struct CaptionSearchTests {

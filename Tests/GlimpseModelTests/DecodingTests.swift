@@ -5,6 +5,7 @@ import GlimpseModel
 import GlimpseTensor
 import GlimpseTestSupport
 import Testing
+import GlimpseText
 
 /// log softmax of each row of a matrix, in Double.
 func logSoftmaxRows(_ logits: Tensor) -> Tensor {

@@ -4,6 +4,7 @@ import GlimpseLayers
 import GlimpseModel
 import GlimpseSafeTensors
 import GlimpseTensor
+import GlimpseText
 
 /// Small models and batches shared by the suites.
 enum ModelFixtures {

@@ -5,6 +5,7 @@ import GlimpseModel
 import GlimpseTensor
 import GlimpseTestSupport
 import Testing
+import GlimpseText
 
 @Suite("Self-critical training: sampled captions, the baseline of their siblings, a policy-gradient loss")
 struct SelfCriticalTests {

@@ -6,6 +6,7 @@ import GlimpseSafeTensors
 import GlimpseTensor
 import GlimpseTestSupport
 import Testing
+import GlimpseText
 
 @Suite("PyTorch state dicts: import and export")
 struct StateDictionaryTests {

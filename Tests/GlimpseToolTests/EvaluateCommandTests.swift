@@ -4,6 +4,7 @@ import GlimpseImage
 import GlimpseModel
 import GlimpseTensor
 import Testing
+import GlimpseText
 
 @Suite("glimpse evaluate")
 struct EvaluateCommandTests {

@@ -4,6 +4,7 @@ import GlimpseImage
 import GlimpseModel
 import GlimpseSafeTensors
 import Testing
+import GlimpseText
 
 @Suite("glimpse import and glimpse export")
 struct InteropCommandTests {

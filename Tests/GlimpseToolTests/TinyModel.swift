@@ -3,6 +3,7 @@ import GlimpseData
 import GlimpseImage
 import GlimpseModel
 import GlimpseTensor
+import GlimpseText
 
 /// A tiny random checkpoint (16×16 input, 4×4 attention grid) and a few test images:
 /// enough to run captioning end to end in milliseconds. Captions are random words.

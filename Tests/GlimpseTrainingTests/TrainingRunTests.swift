@@ -6,6 +6,7 @@ import GlimpseSynth
 import GlimpseTensor
 import Testing
 @testable import GlimpseTraining
+import GlimpseText
 
 /// A scratch folder removed when the test ends.
 final class Scratch {
