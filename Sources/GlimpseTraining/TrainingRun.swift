@@ -163,17 +163,9 @@ public struct TrainingRun {
     /// The run folder's checkpoint set, checked, with the options saved in config.json (only the
     /// stopping conditions and threads come from this invocation).
     private func resumedStart(groundTruth: [String: GroundTruth]?, events: (TrainingEvent) -> Void) throws(TrainingError) -> Start {
-        var options = self.options
-        var configuration: RunConfiguration
-        let vocabulary: Vocabulary
-        var trainer: Trainer
-        var generator: SeededGenerator
-        var position: DataPosition
-        var progress: RunProgress
-        let inspection: DatasetInspection
-        configuration = try JSONFile.read(RunConfiguration.self, from: layout.configuration)
+        var configuration = try JSONFile.read(RunConfiguration.self, from: layout.configuration)
         let saved = configuration.options
-        options = saved
+        var options = saved
         // The stopping conditions and threads belong to this invocation; without
         // epochs or minutes, the saved epoch count stands.
         options.epochs = self.options.epochs ?? (self.options.minutes == nil ? saved.epochs : nil)
@@ -183,24 +175,19 @@ public struct TrainingRun {
         configuration.options = options
         try Self.checkSelection(options, dataset: dataset, groundTruth: groundTruth)
         Parallel.use(cores: options.threads)
-        inspection = try Self.inspect(dataset, minimumWordCount: configuration.minimumWordCount, threads: options.threads)
+        let inspection = try Self.inspect(dataset, minimumWordCount: configuration.minimumWordCount, threads: options.threads)
         events(.inspected(inspection))
         let loaded = try CheckpointSet.load(from: layout)
         // What a killed save left (newer partial sets, temporary files) goes; so do the
         // log's records past the set.
         try CheckpointSet.adopt(loaded.folder, in: layout)
         try LogWriter.cut(layout.log, afterStep: loaded.state.optimizer.stepCount)
-        let checkpoint = loaded.checkpoint, state = loaded.state
         for skipped in loaded.skipped { events(.skippedCheckpointSet(folder: skipped.folder, reason: skipped.reason)) }
-        vocabulary = checkpoint.vocabulary
-        progress = loaded.progress
-        trainer = Trainer(model: checkpoint.model, optimizer: state.optimizer,
-                          maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
-        generator = state.generator
-        position = state.dataPosition
-        return Start(options: options, configuration: configuration, vocabulary: vocabulary, trainer: trainer,
-                     generator: generator, position: position, progress: progress, inspection: inspection,
-                     resumedFrom: loaded.folder)
+        let trainer = Trainer(model: loaded.checkpoint.model, optimizer: loaded.state.optimizer,
+                              maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
+        return Start(options: options, configuration: configuration, vocabulary: loaded.checkpoint.vocabulary, trainer: trainer,
+                     generator: loaded.state.generator, position: loaded.state.dataPosition, progress: loaded.progress,
+                     inspection: inspection, resumedFrom: loaded.folder)
     }
 
     /// A new model (or the `--init` model) and optimizer, the vocabulary built from the
