@@ -39,8 +39,12 @@ public struct Captioner: Sendable {
     public func caption(_ inputs: [[Float]], options: DecodingOptions) -> [CaptionResult] {
         guard !inputs.isEmpty else { return [] }
         let size = checkpoint.preprocessing.imageSize
-        let images = Tensor(shape: [inputs.count, 3, size, size], scalars: inputs.flatMap { $0 })
-        return checkpoint.model.caption(images, options: options)
+        return caption(images: Tensor(shape: [inputs.count, 3, size, size], scalars: inputs.flatMap { $0 }), options: options)
+    }
+
+    /// Captions for preprocessed images already in one tensor, [N, 3, S, S].
+    public func caption(images: Tensor, options: DecodingOptions) -> [CaptionResult] {
+        checkpoint.model.caption(images, options: options)
     }
 
     /// The words of a hypothesis, joined by spaces.

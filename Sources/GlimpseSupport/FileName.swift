@@ -81,7 +81,7 @@ public enum FileName {
     public static func isUTF8(_ path: String) -> Bool { !path.utf8.contains(0) }
 
     /// A key that tells names apart exactly as the file system does (by bytes).
-    public static func key(_ path: String) -> [UInt8] { Array(path.utf8) }
+    public static func key(_ path: String) -> ExactPath { ExactPath(path) }
 
     /// Calls `body` with the path as the C string the system calls expect: its exact bytes.
     public static func withSystemPath<Result>(_ path: String, _ body: (UnsafePointer<CChar>) throws -> Result) rethrows -> Result {

@@ -131,7 +131,7 @@ struct BatchCommand: ParsableCommand {
     }
 
     /// A quick count by name (no file opened) for the progress bar; corrected as non-images turn up.
-    static func countFiles(under root: String, shard: Shard, done: Set<[UInt8]>) -> Int {
+    static func countFiles(under root: String, shard: Shard, done: Set<ExactPath>) -> Int {
         var counter = ImageFiles(folder: root, sniffs: false)
         var estimated = 0
         while let file = counter.next() {
@@ -215,11 +215,11 @@ struct BatchCommand: ParsableCommand {
 final class FileSource: @unchecked Sendable {
     private(set) var walk: ImageFiles
     let shard: Shard
-    let done: Set<[UInt8]>
+    let done: Set<ExactPath>
     private(set) var alreadyDone = 0
     private let lock = NSLock()
 
-    init(files: ImageFiles, shard: Shard, done: Set<[UInt8]>) {
+    init(files: ImageFiles, shard: Shard, done: Set<ExactPath>) {
         self.walk = files
         self.shard = shard
         self.done = done

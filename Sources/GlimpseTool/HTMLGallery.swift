@@ -22,9 +22,8 @@ enum HTMLGallery {
 
     /// Whether the file at `path` is a page this gallery wrote (so a rerun may replace it).
     static func isGalleryPage(_ path: String) -> Bool {
-        guard let bytes = try? FileBytes.read(path, limit: 1 << 30) else { return false }
-        return bytes.prefix(512).starts(with: Array("<!DOCTYPE html>\n".utf8))
-            && String(decoding: bytes.prefix(512), as: UTF8.self).contains(generatorTag)
+        guard let bytes = try? FileBytes.readPrefix(path, count: 512).bytes else { return false }
+        return bytes.starts(with: Array("<!DOCTYPE html>\n".utf8)) && String(decoding: bytes, as: UTF8.self).contains(generatorTag)
     }
 
     static func page(title: String, entries: [Entry], pageFolder: String) -> String {

@@ -194,13 +194,8 @@ public struct TrainingRun {
     /// training captions and written to the run folder.
     private func freshStart(events: (TrainingEvent) -> Void) throws(TrainingError) -> Start {
         var options = self.options
-        var configuration: RunConfiguration
         let vocabulary: Vocabulary
-        var trainer: Trainer
-        var generator: SeededGenerator
-        var position: DataPosition
-        var progress: RunProgress
-        let inspection: DatasetInspection
+        let trainer: Trainer
         if CheckpointSet.anySaved(in: layout) { throw .runExists(directory: layout.directory) }
         // A run killed before its first complete save left only its log, partial folders
         // and temporary files.
@@ -208,7 +203,7 @@ public struct TrainingRun {
         try LogWriter.cut(layout.log, afterStep: 0)
         Parallel.use(cores: options.threads)
         let minimumCount = Self.minimumWordCount(for: dataset, options: options)
-        inspection = try Self.inspect(dataset, minimumWordCount: minimumCount, threads: options.threads)
+        let inspection = try Self.inspect(dataset, minimumWordCount: minimumCount, threads: options.threads)
         events(.inspected(inspection))
         let model: ModelConfiguration
         if let initialPath = options.initialModel {
@@ -233,11 +228,7 @@ public struct TrainingRun {
                               optimizer: Adam(learningRate: options.learningRate),
                               maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
         }
-        // Training draws (dropout, sampling) from a stream separate from initialisation.
-        generator = SeededGenerator(seed: options.seed &+ 0x5EED)
-        position = DataPosition(epoch: 0, batchIndex: 0, shuffleSeed: options.seed)
-        progress = RunProgress()
-        configuration = RunConfiguration(options: options, model: model, dataset: dataset.root,
+        let configuration = RunConfiguration(options: options, model: model, dataset: dataset.root,
                                          datasetFormat: dataset.format, minimumWordCount: minimumCount,
                                          trainingImages: dataset.images(in: .train).count,
                                          validationImages: dataset.images(in: .validation).count)
@@ -246,8 +237,11 @@ public struct TrainingRun {
         } catch {
             throw .write(error)
         }
+        // Training draws (dropout, sampling) from a stream separate from initialisation.
         return Start(options: options, configuration: configuration, vocabulary: vocabulary, trainer: trainer,
-                     generator: generator, position: position, progress: progress, inspection: inspection)
+                     generator: SeededGenerator(seed: options.seed &+ 0x5EED),
+                     position: DataPosition(epoch: 0, batchIndex: 0, shuffleSeed: options.seed), progress: RunProgress(),
+                     inspection: inspection)
     }
 
     /// Every training and validation image decoded once into the cache (checked against the
@@ -382,14 +376,16 @@ public struct TrainingRun {
         var candidates: [String: String] = [:], references: [String: [String]] = [:]
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let group = Array(images[start..<min(images.count, start + batchSize)])
-            let inputs = group.map { image in
-                var pixels = [Float](repeating: 0, count: plane)
-                if let source = cache.pixels(for: image.path) {
-                    pixels.withUnsafeMutableBufferPointer { cache.preprocessing.normalize(resizedPixels: source, into: $0) }
+            var pixels = [Float](repeating: 0, count: group.count * plane)
+            pixels.withUnsafeMutableBufferPointer { output in
+                for (slot, image) in group.enumerated() {
+                    guard let source = cache.pixels(for: image.path) else { continue }
+                    cache.preprocessing.normalize(resizedPixels: source,
+                                                  into: UnsafeMutableBufferPointer(rebasing: output[(slot * plane)..<((slot + 1) * plane)]))
                 }
-                return pixels
             }
-            let results = captioner.caption(inputs, options: DecodingOptions(beamSize: 1, maximumLength: 30))
+            let results = captioner.caption(images: Tensor(shape: [group.count, 3, size, size], scalars: pixels),
+                                            options: DecodingOptions(beamSize: 1, maximumLength: 30))
             for (image, result) in zip(group, results) {
                 candidates[image.id] = captioner.text(result.best)
                 references[image.id] = image.captions
