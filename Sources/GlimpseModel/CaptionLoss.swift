@@ -23,6 +23,24 @@ public struct CaptionLoss: Sendable {
         self.captionNormalizer = captionNormalizer
     }
 
+    /// The loss alone, for evaluation: the cross-entropy (the mean over tokens) of packed
+    /// logits [Σ B_t, V] against `targets` [Σ B_t], and the attention penalty of Σ_t α_t [B, P]
+    /// before λ. The same values `crossEntropy(…, rowWeights: nil)` and `attentionPenalty`
+    /// return, without computing gradients.
+    public func evaluate(logits: Tensor, targets: [Int], attentionSums: Tensor) -> (crossEntropy: Float, attentionPenalty: Float) {
+        let mean = SoftmaxCrossEntropy()(logits: logits, targets: targets).loss
+        var penaltyTotal = 0.0
+        attentionSums.withUnsafeBufferPointer { sums in
+            for sum in sums { penaltyTotal += Double(1 - sum) * Double(1 - sum) }
+        }
+        return (rescaledToTokenNormalizer(mean, tokenCount: targets.count), Float(penaltyTotal / Double(captionNormalizer)))
+    }
+
+    /// A mean over `tokenCount` tokens as a mean over `tokenNormalizer`.
+    private func rescaledToTokenNormalizer(_ mean: Float, tokenCount: Int) -> Float {
+        Float(Double(mean) * Double(tokenCount) / Double(tokenNormalizer))
+    }
+
     /// The cross-entropy of packed logits [Σ B_t, V] against `targets` [Σ B_t], and dL/dlogits.
     /// `rowWeights` [Σ B_t], each packed row's caption weight w_c, makes it the weighted sum
     /// over captions (self-critical training's policy gradient); nil, the mean over tokens.
@@ -34,7 +52,7 @@ public struct CaptionLoss: Sendable {
             // The layer's mean is over these tokens; rescale to the normaliser's.
             let rescale = Float(tokenCount) / Float(tokenNormalizer)
             if rescale != 1 { logitsGradient.scale(by: rescale) }
-            return (Float(Double(mean.loss) * Double(tokenCount) / Double(tokenNormalizer)), logitsGradient)
+            return (rescaledToTokenNormalizer(mean.loss, tokenCount: tokenCount), logitsGradient)
         }
         let negativeLogLikelihoods = SoftmaxCrossEntropy.negativeLogLikelihoods(logits: logits, targets: targets)
         var weighted = 0.0

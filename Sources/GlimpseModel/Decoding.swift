@@ -58,6 +58,12 @@ public struct DecoderState: Sendable {
                             projectedFeatures: sameImages ? projectedFeatures : images.projectedFeatures.gatheringRows(newImages),
                             lstm: LSTMCell.State(hidden: lstm.hidden.gatheringRows(rows), cell: lstm.cell.gatheringRows(rows)))
     }
+
+    /// The same rows after a step: `lstm` replaces h and c.
+    func replacingLSTM(_ lstm: LSTMCell.State) -> DecoderState {
+        DecoderState(images: images, imageIndices: imageIndices, features: features,
+                     projectedFeatures: projectedFeatures, lstm: lstm)
+    }
 }
 
 /// One decoding step's result.
@@ -109,61 +115,50 @@ extension CaptioningModel {
             }
         }
         return DecodeStepOutput(logProbabilities: logProbabilities, attentionWeights: stepped.attentionWeights,
-                                state: DecoderState(images: state.images, imageIndices: state.imageIndices,
-                                                    features: state.features, projectedFeatures: state.projectedFeatures,
-                                                    lstm: stepped.state))
+                                state: state.replacingLSTM(stepped.state))
     }
 }
 
 extension CaptioningModel {
     /// The loss of a batch in inference mode (running statistics, no dropout,
-    /// teacher forcing), through `encode` and `decodeStep`: no caches, no gradients.
-    /// For validation; equals `lossAndGradients(for:mode: .inference)`'s loss.
+    /// teacher forcing), through `encode` and the decoder's cache-free `step`, scored by the
+    /// same `CaptionLoss` as training: no caches, no gradients. For validation; equals
+    /// `lossAndGradients(for:mode: .inference)`'s loss up to float rounding.
     public func evaluateLoss(for batch: CaptionBatch) -> LossBreakdown {
         precondition(!batch.captions.isEmpty, "a batch needs at least one caption")
         let layout = PackedLayout(captions: batch.captions)
-        let (rowCount, locations, vocabularySize) = (batch.captions.count, configuration.locationCount,
-                                                     configuration.vocabularySize)
+        let rowCount = batch.captions.count
+        let targets = layout.targets(captions: batch.captions) // [Σ B_t]
         let encoded = encode(batch.images)
         var state = encoded.initialState(imageIndices: layout.rowImages)
-        var crossEntropyTotal = 0.0
-        var attentionSums = [Double](repeating: 0, count: rowCount * locations) // Σ_t α_t, [B, P]
-        var tokens = [Int32](repeating: Vocabulary.startID, count: rowCount)
+        var logits = Tensor(zeros: [layout.tokenCount, configuration.vocabularySize]) // [Σ B_t, V], packed
+        var attentionSums = Tensor(zeros: [rowCount, configuration.locationCount]) // Σ_t α_t, [B, P]
+        var tokens = [Int](repeating: Int(Vocabulary.startID), count: rowCount)
         for step in 0..<layout.stepCount {
             let active = layout.batchSizes[step]
             if active < state.rowCount {
                 state = state.selectingRows(Array(0..<active))
                 tokens.removeLast(tokens.count - active)
             }
-            let output = decodeStep(tokens: tokens, state: state)
-            output.logProbabilities.withUnsafeBufferPointer { logProbabilities in
-                output.attentionWeights.withUnsafeBufferPointer { weights in
-                    for row in 0..<active {
-                        let words = batch.captions[layout.order[row]].tokens
-                        let target = step < words.count ? words[step] : Vocabulary.endID
-                        crossEntropyTotal -= Double(logProbabilities[row * vocabularySize + Int(target)])
-                        for location in 0..<locations {
-                            attentionSums[row * locations + location] += Double(weights[row * locations + location])
-                        }
-                        tokens[row] = target
-                    }
-                }
-            }
-            state = output.state
+            let stepped = decoder.step(tokens: tokens, features: state.features,
+                                       projectedFeatures: state.projectedFeatures, state: state.lstm)
+            logits.setRows(startingAt: layout.offsets[step], to: stepped.logits)
+            attentionSums.addIntoLeadingRows(stepped.attentionWeights)
+            for row in 0..<active { tokens[row] = targets[layout.offsets[step] + row] }
+            state = state.replacingLSTM(stepped.state)
         }
-        var penaltyTotal = 0.0
-        for sum in attentionSums { penaltyTotal += (1 - sum) * (1 - sum) }
-        let crossEntropy = Float(crossEntropyTotal / Double(layout.tokenCount))
-        let penalty = Float(penaltyTotal / Double(rowCount))
+        let captionLoss = CaptionLoss(attentionRegularization: configuration.attentionRegularization,
+                                      tokenNormalizer: layout.tokenCount, captionNormalizer: rowCount)
+        let (crossEntropy, penalty) = captionLoss.evaluate(logits: logits, targets: targets, attentionSums: attentionSums)
         var loss = LossBreakdown(total: crossEntropy + configuration.attentionRegularization * penalty,
                                  crossEntropy: crossEntropy, attentionPenalty: penalty,
                                  tokenCount: layout.tokenCount, captionCount: rowCount)
         if let wordDetector {
             let targets = WordDetection.targets(captions: batch.captions, imageCount: encoded.imageCount,
-                                                vocabularySize: vocabularySize)
+                                                vocabularySize: configuration.vocabularySize)
             let sum = WordDetection.loss(logits: wordDetector(encoded.features), targets: targets, gradientScale: nil).sum
             loss.wordDetection = WordDetection.mean(sum: sum, imageCount: Double(encoded.imageCount),
-                                                    vocabularySize: vocabularySize)
+                                                    vocabularySize: configuration.vocabularySize)
             loss.total += configuration.wordLossWeight * loss.wordDetection
         }
         return loss
