@@ -1,4 +1,5 @@
 import Foundation
+import GlimpseSupport
 
 /// Captions produced for a dataset's images, in the COCO results format that
 /// external scorers read: `[{"image_id": ..., "caption": "..."}]`. `image_id` is
@@ -66,8 +67,8 @@ public struct Predictions: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         var text = "[\n"
         for (index, entry) in entries.enumerated() {
-            let id = entry.imageIDIsNumber ? entry.imageID : JSONString.quote(entry.imageID)
-            text += "{\"image_id\": \(id), \"caption\": \(JSONString.quote(entry.caption))}"
+            let id = entry.imageIDIsNumber ? entry.imageID : JSONLiteral.string(entry.imageID)
+            text += "{\"image_id\": \(id), \"caption\": \(JSONLiteral.string(entry.caption))}"
             text += index + 1 < entries.count ? ",\n" : "\n"
         }
         text += "]\n"
@@ -119,22 +120,3 @@ public struct PredictionsError: Error, Equatable, Sendable, CustomStringConverti
     public var description: String { "\(path): \(reason)" }
 }
 
-/// JSON string literals, for the line-oriented outputs written by hand.
-public enum JSONString {
-    /// `text` as a JSON string literal: quotes, backslashes and control characters escaped.
-    public static func quote(_ text: String) -> String {
-        var output = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20: output += String(format: "\\u%04x", scalar.value)
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        return output + "\""
-    }
-}

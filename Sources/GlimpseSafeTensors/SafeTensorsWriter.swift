@@ -121,9 +121,9 @@ public enum SafeTensorsWriter {
             json.append(contentsOf: Array("\"__metadata__\":{".utf8))
             for (index, key) in metadata.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
                 if index > 0 { json.append(UInt8(ascii: ",")) }
-                JSONWriter.appendString(key, to: &json)
+                JSONLiteral.append(string: key, to: &json)
                 json.append(UInt8(ascii: ":"))
-                JSONWriter.appendString(metadata[key]!, to: &json)
+                JSONLiteral.append(string: metadata[key]!, to: &json)
             }
             json.append(UInt8(ascii: "}"))
             needsComma = true
@@ -133,11 +133,11 @@ public enum SafeTensorsWriter {
             if needsComma { json.append(UInt8(ascii: ",")) }
             needsComma = true
             let end = offset + tensor.byteCount
-            JSONWriter.appendString(name, to: &json)
+            JSONLiteral.append(string: name, to: &json)
             json.append(contentsOf: Array(":{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":".utf8))
-            JSONWriter.appendIntegers(tensor.shape, to: &json)
+            JSONLiteral.append(integers: tensor.shape, to: &json)
             json.append(contentsOf: Array(",\"data_offsets\":".utf8))
-            JSONWriter.appendIntegers([offset, end], to: &json)
+            JSONLiteral.append(integers: [offset, end], to: &json)
             json.append(UInt8(ascii: "}"))
             offset = end
         }

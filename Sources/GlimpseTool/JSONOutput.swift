@@ -26,7 +26,7 @@ enum JSONLine {
         }
     }
 
-    static func quote(_ text: String) -> String { JSONString.quote(text) }
+    static func quote(_ text: String) -> String { JSONLiteral.string(text) }
 
     /// A path as JSON fields: `key` with the name as text (`FileName.shown`), and, only for a
     /// name that is not valid UTF-8, `key_bytes` with its exact bytes in base64.

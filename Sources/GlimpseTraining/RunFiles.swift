@@ -54,13 +54,19 @@ public struct RunProgress: Codable, Sendable, Equatable {
     public var finished = false
 }
 
+/// The run folder's JSON files (configuration, progress, set manifests) and log lines:
+/// sorted keys, and non-finite numbers as the strings "inf", "-inf" and "nan".
 enum JSONFile {
-    static func encode<Value: Encodable>(_ value: Value) -> [UInt8] {
+    static func encoder(pretty: Bool) -> JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted] : [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    static func encode<Value: Encodable>(_ value: Value) -> [UInt8] {
         // Encoding plain structs of numbers and strings cannot fail.
-        return Array((try? encoder.encode(value)) ?? Data("{}".utf8)) + [0x0A]
+        Array((try? encoder(pretty: true).encode(value)) ?? Data("{}".utf8)) + [0x0A]
     }
 
     static func write<Value: Encodable>(_ value: Value, to path: String) throws(TrainingError) {
@@ -131,9 +137,7 @@ final class LogWriter {
             close(descriptor)
             throw .file(path: path, reason: "cannot lock: \(message)")
         }
-        encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        encoder = JSONFile.encoder(pretty: false)
     }
 
     deinit { close(descriptor) }
