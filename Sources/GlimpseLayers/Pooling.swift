@@ -1,16 +1,25 @@
 import GlimpseTensor
 
-/// Max pooling over NCHW images with a square window and equal stride (PyTorch
-/// `nn.MaxPool2d(k)`, no padding, floor mode): [B, C, H, W] -> [B, C, H/k, W/k].
+/// Max pooling over NCHW images with a square window (PyTorch `nn.MaxPool2d(k, stride,
+/// padding)`, floor mode): [B, C, H, W] -> [B, C, Ho, Wo], Ho = (H + 2·padding − k) / stride + 1.
+/// Padding never wins (PyTorch pads with −∞). The encoder's stages use k = stride = 2;
+/// ResNet's stem uses k = 3, stride 2, padding 1.
 ///
 /// Ties go to the first maximum in row-major window order, as in PyTorch;
 /// backward routes each output gradient to that one input.
 public struct MaxPool2d: Sendable {
     public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
 
-    public init(kernelSize: Int = 2) {
+    /// `stride` defaults to the kernel size, as in PyTorch.
+    public init(kernelSize: Int = 2, stride: Int? = nil, padding: Int = 0) {
         precondition(kernelSize >= 1, "MaxPool2d needs a positive kernel size")
+        precondition((stride ?? kernelSize) >= 1 && padding >= 0 && 2 * padding <= kernelSize,
+                     "MaxPool2d needs stride >= 1 and 0 <= padding <= kernel/2 (as PyTorch)")
         self.kernelSize = kernelSize
+        self.stride = stride ?? kernelSize
+        self.padding = padding
     }
 
     public struct Cache: Sendable {
@@ -31,9 +40,10 @@ public struct MaxPool2d: Sendable {
     }
 
     private func outputShape(_ shape: [Int]) -> [Int] {
-        precondition(shape.count == 4 && shape[2] >= kernelSize && shape[3] >= kernelSize,
-                     "MaxPool2d(\(kernelSize)) needs [B, C, H, W] with H, W >= \(kernelSize), got \(shape)")
-        return [shape[0], shape[1], shape[2] / kernelSize, shape[3] / kernelSize]
+        precondition(shape.count == 4 && shape[2] + 2 * padding >= kernelSize && shape[3] + 2 * padding >= kernelSize,
+                     "MaxPool2d(\(kernelSize)) needs [B, C, H, W] with H, W >= \(kernelSize - 2 * padding), got \(shape)")
+        return [shape[0], shape[1], (shape[2] + 2 * padding - kernelSize) / stride + 1,
+                (shape[3] + 2 * padding - kernelSize) / stride + 1]
     }
 
     private func pool(_ input: Tensor, recordingArgmax: Bool) -> (output: Tensor, argmax: [Int32]) {
@@ -41,7 +51,8 @@ public struct MaxPool2d: Sendable {
         let planes = shape[0] * shape[1]
         let (height, width) = (input.shape[2], input.shape[3])
         let (outputHeight, outputWidth) = (shape[2], shape[3])
-        let kernelSize = kernelSize
+        let (kernelSize, stride, padding) = (kernelSize, stride, padding)
+        let unrolled = kernelSize == 2 && stride == 2 && padding == 0
         var argmax = [Int32](repeating: 0, count: recordingArgmax ? Tensor.count(of: shape) : 0)
         let output = Tensor(overwriting: shape, with: { y in
             input.withUnsafeBufferPointer { x in
@@ -53,19 +64,22 @@ public struct MaxPool2d: Sendable {
                         for plane in (task * chunk)..<min(planes, (task + 1) * chunk) {
                             let source = x.baseAddress! + plane * height * width
                             let outputOffset = plane * outputHeight * outputWidth
-                            if kernelSize == 2 {
+                            if unrolled {
                                 MaxPool2d.pool2x2(source, width: width, outputHeight: outputHeight, outputWidth: outputWidth,
                                                   into: y.baseAddress! + outputOffset,
                                                   argmax: recordingArgmax ? argmax.baseAddress! + outputOffset : nil)
                                 continue
                             }
                             for oy in 0..<outputHeight {
+                                // The window's rows and columns inside the image (padding is skipped).
+                                let rows = max(0, oy * stride - padding)..<min(height, oy * stride - padding + kernelSize)
                                 for ox in 0..<outputWidth {
-                                    var best = oy * kernelSize * width + ox * kernelSize
+                                    let columns = max(0, ox * stride - padding)..<min(width, ox * stride - padding + kernelSize)
+                                    var best = rows.lowerBound * width + columns.lowerBound
                                     var bestValue = source[best]
-                                    for ky in 0..<kernelSize {
-                                        for kx in 0..<kernelSize {
-                                            let index = (oy * kernelSize + ky) * width + ox * kernelSize + kx
+                                    for iy in rows {
+                                        for ix in columns {
+                                            let index = iy * width + ix
                                             // `>` keeps the first of equal maxima; NaN propagates like PyTorch.
                                             if source[index] > bestValue || source[index].isNaN && !bestValue.isNaN {
                                                 best = index
@@ -167,5 +181,72 @@ public struct MaxPool2d: Sendable {
             }
         })
         return inputGradient
+    }
+}
+
+/// Average pooling to a fixed g × g grid (PyTorch `nn.AdaptiveAvgPool2d(g)`):
+/// [B, C, H, W] → [B, C, g, g]. Output row i averages input rows ⌊i·H/g⌋ ..< ⌈(i+1)·H/g⌉
+/// (columns likewise), so windows overlap when g does not divide H; g = H is the identity.
+/// ResNet encoders use it to give any input size the grid the decoder attends over.
+public struct AdaptiveAvgPool2d: Sendable {
+    /// g
+    public let outputSize: Int
+
+    public init(outputSize: Int) {
+        precondition(outputSize >= 1, "AdaptiveAvgPool2d needs a positive output size")
+        self.outputSize = outputSize
+    }
+
+    /// The input rows (or columns) output cell `index` averages, of `inputSize`.
+    func window(_ index: Int, inputSize: Int) -> Range<Int> {
+        (index * inputSize / outputSize)..<(((index + 1) * inputSize + outputSize - 1) / outputSize)
+    }
+
+    public func callAsFunction(_ input: Tensor) -> Tensor {
+        precondition(input.rank == 4 && input.shape[2] >= 1 && input.shape[3] >= 1,
+                     "AdaptiveAvgPool2d needs [B, C, H, W], got \(input.shape)")
+        let (height, width, side) = (input.shape[2], input.shape[3], outputSize)
+        if height == side && width == side { return input }
+        let planes = input.shape[0] * input.shape[1]
+        return Tensor(overwriting: [input.shape[0], input.shape[1], side, side]) { output in
+            input.withUnsafeBufferPointer { input in
+                for plane in 0..<planes {
+                    let source = input.baseAddress! + plane * height * width
+                    for oy in 0..<side {
+                        let rows = window(oy, inputSize: height)
+                        for ox in 0..<side {
+                            let columns = window(ox, inputSize: width)
+                            var sum: Float = 0
+                            for iy in rows { for ix in columns { sum += source[iy * width + ix] } }
+                            output[(plane * side + oy) * side + ox] = sum / Float(rows.count * columns.count)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// dL/dinput [B, C, H, W]: each output's gradient shared equally over its window.
+    public func backward(_ outputGradient: Tensor, inputShape: [Int]) -> Tensor {
+        let (height, width, side) = (inputShape[2], inputShape[3], outputSize)
+        precondition(outputGradient.shape == [inputShape[0], inputShape[1], side, side],
+                     "AdaptiveAvgPool2d backward: gradient \(outputGradient.shape) for input \(inputShape)")
+        if height == side && width == side { return outputGradient }
+        let planes = inputShape[0] * inputShape[1]
+        return Tensor(shape: inputShape) { inputGradient in
+            outputGradient.withUnsafeBufferPointer { outputGradient in
+                for plane in 0..<planes {
+                    let target = inputGradient.baseAddress! + plane * height * width
+                    for oy in 0..<side {
+                        let rows = window(oy, inputSize: height)
+                        for ox in 0..<side {
+                            let columns = window(ox, inputSize: width)
+                            let share = outputGradient[(plane * side + oy) * side + ox] / Float(rows.count * columns.count)
+                            for iy in rows { for ix in columns { target[iy * width + ix] += share } }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

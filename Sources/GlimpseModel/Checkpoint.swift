@@ -33,6 +33,9 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
         /// A weight or statistic is NaN or infinite (a diverged run's weights): such a model
         /// captions every image with nothing.
         case nonFinite(tensor: String, index: Int, value: Float)
+        /// The weights are of another network than the one asked for (a ResNet-50 state dict
+        /// given as ResNet-18, say); `found` describes what they are.
+        case wrongArchitecture(expected: String, found: String)
     }
 
     public let path: String
@@ -62,6 +65,7 @@ public struct CheckpointError: Error, Equatable, Sendable, CustomStringConvertib
             detail = "the vocabulary has \(vocabulary) tokens but the configuration says V = \(configuration)"
         case .cannotInferConfiguration(let name, let problem): detail = "tensor \(name): \(problem)"
         case .invalidConfiguration(let problem): detail = "not a valid model: \(problem)"
+        case .wrongArchitecture(let expected, let found): detail = "these are the weights of \(found), not \(expected)"
         }
         return "\(path): \(detail)"
     }
