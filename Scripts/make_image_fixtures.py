@@ -3,7 +3,7 @@
 
 Run once (the output is committed; CI never runs this):
 
-    pip install pillow numpy
+    pip install pillow numpy torchvision
     python3 Scripts/make_image_fixtures.py
 
 For every case it writes the file, the pixels Glimpse must produce (raw RGB bytes,
@@ -468,6 +468,22 @@ def resize_cases():
             manifest.append({"name": source_name, "kind": "resize", "width": width, "height": height,
                              "expected": expected_name, "outputWidth": out_w, "outputHeight": out_h,
                              "tolerance": 0, "note": f"Pillow BILINEAR {width}x{height} -> {out_w}x{out_h}"})
+
+    # torchvision's ImageNet recipe, Resize(R) then CenterCrop(S) (Preprocessing.resizeShortSide):
+    # landscape 301x203 -> 59x40 -> crop at (14, 4) (13.5 rounds to even); 11x7 -> 51x33 -> crop
+    # at (10, 0) (9.5 and 0.5 round to even). torchvision is imported here only.
+    from torchvision import transforms
+    for key, short_side, crop in [("shrink-noise", 40, 32), ("enlarge", 33, 32)]:
+        array = sources[key].astype(np.uint8)
+        height, width, _ = array.shape
+        recipe = transforms.Compose([transforms.Resize(short_side), transforms.CenterCrop(crop)])
+        cropped = np.asarray(recipe(Image.fromarray(array)))
+        expected_name = f"resize-crop-{key}-{short_side}-{crop}.rgb"
+        write(expected_name, cropped.tobytes())
+        manifest.append({"name": f"resize-{key}-{width}x{height}.rgb", "kind": "resize-crop", "width": width,
+                         "height": height, "expected": expected_name, "outputWidth": crop, "outputHeight": crop,
+                         "shortSide": short_side, "tolerance": 0,
+                         "note": f"torchvision Resize({short_side}) + CenterCrop({crop}) of {width}x{height}"})
 
     # Normalisation as torchvision's ToTensor + Normalize, in float32, planar [3, S, S].
     resized = np.asarray(Image.fromarray(sources["shrink-noise"].astype(np.uint8)).resize((16, 16),

@@ -17,17 +17,42 @@ public struct Preprocessing: Sendable, Equatable, Codable {
     public static let imageNetMean: [Float] = [0.485, 0.456, 0.406]
     public static let imageNetStd: [Float] = [0.229, 0.224, 0.225]
 
-    public init(imageSize: Int = 128, mean: [Float] = imageNetMean, std: [Float] = imageNetStd) {
+    /// nil: the whole image squashed to S x S (the small encoder's input). A side R ≥ S:
+    /// torchvision's ImageNet recipe, `Resize(R)` then `CenterCrop(S)` (R = 256, S = 224 for
+    /// the pretrained ResNets), which keeps the aspect ratio and crops the borders.
+    /// Not written when nil, so files made before it are unchanged.
+    public var resizeShortSide: Int?
+
+    public init(imageSize: Int = 128, mean: [Float] = imageNetMean, std: [Float] = imageNetStd,
+                resizeShortSide: Int? = nil) {
         precondition(imageSize > 0, "imageSize must be positive")
         precondition(mean.count == 3 && std.count == 3, "mean and std need one value per channel")
+        precondition(resizeShortSide.map { $0 >= imageSize } ?? true, "the short side must be at least the crop")
         self.imageSize = imageSize
         self.mean = mean
         self.std = std
+        self.resizeShortSide = resizeShortSide
     }
 
     /// The image resized to S x S, still 8-bit: what the training cache stores.
     public func resized(_ image: RGBImage) -> RGBImage {
-        Resampler.resize(image, width: imageSize, height: imageSize)
+        guard let shortSide = resizeShortSide else { return Resampler.resize(image, width: imageSize, height: imageSize) }
+        let (width, height) = Preprocessing.shortSideSize(width: image.width, height: image.height, shortSide: shortSide)
+        let whole = Resampler.resize(image, width: width, height: height)
+        let (left, top) = Preprocessing.centerCropOrigin(width: width, height: height, crop: imageSize)
+        return whole.cropped(x: left, y: top, width: imageSize, height: imageSize)
+    }
+
+    /// torchvision `Resize(R)`'s size: the short side R, the long side ⌊R·long/short⌋.
+    static func shortSideSize(width: Int, height: Int, shortSide: Int) -> (width: Int, height: Int) {
+        width <= height ? (shortSide, shortSide * height / width) : (shortSide * width / height, shortSide)
+    }
+
+    /// torchvision `CenterCrop(S)`'s corner: round((W − S) / 2) with Python's rounding,
+    /// half to even (a 1-pixel surplus puts the crop at 0, a 3-pixel one at 2).
+    static func centerCropOrigin(width: Int, height: Int, crop: Int) -> (x: Int, y: Int) {
+        func origin(_ surplus: Int) -> Int { Int((Double(surplus) / 2).rounded(.toNearestOrEven)) }
+        return (origin(width - crop), origin(height - crop))
     }
 
     /// Scales and normalises an S x S image into `output` ([3, S, S], planar).

@@ -29,6 +29,18 @@ public struct RGBImage: Equatable, Sendable {
         self.init(width: width, height: height, pixels: pixels)
     }
 
+    /// The `width` x `height` rectangle whose top-left pixel is (x, y), inside the image.
+    public func cropped(x: Int, y: Int, width: Int, height: Int) -> RGBImage {
+        precondition(x >= 0 && y >= 0 && width > 0 && height > 0 && x + width <= self.width && y + height <= self.height,
+                     "crop \(width)x\(height) at (\(x), \(y)) is outside the \(self.width)x\(self.height) image")
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        for row in 0..<height {
+            let from = 3 * ((y + row) * self.width + x)
+            pixels.replaceSubrange((3 * row * width)..<(3 * (row + 1) * width), with: self.pixels[from..<(from + 3 * width)])
+        }
+        return RGBImage(width: width, height: height, pixels: pixels)
+    }
+
     /// The (red, green, blue) of pixel (x, y).
     public subscript(x: Int, y: Int) -> (red: UInt8, green: UInt8, blue: UInt8) {
         let index = 3 * (y * width + x)

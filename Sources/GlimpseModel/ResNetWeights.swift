@@ -50,6 +50,18 @@ public enum ResNetWeights {
         return ResNetEncoder(architecture: architecture, gridSize: gridSize, convolutions: convolutions)
     }
 
+    /// The architecture a torchvision state dict's names say it is; a state dict of no
+    /// supported ResNet is an error saying what it is.
+    public static func architecture(of file: SafeTensorsFile) throws(CheckpointError) -> ResNetArchitecture {
+        let prefix = file.names.allSatisfy { $0.hasPrefix("module.") } ? "module." : ""
+        let found = describeResNet(names: Set(file.names.map { String($0.dropFirst(prefix.count)) }))
+        guard let found, let architecture = ResNetArchitecture(rawValue: found) else {
+            throw CheckpointError(path: file.path, reason: .wrongArchitecture(
+                expected: "resnet18, resnet34 or resnet50", found: found ?? "no torchvision ResNet (no layer1.0.conv1.weight)"))
+        }
+        return architecture
+    }
+
     /// W' = W·s, b' = β − μ·s with s = γ/√(σ² + ε), in Double.
     static func fold(_ weight: [Float], spec: ResNetConvolution, gamma: [Float], beta: [Float], mean: [Float],
                      variance: [Float]) -> Conv2d {

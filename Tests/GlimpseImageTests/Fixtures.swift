@@ -31,6 +31,7 @@ enum Fixtures {
         var detected: String?
         var outputWidth: Int?
         var outputHeight: Int?
+        var shortSide: Int?
         var note: String
 
         var description: String { "\(name) (\(note))" }

@@ -15,6 +15,41 @@ struct PreprocessingTests {
         #expect(difference == 0, "\(fixture.description): max difference \(difference) levels")
     }
 
+    @Test("with a short side, the input is torchvision's Resize then CenterCrop, pixel for pixel",
+          arguments: Fixtures.cases("resize-crop"))
+    func resizeThenCenterCrop(_ fixture: Fixtures.Case) throws {
+        let source = RGBImage(width: try #require(fixture.width), height: try #require(fixture.height),
+                              pixels: Fixtures.bytes(fixture.name))
+        let preprocessing = Preprocessing(imageSize: try #require(fixture.outputWidth), resizeShortSide: fixture.shortSide)
+        let cropped = preprocessing.resized(source)
+        #expect(cropped.width == fixture.outputWidth && cropped.height == fixture.outputHeight)
+        let difference = maxDifference(cropped.pixels, Fixtures.bytes(try #require(fixture.expected)))
+        #expect(difference == 0, "\(fixture.description): max difference \(difference) levels")
+    }
+
+    @Test("portrait images crop the same way, rotated; a square one only shrinks")
+    func cropGeometry() {
+        let landscape = RGBImage(width: 60, height: 30, pixels: (0..<(60 * 30 * 3)).map { UInt8($0 % 251) })
+        let portrait = RGBImage(width: 30, height: 60, pixels: (0..<(60 * 30 * 3)).map { index in
+            let (y, x, channel) = (index / 90, (index / 3) % 30, index % 3) // portrait pixel (x, y) = landscape (y, x)
+            return UInt8((3 * (x * 60 + y) + channel) % 251)
+        })
+        let preprocessing = Preprocessing(imageSize: 16, resizeShortSide: 20)
+        let (fromLandscape, fromPortrait) = (preprocessing.resized(landscape), preprocessing.resized(portrait))
+        // The transpose of the landscape crop, up to the 8-bit rounding between the two
+        // resize passes, which run in the other order on the transposed image.
+        var largest = 0
+        for y in 0..<16 {
+            for x in 0..<16 {
+                let (a, b) = (fromLandscape[x, y], fromPortrait[y, x])
+                largest = max(largest, abs(Int(a.red) - Int(b.red)), abs(Int(a.green) - Int(b.green)), abs(Int(a.blue) - Int(b.blue)))
+            }
+        }
+        #expect(largest <= 1, "portrait and landscape crops differ by \(largest) levels")
+        let square = RGBImage(width: 40, height: 40, fill: (red: 9, green: 8, blue: 7))
+        #expect(preprocessing.resized(square) == RGBImage(width: 16, height: 16, fill: (red: 9, green: 8, blue: 7)))
+    }
+
     @Test("shrinking averages instead of aliasing: fine stripes become flat gray")
     func shrinkingIsAntialiased() {
         // Alternating black and white columns, shrunk 8x: a point sampler would give

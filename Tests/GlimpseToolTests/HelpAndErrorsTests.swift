@@ -8,7 +8,7 @@ struct HelpAndErrorsTests {
         ("caption", "Caption images"), ("batch", "Caption every image in a folder tree"), ("train", "USAGE: glimpse train"),
         ("evaluate", "USAGE: glimpse evaluate"), ("score", "USAGE: glimpse score"), ("info", "USAGE: glimpse info"),
         ("inspect", "USAGE: glimpse inspect"), ("synth", "USAGE: glimpse synth"), ("import", "USAGE: glimpse import"),
-        ("export", "USAGE: glimpse export"),
+        ("export", "USAGE: glimpse export"), ("import-encoder", "BatchNorm is folded"),
     ])
     func help(command: String, text: String) throws {
         let outcome = try ToolRunner.run([command, "--help"], timeout: 30)
