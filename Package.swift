@@ -99,7 +99,8 @@ let package = Package(
 
         // MARK: Benchmarks (release mode: swift run -c release glimpse-benchmarks)
         .executableTarget(name: "GlimpseBenchmarks",
-                          dependencies: ["GlimpseTensor", "GlimpseLayers", "GlimpseModel", "GlimpseImage", "GlimpseData"],
+                          dependencies: ["GlimpseTensor", "GlimpseLayers", "GlimpseModel", "GlimpseImage", "GlimpseData",
+                                         "GlimpseSafeTensors"],
                           path: "Benchmarks/GlimpseBenchmarks"),
 
         // MARK: Tests

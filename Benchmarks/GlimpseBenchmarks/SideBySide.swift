@@ -3,6 +3,7 @@ import GlimpseData
 import GlimpseImage
 import GlimpseLayers
 import GlimpseModel
+import GlimpseSafeTensors
 import GlimpseTensor
 
 /// The Glimpse half of Scripts/side_by_side.py: one measurement per process, so that the
@@ -12,14 +13,19 @@ import GlimpseTensor
 ///     glimpse-benchmarks --side-by-side train --images DIR --captions-file TSV --captions-per-image 1|5
 ///                        [--model M] [--batch 32] [--warmup 2] [--steps 5]
 ///     glimpse-benchmarks --side-by-side latency IMAGE [--model M] [--beam K] [--warmup 3] [--repeats 20]
+///     glimpse-benchmarks --side-by-side features --state-dict R.safetensors --images DIR [--batch 16] [--size 224]
+///                        [--warmup 2] [--repeats 5]
 ///
 /// `train`: `Trainer.step` (Adam 1e-3, clipping at Trainer's default norm 5, BatchNorm
 /// in training mode, dropout) on the model's own weights, one fixed batch of the first
 /// `--batch` images of the captions file (decoded and preprocessed once, untimed).
 /// `latency`: one image from its file, as `glimpse caption` does it: decode →
 /// Preprocessing → encoder → CaptionSearch, with the command's decoding options.
+/// `features`: a torchvision ResNet state dict imported as `glimpse import-encoder` does, then
+/// the encoder's forward pass on one fixed batch of the folder's first `--batch` images
+/// (decoded and preprocessed once, untimed: Resize(⌊size·8/7⌋) + CenterCrop(size)).
 struct SideBySideOptions {
-    enum Mode: String { case train, latency }
+    enum Mode: String { case train, latency, features }
     var mode: Mode
     var modelPath: String
     var imagesFolder: String?
@@ -31,6 +37,8 @@ struct SideBySideOptions {
     var repeats = 20
     var beam = 1
     var image: String?
+    var stateDict: String?
+    var size = 224
 
     /// The shipped model, as SwiftPM copies it beside the executables (glimpse's own lookup).
     static var defaultModelPath: String {
@@ -46,7 +54,7 @@ struct SideBySideOptions {
             exit(2)
         }
         guard let first = arguments.first, let mode = Mode(rawValue: first) else {
-            fail("give a mode: train or latency")
+            fail("give a mode: train, latency or features")
         }
         self.mode = mode
         modelPath = Self.defaultModelPath
@@ -73,6 +81,8 @@ struct SideBySideOptions {
             case "--steps": steps = number()
             case "--repeats": repeats = number()
             case "--beam": beam = number()
+            case "--state-dict": stateDict = text()
+            case "--size": size = number()
             default:
                 if argument.hasPrefix("--") || image != nil { fail("unknown argument \(argument)") }
                 image = argument
@@ -86,6 +96,9 @@ struct SideBySideOptions {
         case .latency:
             if image == nil { fail("latency needs an IMAGE") }
             if beam < 1 || repeats < 1 { fail("--beam and --repeats must be positive") }
+        case .features:
+            if stateDict == nil || imagesFolder == nil { fail("features needs --state-dict FILE and --images DIR") }
+            if batch < 1 || repeats < 1 || size < 32 { fail("--batch and --repeats must be positive, --size at least 32") }
         }
     }
 }
@@ -137,6 +150,7 @@ func runSideBySide(_ arguments: [String]) {
     switch options.mode {
     case .train: sideBySideTraining(options)
     case .latency: sideBySideLatency(options)
+    case .features: sideBySideFeatures(options)
     }
 }
 
@@ -242,5 +256,53 @@ private func sideBySideLatency(_ options: SideBySideOptions) {
         "median_ms": median(times) * 1000, "min_ms": times.min()! * 1000,
         "cpu_ms": (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.repeats) * 1000,
         "caption": words, "peak_rss_mb": Double(endUsage.peakRSSKilobytes) / 1024,
+    ])
+}
+
+/// Feature extraction throughput: images per second of the ResNet encoder's forward pass,
+/// the median batch time over `repeats` after `warmup`.
+private func sideBySideFeatures(_ options: SideBySideOptions) {
+    let encoder: ResNetEncoder
+    do {
+        let file = try SafeTensorsFile(contentsOf: options.stateDict!)
+        encoder = try ResNetWeights.importTorchvision(file, architecture: ResNetWeights.architecture(of: file),
+                                                      gridSize: options.size / 32)
+    } catch {
+        print("glimpse-benchmarks: \(error)")
+        exit(1)
+    }
+    let folder = options.imagesFolder!
+    let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+        .filter { $0.hasSuffix(".jpg") || $0.hasSuffix(".png") }.sorted()
+    guard files.count >= options.batch else {
+        print("glimpse-benchmarks: \(folder) has \(files.count) images, fewer than --batch \(options.batch)")
+        exit(1)
+    }
+    let preprocessing = Preprocessing(imageSize: options.size, resizeShortSide: options.size * 8 / 7)
+    let decoder = ImageDecoder()
+    let inputs = files.prefix(options.batch).map { prepare(folder + "/" + $0, decoder: decoder, preprocessing: preprocessing) }
+    let images = Tensor(shape: [options.batch, 3, options.size, options.size], scalars: inputs.flatMap { $0 })
+    var features = encoder(images)
+    for _ in 1..<max(1, options.warmup ?? 2) { features = encoder(images) }
+    var times: [Double] = []
+    let startUsage = processUsage()
+    for _ in 0..<options.repeats {
+        let start = seconds()
+        features = encoder(images)
+        times.append(seconds() - start)
+    }
+    let endUsage = processUsage()
+    let checksum = features.sum()
+    print(String(format: "features, %@ at %d, batch %d: %.1f images/s (median batch %.0f ms, min %.0f), %.0f ms CPU per batch, "
+                    + "peak RSS %.0f MB, checksum %.6g", encoder.architecture.rawValue, options.size, options.batch,
+                 Double(options.batch) / median(times), median(times) * 1000, times.min()! * 1000,
+                 (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.repeats) * 1000,
+                 Double(endUsage.peakRSSKilobytes) / 1024, checksum))
+    printResult([
+        "side": "glimpse", "mode": "features", "arch": encoder.architecture.rawValue, "size": options.size,
+        "batch": options.batch, "repeats": options.repeats, "images_per_second": Double(options.batch) / median(times),
+        "median_ms": median(times) * 1000, "min_ms": times.min()! * 1000, "feature_sum": checksum,
+        "cpu_ms": (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.repeats) * 1000,
+        "peak_rss_mb": Double(endUsage.peakRSSKilobytes) / 1024,
     ])
 }

@@ -70,6 +70,9 @@ struct ImageCacheTests {
         try large.fill([path])
         #expect(small.pixels(for: path)?.count == 8 * 8 * 3)
         #expect(large.pixels(for: path)?.count == 12 * 12 * 3)
+        // The same S cropped torchvision's way is another cache, never the squashed one's pixels.
+        let cropped = try ImageCache(directory: folder.path + "/cache", preprocessing: Preprocessing(imageSize: 8, resizeShortSide: 9))
+        #expect(cropped.pixelsPath != small.pixelsPath && !cropped.contains(path))
     }
 
     @Test("a full disk part way through a fill: ENOSPC named with the file, the partial slots removed, the next fill completes")
