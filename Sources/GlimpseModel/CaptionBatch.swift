@@ -3,10 +3,17 @@ import GlimpseTensor
 
 /// A training minibatch: N images and any number of captions, each naming its image.
 /// The encoder runs once per image however many captions the image has.
+///
+/// A batch may instead carry the images' encoder features (`init(features:captions:)`), read
+/// from a feature cache: a model with a frozen pretrained encoder then trains and validates
+/// its decoder without running the encoder again.
 public struct CaptionBatch: Sendable {
-    /// [N, 3, S, S], planar, as `Preprocessing` writes them.
+    /// [N, 3, S, S], planar, as `Preprocessing` writes them; or, when `isEncoded`, the
+    /// images' features [N, P, D] exactly as the model's encoder gives them.
     public var images: Tensor
     public var captions: [Caption]
+    /// Whether `images` holds encoder features rather than pixels.
+    public private(set) var isEncoded = false
 
     /// One caption: its words' ids w1 … wn, without `<start>`, `<end>` or padding
     /// (the model adds the first two and needs none of the third).
@@ -36,6 +43,18 @@ public struct CaptionBatch: Sendable {
         self.images = images
         self.captions = captions
     }
+
+    /// A batch of already-encoded images: `features` [N, P, D], as the model's encoder (a
+    /// frozen pretrained one) gives them.
+    public init(features: Tensor, captions: [Caption]) {
+        precondition(features.rank == 3, "batch features must be [N, P, D], got \(features.shape)")
+        self.init(images: Tensor(zeros: [features.shape[0], 3, 1, 1]), captions: captions)
+        images = features
+        isEncoded = true
+    }
+
+    /// N
+    public var imageCount: Int { images.shape[0] }
 
     /// The total number of predicted tokens (words plus one `<end>` per caption).
     public var tokenCount: Int { captions.reduce(0) { $0 + $1.stepCount } }

@@ -11,6 +11,10 @@ public struct CaptioningModel: Parameterized, Sendable {
     /// `word_detector`, D → V: the training-only head of the word-detection loss
     /// (`WordDetection`), present exactly when `configuration.hasWordDetector`.
     public var wordDetector: Linear?
+    /// The frozen ImageNet ResNet that encodes the images in place of `encoder` (which then
+    /// has no stages), present exactly when `configuration.pretrainedEncoder` names it.
+    /// Not a parameter: training never changes it.
+    public let pretrainedEncoder: ResNetEncoder?
 
     public struct Gradients: Sendable {
         public var encoder: Encoder.Gradients
@@ -20,9 +24,11 @@ public struct CaptioningModel: Parameterized, Sendable {
 
     /// A model from existing parts (a checkpoint's); their shapes must fit `configuration`,
     /// and `wordDetector` is given exactly when the configuration has one.
-    public init(configuration: ModelConfiguration, encoder: Encoder, decoder: Decoder, wordDetector: Linear? = nil) {
+    public init(configuration: ModelConfiguration, encoder: Encoder, decoder: Decoder, wordDetector: Linear? = nil,
+                pretrainedEncoder: ResNetEncoder? = nil) {
         precondition((wordDetector != nil) == configuration.hasWordDetector,
                      "a word detector goes with wordLossWeight > 0, and only then")
+        CaptioningModel.checkPretrained(pretrainedEncoder, configuration)
         precondition(encoder.stages.count == configuration.stageCount,
                      "\(encoder.stages.count) encoder stages for a configuration of \(configuration.stageCount)")
         self.configuration = configuration
@@ -30,17 +36,35 @@ public struct CaptioningModel: Parameterized, Sendable {
         self.encoder.positionFeatures = configuration.positionFeatures
         self.decoder = decoder
         self.wordDetector = wordDetector
+        self.pretrainedEncoder = pretrainedEncoder
     }
 
-    /// A freshly initialised model (PyTorch's default initialisation for every layer).
-    public init(configuration: ModelConfiguration, using generator: inout SeededGenerator) {
+    /// A freshly initialised model (PyTorch's default initialisation for every layer);
+    /// `pretrainedEncoder` is given exactly when the configuration names one.
+    public init(configuration: ModelConfiguration, pretrainedEncoder: ResNetEncoder? = nil,
+                using generator: inout SeededGenerator) {
+        CaptioningModel.checkPretrained(pretrainedEncoder, configuration)
         self.configuration = configuration
+        self.pretrainedEncoder = pretrainedEncoder
         encoder = Encoder(configuration: configuration, using: &generator)
         decoder = Decoder(configuration: configuration, using: &generator)
         // Drawn after everything else, so models without the head initialise as before.
         wordDetector = configuration.hasWordDetector
             ? Linear(inputSize: configuration.featureSize, outputSize: configuration.vocabularySize, using: &generator)
             : nil
+    }
+
+    /// The encoder's architecture and grid against the configuration's (its digest is checked
+    /// where weights are read: `Checkpoint`, the training's set-up).
+    private static func checkPretrained(_ encoder: ResNetEncoder?, _ configuration: ModelConfiguration) {
+        switch (encoder, configuration.pretrainedEncoder) {
+        case (nil, nil): return
+        case let (encoder?, expected?):
+            precondition(encoder.architecture == expected.architecture && encoder.gridSize == expected.gridSize,
+                         "a \(encoder.architecture) encoder at g = \(encoder.gridSize) for a configuration of \(expected)")
+        default:
+            preconditionFailure("a pretrained encoder goes with configuration.pretrainedEncoder, and only then")
+        }
     }
 
     /// Every tensor's names, shape and place (`ParameterTable`): the source of the paths below.

@@ -123,7 +123,8 @@ public struct Checkpoint: Sendable {
             throw CheckpointError(path: path, reason: .badMetadata(key: "configuration", problem: "\(error)"))
         }
         do {
-            try SafeTensorsWriter.write(model.namedTensors(), metadata: metadata, to: path)
+            try SafeTensorsWriter.write(model.namedTensors().merging(model.pretrainedEncoderTensors) { first, _ in first },
+                                        metadata: metadata, to: path)
         } catch {
             throw CheckpointError(path: path, reason: .file(error.reasonDescription))
         }
@@ -192,6 +193,7 @@ public struct Checkpoint: Sendable {
         }
         let model = try CaptioningModel(configuration: configuration, tensorsFrom: file)
         let expected = Set(ParameterTable(configuration: configuration).entries.map(\.name))
+            .union(model.pretrainedEncoderTensors.keys)
         if let unexpected = file.names.first(where: { !expected.contains($0) }) {
             throw fail(.unexpectedTensor(unexpected))
         }
@@ -297,7 +299,28 @@ extension CaptioningModel {
                                              inputBias: take(lstm, \.inputBias), recurrentBias: take(lstm, \.recurrentBias)),
                               output: linear(\.decoder.output),
                               dropout: Dropout(probability: configuration.dropout))
+        var pretrainedEncoder: ResNetEncoder? = nil
+        if let expected = configuration.pretrainedEncoder {
+            let read = try ResNetWeights.readFolded(file, prefix: CaptioningModel.pretrainedEncoderPrefix,
+                                                    architecture: expected.architecture, gridSize: expected.gridSize)
+            let digest = ResNetWeights.digest(read)
+            guard digest == expected.digest else {
+                throw CheckpointError(path: file.path, reason: .badMetadata(
+                    key: "configuration", problem: "the encoder's weights have digest \(digest), the configuration says \(expected.digest)"))
+            }
+            pretrainedEncoder = read
+        }
         self.init(configuration: configuration, encoder: Encoder(stages: stages), decoder: decoder,
-                  wordDetector: configuration.hasWordDetector ? linear(\.wordDetector!) : nil)
+                  wordDetector: configuration.hasWordDetector ? linear(\.wordDetector!) : nil,
+                  pretrainedEncoder: pretrainedEncoder)
+    }
+
+    /// Where a checkpoint keeps a pretrained encoder's folded convolutions:
+    /// `image_encoder.conv1.weight`, `image_encoder.layer1.0.conv1.bias`, …
+    public static let pretrainedEncoderPrefix = "image_encoder."
+
+    /// The pretrained encoder's tensors as a checkpoint stores them (none for the small CNN).
+    public var pretrainedEncoderTensors: [String: ShapedArray<Float>] {
+        pretrainedEncoder.map { ResNetWeights.foldedTensors($0, prefix: CaptioningModel.pretrainedEncoderPrefix) } ?? [:]
     }
 }

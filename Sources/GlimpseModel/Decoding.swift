@@ -83,7 +83,20 @@ extension CaptioningModel {
         let imageSize = configuration.imageSize
         precondition(images.rank == 4 && images.shape.dropFirst().elementsEqual([3, imageSize, imageSize]),
                      "images must be [N, 3, \(imageSize), \(imageSize)], got \(images.shape)")
-        let features = encoder(images)
+        return encode(features: features(of: images))
+    }
+
+    /// The encoder's features of images [N, 3, S, S] in inference mode: [N, P, D].
+    public func features(of images: Tensor) -> Tensor {
+        if let pretrainedEncoder { return pretrainedEncoder(images, positions: configuration.positionFeatures) }
+        return encoder(images)
+    }
+
+    /// What the decoder needs of features [N, P, D] (`features(of:)`, or a feature cache's).
+    public func encode(features: Tensor) -> EncodedImages {
+        precondition(features.rank == 3 && features.shape[1] == configuration.locationCount
+                        && features.shape[2] == configuration.featureSize,
+                     "features must be [N, \(configuration.locationCount), \(configuration.featureSize)], got \(features.shape)")
         let meanFeatures = features.sum(alongAxis: 1).scaled(by: 1 / Float(configuration.locationCount))
         return EncodedImages(features: features, projectedFeatures: decoder.attention.projectFeatures(features),
                              initialHidden: decoder.initialHidden(meanFeatures),
@@ -129,7 +142,7 @@ extension CaptioningModel {
         let layout = PackedLayout(captions: batch.captions)
         let rowCount = batch.captions.count
         let targets = layout.targets(captions: batch.captions) // [Σ B_t]
-        let encoded = encode(batch.images)
+        let encoded = batch.isEncoded ? encode(features: batch.images) : encode(batch.images)
         var state = encoded.initialState(imageIndices: layout.rowImages)
         var logits = Tensor(zeros: [layout.tokenCount, configuration.vocabularySize]) // [Σ B_t, V], packed
         var attentionSums = Tensor(zeros: [rowCount, configuration.locationCount]) // Σ_t α_t, [B, P]

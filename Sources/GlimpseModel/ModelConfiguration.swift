@@ -31,11 +31,31 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
     /// with β > 0 has the training-only head `word_detector` (D → V); captioning ignores it.
     /// Off (and not written) in models made before it.
     public let wordLossWeight: Float
+    /// A frozen, ImageNet-trained ResNet in place of the small CNN (`stageChannels` is then
+    /// empty): its architecture, grid and weights' digest. Its weights travel in the checkpoint
+    /// beside the decoder's. nil (and not written) for the small CNN.
+    public let pretrainedEncoder: PretrainedEncoder?
+
+    /// Which ResNet encodes the images, at what grid, and which weights (`ResNetWeights.digest`).
+    public struct PretrainedEncoder: Codable, Equatable, Sendable {
+        public let architecture: ResNetArchitecture
+        /// g
+        public let gridSize: Int
+        /// 16 hex digits: the weights the decoder was trained on.
+        public let digest: String
+
+        public init(architecture: ResNetArchitecture, gridSize: Int, digest: String) {
+            self.architecture = architecture
+            self.gridSize = gridSize
+            self.digest = digest
+        }
+    }
 
     public init(vocabularySize: Int, imageSize: Int = 128, stageChannels: [Int] = [32, 64, 128, 256],
                 embeddingSize: Int = 128, attentionSize: Int = 128, hiddenSize: Int = 256,
                 dropout: Float = 0.5, attentionRegularization: Float = 1,
-                positionFeatures: Bool = false, wordLossWeight: Float = 0) throws(ModelConfigurationError) {
+                positionFeatures: Bool = false, wordLossWeight: Float = 0,
+                pretrainedEncoder: PretrainedEncoder? = nil) throws(ModelConfigurationError) {
         self.vocabularySize = vocabularySize
         self.imageSize = imageSize
         self.stageChannels = stageChannels
@@ -46,23 +66,30 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
         self.attentionRegularization = attentionRegularization
         self.positionFeatures = positionFeatures
         self.wordLossWeight = wordLossWeight
+        self.pretrainedEncoder = pretrainedEncoder
         try validate()
     }
 
-    /// g = S / 2^stages: the side of the feature grid.
-    public var gridSize: Int { imageSize >> stageChannels.count }
+    /// g: the side of the feature grid, S / 2^stages for the small CNN.
+    public var gridSize: Int { pretrainedEncoder?.gridSize ?? imageSize >> stageChannels.count }
     /// P = g²
     public var locationCount: Int { gridSize * gridSize }
     /// D: the size of a location's feature vector, the last stage's channels (plus 2
     /// coordinates with `positionFeatures`).
     public var featureSize: Int { encoderChannels + (positionFeatures ? 2 : 0) }
     /// The last stage's channels: the encoder's part of D.
-    public var encoderChannels: Int { stageChannels.last ?? 0 }
+    public var encoderChannels: Int { pretrainedEncoder?.architecture.featureSize ?? stageChannels.last ?? 0 }
     /// The number of encoder stages.
     public var stageCount: Int { stageChannels.count }
 
     private func validate() throws(ModelConfigurationError) {
-        guard !stageChannels.isEmpty else { throw .noStages }
+        if let pretrainedEncoder {
+            guard stageChannels.isEmpty else { throw .stagesWithPretrainedEncoder }
+            guard pretrainedEncoder.gridSize >= 1 else { throw .nonPositive(field: "pretrainedEncoder.gridSize", value: pretrainedEncoder.gridSize) }
+            guard imageSize >= 32 else { throw .imageTooSmallForResNet(imageSize) }
+        } else {
+            guard !stageChannels.isEmpty else { throw .noStages }
+        }
         if let bad = stageChannels.firstIndex(where: { $0 <= 0 }) {
             throw .nonPositive(field: "stageChannels[\(bad)]", value: stageChannels[bad])
         }
@@ -70,7 +97,7 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
                                ("attentionSize", attentionSize), ("hiddenSize", hiddenSize)] where value <= 0 {
             throw .nonPositive(field: field, value: value)
         }
-        guard stageChannels.count < 31, imageSize % (1 << stageChannels.count) == 0 else {
+        guard stageChannels.count < 31, pretrainedEncoder != nil || imageSize % (1 << stageChannels.count) == 0 else {
             throw .imageSizeNotDivisible(imageSize: imageSize, stages: stageChannels.count)
         }
         guard vocabularySize >= 4 else { throw .vocabularyTooSmall(vocabularySize) }
@@ -86,10 +113,10 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case imageSize, stageChannels, embeddingSize, attentionSize, hiddenSize, dropout,
-             attentionRegularization, vocabularySize, positionFeatures, wordLossWeight
+             attentionRegularization, vocabularySize, positionFeatures, wordLossWeight, pretrainedEncoder
     }
 
-    /// `positionFeatures` and `wordLossWeight` are written only when on, so that files of models without it are
+    /// `positionFeatures`, `wordLossWeight` and `pretrainedEncoder` are written only when on, so that files of models without it are
     /// byte for byte what they were before it existed.
     public func encode(to encoder: any Swift.Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
@@ -103,6 +130,7 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
         try container.encode(vocabularySize, forKey: .vocabularySize)
         if positionFeatures { try container.encode(true, forKey: .positionFeatures) }
         if wordLossWeight > 0 { try container.encode(wordLossWeight, forKey: .wordLossWeight) }
+        if let pretrainedEncoder { try container.encode(pretrainedEncoder, forKey: .pretrainedEncoder) }
     }
 
     /// Decodes and validates; an invalid configuration is a `DecodingError.dataCorrupted`
@@ -119,7 +147,8 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
                           dropout: container.decode(Float.self, forKey: .dropout),
                           attentionRegularization: container.decode(Float.self, forKey: .attentionRegularization),
                           positionFeatures: container.decodeIfPresent(Bool.self, forKey: .positionFeatures) ?? false,
-                          wordLossWeight: container.decodeIfPresent(Float.self, forKey: .wordLossWeight) ?? 0)
+                          wordLossWeight: container.decodeIfPresent(Float.self, forKey: .wordLossWeight) ?? 0,
+                          pretrainedEncoder: container.decodeIfPresent(PretrainedEncoder.self, forKey: .pretrainedEncoder))
         } catch let error as ModelConfigurationError {
             throw DecodingError.dataCorrupted(DecodingError.Context(
                 codingPath: decoder.codingPath, debugDescription: error.description, underlyingError: error))
@@ -138,6 +167,10 @@ public enum ModelConfigurationError: Error, Equatable, Sendable, CustomStringCon
     case dropoutOutOfRange(Float)
     case negativeRegularization(Float)
     case negativeWordLossWeight(Float)
+    /// A pretrained ResNet replaces the small CNN's stages; a configuration has one or the other.
+    case stagesWithPretrainedEncoder
+    /// A ResNet halves the image five times: S must be at least 32.
+    case imageTooSmallForResNet(Int)
 
     public var description: String {
         switch self {
@@ -149,6 +182,8 @@ public enum ModelConfigurationError: Error, Equatable, Sendable, CustomStringCon
         case .dropoutOutOfRange(let value): return "dropout must be in [0, 1), got \(value)"
         case .negativeRegularization(let value): return "attention regularisation must be finite and ≥ 0, got \(value)"
         case .negativeWordLossWeight(let value): return "the word-detection loss weight must be finite and ≥ 0, got \(value)"
+        case .stagesWithPretrainedEncoder: return "a model with a pretrained encoder has no encoder stages of its own"
+        case .imageTooSmallForResNet(let size): return "a ResNet encoder needs images of at least 32 pixels, got \(size)"
         }
     }
 }

@@ -163,12 +163,13 @@ public struct ResNetEncoder: Sendable {
         [stem] + stages.flatMap { $0.flatMap { $0.main + ($0.downsample.map { [$0] } ?? []) } }
     }
 
-    /// Inference: images [N, 3, S, S] (S ≥ 32) → features [N, P, D].
-    public func callAsFunction(_ images: Tensor) -> Tensor {
+    /// Inference: images [N, 3, S, S] (S ≥ 32) → features [N, P, D]; with `positions`, each
+    /// location's cell centre (x, y) follows its channels, D = channels + 2 (as `Encoder`).
+    public func callAsFunction(_ images: Tensor, positions: Bool = false) -> Tensor {
         precondition(images.rank == 4 && images.shape[1] == 3 && images.shape[2] >= 32 && images.shape[3] >= 32,
                      "a ResNet encoder needs images [N, 3, S, S] with S ≥ 32, got \(images.shape)")
         let grid = AdaptiveAvgPool2d(outputSize: gridSize)(fused.lastStage(images))
-        return Encoder.gridToLocations(grid)
+        return Encoder.gridToLocations(grid, positions: positions)
     }
 }
 

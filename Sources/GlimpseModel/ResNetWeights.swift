@@ -80,20 +80,25 @@ public enum ResNetWeights {
     /// An encoder file: `conv1.weight`, `conv1.bias`, `layer1.0.conv1.weight`, … (folded, F32),
     /// with the architecture and `digest` in its metadata. Written atomically.
     public static func write(_ encoder: ResNetEncoder, to path: String) throws(CheckpointError) {
-        var tensors: [String: ShapedArray<Float>] = [:]
-        for (spec, layer) in zip(encoder.architecture.convolutions, encoder.convolutions) {
-            tensors[spec.name + ".weight"] = ShapedArray(shape: layer.weight.shape, values: layer.weight.scalars)
-            tensors[spec.name + ".bias"] = ShapedArray(shape: [spec.outputChannels], values: layer.bias!.scalars)
-        }
         let metadata = ["format": format, "architecture": encoder.architecture.rawValue, "digest": digest(encoder)]
         do {
-            try SafeTensorsWriter.write(tensors, metadata: metadata, to: path)
+            try SafeTensorsWriter.write(foldedTensors(encoder), metadata: metadata, to: path)
         } catch {
             throw CheckpointError(path: path, reason: .file(error.description))
         }
     }
 
-    /// Reads an encoder file written by `write`.
+    /// The folded convolutions by name: `prefix` + torchvision's convolution name + `.weight` / `.bias`.
+    public static func foldedTensors(_ encoder: ResNetEncoder, prefix: String = "") -> [String: ShapedArray<Float>] {
+        var tensors: [String: ShapedArray<Float>] = [:]
+        for (spec, layer) in zip(encoder.architecture.convolutions, encoder.convolutions) {
+            tensors[prefix + spec.name + ".weight"] = ShapedArray(shape: layer.weight.shape, values: layer.weight.scalars)
+            tensors[prefix + spec.name + ".bias"] = ShapedArray(shape: [spec.outputChannels], values: layer.bias!.scalars)
+        }
+        return tensors
+    }
+
+    /// Reads an encoder file written by `write`: nothing but the architecture's folded tensors.
     public static func read(_ file: SafeTensorsFile, gridSize: Int = 7) throws(CheckpointError) -> ResNetEncoder {
         guard let found = file.metadata["format"] else { throw CheckpointError(path: file.path, reason: .missingMetadata(key: "format")) }
         guard found == format else { throw CheckpointError(path: file.path, reason: .unsupportedFormat(found: found)) }
@@ -104,18 +109,24 @@ public enum ResNetWeights {
             throw CheckpointError(path: file.path, reason: .badMetadata(
                 key: "architecture", problem: "\"\(name)\" is not one of \(ResNetArchitecture.allCases.map(\.rawValue))"))
         }
+        let encoder = try readFolded(file, prefix: "", architecture: architecture, gridSize: gridSize)
+        let known = Set(foldedTensors(encoder).keys)
+        if let unexpected = file.names.filter({ !known.contains($0) }).sorted().first {
+            throw CheckpointError(path: file.path, reason: .unexpectedTensor(unexpected))
+        }
+        return encoder
+    }
+
+    /// The folded convolutions of `architecture` under `prefix` (an encoder file's, or a checkpoint's).
+    static func readFolded(_ file: SafeTensorsFile, prefix: String, architecture: ResNetArchitecture,
+                           gridSize: Int) throws(CheckpointError) -> ResNetEncoder {
         var convolutions: [Conv2d] = []
-        var known = Set<String>()
         for spec in architecture.convolutions {
-            let weight = try floats(file, spec.name + ".weight", shape: spec.weightShape)
-            let bias = try floats(file, spec.name + ".bias", shape: [spec.outputChannels])
-            known.formUnion([spec.name + ".weight", spec.name + ".bias"])
+            let weight = try floats(file, prefix + spec.name + ".weight", shape: spec.weightShape)
+            let bias = try floats(file, prefix + spec.name + ".bias", shape: [spec.outputChannels])
             convolutions.append(Conv2d(weight: Tensor(shape: spec.weightShape, scalars: weight),
                                        bias: Tensor(shape: [spec.outputChannels], scalars: bias),
                                        stride: spec.stride, padding: spec.padding))
-        }
-        if let unexpected = Set(file.names).subtracting(known).sorted().first {
-            throw CheckpointError(path: file.path, reason: .unexpectedTensor(unexpected))
         }
         return ResNetEncoder(architecture: architecture, gridSize: gridSize, convolutions: convolutions)
     }

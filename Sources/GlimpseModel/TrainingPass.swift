@@ -77,16 +77,28 @@ extension CaptioningModel {
                                           using generator: inout SeededGenerator) -> ForwardBackwardResult {
         let configuration = configuration
         let (imageSize, vocabularySize) = (configuration.imageSize, configuration.vocabularySize)
-        precondition(batch.images.shape.dropFirst().elementsEqual([3, imageSize, imageSize]),
+        precondition(batch.isEncoded || batch.images.shape.dropFirst().elementsEqual([3, imageSize, imageSize]),
                      "batch images \(batch.images.shape) do not fit the model's input [N, 3, \(imageSize), \(imageSize)]")
         precondition(!batch.captions.isEmpty, "a batch needs at least one caption")
         precondition(batch.captions.allSatisfy { $0.tokens.allSatisfy { $0 >= 0 && Int($0) < vocabularySize } },
                      "caption token outside the vocabulary 0..<\(vocabularySize)")
         let layout = PackedLayout(captions: batch.captions)
-        let (imageCount, rowCount) = (batch.images.shape[0], batch.captions.count)
+        let (imageCount, rowCount) = (batch.imageCount, batch.captions.count)
 
         // MARK: Forward
-        let (features, encoderCache) = encoder.forward(batch.images, mode: mode) // [N, P, D]
+        // The small CNN trains with the decoder; a pretrained encoder is frozen, and its
+        // features may come with the batch (from the feature cache).
+        var encoderCache: Encoder.Cache? = nil
+        let features: Tensor // [N, P, D]
+        if batch.isEncoded {
+            features = batch.images
+            precondition(features.shape.dropFirst().elementsEqual([configuration.locationCount, configuration.featureSize]),
+                         "batch features \(features.shape) do not fit the model's [N, \(configuration.locationCount), \(configuration.featureSize)]")
+        } else if pretrainedEncoder != nil {
+            features = self.features(of: batch.images)
+        } else {
+            (features, encoderCache) = encoder.forward(batch.images, mode: mode)
+        }
         let (logits, decoderCache) = decoder.forward( // [Σ B_t, V]
             features: features, captions: batch.captions, layout: layout, mode: mode,
             samplingProbability: samplingProbability, using: &generator)
@@ -131,12 +143,12 @@ extension CaptioningModel {
                                                 cache: consume decoderCache, into: &gradients.decoder)
         if let wordFeaturesGradient { featuresGradient += wordFeaturesGradient }
         let imagesGradient: Tensor
-        if !trainingEncoder {
+        if !trainingEncoder || encoderCache == nil {
             imagesGradient = Tensor(zeros: [0])
         } else if computingImagesGradient {
-            imagesGradient = encoder.backward(featuresGradient, cache: consume encoderCache, into: &gradients.encoder)
+            imagesGradient = encoder.backward(featuresGradient, cache: encoderCache.take()!, into: &gradients.encoder)
         } else {
-            encoder.backwardParameters(featuresGradient, cache: consume encoderCache, into: &gradients.encoder)
+            encoder.backwardParameters(featuresGradient, cache: encoderCache.take()!, into: &gradients.encoder)
             imagesGradient = Tensor(zeros: [0])
         }
         return ForwardBackwardResult(loss: loss, gradients: gradients, imagesGradient: imagesGradient,
