@@ -72,7 +72,7 @@ let package = Package(
         // MARK: The training loop (glimpse train as a library, so tests run it in-process)
         .target(name: "GlimpseTraining",
                 dependencies: ["GlimpseModel", "GlimpseCaptioning", "GlimpseData", "GlimpseMetrics", "GlimpseSynth", "GlimpseImage",
-                               "GlimpseTensor", "GlimpseLayers", "GlimpseSupport", "GlimpseText"]),
+                               "GlimpseTensor", "GlimpseLayers", "GlimpseSafeTensors", "GlimpseSupport", "GlimpseText"]),
 
         // MARK: Test support (assertClose, gradient checker); linked only into tests
         .target(name: "GlimpseTestSupport", dependencies: ["GlimpseTensor", "GlimpseLayers"]),

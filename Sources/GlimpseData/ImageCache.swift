@@ -65,11 +65,12 @@ public final class ImageCache: @unchecked Sendable {
     }
 }
 
-/// Results written by worker threads, each to its own index.
-final class ResultBox<Value>: @unchecked Sendable {
+/// Results written by worker threads, each to its own index (a cache maker's workers).
+public final class ResultBox<Value>: @unchecked Sendable {
     private var results: [Value?]
     private let lock = NSLock()
-    init(count: Int) { results = Array(repeating: nil, count: count) }
-    func set(_ index: Int, _ value: Value) { lock.lock(); results[index] = value; lock.unlock() }
-    var all: [Value] { lock.lock(); defer { lock.unlock() }; return results.map { $0! } }
+    public init(count: Int) { results = Array(repeating: nil, count: count) }
+    public func set(_ index: Int, _ value: Value) { lock.lock(); results[index] = value; lock.unlock() }
+    /// Every result, once each index has been set.
+    public var all: [Value] { lock.lock(); defer { lock.unlock() }; return results.map { $0! } }
 }

@@ -91,7 +91,8 @@ public struct SelfCriticalStepResult: Sendable {
 }
 
 extension Trainer {
-    /// One self-critical step on `images` [N, 3, S, S]: sample `perImage` captions per image,
+    /// One self-critical step on `images` [N, 3, S, S] (or, from a feature cache, their
+    /// features [N, P, D]): sample `perImage` captions per image,
     /// score them with `reward(image, caption)`, and step the decoder along the policy gradient.
     ///
     /// With `crossEntropyWeight` γ > 0 the loss adds γ times the mean cross-entropy of
@@ -102,7 +103,7 @@ extension Trainer {
                                           reward: (_ image: Int, _ caption: [Int32]) -> Double,
                                           references: [CaptionBatch.Caption] = [], crossEntropyWeight: Float = 0,
                                           using generator: inout SeededGenerator) -> SelfCriticalStepResult {
-        let encoded = model.encode(images)
+        let encoded = images.rank == 3 ? model.encode(features: images) : model.encode(images)
         let samples = model.sampleCaptions(encoded, perImage: count, maximumLength: maximumLength, using: &generator)
         let rewards = samples.indices.map { reward($0 / count, samples[$0]) }
         let advantages = SelfCritical.advantages(rewards: rewards, perImage: count)
@@ -116,7 +117,7 @@ extension Trainer {
             captions += references
             weights += Array(repeating: crossEntropyWeight * Float(sampleCount) / Float(referenceTokens), count: references.count)
         }
-        let batch = CaptionBatch(images: images, captions: captions)
+        let batch = images.rank == 3 ? CaptionBatch(features: images, captions: captions) : CaptionBatch(images: images, captions: captions)
         var result = model.lossAndGradients(for: batch, mode: .inference,
                                             normalization: LossNormalization(tokenCount: batch.tokenCount, captionCount: sampleCount),
                                             computingImagesGradient: false, captionWeights: weights, trainingEncoder: false,

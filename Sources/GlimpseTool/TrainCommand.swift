@@ -130,8 +130,18 @@ struct TrainCommand: ParsableCommand {
         """, valueName: "beta"))
     var wordLoss: Float = 0
 
-    @Option(help: "Image side S in pixels (a multiple of 2^stages).")
-    var imageSize = 128
+    @Option(help: ArgumentHelp("""
+        A pretrained ResNet encoder (glimpse import-encoder): frozen, each image's features computed once \
+        into the feature cache, only the decoder trained; the input is then torchvision's Resize(S·8/7) and \
+        CenterCrop(S), S 224 unless --image-size says otherwise.
+        """, valueName: "encoder.safetensors"))
+    var encoder: String?
+
+    @Option(help: "With --encoder: the side g of the feature grid the last stage is average-pooled to (P = g² locations).")
+    var grid: Int?
+
+    @Option(help: "Image side S in pixels (a multiple of 2^stages; default 128, or 224 with --encoder).")
+    var imageSize: Int?
 
     @Option(help: ArgumentHelp("Channels of each encoder stage, comma-separated.", valueName: "c1,c2,..."))
     var stageChannels = "32,64,128,256"
@@ -228,7 +238,17 @@ struct TrainCommand: ParsableCommand {
         options.earlyStoppingPatience = earlyStoppingPatience
         // Left out of config.json when it is the default, as in runs made before the option.
         options.selectBy = selectBy == .ciderD ? nil : selectBy
-        options.imageSize = imageSize
+        if encoder != nil && initialModel != nil {
+            throw ValidationError("--init starts from a model, which already has its encoder; leave out --encoder.")
+        }
+        if grid != nil && encoder == nil { throw ValidationError("--grid sets a pretrained encoder's grid: give --encoder too.") }
+        if let grid, !(1...32).contains(grid) { throw ValidationError("--grid must be from 1 to 32, got \(grid).") }
+        if encoder != nil, let imageSize, imageSize < 32 {
+            throw ValidationError("--image-size must be at least 32 for a ResNet encoder, got \(imageSize).")
+        }
+        options.encoder = encoder
+        options.gridSize = grid
+        options.imageSize = imageSize ?? (encoder == nil ? 128 : 224)
         let channels = stageChannels.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !channels.isEmpty, channels.allSatisfy({ $0 != nil }) else {
             throw ValidationError("--stage-channels must be comma-separated whole numbers, got \"\(stageChannels)\".")

@@ -74,16 +74,15 @@ public enum EpochPlan {
 }
 
 /// Builds batches on a background thread while the caller trains on the previous
-/// one. Pixels come from the `ImageCache` (filled beforehand), so building a batch
-/// is a copy and a normalisation, never a decode.
+/// one. Inputs come from the cache (`TrainingInputs`, filled beforehand), so building a
+/// batch is a copy and a normalisation, never a decode.
 ///
 /// The background work holds the prefetcher until the plan is done: call `cancel()`
 /// when abandoning it early (an interrupted epoch).
 public final class BatchPrefetcher: @unchecked Sendable {
     private let examples: [TrainingExample]
     private let plan: [[Int]]
-    private let cache: ImageCache
-    private let preprocessing: Preprocessing
+    private let inputs: TrainingInputs
     private let captionsPerImage: Int?
     private let epoch: Int
     private let queue = DispatchQueue(label: "glimpse.batch-prefetch")
@@ -97,12 +96,11 @@ public final class BatchPrefetcher: @unchecked Sendable {
     /// Starts preparing `plan[startIndex...]`, at most `depth` batches ahead.
     /// `captionsPerImage` k limits captions per image to k, taken in turn by `epoch`
     /// (`BatchPrefetcher.captions`); nil for all.
-    public init(examples: [TrainingExample], plan: [[Int]], startIndex: Int = 0, cache: ImageCache,
+    public init(examples: [TrainingExample], plan: [[Int]], startIndex: Int = 0, inputs: TrainingInputs,
                 captionsPerImage: Int? = nil, epoch: Int = 0, depth: Int = 2) {
         self.examples = examples
         self.plan = plan
-        self.cache = cache
-        self.preprocessing = cache.preprocessing
+        self.inputs = inputs
         self.captionsPerImage = captionsPerImage
         self.epoch = epoch
         self.nextToConsume = startIndex
@@ -158,34 +156,22 @@ public final class BatchPrefetcher: @unchecked Sendable {
         return (0..<k).map { all[(start + $0) % all.count] }
     }
 
-    /// Gathers and normalises one batch.
+    /// As above, reading the image cache's pixels.
+    public convenience init(examples: [TrainingExample], plan: [[Int]], startIndex: Int = 0, cache: ImageCache,
+                            captionsPerImage: Int? = nil, epoch: Int = 0, depth: Int = 2) {
+        self.init(examples: examples, plan: plan, startIndex: startIndex, inputs: .pixels(cache),
+                  captionsPerImage: captionsPerImage, epoch: epoch, depth: depth)
+    }
+
+    /// Gathers one batch (normalised pixels or cached features) with its captions.
     public func build(_ indices: [Int]) -> TrainingBatch {
-        let size = preprocessing.imageSize
-        let plane = 3 * size * size
-        var kept: [Int] = []
-        var sources: [UnsafeBufferPointer<UInt8>] = []
-        for index in indices {
-            if let pixels = cache.pixels(for: examples[index].path) {
-                kept.append(index)
-                sources.append(pixels)
-            }
-        }
-        var pixels = [Float](repeating: 0, count: kept.count * plane)
-        pixels.withUnsafeMutableBufferPointer { output in
-            for (slot, source) in sources.enumerated() {
-                preprocessing.normalize(resizedPixels: source,
-                                        into: UnsafeMutableBufferPointer(rebasing: output[(slot * plane)..<((slot + 1) * plane)]))
-            }
-        }
-        var captions: [[Int32]] = [], owners: [Int] = []
+        let kept = indices.filter { inputs.holds(examples[$0].path) }
+        var captions: [CaptionBatch.Caption] = []
         for (slot, index) in kept.enumerated() {
             for caption in Self.captions(of: examples[index].captions, perImage: captionsPerImage, epoch: epoch) {
-                captions.append(caption)
-                owners.append(slot)
+                captions.append(CaptionBatch.Caption(imageIndex: slot, tokens: caption))
             }
         }
-        let batch = CaptionBatch(images: Tensor(shape: [kept.count, 3, size, size], scalars: pixels),
-                                 captions: zip(owners, captions).map { CaptionBatch.Caption(imageIndex: $0, tokens: $1) })
-        return TrainingBatch(exampleIndices: kept, batch: batch)
+        return TrainingBatch(exampleIndices: kept, batch: inputs.batch(kept.map { examples[$0].path }, captions: captions))
     }
 }

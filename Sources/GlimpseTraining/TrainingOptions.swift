@@ -1,3 +1,4 @@
+import GlimpseImage
 import GlimpseModel
 
 /// What decides which validation is best (`best.safetensors`), a plateau (learning-rate
@@ -78,6 +79,12 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var positionFeatures: Bool? = nil
     /// `ModelConfiguration.wordLossWeight` (β of the word-detection loss); nil: 0, no head.
     public var wordLossWeight: Float? = nil
+    /// A pretrained ResNet encoder file (`glimpse import-encoder`): frozen, its features
+    /// computed once into the feature cache, only the decoder trained; `stageChannels` unused.
+    /// nil: the small CNN, trained from scratch with the decoder.
+    public var encoder: String? = nil
+    /// g, the pretrained encoder's grid side (its last stage average-pooled to g × g); nil: 7.
+    public var gridSize: Int? = nil
     /// Start from this checkpoint's weights and vocabulary (a fresh optimizer) instead of a
     /// random model; the model options above are then the checkpoint's.
     public var initialModel: String? = nil
@@ -136,12 +143,23 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             : .constant(samplingProbability)
     }
 
-    /// The model configuration for a vocabulary of `vocabularySize` tokens.
-    public func modelConfiguration(vocabularySize: Int) throws(ModelConfigurationError) -> ModelConfiguration {
-        try ModelConfiguration(vocabularySize: vocabularySize, imageSize: imageSize, stageChannels: stageChannels,
+    /// The model configuration for a vocabulary of `vocabularySize` tokens, on `pretrained`
+    /// (the encoder file's architecture and digest at `gridSize`) or on the small CNN.
+    public func modelConfiguration(vocabularySize: Int, pretrained: ModelConfiguration.PretrainedEncoder? = nil)
+        throws(ModelConfigurationError) -> ModelConfiguration {
+        try ModelConfiguration(vocabularySize: vocabularySize, imageSize: imageSize,
+                               stageChannels: pretrained == nil ? stageChannels : [],
                                embeddingSize: embeddingSize, attentionSize: attentionSize, hiddenSize: hiddenSize,
                                dropout: dropout, attentionRegularization: attentionRegularization,
-                               positionFeatures: positionFeatures ?? false, wordLossWeight: wordLossWeight ?? 0)
+                               positionFeatures: positionFeatures ?? false, wordLossWeight: wordLossWeight ?? 0,
+                               pretrainedEncoder: pretrained)
+    }
+
+    /// The input a new model gets: the whole image squashed to S × S for the small CNN;
+    /// torchvision's Resize(⌊S·8/7⌋) + CenterCrop(S) (256 and 224) for a pretrained encoder,
+    /// as it was trained on ImageNet.
+    public var preprocessing: Preprocessing {
+        Preprocessing(imageSize: imageSize, resizeShortSide: encoder == nil ? nil : imageSize * 8 / 7)
     }
 
     /// Upper bounds of the options that size the work, the model or the image cache: past

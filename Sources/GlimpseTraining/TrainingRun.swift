@@ -5,6 +5,7 @@ import GlimpseImage
 import GlimpseLayers
 import GlimpseMetrics
 import GlimpseModel
+import GlimpseSafeTensors
 import GlimpseSynth
 import GlimpseTensor
 import GlimpseSupport
@@ -149,13 +150,15 @@ public struct TrainingRun {
         var position: DataPosition
         var progress: RunProgress
         var inspection: DatasetInspection
+        /// The model's input: the checkpoint's when resuming or starting from one.
+        var preprocessing: Preprocessing
         /// The checkpoint set resumed from (empty for a fresh run).
         var resumedFrom = ""
     }
 
-    /// The decoded images training and validation use.
+    /// The decoded images (or their features) training and validation use.
     struct TrainingData {
-        var cache: ImageCache
+        var inputs: TrainingInputs
         var examples: [TrainingExample]
         var validationImages: [DatasetImage]
     }
@@ -187,7 +190,7 @@ public struct TrainingRun {
                               maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
         return Start(options: options, configuration: configuration, vocabulary: loaded.checkpoint.vocabulary, trainer: trainer,
                      generator: loaded.state.generator, position: loaded.state.dataPosition, progress: loaded.progress,
-                     inspection: inspection, resumedFrom: loaded.folder)
+                     inspection: inspection, preprocessing: loaded.checkpoint.preprocessing, resumedFrom: loaded.folder)
     }
 
     /// A new model (or the `--init` model) and optimizer, the vocabulary built from the
@@ -206,6 +209,7 @@ public struct TrainingRun {
         let inspection = try Self.inspect(dataset, minimumWordCount: minimumCount, threads: options.threads)
         events(.inspected(inspection))
         let model: ModelConfiguration
+        var preprocessing = options.preprocessing
         if let initialPath = options.initialModel {
             // Fine-tuning: the checkpoint's weights, vocabulary and input size; a fresh optimizer.
             let start: Checkpoint
@@ -213,6 +217,7 @@ public struct TrainingRun {
             vocabulary = start.vocabulary
             model = start.model.configuration
             options.imageSize = model.imageSize
+            preprocessing = start.preprocessing
             trainer = Trainer(model: start.model, optimizer: Adam(learningRate: options.learningRate),
                               maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
         } else {
@@ -222,9 +227,14 @@ public struct TrainingRun {
             if eligible.count > vocabulary.count {
                 events(.vocabularyCapped(kept: vocabulary.count, dropped: eligible.count - vocabulary.count))
             }
-            do { model = try options.modelConfiguration(vocabularySize: vocabulary.count) } catch { throw .model(error) }
+            let pretrained = try options.encoder.map { path throws(TrainingError) in try Self.readEncoder(path, options: options) }
+            do {
+                model = try options.modelConfiguration(vocabularySize: vocabulary.count, pretrained: pretrained.map {
+                    .init(architecture: $0.architecture, gridSize: $0.gridSize, digest: ResNetWeights.digest($0))
+                })
+            } catch { throw .model(error) }
             var initGenerator = SeededGenerator(seed: options.seed)
-            trainer = Trainer(model: CaptioningModel(configuration: model, using: &initGenerator),
+            trainer = Trainer(model: CaptioningModel(configuration: model, pretrainedEncoder: pretrained, using: &initGenerator),
                               optimizer: Adam(learningRate: options.learningRate),
                               maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
         }
@@ -241,18 +251,38 @@ public struct TrainingRun {
         return Start(options: options, configuration: configuration, vocabulary: vocabulary, trainer: trainer,
                      generator: SeededGenerator(seed: options.seed &+ 0x5EED),
                      position: DataPosition(epoch: 0, batchIndex: 0, shuffleSeed: options.seed), progress: RunProgress(),
-                     inspection: inspection)
+                     inspection: inspection, preprocessing: preprocessing)
     }
 
-    /// Every training and validation image decoded once into the cache (checked against the
-    /// disk's free space first), in chunks so that a stop request is honoured; nil when stopped.
+    /// The pretrained encoder of `--encoder` (an encoder file, or a torchvision state dict given by mistake: said so).
+    static func readEncoder(_ path: String, options: TrainingOptions) throws(TrainingError) -> ResNetEncoder {
+        do {
+            let file = try SafeTensorsFile(contentsOf: path)
+            if file.metadata["format"] == nil, (try? ResNetWeights.architecture(of: file)) != nil {
+                throw CheckpointError(path: path, reason: .unsupportedFormat(
+                    found: "a torchvision state dict; turn it into an encoder file with glimpse import-encoder first"))
+            }
+            return try ResNetWeights.read(file, gridSize: options.gridSize ?? 7)
+        } catch let error as CheckpointError {
+            throw .checkpoint(error)
+        } catch {
+            throw .checkpoint(CheckpointError(path: path, reason: .file("\(error)")))
+        }
+    }
+
+    /// Every training and validation image decoded once into the cache (or, with a pretrained
+    /// encoder, encoded once into the feature cache), checked against the disk's free space
+    /// first, in chunks so that a stop request is honoured; nil when stopped.
     private func fillCache(_ start: Start, shouldStop: () -> Bool,
                            events: @escaping (TrainingEvent) -> Void) throws(TrainingError) -> TrainingData? {
         let options = start.options, inspection = start.inspection, vocabulary = start.vocabulary
-        let preprocessing = Preprocessing(imageSize: options.imageSize)
-        let cache: ImageCache
+        let inputs: TrainingInputs
         do {
-            cache = try ImageCache(directory: options.cacheDirectory ?? layout.defaultCache, preprocessing: preprocessing)
+            let directory = options.cacheDirectory ?? layout.defaultCache
+            let model = start.trainer.model
+            inputs = model.pretrainedEncoder == nil
+                ? .pixels(try ImageCache(directory: directory, preprocessing: start.preprocessing))
+                : .features(try FeatureCache(directory: directory, model: model, preprocessing: start.preprocessing))
         } catch {
             throw .cache(error)
         }
@@ -264,22 +294,22 @@ public struct TrainingRun {
         var decodedCount = 0, reusedCount = 0, failures: [ImageCache.Failure] = []
         // In chunks, so that a stop request is honoured while the cache fills.
         let chunk = 256
-        let pending = toCache.filter { !cache.contains($0) }.count
+        let pending = toCache.filter { !inputs.contains($0) }.count
         var decodedSoFar = 0
         // Checked before the first byte: a cache that cannot fit would fill the disk and fail.
-        let needed = pending * 3 * options.imageSize * options.imageSize
-        if pending > 0, let available = (hooks.freeBytes ?? Self.freeBytes(at:))(cache.directory), needed > available {
-            throw .cacheTooLarge(directory: cache.directory, needed: needed, available: available)
+        let needed = pending * inputs.bytesPerImage
+        if pending > 0, let available = (hooks.freeBytes ?? Self.freeBytes(at:))(inputs.directory), needed > available {
+            throw .cacheTooLarge(directory: inputs.directory, needed: needed, available: available)
         }
         // Announced before the first chunk, so that the caller's rate starts with the work.
         if pending > 0 { events(.caching(done: 0, total: pending)) }
         for start in stride(from: 0, to: toCache.count, by: chunk) {
             if shouldStop() { return nil }
             let paths = Array(toCache[start..<min(toCache.count, start + chunk)])
-            let chunkPending = paths.filter { !cache.contains($0) }.count
+            let chunkPending = paths.filter { !inputs.contains($0) }.count
             let report: ImageCache.FillReport
             do {
-                report = try cache.fill(paths, threads: options.threads) { done, _ in
+                report = try inputs.fill(paths, threads: options.threads) { done, _ in
                     events(.caching(done: decodedSoFar + done, total: pending))
                 }
             } catch {
@@ -291,7 +321,7 @@ public struct TrainingRun {
             failures += report.failures
         }
         events(.cached(decoded: decodedCount, reused: reusedCount, failures: failures))
-        let examples = TrainingExample.make(trainImages.filter { cache.pixels(for: $0.path) != nil },
+        let examples = TrainingExample.make(trainImages.filter { inputs.holds($0.path) },
                                             vocabulary: vocabulary, maximumLength: options.maximumCaptionLength)
         if examples.isEmpty {
             var report = inspection.lines()
@@ -299,8 +329,8 @@ public struct TrainingRun {
             report += failures.prefix(20).map { "  \($0)" }
             throw .noUsableTrainingImages(root: dataset.root, report: report)
         }
-        validationImages = validationImages.filter { cache.pixels(for: $0.path) != nil }
-        return TrainingData(cache: cache, examples: examples, validationImages: validationImages)
+        validationImages = validationImages.filter { inputs.holds($0.path) }
+        return TrainingData(inputs: inputs, examples: examples, validationImages: validationImages)
     }
 
     // MARK: - Steps of the run
@@ -368,24 +398,17 @@ public struct TrainingRun {
 
     /// Greedy captions (no teacher forcing) for `images` (image id → caption), and their
     /// scores against the raw reference captions (nil if the evaluator refuses the set).
-    static func validate(_ model: CaptioningModel, images: [DatasetImage], cache: ImageCache, vocabulary: Vocabulary,
+    static func validate(_ model: CaptioningModel, images: [DatasetImage], inputs: TrainingInputs, vocabulary: Vocabulary,
                          batchSize: Int) -> (captions: [String: String], scores: CaptionScores?) {
-        // The captioning pipeline's own search, on the cache's pixels instead of files.
-        let captioner = Captioner(checkpoint: Checkpoint(model: model, vocabulary: vocabulary, preprocessing: cache.preprocessing))
-        let size = cache.imageSize, plane = 3 * size * size
+        // The captioning pipeline's own search, on the cache's pixels (or features) instead of files.
+        let captioner = Captioner(checkpoint: Checkpoint(model: model, vocabulary: vocabulary, preprocessing: inputs.preprocessing))
+        let options = DecodingOptions(beamSize: 1, maximumLength: 30)
         var candidates: [String: String] = [:], references: [String: [String]] = [:]
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let group = Array(images[start..<min(images.count, start + batchSize)])
-            var pixels = [Float](repeating: 0, count: group.count * plane)
-            pixels.withUnsafeMutableBufferPointer { output in
-                for (slot, image) in group.enumerated() {
-                    guard let source = cache.pixels(for: image.path) else { continue }
-                    cache.preprocessing.normalize(resizedPixels: source,
-                                                  into: UnsafeMutableBufferPointer(rebasing: output[(slot * plane)..<((slot + 1) * plane)]))
-                }
-            }
-            let results = captioner.caption(images: Tensor(shape: [group.count, 3, size, size], scalars: pixels),
-                                            options: DecodingOptions(beamSize: 1, maximumLength: 30))
+            let batch = inputs.batch(group.map(\.path), captions: [])
+            let results = batch.isEncoded ? model.search(model.encode(features: batch.images), options: options)
+                : captioner.caption(images: batch.images, options: options)
             for (image, result) in zip(group, results) {
                 candidates[image.id] = captioner.text(result.best)
                 references[image.id] = image.captions

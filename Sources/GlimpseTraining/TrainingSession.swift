@@ -18,7 +18,7 @@ final class TrainingSession {
     let options: TrainingOptions
     let vocabulary: Vocabulary
     let preprocessing: Preprocessing
-    let cache: ImageCache
+    let inputs: TrainingInputs
     let examples: [TrainingExample]
     let validationImages: [DatasetImage]
     let groundTruth: [String: GroundTruth]?
@@ -41,8 +41,8 @@ final class TrainingSession {
         layout = run.layout
         options = start.options
         vocabulary = start.vocabulary
-        preprocessing = data.cache.preprocessing
-        cache = data.cache
+        preprocessing = data.inputs.preprocessing
+        inputs = data.inputs
         examples = data.examples
         validationImages = data.validationImages
         self.groundTruth = groundTruth
@@ -73,7 +73,7 @@ final class TrainingSession {
         let plan = EpochPlan.batches(examples: examples, imagesPerBatch: options.imagesPerBatch,
                                      seed: position.shuffleSeed, epoch: position.epoch)
         events(.epochStarted(epoch: position.epoch + 1, steps: plan.count, firstStep: position.batchIndex + 1))
-        let prefetcher = BatchPrefetcher(examples: examples, plan: plan, startIndex: position.batchIndex, cache: cache,
+        let prefetcher = BatchPrefetcher(examples: examples, plan: plan, startIndex: position.batchIndex, inputs: inputs,
                                          captionsPerImage: options.captionsPerImage, epoch: position.epoch)
         defer { prefetcher.cancel() }
         var lossSum = 0.0, lossCount = 0
@@ -212,7 +212,7 @@ final class TrainingSession {
         let score: Double?
         var tiebreak: Double? = nil
         if !validationImages.isEmpty {
-            let (captions, scores) = TrainingRun.validate(trainer.model, images: validationImages, cache: cache,
+            let (captions, scores) = TrainingRun.validate(trainer.model, images: validationImages, inputs: inputs,
                                                    vocabulary: vocabulary, batchSize: options.validationBatchSize)
             record.bleu4 = scores?.bleu4
             record.ciderD = scores?.ciderD
