@@ -16,10 +16,19 @@ come from the same generator. The models run in eval mode in float64; the featur
 last stage average-pooled to g x g, then [N, g*g, D], locations row-major) are stored in
 float32.
 
+A tiny Show, Attend and Tell decoder (Scripts/reference_model.py's, E 8, A 8, H 16, V 13,
+torch.manual_seed(20261201), float32-rounded) then runs on the resnet18_96 case's features:
+teacher-forced logits of three captions in inference mode, and six greedy steps per image.
+
 Stored:
     metadata["names.<arch>"]    JSON [[name, shape, dtype], ...]: the state dict's tensors
     metadata["cases"]           JSON [{"name", "arch", "images", "size", "grid"}, ...]
     features.<case>             [N, g*g, D]
+    metadata["decoder"]         JSON {"config", "captions": [[image, [ids]], ...], "case"}
+    param.decoder.<name>        the decoder's parameters under Glimpse's checkpoint names
+    decoder.logits              [sum B_t, V] packed as reference_model.py packs them
+    decoder.cross_entropy, decoder.attention_penalty   [1]
+    decoder.greedy              int64 [N, 6]: the argmax at each step, <start> first
 """
 import json
 import math
@@ -113,6 +122,45 @@ def features(model, images, grid):
     return x.reshape(n, d, grid * grid).transpose(1, 2).contiguous()
 
 
+DECODER_CASE = "resnet18_96"
+DECODER_CONFIG = dict(stageChannels=[512], embeddingSize=8, attentionSize=8, hiddenSize=16, dropout=0.0,
+                      attentionRegularization=1.0, vocabularySize=13)
+DECODER_CAPTIONS = [(0, [5, 6, 7]), (1, [8, 9]), (0, [10])]
+
+
+def decoder_outputs(features, tensors, metadata):
+    """The reference decoder on `features` [N, P, 512]: teacher-forced logits and greedy steps."""
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import reference_model as ref
+
+    class OnFeatures(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.decoder = ref.Decoder(DECODER_CONFIG)
+
+        def encoder(self, images):
+            return features
+
+    torch.manual_seed(20261201)
+    model = OnFeatures().double()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(p.float().double())
+    model.eval()
+    with torch.no_grad():
+        logits, targets, ce, penalty, _ = ref.Model.forward(model, None, DECODER_CAPTIONS, 1.0)
+        chosen, _ = ref.greedy(model, torch.zeros(features.shape[0], 1), 6)
+    for name, p in model.decoder.named_parameters():
+        tensors["param.decoder." + name] = p.float().contiguous()
+    tensors["decoder.logits"] = logits.float().contiguous()
+    tensors["decoder.cross_entropy"] = ce.float().reshape(1)
+    tensors["decoder.attention_penalty"] = penalty.float().reshape(1)
+    tensors["decoder.greedy"] = chosen.contiguous()
+    metadata["decoder"] = json.dumps({"config": DECODER_CONFIG, "captions": DECODER_CAPTIONS, "case": DECODER_CASE})
+    print(f"decoder on {DECODER_CASE}: cross-entropy {ce.item():.6f}, penalty {penalty.item():.6f}, greedy {chosen.tolist()}")
+
+
 def main():
     tensors, metadata, models = {}, {"cases": json.dumps(CASES)}, {}
     for case in CASES:
@@ -126,6 +174,8 @@ def main():
         print(f"{case['name']}: features {list(out.shape)}, |max| {out.abs().max().item():.4g}, "
               f"mean {out.mean().item():.4g}, zero share {(out == 0).double().mean().item():.3f}")
         tensors["features." + case["name"]] = out.float().contiguous()
+        if case["name"] == DECODER_CASE:
+            decoder_outputs(out, tensors, metadata)
     save_file(tensors, OUT, metadata=metadata)
     print(f"wrote {OUT} ({os.path.getsize(OUT)} bytes)")
 

@@ -5,6 +5,7 @@ import GlimpseSafeTensors
 import GlimpseSupport
 import GlimpseTensor
 import GlimpseTestSupport
+import GlimpseText
 import Testing
 
 /// torchvision's ResNets with deterministic weights, as Scripts/reference_resnet.py builds
@@ -121,6 +122,51 @@ struct ResNetTests {
         #expect(features.shape == [testCase.images, testCase.grid * testCase.grid, architecture.featureSize])
         let scale = Double(expected.maxAbsolute())
         assertClose(features, expected, absoluteTolerance: 1e-4 * scale, relativeTolerance: 1e-4, name: testCase.name)
+    }
+
+    @Test("a decoder on the imported ResNet-18's features: PyTorch's teacher-forced logits and losses, and its greedy captions")
+    func decoderOnTop() throws {
+        let file = try ResNetFixture.file.get()
+        let metadata = try JSONSerialization.jsonObject(with: Data(file.metadata["decoder"]!.utf8)) as! [String: Any]
+        let config = metadata["config"] as! [String: Any]
+        let testCase = try #require(try ResNetFixture.cases().first { $0.name == metadata["case"] as! String })
+        let encoder = try ResNetWeights.importTorchvision(ResNetFixture.stateDictionary("resnet18"), architecture: .resnet18,
+                                                          gridSize: testCase.grid)
+        let configuration = try ModelConfiguration(
+            vocabularySize: config["vocabularySize"] as! Int, imageSize: testCase.size, stageChannels: [],
+            embeddingSize: config["embeddingSize"] as! Int, attentionSize: config["attentionSize"] as! Int,
+            hiddenSize: config["hiddenSize"] as! Int, dropout: 0,
+            pretrainedEncoder: .init(architecture: .resnet18, gridSize: testCase.grid, digest: ResNetWeights.digest(encoder)))
+        // One file as a checkpoint holds them: the decoder's tensors and the folded encoder's.
+        var tensors = ResNetWeights.foldedTensors(encoder, prefix: CaptioningModel.pretrainedEncoderPrefix)
+        for name in file.names where name.hasPrefix("param.") { tensors[String(name.dropFirst(6))] = try file.floats(named: name) }
+        var model = try CaptioningModel(configuration: configuration,
+                                        tensorsFrom: SafeTensorsFile(bytes: SafeTensorsWriter.encode(tensors)))
+
+        let images = ResNetFixture.images(testCase)
+        let captions = (metadata["captions"] as! [[Any]]).map { entry in
+            CaptionBatch.Caption(imageIndex: entry[0] as! Int, tokens: (entry[1] as! [Int]).map(Int32.init))
+        }
+        let batch = CaptionBatch(images: images, captions: captions)
+        var generator = SeededGenerator(seed: 1)
+        let pass = model.lossAndGradients(for: batch, mode: .inference, using: &generator)
+        let expectedLogits = try file.floats(named: "decoder.logits")
+        assertClose(pass.packedLogits, Tensor(shape: expectedLogits.shape, scalars: expectedLogits.values),
+                    absoluteTolerance: 1e-4, relativeTolerance: 1e-4, name: "teacher-forced logits")
+        let crossEntropy = try file.floats(named: "decoder.cross_entropy").values[0]
+        let penalty = try file.floats(named: "decoder.attention_penalty").values[0]
+        #expect(abs(pass.loss.crossEntropy - crossEntropy) <= 1e-4 * crossEntropy, "\(pass.loss.crossEntropy) vs \(crossEntropy)")
+        #expect(abs(pass.loss.attentionPenalty - penalty) <= 1e-4 * penalty + 1e-6, "\(pass.loss.attentionPenalty) vs \(penalty)")
+        #expect(model.evaluateLoss(for: CaptionBatch(features: model.features(of: images), captions: captions)).crossEntropy
+                    .distance(to: crossEntropy).magnitude <= 1e-4 * crossEntropy)
+
+        // PyTorch runs six greedy steps regardless of <end>: Glimpse's caption is its tokens up to the first <end>.
+        let greedy = try file.int64s(named: "decoder.greedy")
+        let results = model.caption(images, options: DecodingOptions(beamSize: 1, maximumLength: greedy.shape[1]))
+        for (index, result) in results.enumerated() {
+            let steps = greedy.values[(index * greedy.shape[1])..<((index + 1) * greedy.shape[1])].map(Int32.init)
+            #expect(result.best.tokens == Array(steps.prefix { $0 != Vocabulary.endID }), "image \(index)")
+        }
     }
 
     @Test("an encoder file keeps the folded weights exactly, with the architecture and digest")
