@@ -364,10 +364,9 @@ public struct Conv2d: Parameterized, Sendable {
             weight.withUnsafeBufferPointer { weight in
                 outputGradient.withUnsafeBufferPointer { dOutput in
                     inputGradient.withUnsafeMutableBufferPointer { dInput in
-                        let pass = ColumnBackwardPass(shape: shape, outputChannels: outputChannels,
-                                                      input: input.baseAddress!, weight: weight.baseAddress!,
-                                                      outputGradient: dOutput.baseAddress!,
-                                                      inputGradient: computingInputGradient ? dInput.baseAddress! : nil,
+                        let pass = ColumnBackwardPass(shape: shape, outputChannels: outputChannels, input: input,
+                                                      weight: weight, outputGradient: dOutput,
+                                                      inputGradient: computingInputGradient ? dInput : nil,
                                                       computingWeightGradient: computingWeightGradient)
                         Conv2d.forEachGroup(chunkCount) { chunk in
                             pass.run(groups: (chunk * groupCount / chunkCount)..<((chunk + 1) * groupCount / chunkCount),
@@ -400,15 +399,15 @@ public struct Conv2d: Parameterized, Sendable {
     }
 }
 
-/// `Conv2d.backwardThroughColumns` over raw pointers into tensors its caller holds: each
+/// `Conv2d.backwardThroughColumns` over the buffers of tensors its caller holds: each
 /// chunk of image groups, on whichever worker runs it, with scratch buffers of its own.
 private struct ColumnBackwardPass {
     let shape: Geometry
     let outputChannels: Int
     /// x [B, C, H, W], W [O, K], dY [B, O, Ho, Wo]
-    let input, weight, outputGradient: UnsafePointer<Float>
+    let input, weight, outputGradient: UnsafeBufferPointer<Float>
     /// dX [B, C, H, W] to add into; nil when it is not asked for.
-    let inputGradient: UnsafeMutablePointer<Float>?
+    let inputGradient: UnsafeMutableBufferPointer<Float>?
     let computingWeightGradient: Bool
 
     /// Runs `groups` in order, summing their dW into `partial` [O, K], which the first
@@ -445,11 +444,11 @@ private struct ColumnBackwardPass {
         for top in Swift.stride(from: 0, to: shape.outputHeight, by: tileRows) {
             let rows = top..<min(shape.outputHeight, top + tileRows)
             let tileWidth = rows.count * shape.outputWidth
-            shape.im2col(image: input + image * shape.inputImageSize, into: columns,
+            shape.im2col(image: input.baseAddress! + image * shape.inputImageSize, into: columns,
                          leadingDimension: tileWidth, outputRows: rows)
             BLAS.sgemm(transposeA: false, transposeB: true, m: outputChannels, n: rowLength,
                        k: tileWidth,
-                       a: outputGradient + image * outputChannels * pixels + top * shape.outputWidth,
+                       a: outputGradient.baseAddress! + image * outputChannels * pixels + top * shape.outputWidth,
                        lda: pixels, b: columns, ldb: tileWidth,
                        beta: isFirst && top == 0 ? 0 : 1, c: partial,
                        ldc: rowLength)
@@ -465,7 +464,7 @@ private struct ColumnBackwardPass {
         let (first, count) = (images.lowerBound, images.count)
         let width = count * pixels
         for image in 0..<count {
-            shape.im2col(image: input + (first + image) * shape.inputImageSize,
+            shape.im2col(image: input.baseAddress! + (first + image) * shape.inputImageSize,
                          into: columns + image * pixels, leadingDimension: width)
         }
         let groupGradient = groupOutputGradient(images, gathered: gathered) // [O, gL]
@@ -478,11 +477,11 @@ private struct ColumnBackwardPass {
         guard let inputGradient else { return }
         // dcol[K, gL] = W[O, K]ᵀ · dY[O, gL]
         BLAS.sgemm(transposeA: true, transposeB: false, m: rowLength, n: width, k: outputChannels,
-                   a: weight, lda: rowLength, b: groupGradient, ldb: width,
+                   a: weight.baseAddress!, lda: rowLength, b: groupGradient, ldb: width,
                    c: columnGradient, ldc: width)
         for image in 0..<count {
             shape.col2im(columnGradient + image * pixels, leadingDimension: width,
-                         addingInto: inputGradient + (first + image) * shape.inputImageSize)
+                         addingInto: inputGradient.baseAddress! + (first + image) * shape.inputImageSize)
         }
     }
 
@@ -490,12 +489,12 @@ private struct ColumnBackwardPass {
     private func groupOutputGradient(_ images: Range<Int>, gathered: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
         let pixels = shape.pixels
         let (first, count) = (images.lowerBound, images.count)
-        if count == 1 { return outputGradient + first * outputChannels * pixels }
+        if count == 1 { return outputGradient.baseAddress! + first * outputChannels * pixels }
         let width = count * pixels
         for image in 0..<count {
             for channel in 0..<outputChannels {
                 (gathered + channel * width + image * pixels).update(
-                    from: outputGradient + ((first + image) * outputChannels + channel) * pixels,
+                    from: outputGradient.baseAddress! + ((first + image) * outputChannels + channel) * pixels,
                     count: pixels)
             }
         }
