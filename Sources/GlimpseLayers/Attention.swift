@@ -213,7 +213,6 @@ public struct SoftAttention: Parameterized, Sendable {
                          into gradients: inout Gradients,
                          accumulatingInto featureGradients: inout FeatureGradients) -> Tensor {
         let (batchSize, locations, featureSize) = (cache.features.shape[0], cache.features.shape[1], cache.features.shape[2])
-        let attentionSize = attentionSize
         precondition(contextGradient.shape == [batchSize, featureSize],
                      "SoftAttention backward: context gradient \(contextGradient.shape), expected [\(batchSize), \(featureSize)]")
         if let weightsGradient {
@@ -228,7 +227,23 @@ public struct SoftAttention: Parameterized, Sendable {
 
         // Output = β ⊙ z, β = σ(f_beta(h)).
         let attendedGradient = contextGradient * cache.gateValues // [B, D]
-        let gatePreactivationGradient = Tensor(shape: [batchSize, featureSize]) { target in
+        var hiddenGradient = gate.backward(gatePreactivationGradient(contextGradient, cache: cache), cache: hiddenCache,
+                                           into: &gradients.gate) // [B, H]
+        // z = Σ_p α_p a_p, then α = softmax(e).
+        let weightsGradientTotal = backwardThroughWeightedSum(attendedGradient, weightsGradient: weightsGradient, cache: cache,
+                                                              accumulatingInto: &featureGradients.features) // [B, P]
+        let scoreGradient = backwardThroughSoftmax(weightsGradientTotal, weights: cache.weights) // [B·P]
+        // e = full_att(tanh(encoder_att(a) + decoder_att(h))).
+        backwardThroughFullAttention(scoreGradient, cache: cache, into: &gradients.fullAttention)
+        let decodedGradient = backwardThroughTanh(scoreGradient, cache: cache,
+                                                  accumulatingInto: &featureGradients.projectedFeatures) // [B, A]
+        hiddenGradient += decoderAttention.backward(decodedGradient, cache: hiddenCache, into: &gradients.decoderAttention)
+        return hiddenGradient
+    }
+
+    /// dL/d f_beta(h) = dOutput ⊙ z ⊙ β(1 − β), [B, D].
+    private func gatePreactivationGradient(_ contextGradient: Tensor, cache: Cache) -> Tensor {
+        Tensor(shape: cache.gateValues.shape) { target in
             contextGradient.withUnsafeBufferPointer { dOutput in
                 cache.attended.withUnsafeBufferPointer { attended in
                     cache.gateValues.withUnsafeBufferPointer { beta in
@@ -239,15 +254,20 @@ public struct SoftAttention: Parameterized, Sendable {
                 }
             }
         }
-        var hiddenGradient = gate.backward(gatePreactivationGradient, cache: hiddenCache, into: &gradients.gate)
+    }
 
-        // z_b = a_bᵀ α_b: dα_b = a_b dz_b, and da_b += α_b dz_bᵀ straight into the sum over steps.
+    /// z_b = a_bᵀ α_b: dα_b = a_b dz_b, and da_b += α_b dz_bᵀ straight into the sum over steps
+    /// (`featuresGradient`, [B, P, D]). `attendedGradient` is dz, [B, D]; returns dα, [B, P],
+    /// `weightsGradient` (the loss's own dL/dα) included.
+    private func backwardThroughWeightedSum(_ attendedGradient: Tensor, weightsGradient: Tensor?, cache: Cache,
+                                            accumulatingInto featuresGradient: inout Tensor) -> Tensor {
+        let (batchSize, locations, featureSize) = (cache.features.shape[0], cache.features.shape[1], cache.features.shape[2])
         var weightsGradientTotal = weightsGradient ?? Tensor(zeros: [batchSize, locations])
         cache.features.withUnsafeBufferPointer { features in
             cache.weights.withUnsafeBufferPointer { weights in
                 attendedGradient.withUnsafeBufferPointer { dAttended in
                     weightsGradientTotal.withUnsafeMutableBufferPointer { dWeights in
-                        featureGradients.features.withUnsafeMutableBufferPointer { dFeatures in
+                        featuresGradient.withUnsafeMutableBufferPointer { dFeatures in
                             for image in 0..<batchSize {
                                 let imageFeatures = image * locations * featureSize
                                 BLAS.sgemv(transpose: false, rows: locations, columns: featureSize,
@@ -264,11 +284,15 @@ public struct SoftAttention: Parameterized, Sendable {
                 }
             }
         }
+        return weightsGradientTotal
+    }
 
-        // Softmax: de_p = α_p (dα_p − Σ_q α_q dα_q), [B·P].
-        let scoreGradient = Tensor(shape: [batchSize * locations]) { target in
-            cache.weights.withUnsafeBufferPointer { weights in
-                weightsGradientTotal.withUnsafeBufferPointer { dWeights in
+    /// Softmax: de_p = α_p (dα_p − Σ_q α_q dα_q). α and dα are [B, P]; returns de, [B·P].
+    private func backwardThroughSoftmax(_ weightsGradient: Tensor, weights: Tensor) -> Tensor {
+        let (batchSize, locations) = (weights.shape[0], weights.shape[1])
+        return Tensor(shape: [batchSize * locations]) { target in
+            weights.withUnsafeBufferPointer { weights in
+                weightsGradient.withUnsafeBufferPointer { dWeights in
                     for image in 0..<batchSize {
                         let offset = image * locations
                         var weighted: Float = 0
@@ -280,34 +304,44 @@ public struct SoftAttention: Parameterized, Sendable {
                 }
             }
         }
+    }
 
-        // full_att (A -> 1) by hand rather than through Linear.backward, so that its
-        // [B·P, A] input gradient is never materialised:
-        // dW_full += deᵀ·tanh(...), db_full += Σ de, and d tanh(...) = de ⊗ w_full.
-        let pairs = batchSize * locations
+    /// full_att (A -> 1) by hand rather than through Linear.backward, so that its
+    /// [B·P, A] input gradient is never materialised: dW_full += deᵀ·tanh(...) and
+    /// db_full += Σ de, with de the score gradient [B·P]. d tanh(...) = de ⊗ w_full is
+    /// left to `backwardThroughTanh`.
+    private func backwardThroughFullAttention(_ scoreGradient: Tensor, cache: Cache,
+                                              into gradients: inout Linear.Gradients) {
+        let pairs = scoreGradient.scalarCount
         scoreGradient.withUnsafeBufferPointer { dScores in
             cache.activated.withUnsafeBufferPointer { activated in
-                gradients.fullAttention.weight.withUnsafeMutableBufferPointer { dWeight in
+                gradients.weight.withUnsafeMutableBufferPointer { dWeight in
                     BLAS.sgemv(transpose: true, rows: pairs, columns: attentionSize,
                                a: activated.baseAddress!, lda: attentionSize, x: dScores.baseAddress!, beta: 1,
                                y: dWeight.baseAddress!)
                 }
             }
-            if gradients.fullAttention.bias != nil {
+            if gradients.bias != nil {
                 var total: Float = 0
                 for index in 0..<pairs { total += dScores[index] }
-                gradients.fullAttention.bias![flat: 0] += total
+                gradients.bias![flat: 0] += total
             }
         }
+    }
 
-        // Through tanh: the pre-activation gradient adds into the projection's
-        // gradient, and its sum over locations is decoder_att's output gradient
-        // (decoder_att(h) was broadcast over P).
+    /// Through tanh: the pre-activation gradient (de ⊗ w_full)(1 − tanh²), [B·P, A], adds
+    /// into the projection's gradient (`projectedGradient`, [B, P, A]), and its sum over
+    /// locations, returned as [B, A], is decoder_att's output gradient (decoder_att(h)
+    /// was broadcast over P).
+    private func backwardThroughTanh(_ scoreGradient: Tensor, cache: Cache,
+                                     accumulatingInto projectedGradient: inout Tensor) -> Tensor {
+        let (batchSize, locations) = (cache.weights.shape[0], cache.weights.shape[1])
+        let attentionSize = attentionSize
         var decodedGradient = Tensor(zeros: [batchSize, attentionSize])
         scoreGradient.withUnsafeBufferPointer { dScores in
             fullAttention.weight.withUnsafeBufferPointer { fullWeight in
                 cache.activated.withUnsafeBufferPointer { activated in
-                    featureGradients.projectedFeatures.withUnsafeMutableBufferPointer { dProjected in
+                    projectedGradient.withUnsafeMutableBufferPointer { dProjected in
                         decodedGradient.withUnsafeMutableBufferPointer { dDecoded in
                             for image in 0..<batchSize {
                                 let dBias = dDecoded.baseAddress! + image * attentionSize
@@ -328,8 +362,7 @@ public struct SoftAttention: Parameterized, Sendable {
                 }
             }
         }
-        hiddenGradient += decoderAttention.backward(decodedGradient, cache: hiddenCache, into: &gradients.decoderAttention)
-        return hiddenGradient
+        return decodedGradient
     }
 }
 

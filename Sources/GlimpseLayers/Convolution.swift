@@ -314,15 +314,8 @@ public struct Conv2d: Parameterized, Sendable {
                 }
             }
         }
-        gradients.weight.withUnsafeMutableBufferPointer { dWeight in
-            for chunk in 0..<chunkCount {
-                let partial = partials + chunk * weightCount
-                for index in 0..<weightCount { dWeight[index] += partial[index] }
-            }
-        }
-        if gradients.bias != nil {
-            gradients.bias!.add(outputGradient.sum(alongAxes: [0, 2, 3]), scaledBy: 1)
-        }
+        Conv2d.addWeightPartials(partials, count: chunkCount, weightCount: weightCount,
+                                 outputGradient: outputGradient, into: &gradients)
     }
 
     /// The convolution that maps dY to dX when stride is 1: weight [C, O, k, k] with
@@ -355,17 +348,13 @@ public struct Conv2d: Parameterized, Sendable {
     private func backwardThroughColumns(_ outputGradient: Tensor, cache: Cache, into gradients: inout Gradients,
                                         computingInputGradient: Bool, computingWeightGradient: Bool = true) -> Tensor? {
         let shape = geometry(of: cache.input)
-        let outputChannels = outputChannels, rowLength = shape.rowLength, pixels = shape.pixels
+        let outputChannels = outputChannels
         precondition(outputGradient.shape == [shape.batch, outputChannels, shape.outputHeight, shape.outputWidth],
                      "Conv2d backward: output gradient \(outputGradient.shape) does not match the forward output")
         var inputGradient = Tensor(zeros: computingInputGradient ? cache.input.shape : [0])
-        let capacity = rowLength * shape.groupSize * pixels
-        let columnGradientCount = computingInputGradient ? capacity : 1
-        // dY of a group gathered to [O, g·L], to match the column layout.
-        let gatheredCount = shape.groupSize > 1 ? outputChannels * shape.groupSize * pixels : 1
         let groupCount = (shape.batch + shape.groupSize - 1) / shape.groupSize
         let chunkCount = min(groupCount, Conv2d.weightGradientChunks)
-        let weightCount = outputChannels * rowLength
+        let weightCount = outputChannels * shape.rowLength
         // Chunk c's dW, [O, K] each; chunk c covers groups c·G/chunks ..< (c+1)·G/chunks.
         let partialsCount = chunkCount * weightCount
         let partials = BufferPool.shared.allocate(count: partialsCount)
@@ -375,84 +364,141 @@ public struct Conv2d: Parameterized, Sendable {
             weight.withUnsafeBufferPointer { weight in
                 outputGradient.withUnsafeBufferPointer { dOutput in
                     inputGradient.withUnsafeMutableBufferPointer { dInput in
+                        let pass = ColumnBackwardPass(shape: shape, outputChannels: outputChannels, input: input,
+                                                      weight: weight, outputGradient: dOutput,
+                                                      inputGradient: computingInputGradient ? dInput : nil,
+                                                      computingWeightGradient: computingWeightGradient)
                         Conv2d.forEachGroup(chunkCount) { chunk in
-                            let columns = BufferPool.shared.allocate(count: capacity)
-                            defer { BufferPool.shared.release(columns, count: capacity) }
-                            let columnGradient = BufferPool.shared.allocate(count: columnGradientCount)
-                            defer { BufferPool.shared.release(columnGradient, count: columnGradientCount) }
-                            let gathered = BufferPool.shared.allocate(count: gatheredCount)
-                            defer { BufferPool.shared.release(gathered, count: gatheredCount) }
-                            let partial = partials + chunk * weightCount
-                            let groups = (chunk * groupCount / chunkCount)..<((chunk + 1) * groupCount / chunkCount)
-                            for group in groups {
-                                let first = group * shape.groupSize
-                                let count = min(shape.groupSize, shape.batch - first)
-                                let width = count * pixels
-                                if count == 1 && !computingInputGradient {
-                                    // One image, in tiles of output rows: partial += dY[O, tile] · col[K, tile]ᵀ.
-                                    let tileRows = shape.rowsPerTile
-                                    for top in Swift.stride(from: 0, to: shape.outputHeight, by: tileRows) {
-                                        let rows = top..<min(shape.outputHeight, top + tileRows)
-                                        let tileWidth = rows.count * shape.outputWidth
-                                        shape.im2col(image: input.baseAddress! + first * shape.inputImageSize, into: columns,
-                                                     leadingDimension: tileWidth, outputRows: rows)
-                                        BLAS.sgemm(transposeA: false, transposeB: true, m: outputChannels, n: rowLength,
-                                                   k: tileWidth,
-                                                   a: dOutput.baseAddress! + first * outputChannels * pixels + top * shape.outputWidth,
-                                                   lda: pixels, b: columns, ldb: tileWidth,
-                                                   beta: group == groups.lowerBound && top == 0 ? 0 : 1, c: partial,
-                                                   ldc: rowLength)
-                                    }
-                                    continue
-                                }
-                                for image in 0..<count {
-                                    shape.im2col(image: input.baseAddress! + (first + image) * shape.inputImageSize,
-                                                 into: columns + image * pixels, leadingDimension: width)
-                                }
-                                let groupGradient: UnsafePointer<Float>
-                                if count == 1 {
-                                    groupGradient = dOutput.baseAddress! + first * outputChannels * pixels
-                                } else {
-                                    for image in 0..<count {
-                                        for channel in 0..<outputChannels {
-                                            (gathered + channel * width + image * pixels).update(
-                                                from: dOutput.baseAddress! + ((first + image) * outputChannels + channel) * pixels,
-                                                count: pixels)
-                                        }
-                                    }
-                                    groupGradient = UnsafePointer(gathered)
-                                }
-                                // partial[O, K] (+)= dY[O, gL] · col[K, gL]ᵀ
-                                if computingWeightGradient { BLAS.sgemm(transposeA: false, transposeB: true, m: outputChannels, n: rowLength, k: width,
-                                           a: groupGradient, lda: width, b: columns, ldb: width,
-                                           beta: group == groups.lowerBound ? 0 : 1, c: partial, ldc: rowLength) }
-                                guard computingInputGradient else { continue }
-                                // dcol[K, gL] = W[O, K]ᵀ · dY[O, gL]
-                                BLAS.sgemm(transposeA: true, transposeB: false, m: rowLength, n: width, k: outputChannels,
-                                           a: weight.baseAddress!, lda: rowLength, b: groupGradient, ldb: width,
-                                           c: columnGradient, ldc: width)
-                                for image in 0..<count {
-                                    shape.col2im(columnGradient + image * pixels, leadingDimension: width,
-                                                 addingInto: dInput.baseAddress! + (first + image) * shape.inputImageSize)
-                                }
-                            }
+                            pass.run(groups: (chunk * groupCount / chunkCount)..<((chunk + 1) * groupCount / chunkCount),
+                                     partial: partials + chunk * weightCount)
                         }
                     }
                 }
             }
         }
         if computingWeightGradient {
-            gradients.weight.withUnsafeMutableBufferPointer { dWeight in
-                for chunk in 0..<chunkCount {
-                    let partial = partials + chunk * weightCount
-                    for index in 0..<weightCount { dWeight[index] += partial[index] }
-                }
-            }
-            if gradients.bias != nil {
-                gradients.bias!.add(outputGradient.sum(alongAxes: [0, 2, 3]), scaledBy: 1)
-            }
+            Conv2d.addWeightPartials(partials, count: chunkCount, weightCount: weightCount,
+                                     outputGradient: outputGradient, into: &gradients)
         }
         return computingInputGradient ? inputGradient : nil
+    }
+
+    /// dW += the `count` partial sums [O, K] at `partials`, in order; db += Σ dY over
+    /// images and pixels.
+    static func addWeightPartials(_ partials: UnsafePointer<Float>, count chunkCount: Int, weightCount: Int,
+                                  outputGradient: Tensor, into gradients: inout Gradients) {
+        gradients.weight.withUnsafeMutableBufferPointer { dWeight in
+            for chunk in 0..<chunkCount {
+                let partial = partials + chunk * weightCount
+                for index in 0..<weightCount { dWeight[index] += partial[index] }
+            }
+        }
+        if gradients.bias != nil {
+            gradients.bias!.add(outputGradient.sum(alongAxes: [0, 2, 3]), scaledBy: 1)
+        }
+    }
+}
+
+/// `Conv2d.backwardThroughColumns` over the buffers of tensors its caller holds: each
+/// chunk of image groups, on whichever worker runs it, with scratch buffers of its own.
+private struct ColumnBackwardPass {
+    let shape: Geometry
+    let outputChannels: Int
+    /// x [B, C, H, W], W [O, K], dY [B, O, Ho, Wo]
+    let input, weight, outputGradient: UnsafeBufferPointer<Float>
+    /// dX [B, C, H, W] to add into; nil when it is not asked for.
+    let inputGradient: UnsafeMutableBufferPointer<Float>?
+    let computingWeightGradient: Bool
+
+    /// Runs `groups` in order, summing their dW into `partial` [O, K], which the first
+    /// group overwrites.
+    func run(groups: Range<Int>, partial: UnsafeMutablePointer<Float>) {
+        let capacity = shape.rowLength * shape.groupSize * shape.pixels
+        let columnGradientCount = inputGradient != nil ? capacity : 1
+        // dY of a group gathered to [O, g·L], to match the column layout.
+        let gatheredCount = shape.groupSize > 1 ? outputChannels * shape.groupSize * shape.pixels : 1
+        let columns = BufferPool.shared.allocate(count: capacity)
+        defer { BufferPool.shared.release(columns, count: capacity) }
+        let columnGradient = BufferPool.shared.allocate(count: columnGradientCount)
+        defer { BufferPool.shared.release(columnGradient, count: columnGradientCount) }
+        let gathered = BufferPool.shared.allocate(count: gatheredCount)
+        defer { BufferPool.shared.release(gathered, count: gatheredCount) }
+        for group in groups {
+            let first = group * shape.groupSize
+            let count = min(shape.groupSize, shape.batch - first)
+            if count == 1 && inputGradient == nil {
+                weightGradientInTiles(image: first, isFirst: group == groups.lowerBound, columns: columns, partial: partial)
+            } else {
+                backward(images: first..<(first + count), isFirst: group == groups.lowerBound, columns: columns,
+                         gathered: gathered, columnGradient: columnGradient, partial: partial)
+            }
+        }
+    }
+
+    /// One image, dW only, in tiles of output rows: partial += dY[O, tile] · col[K, tile]ᵀ
+    /// (= when `isFirst`, for the first tile).
+    private func weightGradientInTiles(image: Int, isFirst: Bool, columns: UnsafeMutablePointer<Float>,
+                                       partial: UnsafeMutablePointer<Float>) {
+        let rowLength = shape.rowLength, pixels = shape.pixels
+        let tileRows = shape.rowsPerTile
+        for top in Swift.stride(from: 0, to: shape.outputHeight, by: tileRows) {
+            let rows = top..<min(shape.outputHeight, top + tileRows)
+            let tileWidth = rows.count * shape.outputWidth
+            shape.im2col(image: input.baseAddress! + image * shape.inputImageSize, into: columns,
+                         leadingDimension: tileWidth, outputRows: rows)
+            BLAS.sgemm(transposeA: false, transposeB: true, m: outputChannels, n: rowLength,
+                       k: tileWidth,
+                       a: outputGradient.baseAddress! + image * outputChannels * pixels + top * shape.outputWidth,
+                       lda: pixels, b: columns, ldb: tileWidth,
+                       beta: isFirst && top == 0 ? 0 : 1, c: partial,
+                       ldc: rowLength)
+        }
+    }
+
+    /// One group of images as a whole: col[K, gL] by im2col, then partial[O, K] (+)= dY·colᵀ
+    /// (= when `isFirst`) and dX += col2im(Wᵀ·dY), as asked.
+    private func backward(images: Range<Int>, isFirst: Bool, columns: UnsafeMutablePointer<Float>,
+                          gathered: UnsafeMutablePointer<Float>, columnGradient: UnsafeMutablePointer<Float>,
+                          partial: UnsafeMutablePointer<Float>) {
+        let rowLength = shape.rowLength, pixels = shape.pixels
+        let (first, count) = (images.lowerBound, images.count)
+        let width = count * pixels
+        for image in 0..<count {
+            shape.im2col(image: input.baseAddress! + (first + image) * shape.inputImageSize,
+                         into: columns + image * pixels, leadingDimension: width)
+        }
+        let groupGradient = groupOutputGradient(images, gathered: gathered) // [O, gL]
+        // partial[O, K] (+)= dY[O, gL] · col[K, gL]ᵀ
+        if computingWeightGradient {
+            BLAS.sgemm(transposeA: false, transposeB: true, m: outputChannels, n: rowLength, k: width,
+                       a: groupGradient, lda: width, b: columns, ldb: width,
+                       beta: isFirst ? 0 : 1, c: partial, ldc: rowLength)
+        }
+        guard let inputGradient else { return }
+        // dcol[K, gL] = W[O, K]ᵀ · dY[O, gL]
+        BLAS.sgemm(transposeA: true, transposeB: false, m: rowLength, n: width, k: outputChannels,
+                   a: weight.baseAddress!, lda: rowLength, b: groupGradient, ldb: width,
+                   c: columnGradient, ldc: width)
+        for image in 0..<count {
+            shape.col2im(columnGradient + image * pixels, leadingDimension: width,
+                         addingInto: inputGradient.baseAddress! + (first + image) * shape.inputImageSize)
+        }
+    }
+
+    /// dY of `images` as [O, gL]: one image's own planes, or several images' gathered into `gathered`.
+    private func groupOutputGradient(_ images: Range<Int>, gathered: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        let pixels = shape.pixels
+        let (first, count) = (images.lowerBound, images.count)
+        if count == 1 { return outputGradient.baseAddress! + first * outputChannels * pixels }
+        let width = count * pixels
+        for image in 0..<count {
+            for channel in 0..<outputChannels {
+                (gathered + channel * width + image * pixels).update(
+                    from: outputGradient.baseAddress! + ((first + image) * outputChannels + channel) * pixels,
+                    count: pixels)
+            }
+        }
+        return UnsafePointer(gathered)
     }
 }
 

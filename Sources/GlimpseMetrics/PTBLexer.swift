@@ -8,92 +8,100 @@ struct PTBLexer {
         var lines: [[String]] = [[]]
         var position = 0
         while position < text.count {
-            let unit = text[position]
-            if unit == 0x20 {
+            if text[position] == 0x20 {
                 position += 1
                 continue
             }
-            // Fast path for the overwhelmingly common token, a run of ASCII letters followed by a
-            // space, a line break or the end (or see `isFastBreak`): no rule matches longer or
-            // differently, except the assimilations ("gonna"), which take the full rules.
-            if isASCIILetter(unit) {
-                var end = position + 1
-                while end < text.count, isASCIILetter(text[end]) { end += 1 }
-                if isFastBreak(after: end, in: text, runStart: position),
-                   !assimilations.contains(packedLowercase(text[position..<end])) {
-                    lines[lines.count - 1].append(makeString(text[position..<end]))
-                    position = end
-                    continue
-                }
+            if let end = fastWordEnd(in: text, at: position) ?? fastPunctuationEnd(in: text, at: position) {
+                lines[lines.count - 1].append(makeString(text[position..<end]))
+                position = end
+                continue
             }
-            // Fast path for sentence punctuation followed by a space, a line break or the end, and
-            // not part of a number (",5"), smiley (":)") or spaced ellipsis (". . ."): only the
-            // punctuation rules themselves can match.
-            if unit == 0x2C || unit == 0x2E || unit == 0x3B || unit == 0x3A || unit == 0x21 || unit == 0x3F {
-                var end = position + 1
-                if unit == 0x21 || unit == 0x3F {
-                    while end < text.count, text[end] == 0x21 || text[end] == 0x3F { end += 1 }
-                }
-                let spacedDots = unit == 0x2E && end + 1 < text.count && text[end] == 0x20 && text[end + 1] == 0x2E
-                if isBreakingSpace(at: end, in: text), !spacedDots {
-                    lines[lines.count - 1].append(makeString(text[position..<end]))
-                    position = end
-                    continue
-                }
-            }
-
             guard let match = longestMatch(in: text, at: position) else {
                 position += 1  // untokenizable: 3.4.1's default "firstDelete" drops it
                 continue
             }
-            let matched = text[position..<match.end]
-            let string = String(decoding: matched, as: UTF16.self)
-            var next = match.end
-            var token: String?
-            switch PTBLexerRules.rules[match.rule].action {
-            case .token:
-                token = string
-            case .word:
-                token = removingSoftHyphens(string)
-            case .replace(let replacement):
-                token = replacement
-            case .pushBack(let count):
-                next = match.end - count
-                token = String(decoding: text[position..<next], as: UTF16.self)
-            case .acronym:
-                // The period is scanned again either way; a one-letter acronym also loses it.
-                next = match.end - 1
-                token = matched.count == 2 ? String(decoding: text[position..<next], as: UTF16.self) : string
-            case .abbreviationEndingSentence:
-                next = match.end - 1
-                token = string
-            case .quotes(let probablyLeft):
-                token = PTBLexer.latexQuotes(string, probablyLeft: probablyLeft)
-            case .number:
-                token = String(string.unicodeScalars.filter { !["\u{00AD}", "\u{066C}", "\u{2009}", "\u{202F}"].contains($0) })
-            case .keepSpaces:
-                token = string.replacingSpaces()
-            case .phone:
-                token = string.replacingSpaces().replacingBrackets()
-            case .smiley:
-                token = string.replacingBrackets()
-            case .hyphens:
-                token = (3...4).contains(matched.count) ? "--" : string
-            case .fraction:
-                token = PTBLexer.fractions[string] ?? string
-            case .currency:
-                token = PTBLexer.currencies[string] ?? string
-            case .skip:
-                token = nil
-            case .newline:
-                lines.append([])
-                token = nil
-            }
+            let action = PTBLexerRules.rules[match.rule].action
+            if case .newline = action { lines.append([]) }
+            let (token, next) = perform(action, on: position..<match.end, in: text)
             // A token that was only soft hyphens is no token: the jar prints nothing for it.
             if let token, !token.isEmpty { lines[lines.count - 1].append(token) }
             position = next
         }
         return lines
+    }
+
+    /// Fast path for the overwhelmingly common token, a run of ASCII letters followed by a
+    /// space, a line break or the end (or see `isFastBreak`): no rule matches longer or
+    /// differently, except the assimilations ("gonna"), which take the full rules. The end of
+    /// the token, or nil when the full rules must decide.
+    static func fastWordEnd(in text: [CodeUnit], at position: Int) -> Int? {
+        guard isASCIILetter(text[position]) else { return nil }
+        var end = position + 1
+        while end < text.count, isASCIILetter(text[end]) { end += 1 }
+        guard isFastBreak(after: end, in: text, runStart: position),
+              !assimilations.contains(packedLowercase(text[position..<end])) else { return nil }
+        return end
+    }
+
+    /// Fast path for sentence punctuation followed by a space, a line break or the end, and
+    /// not part of a number (",5"), smiley (":)") or spaced ellipsis (". . ."): only the
+    /// punctuation rules themselves can match. The end of the token, or nil when the full
+    /// rules must decide.
+    static func fastPunctuationEnd(in text: [CodeUnit], at position: Int) -> Int? {
+        let unit = text[position]
+        guard unit == 0x2C || unit == 0x2E || unit == 0x3B || unit == 0x3A || unit == 0x21 || unit == 0x3F else { return nil }
+        var end = position + 1
+        if unit == 0x21 || unit == 0x3F {
+            while end < text.count, text[end] == 0x21 || text[end] == 0x3F { end += 1 }
+        }
+        let spacedDots = unit == 0x2E && end + 1 < text.count && text[end] == 0x20 && text[end + 1] == 0x2E
+        guard isBreakingSpace(at: end, in: text), !spacedDots else { return nil }
+        return end
+    }
+
+    /// A rule's action on the text it matched (`range`, trailing context excluded): the token
+    /// it makes, if any, and where scanning goes on (before `range`'s end when it pushes back).
+    static func perform(_ action: PTBLexerRules.Action, on range: Range<Int>,
+                        in text: [CodeUnit]) -> (token: String?, next: Int) {
+        let matched = text[range]
+        let string = String(decoding: matched, as: UTF16.self)
+        switch action {
+        case .token:
+            return (string, range.upperBound)
+        case .word:
+            return (removingSoftHyphens(string), range.upperBound)
+        case .replace(let replacement):
+            return (replacement, range.upperBound)
+        case .pushBack(let count):
+            let next = range.upperBound - count
+            return (String(decoding: text[range.lowerBound..<next], as: UTF16.self), next)
+        case .acronym:
+            // The period is scanned again either way; a one-letter acronym also loses it.
+            let next = range.upperBound - 1
+            return (matched.count == 2 ? String(decoding: text[range.lowerBound..<next], as: UTF16.self) : string, next)
+        case .abbreviationEndingSentence:
+            return (string, range.upperBound - 1)
+        case .quotes(let probablyLeft):
+            return (PTBLexer.latexQuotes(string, probablyLeft: probablyLeft), range.upperBound)
+        case .number:
+            let token = String(string.unicodeScalars.filter { !["\u{00AD}", "\u{066C}", "\u{2009}", "\u{202F}"].contains($0) })
+            return (token, range.upperBound)
+        case .keepSpaces:
+            return (string.replacingSpaces(), range.upperBound)
+        case .phone:
+            return (string.replacingSpaces().replacingBrackets(), range.upperBound)
+        case .smiley:
+            return (string.replacingBrackets(), range.upperBound)
+        case .hyphens:
+            return ((3...4).contains(matched.count) ? "--" : string, range.upperBound)
+        case .fraction:
+            return (PTBLexer.fractions[string] ?? string, range.upperBound)
+        case .currency:
+            return (PTBLexer.currencies[string] ?? string, range.upperBound)
+        case .skip, .newline:
+            return (nil, range.upperBound)
+        }
     }
 
     struct Match {

@@ -17,63 +17,13 @@ public struct SceneGenerator: Sendable {
         defer { generator = random.generator }
         let width = random.int(in: widthRange), height = random.int(in: heightRange)
         let background = makeBackground(&random)
-        let side = Double(min(width, height))
-
-        func object(_ size: ShapeSize, centerX: Double, centerY: Double, excluding colors: [String] = []) -> SceneObject {
-            let kind = random.pick(ShapeKind.allCases)
-            let palette = ShapeColor.all.filter { !colors.contains($0.name) }
-            let color = random.pick(palette)
-            let radius = side * (size == .small ? random.double(in: 0.12...0.15) : random.double(in: 0.20...0.24))
-            let rotation = random.double(in: -0.2...0.2)
-            let tint = (random.int(in: -12...12), random.int(in: -12...12), random.int(in: -12...12))
-            return SceneObject(kind: kind, color: color, size: size, centerX: centerX, centerY: centerY,
-                               radius: radius, rotation: rotation, tint: tint)
-        }
-        func size() -> ShapeSize { random.bool() ? .small : .large }
-        func jitter(_ amount: Double) -> Double { random.double(in: -amount...amount) }
-
-        let w = Double(width), h = Double(height)
+        let frame = SceneFrame(width: Double(width), height: Double(height))
         let layoutDraw = random.int(in: 0...9)
-        var objects: [SceneObject]
-        let layout: Layout
-        if layoutDraw < 3 {
-            let placement = random.pick(Placement.allCases)
-            let (x, y): (Double, Double)
-            switch placement {
-            case .left: (x, y) = (w * 0.25, h * 0.5)
-            case .right: (x, y) = (w * 0.75, h * 0.5)
-            case .top: (x, y) = (w * 0.5, h * 0.27)
-            case .bottom: (x, y) = (w * 0.5, h * 0.73)
-            case .center: (x, y) = (w * 0.5, h * 0.5)
-            }
-            objects = [object(size(), centerX: x + jitter(w * 0.04), centerY: y + jitter(h * 0.04))]
-            layout = .single(placement)
-        } else if layoutDraw < 7 {
-            let relation = random.pick(Relation.allCases)
-            // Positions of the subject (first) and the other object.
-            let horizontal = relation == .leftOf || relation == .rightOf
-            let near = horizontal ? (w * 0.27, h * 0.5) : (w * 0.5, h * 0.27)
-            let far = horizontal ? (w * 0.73, h * 0.5) : (w * 0.5, h * 0.73)
-            let subjectFirst = relation == .leftOf || relation == .above
-            let subjectAt = subjectFirst ? near : far, otherAt = subjectFirst ? far : near
-            let along = horizontal ? h * 0.15 : w * 0.15
-            let subject = object(size(), centerX: subjectAt.0 + (horizontal ? 0 : jitter(along)),
-                                 centerY: subjectAt.1 + (horizontal ? jitter(along) : 0))
-            let other = object(size(), centerX: otherAt.0 + (horizontal ? 0 : jitter(along)),
-                               centerY: otherAt.1 + (horizontal ? jitter(along) : 0), excluding: [subject.color.name])
-            objects = [subject, other]
-            layout = .pair(relation)
-        } else {
-            var used: [String] = []
-            objects = []
-            for fraction in [0.19, 0.5, 0.81] {
-                let item = object(.small, centerX: w * fraction, centerY: h * 0.5 + jitter(h * 0.15), excluding: used)
-                used.append(item.color.name)
-                objects.append(item)
-            }
-            layout = .row
-        }
+        let (layout, placed) = layoutDraw < 3 ? frame.single(using: &random)
+            : layoutDraw < 7 ? frame.pair(using: &random) : frame.row(using: &random)
+        var objects = placed
         // Keep every object inside the frame.
+        let w = frame.width, h = frame.height
         for index in objects.indices {
             let r = objects[index].radius
             objects[index].centerX = min(max(objects[index].centerX, r + 2), w - r - 2)
@@ -170,4 +120,87 @@ struct Draw<Generator: RandomNumberGenerator> {
     mutating func pick<Element>(_ options: [Element]) -> Element {
         options[int(in: 0...(options.count - 1))]
     }
+}
+
+/// The objects of each layout, drawn in a scene of `width` × `height` pixels. Each function
+/// draws in the order its lines run (size, then position, then look), which is part of what
+/// a seed gives.
+private struct SceneFrame {
+    let width: Double, height: Double
+
+    /// One object at a placement, moved by up to 4% of the sides.
+    func single<Generator>(using random: inout Draw<Generator>) -> (Layout, [SceneObject]) {
+        let (w, h) = (width, height)
+        let placement = random.pick(Placement.allCases)
+        let (x, y): (Double, Double)
+        switch placement {
+        case .left: (x, y) = (w * 0.25, h * 0.5)
+        case .right: (x, y) = (w * 0.75, h * 0.5)
+        case .top: (x, y) = (w * 0.5, h * 0.27)
+        case .bottom: (x, y) = (w * 0.5, h * 0.73)
+        case .center: (x, y) = (w * 0.5, h * 0.5)
+        }
+        let size = random.size()
+        let centerX = x + random.jitter(w * 0.04), centerY = y + random.jitter(h * 0.04)
+        return (.single(placement), [object(size, centerX: centerX, centerY: centerY, using: &random)])
+    }
+
+    /// Two objects of different colours in a relation, the subject first, each moved along
+    /// the line between them by up to 15% of the other side.
+    func pair<Generator>(using random: inout Draw<Generator>) -> (Layout, [SceneObject]) {
+        let (w, h) = (width, height)
+        let relation = random.pick(Relation.allCases)
+        // Positions of the subject (first) and the other object.
+        let horizontal = relation == .leftOf || relation == .rightOf
+        let near = horizontal ? (w * 0.27, h * 0.5) : (w * 0.5, h * 0.27)
+        let far = horizontal ? (w * 0.73, h * 0.5) : (w * 0.5, h * 0.73)
+        let subjectFirst = relation == .leftOf || relation == .above
+        let subjectAt = subjectFirst ? near : far, otherAt = subjectFirst ? far : near
+        let along = horizontal ? h * 0.15 : w * 0.15
+        let subjectSize = random.size()
+        let subjectX = subjectAt.0 + (horizontal ? 0 : random.jitter(along))
+        let subjectY = subjectAt.1 + (horizontal ? random.jitter(along) : 0)
+        let subject = object(subjectSize, centerX: subjectX, centerY: subjectY, using: &random)
+        let otherSize = random.size()
+        let otherX = otherAt.0 + (horizontal ? 0 : random.jitter(along))
+        let otherY = otherAt.1 + (horizontal ? random.jitter(along) : 0)
+        let other = object(otherSize, centerX: otherX, centerY: otherY, excluding: [subject.color.name], using: &random)
+        return (.pair(relation), [subject, other])
+    }
+
+    /// Three small objects of different colours, left to right, each moved up or down by up
+    /// to 15% of the height.
+    func row<Generator>(using random: inout Draw<Generator>) -> (Layout, [SceneObject]) {
+        let (w, h) = (width, height)
+        var used: [String] = []
+        var objects: [SceneObject] = []
+        for fraction in [0.19, 0.5, 0.81] {
+            let centerY = h * 0.5 + random.jitter(h * 0.15)
+            let item = object(.small, centerX: w * fraction, centerY: centerY, excluding: used, using: &random)
+            used.append(item.color.name)
+            objects.append(item)
+        }
+        return (.row, objects)
+    }
+
+    /// An object of `size` at (centerX, centerY), its kind, colour (none of `colors`),
+    /// radius, rotation and tint drawn.
+    func object<Generator>(_ size: ShapeSize, centerX: Double, centerY: Double, excluding colors: [String] = [],
+                           using random: inout Draw<Generator>) -> SceneObject {
+        let side = min(width, height)
+        let kind = random.pick(ShapeKind.allCases)
+        let palette = ShapeColor.all.filter { !colors.contains($0.name) }
+        let color = random.pick(palette)
+        let radius = side * (size == .small ? random.double(in: 0.12...0.15) : random.double(in: 0.20...0.24))
+        let rotation = random.double(in: -0.2...0.2)
+        let tint = (random.int(in: -12...12), random.int(in: -12...12), random.int(in: -12...12))
+        return SceneObject(kind: kind, color: color, size: size, centerX: centerX, centerY: centerY,
+                           radius: radius, rotation: rotation, tint: tint)
+    }
+}
+
+private extension Draw {
+    mutating func size() -> ShapeSize { bool() ? .small : .large }
+    /// Uniform in ±amount.
+    mutating func jitter(_ amount: Double) -> Double { double(in: -amount...amount) }
 }

@@ -85,18 +85,7 @@ enum Scoring {
     static func score(matching: Predictions.Matching, images: [DatasetImage], split: SplitChoice,
                       groundTruth: [String: GroundTruth]? = nil,
                       perImagePath: String?, extra: [(String, Any)] = []) throws -> String {
-        func list(_ ids: [String]) -> String {
-            ids.prefix(5).joined(separator: ", ") + (ids.count > 5 ? ", ... (\(ids.count) in all)" : "")
-        }
-        if !matching.missing.isEmpty {
-            Terminal.standardError("glimpse: \(matching.missing.count) \(split) image(s) have no prediction: \(list(matching.missing))")
-        }
-        if !matching.unknown.isEmpty {
-            Terminal.standardError("glimpse: \(matching.unknown.count) prediction(s) name images not in the \(split) split: \(list(matching.unknown))")
-        }
-        if !matching.duplicates.isEmpty {
-            Terminal.standardError("glimpse: \(matching.duplicates.count) image(s) predicted more than once (first caption used): \(list(matching.duplicates))")
-        }
+        reportMismatches(matching, split: split)
         guard !matching.captions.isEmpty else {
             Terminal.standardError("glimpse: no prediction matches an image of the \(split) split")
             throw ExitCode(1)
@@ -110,40 +99,9 @@ enum Scoring {
             Terminal.standardError("glimpse: \(error)")
             throw ExitCode(1)
         }
-        var content: ContentScores?
-        if let groundTruth {
-            let uncovered = matching.captions.keys.filter { groundTruth[$0] == nil }.sorted()
-            if !uncovered.isEmpty {
-                Terminal.standardError("glimpse: \(uncovered.count) captioned image(s) have no ground truth and no content scores: \(list(uncovered))")
-            }
-            let scored = ContentEvaluator.evaluate(captions: matching.captions, groundTruth: groundTruth)
-            if scored.captions > 0 {
-                content = scored
-                Terminal.standardError("content: " + scored.summary.text)
-            }
-        }
+        let content = groundTruth.flatMap { contentScores(of: matching, groundTruth: $0) }
         if let perImagePath {
-            var lines = ""
-            for id in scores.imagesRanked(by: .ciderD) {
-                guard let image = scores.perImage[id] else { continue }
-                var object: [String: Any] = [
-                    "image_id": id, "caption": matching.captions[id] ?? "",
-                    "Bleu_4": image.bleu4, "ROUGE_L": image.rougeL, "CIDEr": image.ciderD,
-                    "references": references[id] ?? [],
-                ]
-                if let judged = content?.perImage[id] {
-                    var fields: [String: Any] = ["exact": judged.exact, "mistakes": judged.mistakes]
-                    if let error = judged.parseError { fields["parse_error"] = error.reason }
-                    object["content"] = fields
-                }
-                lines += JSONText.line(object) + "\n"
-            }
-            do {
-                try FileBytes.writeAtomically(Array(lines.utf8), to: perImagePath)
-            } catch {
-                Terminal.standardError("glimpse: \(error)")
-                throw ExitCode(1)
-            }
+            try writePerImage(scores, matching: matching, references: references, content: content, to: perImagePath)
         }
         var summary: [String: Any] = [
             "split": split.rawValue,
@@ -159,6 +117,66 @@ enum Scoring {
         if let content { summary["content"] = JSONText.object(content.summary) }
         for (key, value) in extra { summary[key] = value }
         return JSONText.line(summary)
+    }
+
+    /// Up to five ids, then how many there are in all.
+    private static func list(_ ids: [String]) -> String {
+        ids.prefix(5).joined(separator: ", ") + (ids.count > 5 ? ", ... (\(ids.count) in all)" : "")
+    }
+
+    /// Split images without a prediction, predictions for other images and images predicted
+    /// twice, each on standard error.
+    private static func reportMismatches(_ matching: Predictions.Matching, split: SplitChoice) {
+        if !matching.missing.isEmpty {
+            Terminal.standardError("glimpse: \(matching.missing.count) \(split) image(s) have no prediction: \(list(matching.missing))")
+        }
+        if !matching.unknown.isEmpty {
+            Terminal.standardError("glimpse: \(matching.unknown.count) prediction(s) name images not in the \(split) split: \(list(matching.unknown))")
+        }
+        if !matching.duplicates.isEmpty {
+            Terminal.standardError("glimpse: \(matching.duplicates.count) image(s) predicted more than once (first caption used): \(list(matching.duplicates))")
+        }
+    }
+
+    /// The content scores of the captions that have ground truth (nil when none has), with
+    /// the captions that have none and the summary line on standard error.
+    private static func contentScores(of matching: Predictions.Matching,
+                                      groundTruth: [String: GroundTruth]) -> ContentScores? {
+        let uncovered = matching.captions.keys.filter { groundTruth[$0] == nil }.sorted()
+        if !uncovered.isEmpty {
+            Terminal.standardError("glimpse: \(uncovered.count) captioned image(s) have no ground truth and no content scores: \(list(uncovered))")
+        }
+        let scored = ContentEvaluator.evaluate(captions: matching.captions, groundTruth: groundTruth)
+        guard scored.captions > 0 else { return nil }
+        Terminal.standardError("content: " + scored.summary.text)
+        return scored
+    }
+
+    /// The per-image scores as JSON Lines, worst CIDEr-D first, written atomically to `path`.
+    private static func writePerImage(_ scores: CaptionScores, matching: Predictions.Matching,
+                                      references: [String: [String]], content: ContentScores?,
+                                      to path: String) throws {
+        var lines = ""
+        for id in scores.imagesRanked(by: .ciderD) {
+            guard let image = scores.perImage[id] else { continue }
+            var object: [String: Any] = [
+                "image_id": id, "caption": matching.captions[id] ?? "",
+                "Bleu_4": image.bleu4, "ROUGE_L": image.rougeL, "CIDEr": image.ciderD,
+                "references": references[id] ?? [],
+            ]
+            if let judged = content?.perImage[id] {
+                var fields: [String: Any] = ["exact": judged.exact, "mistakes": judged.mistakes]
+                if let error = judged.parseError { fields["parse_error"] = error.reason }
+                object["content"] = fields
+            }
+            lines += JSONText.line(object) + "\n"
+        }
+        do {
+            try FileBytes.writeAtomically(Array(lines.utf8), to: path)
+        } catch {
+            Terminal.standardError("glimpse: \(error)")
+            throw ExitCode(1)
+        }
     }
 }
 

@@ -365,14 +365,7 @@ final class TrainingPrinter {
     func handle(_ event: TrainingEvent) {
         switch event {
         case .inspected(let inspection):
-            let train = inspection.splits[.train]?.images ?? 0
-            let validation = inspection.splits[.validation]?.images ?? 0
-            Terminal.standardError("dataset: \(inspection.root) (\(inspection.format)): \(train) training images, "
-                                   + "\(validation) validation images")
-            if !inspection.unusableImages.isEmpty {
-                Terminal.standardError("image files missing or unreadable (skipped): \(inspection.unusableImages.count)")
-                for item in inspection.unusableImages.prefix(20) { Terminal.standardError("  \(item.path): \(item.reason)") }
-            }
+            printInspection(inspection)
         case .vocabulary(let size, let minimumCount):
             Terminal.standardError("vocabulary: \(size) tokens (words seen at least \(minimumCount) times)")
         case .vocabularyCapped(let kept, let dropped):
@@ -386,14 +379,7 @@ final class TrainingPrinter {
             if cacheBar == nil { cacheBar = ProgressReporter("decoding images", total: total, unit: "images") }
             cacheBar?.update(done)
         case .cached(let decoded, let reused, let failures):
-            if decoded > 0 { cacheBar?.finish("\(decoded) images decoded into the cache") }
-            cacheBar = nil
-            if reused > 0 { Terminal.standardError("image cache: \(reused) images already decoded") }
-            if !failures.isEmpty {
-                Terminal.standardError("images that could not be decoded (skipped): \(failures.count)")
-                for failure in failures.prefix(20) { Terminal.standardError("  \(failure)") }
-                if failures.count > 20 { Terminal.standardError("  ... and \(failures.count - 20) more") }
-            }
+            finishCaching(decoded: decoded, reused: reused, failures: failures)
         case .epochStarted(let epoch, let steps, let firstStep):
             self.epoch = epoch
             lossAverage = nil
@@ -401,35 +387,70 @@ final class TrainingPrinter {
             rewardAverage = nil
             bar = ProgressReporter("epoch \(epoch)", total: steps, unit: "steps", start: firstStep - 1)
         case .step(let record, let batch, _):
-            // Smoothed, since single batches are noisy; cross-entropy shown apart because the
-            // attention penalty adds a large, nearly constant term (about P when captions are short).
-            let loss = record.loss ?? .nan, crossEntropy = record.crossEntropy ?? .nan
-            lossAverage = lossAverage.map { 0.95 * $0 + 0.05 * loss } ?? loss
-            if let reward = record.reward {
-                rewardAverage = rewardAverage.map { 0.95 * $0 + 0.05 * reward } ?? reward
-                bar?.update(batch, extra: String(format: "step %d  reward (CIDEr-D) %.3f  loss %.4f  %.1f images/s", record.step,
-                                                 rewardAverage ?? reward, lossAverage ?? loss, record.imagesPerSecond ?? 0))
-                return
-            }
-            crossEntropyAverage = crossEntropyAverage.map { 0.95 * $0 + 0.05 * crossEntropy } ?? crossEntropy
-            bar?.update(batch, extra: String(format: "step %d  loss %.3f (cross-entropy %.3f)  %.1f images/s", record.step,
-                                             lossAverage ?? loss, crossEntropyAverage ?? crossEntropy,
-                                             record.imagesPerSecond ?? 0))
+            showStep(record, batch: batch)
         case .validated(let record):
             bar?.finish("done")
             bar = nil
-            var line = "epoch \(record.epoch): "
-            if let bleu4 = record.bleu4, let cider = record.ciderD {
-                line += String(format: "validation BLEU-4 %.4f, CIDEr-D %.4f on %d images", bleu4, cider, record.validationImages ?? 0)
-                if let content = record.content { line += "; " + content.text }
-            } else if let loss = record.loss {
-                line += String(format: "mean training loss %.4f (no validation images)", loss)
-            }
-            if record.best == true { line += " (best so far, saved)" }
-            Terminal.standardError(line)
+            printValidation(record)
         case .learningRateDecayed(let rate):
             Terminal.standardError("learning rate lowered to \(rate)")
         }
+    }
+
+    /// The dataset's image counts and the first unusable images.
+    private func printInspection(_ inspection: DatasetInspection) {
+        let train = inspection.splits[.train]?.images ?? 0
+        let validation = inspection.splits[.validation]?.images ?? 0
+        Terminal.standardError("dataset: \(inspection.root) (\(inspection.format)): \(train) training images, "
+                               + "\(validation) validation images")
+        if !inspection.unusableImages.isEmpty {
+            Terminal.standardError("image files missing or unreadable (skipped): \(inspection.unusableImages.count)")
+            for item in inspection.unusableImages.prefix(20) { Terminal.standardError("  \(item.path): \(item.reason)") }
+        }
+    }
+
+    /// Closes the cache bar; the images reused and the first that could not be decoded.
+    private func finishCaching(decoded: Int, reused: Int, failures: [ImageCache.Failure]) {
+        if decoded > 0 { cacheBar?.finish("\(decoded) images decoded into the cache") }
+        cacheBar = nil
+        if reused > 0 { Terminal.standardError("image cache: \(reused) images already decoded") }
+        if !failures.isEmpty {
+            Terminal.standardError("images that could not be decoded (skipped): \(failures.count)")
+            for failure in failures.prefix(20) { Terminal.standardError("  \(failure)") }
+            if failures.count > 20 { Terminal.standardError("  ... and \(failures.count - 20) more") }
+        }
+    }
+
+    /// Moves the epoch's bar to `batch`, with the smoothed loss (and reward, when self-critical).
+    private func showStep(_ record: LogRecord, batch: Int) {
+        // Smoothed, since single batches are noisy; cross-entropy shown apart because the
+        // attention penalty adds a large, nearly constant term (about P when captions are short).
+        let loss = record.loss ?? .nan, crossEntropy = record.crossEntropy ?? .nan
+        lossAverage = lossAverage.map { 0.95 * $0 + 0.05 * loss } ?? loss
+        if let reward = record.reward {
+            rewardAverage = rewardAverage.map { 0.95 * $0 + 0.05 * reward } ?? reward
+            bar?.update(batch, extra: String(format: "step %d  reward (CIDEr-D) %.3f  loss %.4f  %.1f images/s", record.step,
+                                             rewardAverage ?? reward, lossAverage ?? loss, record.imagesPerSecond ?? 0))
+            return
+        }
+        crossEntropyAverage = crossEntropyAverage.map { 0.95 * $0 + 0.05 * crossEntropy } ?? crossEntropy
+        bar?.update(batch, extra: String(format: "step %d  loss %.3f (cross-entropy %.3f)  %.1f images/s", record.step,
+                                         lossAverage ?? loss, crossEntropyAverage ?? crossEntropy,
+                                         record.imagesPerSecond ?? 0))
+    }
+
+    /// The epoch's line: validation scores, or the mean training loss when there are no
+    /// validation images.
+    private func printValidation(_ record: LogRecord) {
+        var line = "epoch \(record.epoch): "
+        if let bleu4 = record.bleu4, let cider = record.ciderD {
+            line += String(format: "validation BLEU-4 %.4f, CIDEr-D %.4f on %d images", bleu4, cider, record.validationImages ?? 0)
+            if let content = record.content { line += "; " + content.text }
+        } else if let loss = record.loss {
+            line += String(format: "mean training loss %.4f (no validation images)", loss)
+        }
+        if record.best == true { line += " (best so far, saved)" }
+        Terminal.standardError(line)
     }
 }
 

@@ -185,6 +185,18 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// The first problem with these options, in words, or nil. The CLI's validate()
     /// reports the same rules with flag names.
     public func problem() -> String? {
+        // Groups in this order: the first problem found is the one reported.
+        if let problem = limitProblem() ?? sizeProblem() ?? learningProblem() ?? settingsProblem() { return problem }
+        do {
+            _ = try modelConfiguration(vocabularySize: 4)
+        } catch {
+            return error.description
+        }
+        return nil
+    }
+
+    /// A value above its `Limits` maximum.
+    private func limitProblem() -> String? {
         if let epochs, epochs > Limits.epochs { return "epochs must be at most \(Limits.epochs), got \(epochs)" }
         if imagesPerBatch > Limits.imagesPerBatch {
             return "images per batch must be at most \(Limits.imagesPerBatch), got \(imagesPerBatch)"
@@ -210,6 +222,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
             where value > Limits.layerSize {
             return "\(name) must be at most \(Limits.layerSize), got \(value)"
         }
+        return nil
+    }
+
+    /// A size, count, length or duration below its minimum.
+    private func sizeProblem() -> String? {
         for (name, value) in [("embedding size", embeddingSize), ("attention size", attentionSize), ("hidden size", hiddenSize)]
             where value < 1 {
             return "\(name) must be at least 1, got \(value)"
@@ -221,6 +238,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if imagesPerBatch < 1 { return "images per batch must be at least 1, got \(imagesPerBatch)" }
         if let captionsPerImage, captionsPerImage < 1 { return "captions per image must be at least 1, got \(captionsPerImage)" }
         if maximumCaptionLength < 1 { return "maximum caption length must be at least 1, got \(maximumCaptionLength)" }
+        return nil
+    }
+
+    /// The learning rate and its schedule, gradient clipping, scheduled sampling and early stopping.
+    private func learningProblem() -> String? {
         if !(learningRate > 0) || !learningRate.isFinite { return "learning rate must be positive, got \(learningRate)" }
         if let warmupSteps, warmupSteps < 0 { return "warm-up steps must not be negative, got \(warmupSteps)" }
         if let gradientClip, !(gradientClip > 0) { return "gradient clip must be positive, got \(gradientClip)" }
@@ -231,6 +253,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if !(learningRateDecay > 0 && learningRateDecay <= 1) { return "learning-rate decay must be in (0, 1], got \(learningRateDecay)" }
         if learningRatePatience < 1 { return "learning-rate patience must be at least 1, got \(learningRatePatience)" }
         if earlyStoppingPatience < 1 { return "early-stopping patience must be at least 1, got \(earlyStoppingPatience)" }
+        return nil
+    }
+
+    /// The vocabulary, threads, self-critical training and validation.
+    private func settingsProblem() -> String? {
         if minimumWordCount < 1 { return "minimum word count must be at least 1, got \(minimumWordCount)" }
         if threads < 1 { return "threads must be at least 1, got \(threads)" }
         if let selfCriticalSamples, selfCriticalSamples < 2 {
@@ -242,11 +269,6 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if selfCriticalMaximumLength < 1 { return "self-critical maximum length must be at least 1, got \(selfCriticalMaximumLength)" }
         if let validationImages, validationImages < 0 { return "validation images must not be negative, got \(validationImages)" }
         if validationBatchSize < 1 { return "validation batch size must be at least 1, got \(validationBatchSize)" }
-        do {
-            _ = try modelConfiguration(vocabularySize: 4)
-        } catch {
-            return error.description
-        }
         return nil
     }
 }
