@@ -23,7 +23,13 @@ What is measured (each figure the median of the trials kept):
   median over repeats after warm-up (`glimpse-benchmarks --side-by-side latency`), greedy and beam 3;
 - batch captioning from files, decoding included: `glimpse batch DIR --output F --beam K`, the
   whole process, against PyTorch's plain loop in batches of 16 (its whole process is shown too);
-- `glimpse caption IMAGE` (beam 3) as a whole process, against `python3 side_by_side_torch.py caption`.
+- `glimpse caption IMAGE` (beam 3) as a whole process, against `python3 side_by_side_torch.py caption`;
+- feature extraction for `glimpse train --encoder`: images/s of torchvision's ResNet-18 and ResNet-50 at
+  224 x 224 (Resize 256 + CenterCrop 224), one fixed batch of 16 of the image set, the same state dict on
+  both sides (torchvision's architecture with random weights, saved by Scripts/export_torchvision_resnet.py
+  --random-weights under --work: the cost does not depend on the weights); Glimpse imports it as
+  `glimpse import-encoder` does (`glimpse-benchmarks --side-by-side features`), PyTorch runs the model
+  without its classifier, channels-last. Both print the sum of the features, which must agree.
 
 A trial is discarded as disturbed when other processes used the CPU meanwhile. From /proc/stat,
 before the trial's process starts and after it is reaped: busy time of all CPUs (user, nice,
@@ -50,7 +56,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODEL = os.path.join(ROOT, "Sources", "GlimpseTool", "Resources", "default-model.safetensors")
+MODEL = os.path.join(ROOT, "Sources", "GlimpseCaptioning", "Resources", "default-model.safetensors")
 TORCH_SCRIPT = os.path.join(ROOT, "Scripts", "side_by_side_torch.py")
 RELEASE = os.path.join(ROOT, ".build", "release")
 GLIMPSE = os.path.join(RELEASE, "glimpse")
@@ -181,13 +187,32 @@ def build_metrics(args, images, captions_file):
     metrics.append(Metric(
         "caption", "caption one image, whole process, beam 3", "ms", False,
         [GLIMPSE, "caption", ONE_IMAGE] + glimpse_model_flags(), torch + ["--model", MODEL, "caption", ONE_IMAGE]))
+    for arch in ("resnet18", "resnet50"):
+        state_dict = os.path.join(args.work, f"{arch}-random.safetensors")
+        flags = ["--state-dict", state_dict, "--images", images, "--batch", "16", "--repeats", "5"]
+        metrics.append(Metric(
+            f"features{arch[6:]}", f"{arch} features at 224, batch 16", "images/s", True,
+            [BENCHMARKS, "--side-by-side", "features"] + flags, torch + ["features"] + flags,
+            prepare=export_state_dict(args, arch, state_dict)))
+    if args.only:
+        wanted = set(args.only.split(","))
+        metrics = [m for m in metrics if m.key in wanted]
     return metrics
+
+
+def export_state_dict(args, arch, path):
+    """Before a features trial: torchvision's random-weight state dict, written once."""
+    def run(side):
+        if not os.path.exists(path):
+            subprocess.run([args.python, os.path.join(ROOT, "Scripts", "export_torchvision_resnet.py"), arch, path,
+                            "--random-weights"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return run
 
 
 def value(metric, side, trial, image_count):
     """The figure a trial gives."""
     r = trial.result
-    if metric.key.startswith("train"):
+    if metric.key.startswith("train") or metric.key.startswith("features"):
         return r["images_per_second"]
     if metric.key.startswith("latency"):
         return r["median_ms"]
@@ -329,6 +354,8 @@ def main():
     parser.add_argument("--python", default=sys.executable, help="the Python with PyTorch")
     parser.add_argument("--skip-build", action="store_true")
     parser.add_argument("--model", help="the checkpoint both sides run (default: the shipped default model)")
+    parser.add_argument("--only", help="measure only these figures, comma-separated keys "
+                        "(train1, train5, latency1, latency3, batch1, batch3, caption, features18, features50)")
     args = parser.parse_args()
     global MODEL
     if args.model:
@@ -402,7 +429,7 @@ def main():
         log(f"extra round {rounds + 1}: {', '.join(m.key for m in short)} had only disturbed trials")
         round_of(rounds, short)
         rounds += 1
-    batch_agreement = compare_batch_outputs(args)
+    batch_agreement = compare_batch_outputs(args) if any(m.key.startswith("batch") for m in metrics) else ["not measured"]
 
     # MARK: The table
     def figure(metric, side):
@@ -456,10 +483,17 @@ def main():
           f"samples/Images/{os.path.basename(ONE_IMAGE)}")
     print(f"Captions agree, samples/Images: {', '.join(agreement)}; the batch set: {', '.join(batch_agreement)}")
     losses = []
-    for metric in metrics[:2]:
+    for metric in (m for m in metrics if m.key.startswith("train")):
         first = {side: statistics.median(t.result["first_loss"] for t in metric.trials[side]) for side in metric.trials}
         losses.append(f"{metric.label.split(', ')[1]} {first['glimpse']:.3f} / {first['pytorch']:.3f}")
-    print(f"First training loss, Glimpse / PyTorch (dropout draws differ, so close, not equal): {'; '.join(losses)}")
+    if losses:
+        print(f"First training loss, Glimpse / PyTorch (dropout draws differ, so close, not equal): {'; '.join(losses)}")
+    sums = []
+    for metric in (m for m in metrics if m.key.startswith("features")):
+        g, p = (metric.trials[side][0].result["feature_sum"] for side in ("glimpse", "pytorch"))
+        sums.append(f"{metric.label.split(' ')[0]} {g:.6g} / {p:.6g} (relative difference {abs(g - p) / abs(p):.1e})")
+    if sums:
+        print(f"Sum of the features, Glimpse / PyTorch (same weights and images): {'; '.join(sums)}")
     print(f"Trials: {planned} round{'s' if planned > 1 else ''}"
           + (f" and {rounds - planned} extra for figures without a clean trial" if rounds > planned else "")
           + f", interleaved; a trial is kept when other processes used under "

@@ -16,6 +16,8 @@ One measurement per process, so that the peak RSS (ru_maxrss) belongs to that mo
     side_by_side_torch.py batch --beam K DIR --output FILE [--batch-size 16]
     side_by_side_torch.py captions --beam K DIR       PATH<TAB>caption per image (for comparing with glimpse caption)
     side_by_side_torch.py caption IMAGE [--beam 3]    one caption, for timing the whole process
+    side_by_side_torch.py features --state-dict R.safetensors --images DIR [--batch 16 --size 224 --warmup 2 --repeats 5]
+                                                      a torchvision ResNet's feature extraction (glimpse train --encoder)
 
 Each measuring mode prints one `RESULT {json}` line. What is the same as Glimpse, on purpose:
 - preprocessing: decode, EXIF orientation, transparency over white, Pillow bilinear resize to S x S
@@ -54,7 +56,7 @@ from PIL import Image, ImageOps
 from safetensors import safe_open
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_MODEL = os.path.join(ROOT, "Sources", "GlimpseTool", "Resources", "default-model.safetensors")
+DEFAULT_MODEL = os.path.join(ROOT, "Sources", "GlimpseCaptioning", "Resources", "default-model.safetensors")
 PAD, START, END, UNK = 0, 1, 2, 3
 MAX_GRADIENT_NORM = 5.0  # Trainer's default
 LEARNING_RATE = 1e-3     # glimpse train's default
@@ -421,6 +423,54 @@ def run_info():
 
 
 
+def run_features(args):
+    """torchvision's ResNet (the state dict's architecture) without its classifier, channels-last, on one
+    fixed batch of the folder's first images (Resize(size*8/7) + CenterCrop(size) + ToTensor + Normalize,
+    untimed), average-pooled to size/32 and laid out [N, P, D] as Glimpse's encoder gives it."""
+    import torchvision
+    from safetensors.torch import load_file
+    from torchvision import transforms
+    state = load_file(args.state_dict)
+    arch = "resnet50" if "layer1.0.conv3.weight" in state else (
+        "resnet34" if "layer3.5.conv1.weight" in state else "resnet18")
+    model = getattr(torchvision.models, arch)(weights=None)
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    body = nn.Sequential(*list(model.children())[:-2]).to(memory_format=torch.channels_last)
+    grid = args.size // 32
+    recipe = transforms.Compose([transforms.Resize(args.size * 8 // 7), transforms.CenterCrop(args.size),
+                                 transforms.ToTensor(), transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+    files = sorted(f for f in os.listdir(args.images) if f.endswith((".jpg", ".png")))[:args.batch]
+    if len(files) < args.batch:
+        raise SystemExit(f"{args.images} has {len(files)} images, fewer than --batch {args.batch}")
+    images = torch.stack([recipe(Image.open(os.path.join(args.images, f)).convert("RGB")) for f in files])
+    images = images.contiguous(memory_format=torch.channels_last)
+
+    def once():
+        x = F.adaptive_avg_pool2d(body(images), grid)
+        return x.flatten(2).transpose(1, 2).contiguous()
+
+    times = []
+    with torch.inference_mode():
+        for _ in range(max(1, args.warmup)):
+            features = once()
+        start_cpu = resource.getrusage(resource.RUSAGE_SELF)
+        for _ in range(args.repeats):
+            began = time.perf_counter()
+            features = once()
+            times.append(time.perf_counter() - began)
+        end_cpu = resource.getrusage(resource.RUSAGE_SELF)
+    times.sort()
+    median = times[len(times) // 2] if len(times) % 2 else (times[len(times) // 2 - 1] + times[len(times) // 2]) / 2
+    cpu = (end_cpu.ru_utime + end_cpu.ru_stime - start_cpu.ru_utime - start_cpu.ru_stime) / args.repeats
+    print(f"features, {arch} at {args.size}, batch {args.batch}: {args.batch / median:.1f} images/s "
+          f"(median batch {median * 1000:.0f} ms), {cpu * 1000:.0f} ms CPU per batch, checksum {features.double().sum().item():.6g}")
+    result(dict(mode="features", arch=arch, size=args.size, batch=args.batch, repeats=args.repeats,
+                images_per_second=args.batch / median, median_ms=median * 1000, min_ms=times[0] * 1000,
+                feature_sum=features.double().sum().item(), cpu_ms=cpu * 1000,
+                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -450,11 +500,20 @@ def main():
     caption = modes.add_parser("caption")
     caption.add_argument("image")
     caption.add_argument("--beam", type=int, default=3)  # glimpse caption's default
+    features = modes.add_parser("features")
+    features.add_argument("--state-dict", required=True)
+    features.add_argument("--images", required=True)
+    features.add_argument("--batch", type=int, default=16)
+    features.add_argument("--size", type=int, default=224)
+    features.add_argument("--warmup", type=int, default=2)
+    features.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     if args.mode == "info":
         return run_info()
+    if args.mode == "features":
+        return run_features(args)
     checkpoint = Checkpoint(args.model)
     if args.mode == "train":
         return run_train(args, checkpoint)

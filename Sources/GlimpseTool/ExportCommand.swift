@@ -25,6 +25,10 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         do {
             let checkpoint = try Checkpoint(contentsOf: model)
+            if let encoder = checkpoint.model.configuration.pretrainedEncoder {
+                throw ToolFailure("\(model): a model on a pretrained \(encoder.architecture.rawValue) encoder has no PyTorch "
+                                  + "reference module to export to yet (Scripts/reference_model.py has the small CNN only)")
+            }
             try StateDictionary.write(checkpoint.model, to: out)
             if let vocabOut { try VocabularyFile.write(checkpoint.vocabulary, to: vocabOut) }
             let c = checkpoint.model.configuration, p = checkpoint.preprocessing

@@ -359,6 +359,8 @@ final class TrainingPrinter {
     private var lossAverage: Float?
     private var crossEntropyAverage: Float?
     private var rewardAverage: Double?
+    /// Whether the cache being filled holds a pretrained encoder's features.
+    private var encodingFeatures = false
 
     func finishBar() { bar = nil }
 
@@ -377,6 +379,11 @@ final class TrainingPrinter {
             Terminal.standardError("glimpse: not resuming from \(PlainText.escapedPath(folder)): \(reason)")
         case .caching(let done, let total):
             if cacheBar == nil { cacheBar = ProgressReporter("decoding images", total: total, unit: "images") }
+            cacheBar?.update(done)
+        case .cacheOpened(let features, _):
+            encodingFeatures = features
+        case .encoding(let done, let total):
+            if cacheBar == nil { cacheBar = ProgressReporter("encoding images", total: total, unit: "images") }
             cacheBar?.update(done)
         case .cached(let decoded, let reused, let failures):
             finishCaching(decoded: decoded, reused: reused, failures: failures)
@@ -411,9 +418,10 @@ final class TrainingPrinter {
 
     /// Closes the cache bar; the images reused and the first that could not be decoded.
     private func finishCaching(decoded: Int, reused: Int, failures: [ImageCache.Failure]) {
-        if decoded > 0 { cacheBar?.finish("\(decoded) images decoded into the cache") }
+        let (made, cache) = encodingFeatures ? ("encoded into the feature cache", "feature cache") : ("decoded into the cache", "image cache")
+        if decoded > 0 { cacheBar?.finish("\(decoded) images \(made)") }
         cacheBar = nil
-        if reused > 0 { Terminal.standardError("image cache: \(reused) images already decoded") }
+        if reused > 0 { Terminal.standardError("\(cache): \(reused) images already \(encodingFeatures ? "encoded" : "decoded")") }
         if !failures.isEmpty {
             Terminal.standardError("images that could not be decoded (skipped): \(failures.count)")
             for failure in failures.prefix(20) { Terminal.standardError("  \(failure)") }

@@ -17,6 +17,12 @@ public enum TrainingInputs: Sendable {
         }
     }
 
+    /// Whether the cache holds a pretrained encoder's features rather than pixels.
+    public var holdsFeatures: Bool {
+        if case .features = self { return true }
+        return false
+    }
+
     /// The folder the cache files are in.
     public var directory: String {
         switch self {

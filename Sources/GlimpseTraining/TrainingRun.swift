@@ -24,8 +24,13 @@ public enum TrainingEvent: Sendable {
     /// A checkpoint set that could not be used (a save killed part way, a damaged file);
     /// the run resumes from an older complete one.
     case skippedCheckpointSet(folder: String, reason: String)
+    /// The cache the run reads its inputs from: decoded images, or (`features`) a pretrained
+    /// encoder's features; sent before it is filled.
+    case cacheOpened(features: Bool, directory: String)
     /// Decoding images into the cache: `done` of `total` images still to decode.
     case caching(done: Int, total: Int)
+    /// Computing a pretrained encoder's features into the feature cache: `done` of `total` images.
+    case encoding(done: Int, total: Int)
     /// The cache is filled; unreadable images are listed here and left out of training.
     case cached(decoded: Int, reused: Int, failures: [ImageCache.Failure])
     case epochStarted(epoch: Int, steps: Int, firstStep: Int)
@@ -286,6 +291,7 @@ public struct TrainingRun {
         } catch {
             throw .cache(error)
         }
+        events(.cacheOpened(features: inputs.holdsFeatures, directory: inputs.directory))
         let unusable = Set(inspection.unusableImages.map(\.path))
         let trainImages = dataset.images(in: .train).filter { !unusable.contains($0.path) }
         var validationImages = dataset.images(in: .validation).filter { !unusable.contains($0.path) && !$0.captions.isEmpty }
@@ -302,7 +308,11 @@ public struct TrainingRun {
             throw .cacheTooLarge(directory: inputs.directory, needed: needed, available: available)
         }
         // Announced before the first chunk, so that the caller's rate starts with the work.
-        if pending > 0 { events(.caching(done: 0, total: pending)) }
+        let progress: (Int) -> TrainingEvent = { done in
+            if case .features = inputs { return .encoding(done: done, total: pending) }
+            return .caching(done: done, total: pending)
+        }
+        if pending > 0 { events(progress(0)) }
         for start in stride(from: 0, to: toCache.count, by: chunk) {
             if shouldStop() { return nil }
             let paths = Array(toCache[start..<min(toCache.count, start + chunk)])
@@ -310,7 +320,7 @@ public struct TrainingRun {
             let report: ImageCache.FillReport
             do {
                 report = try inputs.fill(paths, threads: options.threads) { done, _ in
-                    events(.caching(done: decodedSoFar + done, total: pending))
+                    events(progress(decodedSoFar + done))
                 }
             } catch {
                 throw .cache(error)
