@@ -39,6 +39,8 @@ struct SideBySideOptions {
     var image: String?
     var stateDict: String?
     var size = 224
+    /// `features --layers`: each convolution's time and GFLOP/s on this batch, for tuning.
+    var layers = false
 
     /// The shipped model, as SwiftPM copies it beside the executables (glimpse's own lookup).
     static var defaultModelPath: String {
@@ -83,6 +85,7 @@ struct SideBySideOptions {
             case "--beam": beam = number()
             case "--state-dict": stateDict = text()
             case "--size": size = number()
+            case "--layers": layers = true
             default:
                 if argument.hasPrefix("--") || image != nil { fail("unknown argument \(argument)") }
                 image = argument
@@ -282,6 +285,7 @@ private func sideBySideFeatures(_ options: SideBySideOptions) {
     let decoder = ImageDecoder()
     let inputs = files.prefix(options.batch).map { prepare(folder + "/" + $0, decoder: decoder, preprocessing: preprocessing) }
     let images = Tensor(shape: [options.batch, 3, options.size, options.size], scalars: inputs.flatMap { $0 })
+    if options.layers { printLayerTimes(encoder, images: images, repeats: options.repeats) }
     var features = encoder(images)
     for _ in 1..<max(1, options.warmup ?? 2) { features = encoder(images) }
     var times: [Double] = []
@@ -305,4 +309,55 @@ private func sideBySideFeatures(_ options: SideBySideOptions) {
         "cpu_ms": (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.repeats) * 1000,
         "peak_rss_mb": Double(endUsage.peakRSSKilobytes) / 1024,
     ])
+}
+
+/// Each of the encoder's steps on its own (the median of `repeats`, after one untimed run), in
+/// forward order: the convolutions with their shapes and GFLOP/s, the pool and the residual adds.
+private func printLayerTimes(_ encoder: ResNetEncoder, images: Tensor, repeats: Int) {
+    func time(_ body: () -> Tensor) -> (Tensor, Double) {
+        var output = body()
+        var times: [Double] = []
+        for _ in 0..<max(1, repeats) {
+            let start = seconds()
+            output = body()
+            times.append(seconds() - start)
+        }
+        return (output, median(times))
+    }
+    var rows: [(String, Double, Double)] = [] // name, seconds, FLOPs
+    func convolution(_ name: String, _ layer: Conv2d, rectified: Bool, _ input: Tensor) -> Tensor {
+        let fused = FusedConvolution(layer, rectified: rectified)
+        let (output, seconds) = time { fused(input) }
+        let flops = 2.0 * Double(output.scalarCount) * Double(layer.inputChannels * layer.kernelHeight * layer.kernelWidth)
+        rows.append(("\(name) \(layer.kernelHeight)x\(layer.kernelWidth)/\(layer.stride) \(layer.inputChannels)->\(layer.outputChannels) "
+                     + "at \(output.shape[2])", seconds, flops))
+        return output
+    }
+    var activation = convolution("conv1", encoder.stem, rectified: true, images)
+    let pool = MaxPool2d(kernelSize: 3, stride: 2, padding: 1)
+    let (pooled, poolSeconds) = time { pool(activation) }
+    rows.append(("maxpool", poolSeconds, 0))
+    activation = pooled
+    var addSeconds = 0.0
+    for (stage, blocks) in encoder.stages.enumerated() {
+        for (index, block) in blocks.enumerated() {
+            var main = activation
+            for (layer, convolutionLayer) in block.main.enumerated() {
+                main = convolution("layer\(stage + 1).\(index).conv\(layer + 1)", convolutionLayer,
+                                   rectified: layer < block.main.count - 1, main)
+            }
+            let shortcut = block.downsample.map { convolution("layer\(stage + 1).\(index).downsample", $0, rectified: false, activation) }
+                ?? activation
+            let (sum, seconds) = time { (main + shortcut).map { max(0, $0) } }
+            addSeconds += seconds
+            activation = sum
+        }
+    }
+    rows.append(("residual adds + ReLU (all blocks, unfused here)", addSeconds, 0))
+    let total = rows.reduce(0) { $0 + $1.1 }
+    print("layer times, batch \(images.shape[0]) (median of \(max(1, repeats))), total \(String(format: "%.0f", total * 1000)) ms:")
+    for (name, seconds, flops) in rows {
+        let rate = flops > 0 ? String(format: "%6.1f GFLOP/s", flops / seconds / 1e9) : "              "
+        print(String(format: "  %-52@ %8.1f ms %5.1f%%  ", name as NSString, seconds * 1000, 100 * seconds / total) + rate)
+    }
 }

@@ -179,7 +179,12 @@ public struct Conv2d: Parameterized, Sendable {
                         let first = group * shape.groupSize
                         let count = min(shape.groupSize, shape.batch - first)
                         let width = count * pixels
-                        if count == 1 {
+                        if count == 1 && shape.isPointwise {
+                            // A 1×1, stride-1, unpadded layer's im2col matrix is the image itself: Y[O, L] = W[O, C] · X[C, L].
+                            BLAS.sgemm(transposeA: false, transposeB: false, m: outputChannels, n: pixels, k: rowLength,
+                                       a: weight.baseAddress!, lda: rowLength, b: input.baseAddress! + first * shape.inputImageSize,
+                                       ldb: pixels, c: output.baseAddress! + first * outputChannels * pixels, ldc: pixels)
+                        } else if count == 1 {
                             // One image, in tiles of output rows: Y[O, tile] = W[O, K] · col[K, tile].
                             let tileRows = shape.rowsPerTile
                             for top in Swift.stride(from: 0, to: shape.outputHeight, by: tileRows) {
@@ -524,6 +529,9 @@ struct Geometry {
 
     /// L: output pixels per image.
     var pixels: Int { outputHeight * outputWidth }
+    /// 1×1, stride 1, no padding: each output pixel reads only its own input pixel, so the
+    /// im2col matrix [C, L] is the image's own channel planes.
+    var isPointwise: Bool { kernelHeight == 1 && kernelWidth == 1 && stride == 1 && padding == 0 }
     /// K: rows of the im2col matrix, ordered (channel, ky, kx) like the weight.
     var rowLength: Int { channels * kernelHeight * kernelWidth }
     var inputImageSize: Int { channels * height * width }
@@ -563,6 +571,8 @@ struct Geometry {
                         for ox in 0..<valid.lowerBound { target[ox] = 0 }
                         if stride == 1 {
                             (target + valid.lowerBound).update(from: source + (valid.lowerBound + shift), count: valid.count)
+                        } else if stride == 2 {
+                            Self.gatherEven(source + shift, into: target, columns: valid, rowEnd: width - shift)
                         } else {
                             for ox in valid { target[ox] = source[ox * stride + shift] }
                         }
@@ -570,6 +580,24 @@ struct Geometry {
                     }
                 }
             }
+        }
+    }
+
+    /// target[ox] = source[2·ox] for ox in `columns`: eight at a time as the even lanes of
+    /// sixteen loaded, while the load stays before `rowEnd` (the row's end, from `source`); then
+    /// one at a time. Stride-2 layers (ResNet's stem and downsampling) spend their im2col here.
+    @inline(__always)
+    static func gatherEven(_ source: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, columns: Range<Int>,
+                           rowEnd: Int) {
+        var ox = columns.lowerBound
+        while ox + 8 <= columns.upperBound && 2 * ox + 16 <= rowEnd {
+            let pair = UnsafeRawPointer(source + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+            UnsafeMutableRawPointer(target + ox).storeBytes(of: pair.evenHalf, as: SIMD8<Float>.self)
+            ox += 8
+        }
+        while ox < columns.upperBound {
+            target[ox] = source[2 * ox]
+            ox += 1
         }
     }
 

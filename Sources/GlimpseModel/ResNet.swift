@@ -206,12 +206,19 @@ private struct FusedResNet: Sendable {
         return activation
     }
 
-    /// x ← max(0, x + shortcut), in one pass.
+    /// x ← max(0, x + shortcut), in one pass, in chunks over the cores (NaN stays NaN, as `ReLU`).
     static func addThenReLU(_ x: inout Tensor, _ shortcut: Tensor) {
         precondition(x.shape == shortcut.shape, "residual shapes differ: \(x.shape) and \(shortcut.shape)")
         x.withUnsafeMutableBufferPointer { x in
             shortcut.withUnsafeBufferPointer { shortcut in
-                for index in 0..<x.count { x[index] = max(0, x[index] + shortcut[index]) }
+                let (target, source, count) = (x.baseAddress!, shortcut.baseAddress!, x.count)
+                let chunk = 1 << 16
+                Parallel.forEach((count + chunk - 1) / chunk) { task in
+                    for index in (task * chunk)..<min(count, (task + 1) * chunk) {
+                        let sum = target[index] + source[index]
+                        target[index] = sum < 0 ? 0 : sum
+                    }
+                }
             }
         }
     }

@@ -74,6 +74,18 @@ struct ConvolutionTests {
                     absoluteTolerance: 1e-5, name: "output")
     }
 
+    @Test("one image per product on large maps: the 1×1 layer without im2col, and stride 2's even-lane gather",
+          arguments: [(1, 1, 0), (7, 2, 3), (3, 2, 1), (1, 2, 0), (4, 2, 1)])
+    func largeMapsMatchDefinition(kernelSize: Int, stride: Int, padding: Int) {
+        var generator = SeededGenerator(seed: 14)
+        let layer = Conv2d(inputChannels: 3, outputChannels: 5, kernelSize: kernelSize, stride: stride, padding: padding,
+                           hasBias: true, using: &generator)
+        // 40 × 41 (odd width: the gather's tail) gives an image enough pixels for a product of its own.
+        let input = Tensor(randomNormal: [2, 3, 40, 41], using: &generator)
+        assertClose(layer(input), naiveConvolution(input, weight: layer.weight, bias: layer.bias, stride: stride, padding: padding),
+                    absoluteTolerance: 1e-5, name: "k\(kernelSize) s\(stride) p\(padding)")
+    }
+
     @Test("rectangular kernels: forward and gradients")
     func rectangularKernel() {
         var generator = SeededGenerator(seed: 15)

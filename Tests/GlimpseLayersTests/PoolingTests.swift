@@ -35,6 +35,20 @@ struct PoolingTests {
         }
     }
 
+    @Test("inference pooling (separable, no argmax) gives the window loop's values, NaN included",
+          arguments: [(3, 2, 1, 7, 9), (3, 2, 1, 112, 112), (2, 2, 0, 9, 8), (3, 1, 1, 5, 6), (4, 3, 2, 11, 10), (3, 3, 0, 3, 3)])
+    func separableMatchesWindows(kernel: Int, stride: Int, padding: Int, height: Int, width: Int) {
+        var generator = SeededGenerator(seed: 43)
+        var input = Tensor(randomUniform: [2, 3, height, width], in: -3..<3, using: &generator).map { $0.rounded(.down) }
+        for flat in Swift.stride(from: 7, to: input.scalarCount, by: 97) { input[flat: flat] = .nan }
+        let pool = MaxPool2d(kernelSize: kernel, stride: stride, padding: padding)
+        let (expected, _) = pool.forward(input)
+        let actual = pool(input)
+        #expect(actual.shape == expected.shape)
+        let same = zip(actual.scalars, expected.scalars).allSatisfy { $0 == $1 || $0.isNaN && $1.isNaN }
+        #expect(same, "kernel \(kernel), stride \(stride), padding \(padding) on \(height)x\(width)")
+    }
+
     @Test("MaxPool2d(3, stride 2, padding 1) input gradient matches central differences")
     func stridedMaxPoolGradientCheck() {
         var generator = SeededGenerator(seed: 41)
