@@ -67,7 +67,8 @@ public struct SoftAttention: Parameterized, Sendable {
     /// Gradients with respect to the per-image inputs, summed over the steps by
     /// `backward` and finished once by `backwardProjection`.
     public struct FeatureGradients: Sendable {
-        /// dL/da through the weighted sums z, [B, P, D]
+        /// dL/da through the weighted sums z, [B, P, D]; empty ([0]) when nobody needs dL/da
+        /// (a frozen encoder): the steps then skip its B·P·D accumulation.
         public var features: Tensor
         /// dL/d encoder_att(a), [B, P, A]
         public var projectedFeatures: Tensor
@@ -130,7 +131,7 @@ public struct SoftAttention: Parameterized, Sendable {
                                    into gradients: inout Gradients) -> Tensor {
         var featuresGradient = encoderAttention.backward(featureGradients.projectedFeatures, cache: cache,
                                                          into: &gradients.encoderAttention)
-        featuresGradient += featureGradients.features
+        if featureGradients.features.scalarCount > 0 { featuresGradient += featureGradients.features }
         return featuresGradient
     }
 
@@ -219,7 +220,7 @@ public struct SoftAttention: Parameterized, Sendable {
             precondition(weightsGradient.shape == [batchSize, locations],
                          "SoftAttention backward: weights gradient \(weightsGradient.shape), expected [\(batchSize), \(locations)]")
         }
-        precondition(featureGradients.features.shape == cache.features.shape
+        precondition((featureGradients.features.shape == cache.features.shape || featureGradients.features.shape == [0])
                      && featureGradients.projectedFeatures.shape == [batchSize, locations, attentionSize],
                      "SoftAttention backward: feature gradients \(featureGradients.features.shape) and "
                         + "\(featureGradients.projectedFeatures.shape) do not fit features \(cache.features.shape)")
@@ -274,6 +275,7 @@ public struct SoftAttention: Parameterized, Sendable {
                                            a: features.baseAddress! + imageFeatures, lda: featureSize,
                                            x: dAttended.baseAddress! + image * featureSize, beta: 1,
                                            y: dWeights.baseAddress! + image * locations)
+                                guard dFeatures.count > 0 else { continue } // dL/da not wanted
                                 BLAS.sger(rows: locations, columns: featureSize,
                                           x: weights.baseAddress! + image * locations,
                                           y: dAttended.baseAddress! + image * featureSize,

@@ -238,9 +238,11 @@ extension Decoder {
 
     /// Backward of `forward`, through time in reverse: `logitsGradient` [Σ B_t, V] and
     /// `weightsGradient` dL/dα_t [B, P] (the same for every step). Accumulates the
-    /// parameter gradients and returns dL/da, [N, P, D].
+    /// parameter gradients and returns dL/da, [N, P, D]. Without `computingFeaturesGradient`
+    /// (a frozen encoder, whose features need no gradient) returns an empty tensor and skips
+    /// every step's B_t·P·D accumulation, the largest memory traffic of a step when D is 2048.
     public func backward(_ logitsGradient: Tensor, weightsGradient: Tensor, cache: consuming Cache,
-                         into gradients: inout Gradients) -> Tensor {
+                         into gradients: inout Gradients, computingFeaturesGradient: Bool = true) -> Tensor {
         let layout = cache.layout
         let (rowCount, hiddenSize) = (layout.order.count, lstm.hiddenSize)
         let packedHiddenGradient = output.backward(logitsGradient, cache: cache.output, into: &gradients.output) // [Σ B_t, H]
@@ -251,9 +253,12 @@ extension Decoder {
                                                     imageFeatureGradients.features.shape[2])
         var segmentGradients = imageFeatureGradientsTemplate
         var segmentSize = 0
+        if !computingFeaturesGradient { imageFeatureGradients.features = Tensor(zeros: [0]) }
         func flushSegment(_ segment: SoftAttention.FeatureGradients, size: Int) {
             guard size > 0 else { return }
-            imageFeatureGradients.features.scatterAddRows(segment.features, to: layout.rowImages[0..<size])
+            if computingFeaturesGradient {
+                imageFeatureGradients.features.scatterAddRows(segment.features, to: layout.rowImages[0..<size])
+            }
             imageFeatureGradients.projectedFeatures.scatterAddRows(segment.projectedFeatures, to: layout.rowImages[0..<size])
         }
         // dL/d(h_t, c_t) from step t + 1, [B_{t+1}, H] each.
@@ -262,7 +267,7 @@ extension Decoder {
             let active = layout.batchSizes[step]
             if active != segmentSize {
                 flushSegment(segmentGradients, size: segmentSize)
-                segmentGradients.features = Tensor(zeros: [active, locations, featureSize])
+                segmentGradients.features = Tensor(zeros: computingFeaturesGradient ? [active, locations, featureSize] : [0])
                 segmentGradients.projectedFeatures = Tensor(zeros: [active, locations, attention.attentionSize])
                 segmentSize = active
             }
@@ -285,6 +290,7 @@ extension Decoder {
         meanGradient += initialCell.backward(initialCellGradient, cache: cache.initialCell, into: &gradients.initialCell)
         var featuresGradient = attention.backwardProjection(imageFeatureGradients, cache: cache.projection,
                                                             into: &gradients.attention) // [N, P, D]
+        guard computingFeaturesGradient else { return Tensor(zeros: [0]) }
         featuresGradient.withUnsafeMutableBufferPointer { target in
             meanGradient.withUnsafeBufferPointer { mean in
                 let scale = 1 / Float(locations)

@@ -139,9 +139,12 @@ extension CaptioningModel {
         }
 
         // MARK: Backward, in reverse
+        // dL/da only when an encoder trains on it (not a frozen pretrained one, nor cached features).
+        let encoderTrains = trainingEncoder && encoderCache != nil
         var featuresGradient = decoder.backward(logitsGradient, weightsGradient: weightsGradient, // [N, P, D]
-                                                cache: consume decoderCache, into: &gradients.decoder)
-        if let wordFeaturesGradient { featuresGradient += wordFeaturesGradient }
+                                                cache: consume decoderCache, into: &gradients.decoder,
+                                                computingFeaturesGradient: encoderTrains)
+        if let wordFeaturesGradient, encoderTrains { featuresGradient += wordFeaturesGradient }
         let imagesGradient: Tensor
         if !trainingEncoder || encoderCache == nil {
             imagesGradient = Tensor(zeros: [0])

@@ -139,6 +139,11 @@ public struct TrainingRun {
             start.configuration.validationImages = data.validationImages.count
         }
         try JSONFile.write(start.configuration, to: layout.configuration)
+        // From cached features a step is the decoder alone, whose products are the LSTM's and the
+        // attention's, one after another: OpenBLAS's own threads share each of them out, where the
+        // encoder's convolutions are spread over Swift workers. ResNet-50 features on the Flickr8k
+        // stand-in, 2 cores: 26.3 → 34.7 images/s (median step).
+        if data.inputs.holdsFeatures { BLAS.threadCount = start.options.threads }
         let session = TrainingSession(run: self, start: start, data: data, log: log, groundTruth: groundTruth,
                                       started: started, shouldStop: shouldStop, events: events)
         return try session.train()

@@ -25,6 +25,28 @@ struct DecoderStepTests {
                                             cell: Tensor(randomNormal: [3, hiddenSize], using: &generator)))
     }
 
+    @Test("without the features' gradient (a frozen encoder) the decoder's parameter gradients are exactly the same")
+    func frozenFeaturesSkipOnlyTheirGradient() {
+        let configuration = ModelFixtures.tinyConfiguration(dropout: 0.3)
+        let decoder = ModelFixtures.model(configuration, seed: 63).decoder
+        let batch = ModelFixtures.batch(configuration, imageCount: 3, lengths: [4, 2, 5, 1], seed: 64)
+        var generator = SeededGenerator(seed: 65)
+        let features = Tensor(randomNormal: [3, configuration.locationCount, configuration.featureSize], using: &generator)
+        let layout = PackedLayout(captions: batch.captions)
+        let (logits, cache) = decoder.forward(features: features, captions: batch.captions, layout: layout, mode: .training,
+                                              samplingProbability: 0, using: &generator)
+        let logitsGradient = Tensor(randomNormal: logits.shape, using: &generator)
+        let weightsGradient = Tensor(randomNormal: [batch.captions.count, configuration.locationCount], using: &generator)
+        var full = decoder.zeroGradients(), frozen = decoder.zeroGradients()
+        let featuresGradient = decoder.backward(logitsGradient, weightsGradient: weightsGradient, cache: cache, into: &full)
+        let skipped = decoder.backward(logitsGradient, weightsGradient: weightsGradient, cache: cache, into: &frozen,
+                                       computingFeaturesGradient: false)
+        #expect(featuresGradient.shape == features.shape && skipped.scalarCount == 0)
+        for path in decoder.parameterPaths {
+            #expect(full[keyPath: path.gradient] == frozen[keyPath: path.gradient], "\(path.name)")
+        }
+    }
+
     @Test("the cache-free step computes what forwardStep computes in inference mode")
     func inferenceStepMatchesForwardStep() {
         let decoder = ModelFixtures.model(Self.configuration, seed: 60).decoder
