@@ -83,22 +83,10 @@ extension CaptioningModel {
         precondition(batch.captions.allSatisfy { $0.tokens.allSatisfy { $0 >= 0 && Int($0) < vocabularySize } },
                      "caption token outside the vocabulary 0..<\(vocabularySize)")
         let layout = PackedLayout(captions: batch.captions)
-        let (imageCount, rowCount) = (batch.imageCount, batch.captions.count)
+        let rowCount = batch.captions.count
 
         // MARK: Forward
-        // The small CNN trains with the decoder; a pretrained encoder is frozen, and its
-        // features may come with the batch (from the feature cache).
-        var encoderCache: Encoder.Cache? = nil
-        let features: Tensor // [N, P, D]
-        if batch.isEncoded {
-            features = batch.images
-            precondition(features.shape.dropFirst().elementsEqual([configuration.locationCount, configuration.featureSize]),
-                         "batch features \(features.shape) do not fit the model's [N, \(configuration.locationCount), \(configuration.featureSize)]")
-        } else if pretrainedEncoder != nil {
-            features = self.features(of: batch.images)
-        } else {
-            (features, encoderCache) = encoder.forward(batch.images, mode: mode)
-        }
+        var (features, encoderCache) = trainingFeatures(batch, mode: mode) // [N, P, D]
         let (logits, decoderCache) = decoder.forward( // [Σ B_t, V]
             features: features, captions: batch.captions, layout: layout, mode: mode,
             samplingProbability: samplingProbability, using: &generator)
@@ -108,7 +96,6 @@ extension CaptioningModel {
         let captionLoss = CaptionLoss(attentionRegularization: configuration.attentionRegularization,
                                       tokenNormalizer: normalization?.tokenCount ?? layout.tokenCount,
                                       captionNormalizer: normalization?.captionCount ?? rowCount)
-        let captionNormalizer = captionLoss.captionNormalizer
         if let captionWeights {
             precondition(captionWeights.count == rowCount, "\(captionWeights.count) caption weights for \(rowCount) captions")
         }
@@ -120,22 +107,10 @@ extension CaptioningModel {
         var loss = LossBreakdown(total: crossEntropy + lambda * penalty, crossEntropy: crossEntropy,
                                  attentionPenalty: penalty, tokenCount: layout.tokenCount, captionCount: rowCount)
 
-        // Word detection: β · mean over images and words of BCE(max_p s_npw, y_nw). Images are
-        // counted as the caption normaliser counts captions (the whole batch's, when accumulating).
         var wordFeaturesGradient: Tensor? = nil // [N, P, D]
-        if let wordDetector, captionWeights == nil { // sampled captions are no word targets
-            let beta = configuration.wordLossWeight
-            let imageNormalizer = Double(imageCount) * Double(captionNormalizer) / Double(rowCount)
-            let wordCount = Double(max(vocabularySize - WordDetection.firstWordID, 1))
-            let (wordLogits, detectorCache) = wordDetector.forward(features) // [N, P, V]
-            let targets = WordDetection.targets(captions: batch.captions, imageCount: imageCount,
-                                                vocabularySize: vocabularySize)
-            let (sum, logitsGradient) = WordDetection.loss(
-                logits: wordLogits, targets: targets, gradientScale: beta / Float(imageNormalizer * wordCount))
-            loss.wordDetection = Float(sum / (imageNormalizer * wordCount))
-            loss.total += beta * loss.wordDetection
-            wordFeaturesGradient = wordDetector.backward(logitsGradient!, cache: detectorCache,
-                                                         into: &gradients.wordDetector!)
+        if wordDetector != nil, captionWeights == nil { // sampled captions are no word targets
+            wordFeaturesGradient = wordDetectionLoss(features, batch: batch, captionNormalizer: captionLoss.captionNormalizer,
+                                                     loss: &loss, gradients: &gradients)
         }
 
         // MARK: Backward, in reverse
@@ -145,16 +120,50 @@ extension CaptioningModel {
                                                 cache: consume decoderCache, into: &gradients.decoder,
                                                 computingFeaturesGradient: encoderTrains)
         if let wordFeaturesGradient, encoderTrains { featuresGradient += wordFeaturesGradient }
-        let imagesGradient: Tensor
-        if !trainingEncoder || encoderCache == nil {
-            imagesGradient = Tensor(zeros: [0])
-        } else if computingImagesGradient {
-            imagesGradient = encoder.backward(featuresGradient, cache: encoderCache.take()!, into: &gradients.encoder)
-        } else {
-            encoder.backwardParameters(featuresGradient, cache: encoderCache.take()!, into: &gradients.encoder)
-            imagesGradient = Tensor(zeros: [0])
-        }
+        let imagesGradient = encoderTrains ? encoderBackward(featuresGradient, cache: encoderCache.take()!,
+                                                             computingImagesGradient: computingImagesGradient,
+                                                             into: &gradients.encoder) : Tensor(zeros: [0])
         return ForwardBackwardResult(loss: loss, gradients: gradients, imagesGradient: imagesGradient,
                                      packedLogits: logits, layout: layout)
+    }
+
+    /// The features a training pass runs on, [N, P, D], with the cache of the encoder that trains
+    /// with the decoder (the small CNN); none for a frozen pretrained encoder or a batch of cached features.
+    private mutating func trainingFeatures(_ batch: CaptionBatch, mode: Mode) -> (Tensor, Encoder.Cache?) {
+        if batch.isEncoded {
+            let (locations, featureSize) = (configuration.locationCount, configuration.featureSize)
+            precondition(batch.images.shape.dropFirst().elementsEqual([locations, featureSize]),
+                         "batch features \(batch.images.shape) do not fit the model's [N, \(locations), \(featureSize)]")
+            return (batch.images, nil)
+        }
+        if pretrainedEncoder != nil { return (features(of: batch.images), nil) }
+        let (features, cache) = encoder.forward(batch.images, mode: mode)
+        return (features, cache)
+    }
+
+    /// Word detection: β · mean over images and words of BCE(max_p s_npw, y_nw), added to `loss`, its
+    /// head's gradients accumulated; returns its dL/da [N, P, D]. Images are counted as the caption
+    /// normaliser counts captions (the whole batch's, when accumulating).
+    private func wordDetectionLoss(_ features: Tensor, batch: CaptionBatch, captionNormalizer: Int,
+                                   loss: inout LossBreakdown, gradients: inout Gradients) -> Tensor {
+        let (imageCount, rowCount, vocabularySize) = (batch.imageCount, batch.captions.count, configuration.vocabularySize)
+        let beta = configuration.wordLossWeight
+        let imageNormalizer = Double(imageCount) * Double(captionNormalizer) / Double(rowCount)
+        let wordCount = Double(max(vocabularySize - WordDetection.firstWordID, 1))
+        let (wordLogits, detectorCache) = wordDetector!.forward(features) // [N, P, V]
+        let targets = WordDetection.targets(captions: batch.captions, imageCount: imageCount, vocabularySize: vocabularySize)
+        let (sum, logitsGradient) = WordDetection.loss(
+            logits: wordLogits, targets: targets, gradientScale: beta / Float(imageNormalizer * wordCount))
+        loss.wordDetection = Float(sum / (imageNormalizer * wordCount))
+        loss.total += beta * loss.wordDetection
+        return wordDetector!.backward(logitsGradient!, cache: detectorCache, into: &gradients.wordDetector!)
+    }
+
+    /// The small CNN's backward: its gradients, and dL/dimages when asked (else an empty tensor).
+    private func encoderBackward(_ featuresGradient: Tensor, cache: consuming Encoder.Cache, computingImagesGradient: Bool,
+                                 into gradients: inout Encoder.Gradients) -> Tensor {
+        if computingImagesGradient { return encoder.backward(featuresGradient, cache: cache, into: &gradients) }
+        encoder.backwardParameters(featuresGradient, cache: cache, into: &gradients)
+        return Tensor(zeros: [0])
     }
 }
