@@ -299,20 +299,24 @@ extension CaptioningModel {
                                              inputBias: take(lstm, \.inputBias), recurrentBias: take(lstm, \.recurrentBias)),
                               output: linear(\.decoder.output),
                               dropout: Dropout(probability: configuration.dropout))
-        var pretrainedEncoder: ResNetEncoder? = nil
-        if let expected = configuration.pretrainedEncoder {
-            let read = try ResNetWeights.readFolded(file, prefix: CaptioningModel.pretrainedEncoderPrefix,
-                                                    architecture: expected.architecture, gridSize: expected.gridSize)
-            let digest = ResNetWeights.digest(read)
-            guard digest == expected.digest else {
-                throw CheckpointError(path: file.path, reason: .badMetadata(
-                    key: "configuration", problem: "the encoder's weights have digest \(digest), the configuration says \(expected.digest)"))
-            }
-            pretrainedEncoder = read
-        }
         self.init(configuration: configuration, encoder: Encoder(stages: stages), decoder: decoder,
                   wordDetector: configuration.hasWordDetector ? linear(\.wordDetector!) : nil,
-                  pretrainedEncoder: pretrainedEncoder)
+                  pretrainedEncoder: try Self.pretrainedEncoder(of: configuration, in: file))
+    }
+
+    /// The configuration's pretrained encoder from `file` (under `pretrainedEncoderPrefix`), its
+    /// weights checked against the configuration's digest; nil for the small CNN.
+    static func pretrainedEncoder(of configuration: ModelConfiguration, in file: SafeTensorsFile)
+        throws(CheckpointError) -> ResNetEncoder? {
+        guard let expected = configuration.pretrainedEncoder else { return nil }
+        let encoder = try ResNetWeights.readFolded(file, prefix: pretrainedEncoderPrefix,
+                                                   architecture: expected.architecture, gridSize: expected.gridSize)
+        let digest = ResNetWeights.digest(encoder)
+        guard digest == expected.digest else {
+            throw CheckpointError(path: file.path, reason: .badMetadata(
+                key: "configuration", problem: "the encoder's weights have digest \(digest), the configuration says \(expected.digest)"))
+        }
+        return encoder
     }
 
     /// Where a checkpoint keeps a pretrained encoder's folded convolutions:

@@ -302,40 +302,9 @@ public struct TrainingRun {
         var validationImages = dataset.images(in: .validation).filter { !unusable.contains($0.path) && !$0.captions.isEmpty }
         if let limit = options.validationImages { validationImages = Array(validationImages.prefix(limit)) }
         let toCache = trainImages.map(\.path) + validationImages.map(\.path)
-        var decodedCount = 0, reusedCount = 0, failures: [ImageCache.Failure] = []
-        // In chunks, so that a stop request is honoured while the cache fills.
-        let chunk = 256
-        let pending = toCache.filter { !inputs.contains($0) }.count
-        var decodedSoFar = 0
-        // Checked before the first byte: a cache that cannot fit would fill the disk and fail.
-        let needed = pending * inputs.bytesPerImage
-        if pending > 0, let available = (hooks.freeBytes ?? Self.freeBytes(at:))(inputs.directory), needed > available {
-            throw .cacheTooLarge(directory: inputs.directory, needed: needed, available: available)
+        guard let failures = try fill(inputs, with: toCache, threads: options.threads, shouldStop: shouldStop, events: events) else {
+            return nil
         }
-        // Announced before the first chunk, so that the caller's rate starts with the work.
-        let progress: (Int) -> TrainingEvent = { done in
-            if case .features = inputs { return .encoding(done: done, total: pending) }
-            return .caching(done: done, total: pending)
-        }
-        if pending > 0 { events(progress(0)) }
-        for start in stride(from: 0, to: toCache.count, by: chunk) {
-            if shouldStop() { return nil }
-            let paths = Array(toCache[start..<min(toCache.count, start + chunk)])
-            let chunkPending = paths.filter { !inputs.contains($0) }.count
-            let report: ImageCache.FillReport
-            do {
-                report = try inputs.fill(paths, threads: options.threads) { done, _ in
-                    events(progress(decodedSoFar + done))
-                }
-            } catch {
-                throw .cache(error)
-            }
-            decodedSoFar += chunkPending
-            decodedCount += report.decoded
-            reusedCount += report.reused
-            failures += report.failures
-        }
-        events(.cached(decoded: decodedCount, reused: reusedCount, failures: failures))
         let examples = TrainingExample.make(trainImages.filter { inputs.holds($0.path) },
                                             vocabulary: vocabulary, maximumLength: options.maximumCaptionLength)
         if examples.isEmpty {
@@ -346,6 +315,44 @@ public struct TrainingRun {
         }
         validationImages = validationImages.filter { inputs.holds($0.path) }
         return TrainingData(inputs: inputs, examples: examples, validationImages: validationImages)
+    }
+
+    /// Fills `inputs` with `paths` in chunks, so that a stop request is honoured while it fills
+    /// (nil when stopped), after checking that what is missing fits on the disk; returns the
+    /// files that could not be read.
+    private func fill(_ inputs: TrainingInputs, with paths: [String], threads: Int, shouldStop: () -> Bool,
+                      events: @escaping (TrainingEvent) -> Void) throws(TrainingError) -> [ImageCache.Failure]? {
+        var decodedCount = 0, reusedCount = 0, failures: [ImageCache.Failure] = []
+        let chunk = 256
+        let pending = paths.filter { !inputs.contains($0) }.count
+        var decodedSoFar = 0
+        // Checked before the first byte: a cache that cannot fit would fill the disk and fail.
+        let needed = pending * inputs.bytesPerImage
+        if pending > 0, let available = (hooks.freeBytes ?? Self.freeBytes(at:))(inputs.directory), needed > available {
+            throw .cacheTooLarge(directory: inputs.directory, needed: needed, available: available)
+        }
+        let progress: (Int) -> TrainingEvent = { done in
+            inputs.holdsFeatures ? .encoding(done: done, total: pending) : .caching(done: done, total: pending)
+        }
+        // Announced before the first chunk, so that the caller's rate starts with the work.
+        if pending > 0 { events(progress(0)) }
+        for start in stride(from: 0, to: paths.count, by: chunk) {
+            if shouldStop() { return nil }
+            let part = Array(paths[start..<min(paths.count, start + chunk)])
+            let partPending = part.filter { !inputs.contains($0) }.count
+            let report: ImageCache.FillReport
+            do {
+                report = try inputs.fill(part, threads: threads) { done, _ in events(progress(decodedSoFar + done)) }
+            } catch {
+                throw .cache(error)
+            }
+            decodedSoFar += partPending
+            decodedCount += report.decoded
+            reusedCount += report.reused
+            failures += report.failures
+        }
+        events(.cached(decoded: decodedCount, reused: reusedCount, failures: failures))
+        return failures
     }
 
     // MARK: - Steps of the run
