@@ -15,6 +15,7 @@ import GlimpseTensor
 ///     glimpse-benchmarks --side-by-side latency IMAGE [--model M] [--beam K] [--warmup 3] [--repeats 20]
 ///     glimpse-benchmarks --side-by-side features --state-dict R.safetensors --images DIR [--batch 16] [--size 224]
 ///                        [--warmup 2] [--repeats 5]
+///     glimpse-benchmarks --side-by-side decoder [--arch resnet50] [--batch 32] [--captions-per-image 5] [--steps 5]
 ///
 /// `train`: `Trainer.step` (Adam 1e-3, clipping at Trainer's default norm 5, BatchNorm
 /// in training mode, dropout) on the model's own weights, one fixed batch of the first
@@ -24,8 +25,11 @@ import GlimpseTensor
 /// `features`: a torchvision ResNet state dict imported as `glimpse import-encoder` does, then
 /// the encoder's forward pass on one fixed batch of the folder's first `--batch` images
 /// (decoded and preprocessed once, untimed: Resize(⌊size·8/7⌋) + CenterCrop(size)).
+/// `decoder`: `Trainer.step` on a batch of cached features, as `glimpse train --encoder` trains
+/// from its feature cache: the default decoder (E 128, A 128, H 256) on 7 × 7 features of the
+/// architecture's D, a 3 000-word vocabulary, captions of 8 to 14 words, all seeded.
 struct SideBySideOptions {
-    enum Mode: String { case train, latency, features }
+    enum Mode: String { case train, latency, features, decoder }
     var mode: Mode
     var modelPath: String
     var imagesFolder: String?
@@ -41,6 +45,8 @@ struct SideBySideOptions {
     var size = 224
     /// `features --layers`: each convolution's time and GFLOP/s on this batch, for tuning.
     var layers = false
+    /// `decoder`: whose features (D) the decoder trains on.
+    var architecture = ResNetArchitecture.resnet50
 
     /// The shipped model, as SwiftPM copies it beside the executables (glimpse's own lookup).
     static var defaultModelPath: String {
@@ -86,6 +92,10 @@ struct SideBySideOptions {
             case "--state-dict": stateDict = text()
             case "--size": size = number()
             case "--layers": layers = true
+            case "--arch":
+                let name = text()
+                guard let known = ResNetArchitecture(rawValue: name) else { fail("--arch takes resnet18, resnet34 or resnet50") }
+                architecture = known
             default:
                 if argument.hasPrefix("--") || image != nil { fail("unknown argument \(argument)") }
                 image = argument
@@ -99,6 +109,8 @@ struct SideBySideOptions {
         case .latency:
             if image == nil { fail("latency needs an IMAGE") }
             if beam < 1 || repeats < 1 { fail("--beam and --repeats must be positive") }
+        case .decoder:
+            if batch < 1 || steps < 1 || captionsPerImage < 1 { fail("--batch, --steps and --captions-per-image must be positive") }
         case .features:
             if stateDict == nil || imagesFolder == nil { fail("features needs --state-dict FILE and --images DIR") }
             if batch < 1 || repeats < 1 || size < 32 { fail("--batch and --repeats must be positive, --size at least 32") }
@@ -154,6 +166,7 @@ func runSideBySide(_ arguments: [String]) {
     case .train: sideBySideTraining(options)
     case .latency: sideBySideLatency(options)
     case .features: sideBySideFeatures(options)
+    case .decoder: sideBySideDecoder(options)
     }
 }
 
@@ -360,4 +373,55 @@ private func printLayerTimes(_ encoder: ResNetEncoder, images: Tensor, repeats: 
         let rate = flops > 0 ? String(format: "%6.1f GFLOP/s", flops / seconds / 1e9) : "              "
         print(String(format: "  %-52@ %8.1f ms %5.1f%%  ", name as NSString, seconds * 1000, 100 * seconds / total) + rate)
     }
+}
+
+/// Decoder-only training throughput from cached features: images per second over `steps`
+/// timed `Trainer.step`s after `warmup`, OpenBLAS on the run's cores as `glimpse train` sets it.
+private func sideBySideDecoder(_ options: SideBySideOptions) {
+    var generator = SeededGenerator(seed: 11)
+    let encoder = ResNetEncoder(architecture: options.architecture, gridSize: 7, using: &generator)
+    let configuration: ModelConfiguration
+    do {
+        configuration = try ModelConfiguration(
+            vocabularySize: 3004, imageSize: 224, stageChannels: [],
+            pretrainedEncoder: .init(architecture: options.architecture, gridSize: 7, digest: ResNetWeights.digest(encoder)))
+    } catch {
+        print("glimpse-benchmarks: \(error)")
+        exit(1)
+    }
+    let model = CaptioningModel(configuration: configuration, pretrainedEncoder: encoder, using: &generator)
+    // Post-ReLU, averaged features: non-negative, about the size a ResNet gives.
+    let features = Tensor(randomUniform: [options.batch, configuration.locationCount, configuration.featureSize], in: 0..<1,
+                          using: &generator)
+    var captions: [CaptionBatch.Caption] = []
+    for image in 0..<options.batch {
+        for _ in 0..<options.captionsPerImage {
+            let length = 8 + generator.nextIndex(below: 7)
+            captions.append(CaptionBatch.Caption(imageIndex: image, tokens: (0..<length).map { _ in Int32(4 + generator.nextIndex(below: 3000)) }))
+        }
+    }
+    let batch = CaptionBatch(features: features, captions: captions)
+    BLAS.threadCount = Parallel.threadCount
+    var trainer = Trainer(model: model, optimizer: Adam(learningRate: 1e-3))
+    for _ in 0..<(options.warmup ?? 2) { _ = trainer.step(batch, using: &generator) }
+    var walls: [Double] = []
+    let startUsage = processUsage()
+    let start = seconds()
+    for _ in 0..<options.steps {
+        let stepStart = seconds()
+        _ = trainer.step(batch, using: &generator)
+        walls.append(seconds() - stepStart)
+    }
+    let wall = seconds() - start
+    let endUsage = processUsage()
+    let imagesPerSecond = Double(options.batch * options.steps) / wall
+    print(String(format: "decoder from %@ features (P 49, D %d), %d images x %d captions: %.1f images/s (median step %.0f ms), "
+                    + "%.0f ms CPU per step", options.architecture.rawValue, configuration.featureSize, options.batch,
+                 options.captionsPerImage, imagesPerSecond, median(walls) * 1000,
+                 (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.steps) * 1000))
+    printResult([
+        "side": "glimpse", "mode": "decoder", "arch": options.architecture.rawValue, "images": options.batch,
+        "captions_per_image": options.captionsPerImage, "steps": options.steps, "images_per_second": imagesPerSecond,
+        "median_step_ms": median(walls) * 1000, "peak_rss_mb": Double(endUsage.peakRSSKilobytes) / 1024,
+    ])
 }
