@@ -193,7 +193,9 @@ public struct Checkpoint: Sendable {
         }
         let model = try CaptioningModel(configuration: configuration, tensorsFrom: file)
         let expected = Set(ParameterTable(configuration: configuration).entries.map(\.name))
-            .union(model.pretrainedEncoderTensors.keys)
+            .union(configuration.pretrainedEncoder.map {
+                ResNetWeights.foldedNames($0.architecture, prefix: CaptioningModel.pretrainedEncoderPrefix)
+            } ?? [])
         if let unexpected = file.names.first(where: { !expected.contains($0) }) {
             throw fail(.unexpectedTensor(unexpected))
         }

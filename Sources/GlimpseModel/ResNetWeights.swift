@@ -98,6 +98,11 @@ public enum ResNetWeights {
         return tensors
     }
 
+    /// The names `foldedTensors` uses, without copying any tensor.
+    public static func foldedNames(_ architecture: ResNetArchitecture, prefix: String = "") -> [String] {
+        architecture.convolutions.flatMap { [prefix + $0.name + ".weight", prefix + $0.name + ".bias"] }
+    }
+
     /// Reads an encoder file written by `write`: nothing but the architecture's folded tensors.
     public static func read(_ file: SafeTensorsFile, gridSize: Int = 7) throws(CheckpointError) -> ResNetEncoder {
         guard let found = file.metadata["format"] else { throw CheckpointError(path: file.path, reason: .missingMetadata(key: "format")) }
@@ -110,7 +115,7 @@ public enum ResNetWeights {
                 key: "architecture", problem: "\"\(name)\" is not one of \(ResNetArchitecture.allCases.map(\.rawValue))"))
         }
         let encoder = try readFolded(file, prefix: "", architecture: architecture, gridSize: gridSize)
-        let known = Set(foldedTensors(encoder).keys)
+        let known = Set(foldedNames(architecture))
         if let unexpected = file.names.filter({ !known.contains($0) }).sorted().first {
             throw CheckpointError(path: file.path, reason: .unexpectedTensor(unexpected))
         }

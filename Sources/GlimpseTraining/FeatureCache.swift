@@ -73,8 +73,9 @@ public final class FeatureCache: @unchecked Sendable {
                 }
             }
         }
-        var results = inputs.all.map { $0.map { _ in [UInt8]() } }
-        let decoded = inputs.all.enumerated().compactMap { index, result in (try? result.get()).map { (index, $0) } }
+        let prepared = inputs.all
+        var results = prepared.map { $0.map { _ in [UInt8]() } }
+        let decoded = prepared.enumerated().compactMap { index, result in (try? result.get()).map { (index, $0) } }
         let slotFloats = locationCount * featureSize
         for start in stride(from: 0, to: decoded.count, by: Self.encodeBatch) {
             let group = decoded[start..<min(decoded.count, start + Self.encodeBatch)]
