@@ -310,18 +310,43 @@ private func sideBySideFeatures(_ options: SideBySideOptions) {
     }
     let endUsage = processUsage()
     let checksum = features.sum()
+    // The machine's sgemm peak in this same process, on the cores the encoder used.
+    let peak = SgemmPeak(repeats: 5, threads: Parallel.threadCount, workers: Parallel.threadCount)
+    let gigaflops = convolutionFlops(encoder, size: options.size) * Double(options.batch) / median(times) / 1e9
+    print(peak.summary)
     print(String(format: "features, %@ at %d, batch %d: %.1f images/s (median batch %.0f ms, min %.0f), %.0f ms CPU per batch, "
-                    + "peak RSS %.0f MB, checksum %.6g", encoder.architecture.rawValue, options.size, options.batch,
-                 Double(options.batch) / median(times), median(times) * 1000, times.min()! * 1000,
-                 (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.repeats) * 1000,
-                 Double(endUsage.peakRSSKilobytes) / 1024, checksum))
+                    + "%.1f GFLOP/s = %.2f of the sgemm peak, peak RSS %.0f MB, checksum %.6g", encoder.architecture.rawValue,
+                 options.size, options.batch, Double(options.batch) / median(times), median(times) * 1000, times.min()! * 1000,
+                 (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.repeats) * 1000, gigaflops,
+                 gigaflops / peak.peak, Double(endUsage.peakRSSKilobytes) / 1024, checksum))
     printResult([
         "side": "glimpse", "mode": "features", "arch": encoder.architecture.rawValue, "size": options.size,
         "batch": options.batch, "repeats": options.repeats, "images_per_second": Double(options.batch) / median(times),
         "median_ms": median(times) * 1000, "min_ms": times.min()! * 1000, "feature_sum": checksum,
         "cpu_ms": (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.repeats) * 1000,
-        "peak_rss_mb": Double(endUsage.peakRSSKilobytes) / 1024,
+        "peak_rss_mb": Double(endUsage.peakRSSKilobytes) / 1024, "gflops": gigaflops, "sgemm_peak_gflops": peak.peak,
     ])
+}
+
+/// The multiply-adds (×2) of every convolution of `encoder` on one S × S image, counted directly
+/// (output pixels × C·k²): the figure GFLOP/s and the peak ratio are of.
+private func convolutionFlops(_ encoder: ResNetEncoder, size: Int) -> Double {
+    func side(_ input: Int, _ layer: Conv2d) -> Int { (input + 2 * layer.padding - layer.kernelHeight) / layer.stride + 1 }
+    func flops(_ layer: Conv2d, outputSide: Int) -> Double {
+        2 * Double(outputSide * outputSide * layer.outputChannels * layer.inputChannels * layer.kernelHeight * layer.kernelWidth)
+    }
+    var current = side(size, encoder.stem)
+    var total = flops(encoder.stem, outputSide: current)
+    current = (current + 2 - 3) / 2 + 1 // the 3 × 3/2 max-pool
+    for block in encoder.stages.joined() {
+        let input = current
+        for layer in block.main {
+            current = side(current, layer)
+            total += flops(layer, outputSide: current)
+        }
+        if let downsample = block.downsample { total += flops(downsample, outputSide: side(input, downsample)) }
+    }
+    return total
 }
 
 /// Each of the encoder's steps on its own (the median of `repeats`, after one untimed run), in

@@ -146,31 +146,10 @@ if let sideBySide = options.sideBySide {
 if !options.modelOnly {
 // MARK: sgemm peak
 
-let peakSize = 1024
-let left = Tensor(randomUniform: [peakSize, peakSize], in: -1..<1, using: &generator)
-let right = Tensor(randomUniform: [peakSize, peakSize], in: -1..<1, using: &generator)
-var product = Tensor(zeros: [peakSize, peakSize])
-let peakFlops = 2 * pow(Double(peakSize), 3)
-// (a) One product on the OpenBLAS threads.
-let gemmSeconds = medianSeconds(repeats: options.repeats) {
-    product.addMatmul(left, right, beta: 0)
-}
-let blasThreadsPeak = peakFlops / gemmSeconds / 1e9
-// (b) One single-threaded product per Parallel worker, all at once.
-let workers = max(1, options.swiftThreads)
-var workerProducts = (0..<workers).map { _ in Tensor(zeros: [peakSize, peakSize]) }
-let concurrentSeconds = medianSeconds(repeats: options.repeats) {
-    workerProducts.withUnsafeMutableBufferPointer { products in
-        let base = UncheckedBox(products.baseAddress!)
-        BLAS.singleThreaded {
-            Parallel.forEach(workers) { worker in base.value[worker].addMatmul(left, right, beta: 0) }
-        }
-    }
-}
-let workersPeak = Double(workers) * peakFlops / concurrentSeconds / 1e9
-let peak = max(blasThreadsPeak, workersPeak)
+let peakMeasure = SgemmPeak(repeats: options.repeats, threads: options.threads, workers: options.swiftThreads)
+let (blasThreadsPeak, workersPeak, peak) = (peakMeasure.blasThreads, peakMeasure.workers, peakMeasure.peak)
 print(String(format: "sgemm 1024x1024x1024: %.1f GFLOP/s on %d OpenBLAS thread(s), %.1f GFLOP/s as %d concurrent "
-             + "1-thread products", blasThreadsPeak, options.threads, workersPeak, workers))
+             + "1-thread products", blasThreadsPeak, options.threads, workersPeak, peakMeasure.workerCount))
 print(String(format: "peak: %.1f GFLOP/s (%@), the figure every ratio below refers to", peak,
              blasThreadsPeak >= workersPeak ? "OpenBLAS threads won" : "concurrent 1-thread products won"))
 
