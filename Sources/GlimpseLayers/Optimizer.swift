@@ -25,6 +25,10 @@ public struct Adam: Sendable {
     public var firstMoments: [String: Tensor]
     /// v, by parameter name.
     public var secondMoments: [String: Tensor]
+    /// Parameters whose names start with a key learn at `learningRate` times its value:
+    /// PyTorch's parameter groups, each group's rate kept as a ratio to `learningRate` so that
+    /// a schedule or a decay moves every group together. Empty: one rate for all.
+    public var learningRateScales: [String: Double] = [:]
 
     public init(learningRate: Double, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
                 weightDecay: Double = 0) {
@@ -43,7 +47,8 @@ public struct Adam: Sendable {
         stepCount += 1
         // Bias corrections in Double, as PyTorch computes them (Python floats).
         let t = Double(stepCount)
-        let stepSize = Float(learningRate / (1 - pow(beta1, t)))
+        let biasCorrection = 1 - pow(beta1, t)
+        let stepSize = Float(learningRate / biasCorrection)
         let correctionRoot = Float((1 - pow(beta2, t)).squareRoot())
         let (firstRate, secondKeep, secondRate) = (Float(1 - beta1), Float(beta2), Float(1 - beta2))
         let (epsilon, weightDecay) = (Float(epsilon), Float(weightDecay))
@@ -51,6 +56,8 @@ public struct Adam: Sendable {
             let gradient = gradients[keyPath: path.gradient]
             precondition(gradient.shape == model[keyPath: path.parameter].shape,
                          "Adam: gradient of \(path.name) is \(gradient.shape), parameter is \(model[keyPath: path.parameter].shape)")
+            let stepSize = learningRateScales.first { path.name.hasPrefix($0.key) }
+                .map { Float(learningRate * $0.value / biasCorrection) } ?? stepSize
             // Taken out of the dictionaries while updated, so each moment is uniquely
             // referenced and written in place rather than copied.
             var m = firstMoments.removeValue(forKey: path.name) ?? Tensor(zeros: gradient.shape)

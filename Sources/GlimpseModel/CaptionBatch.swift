@@ -9,7 +9,7 @@ import GlimpseTensor
 /// its decoder without running the encoder again.
 public struct CaptionBatch: Sendable {
     /// [N, 3, S, S], planar, as `Preprocessing` writes them; or, when `isEncoded`, the
-    /// images' features [N, P, D] exactly as the model's encoder gives them.
+    /// images' cached encoder inputs (`init(features:captions:)`).
     public var images: Tensor
     public var captions: [Caption]
     /// Whether `images` holds encoder features rather than pixels.
@@ -44,10 +44,11 @@ public struct CaptionBatch: Sendable {
         self.captions = captions
     }
 
-    /// A batch of already-encoded images: `features` [N, P, D], as the model's encoder (a
-    /// frozen pretrained one) gives them.
+    /// A batch of already-encoded images, as `CaptioningModel.cachedInputs(of:)` gives them:
+    /// features [N, P, D] of a frozen pretrained encoder, or, for a model whose encoder's last
+    /// stages train, those stages' input [N, C, h, h].
     public init(features: Tensor, captions: [Caption]) {
-        precondition(features.rank == 3, "batch features must be [N, P, D], got \(features.shape)")
+        precondition(features.rank == 3 || features.rank == 4, "batch features must be [N, P, D] or [N, C, h, h], got \(features.shape)")
         self.init(images: Tensor(zeros: [features.shape[0], 3, 1, 1]), captions: captions)
         images = features
         isEncoded = true

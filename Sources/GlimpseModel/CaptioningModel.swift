@@ -11,15 +11,19 @@ public struct CaptioningModel: Parameterized, Sendable {
     /// `word_detector`, D → V: the training-only head of the word-detection loss
     /// (`WordDetection`), present exactly when `configuration.hasWordDetector`.
     public var wordDetector: Linear?
-    /// The frozen ImageNet ResNet that encodes the images in place of `encoder` (which then
-    /// has no stages), present exactly when `configuration.pretrainedEncoder` names it.
-    /// Not a parameter: training never changes it.
+    /// The ImageNet ResNet that encodes the images in place of `encoder` (which then has no
+    /// stages), present exactly when `configuration.pretrainedEncoder` names it. Not a
+    /// parameter: its stages that train are `encoderTail`'s, which supersede them here.
     public let pretrainedEncoder: ResNetEncoder?
+    /// The pretrained encoder's stages from `configuration.pretrainedEncoder.trainableFromStage`
+    /// on, trained with the decoder; parameters `image_encoder.layerS.B.convK.weight`, ….
+    public var encoderTail: ResNetTail?
 
     public struct Gradients: Sendable {
         public var encoder: Encoder.Gradients
         public var decoder: Decoder.Gradients
         public var wordDetector: Linear.Gradients?
+        public var encoderTail: ResNetTail.Gradients?
     }
 
     /// A model from existing parts (a checkpoint's); their shapes must fit `configuration`,
@@ -37,6 +41,7 @@ public struct CaptioningModel: Parameterized, Sendable {
         self.decoder = decoder
         self.wordDetector = wordDetector
         self.pretrainedEncoder = pretrainedEncoder
+        encoderTail = CaptioningModel.tail(of: pretrainedEncoder, configuration)
     }
 
     /// A freshly initialised model (PyTorch's default initialisation for every layer);
@@ -52,6 +57,13 @@ public struct CaptioningModel: Parameterized, Sendable {
         wordDetector = configuration.hasWordDetector
             ? Linear(inputSize: configuration.featureSize, outputSize: configuration.vocabularySize, using: &generator)
             : nil
+        encoderTail = CaptioningModel.tail(of: pretrainedEncoder, configuration)
+    }
+
+    /// The stages of `encoder` that train, as the configuration says.
+    private static func tail(of encoder: ResNetEncoder?, _ configuration: ModelConfiguration) -> ResNetTail? {
+        guard let encoder, let stage = configuration.pretrainedEncoder?.trainableFromStage else { return nil }
+        return ResNetTail(encoder, fromStage: stage)
     }
 
     /// The encoder's architecture and grid against the configuration's (its digest is checked
@@ -70,13 +82,18 @@ public struct CaptioningModel: Parameterized, Sendable {
     /// Every tensor's names, shape and place (`ParameterTable`): the source of the paths below.
     public var parameterTable: ParameterTable<CaptioningModel> { ParameterTable(configuration: configuration) }
 
-    public var parameterPaths: [ParameterPath<CaptioningModel>] { parameterTable.parameterPaths }
+    /// The table's parameters, then the encoder tail's (`image_encoder.…`), when it trains.
+    public var parameterPaths: [ParameterPath<CaptioningModel>] {
+        parameterTable.parameterPaths
+            + (encoderTail?.parameterPaths(nestedIn: \.encoderTail!, gradients: \.encoderTail!,
+                                           prefix: String(CaptioningModel.pretrainedEncoderPrefix.dropLast())) ?? [])
+    }
 
     public var bufferPaths: [(name: String, buffer: WritableKeyPath<CaptioningModel, Tensor>)] { parameterTable.bufferPaths }
 
     public func zeroGradients() -> Gradients {
         Gradients(encoder: encoder.zeroGradients(), decoder: decoder.zeroGradients(),
-                  wordDetector: wordDetector?.zeroGradients())
+                  wordDetector: wordDetector?.zeroGradients(), encoderTail: encoderTail?.zeroGradients())
     }
 
     /// Every tensor a checkpoint holds, by name: parameters, then buffers.

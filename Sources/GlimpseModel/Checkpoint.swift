@@ -313,10 +313,11 @@ extension CaptioningModel {
         guard let expected = configuration.pretrainedEncoder else { return nil }
         let encoder = try ResNetWeights.readFolded(file, prefix: pretrainedEncoderPrefix,
                                                    architecture: expected.architecture, gridSize: expected.gridSize)
-        let digest = ResNetWeights.digest(encoder)
+        let digest = ResNetWeights.digest(encoder, frozenBefore: expected.trainableFromStage)
         guard digest == expected.digest else {
+            let which = expected.trainableFromStage == nil ? "weights" : "frozen weights"
             throw CheckpointError(path: file.path, reason: .badMetadata(
-                key: "configuration", problem: "the encoder's weights have digest \(digest), the configuration says \(expected.digest)"))
+                key: "configuration", problem: "the encoder's \(which) have digest \(digest), the configuration says \(expected.digest)"))
         }
         return encoder
     }
@@ -325,8 +326,15 @@ extension CaptioningModel {
     /// `image_encoder.conv1.weight`, `image_encoder.layer1.0.conv1.bias`, …
     public static let pretrainedEncoderPrefix = "image_encoder."
 
-    /// The pretrained encoder's tensors as a checkpoint stores them (none for the small CNN).
+    /// The pretrained encoder's tensors as a checkpoint stores them, the trained stages as they
+    /// are now (none for the small CNN).
     public var pretrainedEncoderTensors: [String: ShapedArray<Float>] {
-        pretrainedEncoder.map { ResNetWeights.foldedTensors($0, prefix: CaptioningModel.pretrainedEncoderPrefix) } ?? [:]
+        guard var tensors = pretrainedEncoder.map({ ResNetWeights.foldedTensors($0, prefix: CaptioningModel.pretrainedEncoderPrefix) })
+        else { return [:] }
+        for path in parameterPaths where path.name.hasPrefix(CaptioningModel.pretrainedEncoderPrefix) {
+            let tensor = self[keyPath: path.parameter]
+            tensors[path.name] = ShapedArray(shape: tensor.shape, values: tensor.scalars)
+        }
+        return tensors
     }
 }

@@ -88,8 +88,34 @@ extension CaptioningModel {
 
     /// The encoder's features of images [N, 3, S, S] in inference mode: [N, P, D].
     public func features(of images: Tensor) -> Tensor {
-        if let pretrainedEncoder { return pretrainedEncoder(images, positions: configuration.positionFeatures) }
+        if let pretrainedEncoder {
+            return features(ofCached: cachedInputs(of: images))
+        }
         return encoder(images)
+    }
+
+    /// What a training cache keeps of images [N, 3, S, S] for a pretrained encoder: its features
+    /// [N, P, D] when it is frozen, or the input [N, C, h, h] of its stages that train.
+    public func cachedInputs(of images: Tensor) -> Tensor {
+        precondition(pretrainedEncoder != nil, "only a pretrained encoder's inputs are cached")
+        if let stage = configuration.pretrainedEncoder?.trainableFromStage {
+            return pretrainedEncoder!.stageInput(images, stage: stage)
+        }
+        return pretrainedEncoder!(images, positions: configuration.positionFeatures)
+    }
+
+    /// The shape of one image's `cachedInputs`: [P, D], or [C, h, h].
+    public var cachedInputShape: [Int] {
+        if let pretrained = configuration.pretrainedEncoder, let stage = pretrained.trainableFromStage {
+            return pretrained.architecture.stageInputShape(stage, imageSize: configuration.imageSize)
+        }
+        return [configuration.locationCount, configuration.featureSize]
+    }
+
+    /// Features [N, P, D] from `cachedInputs`: themselves, or the trainable stages' output.
+    public func features(ofCached inputs: Tensor) -> Tensor {
+        guard let encoderTail else { return inputs }
+        return encoderTail(inputs, positions: configuration.positionFeatures)
     }
 
     /// What the decoder needs of features [N, P, D] (`features(of:)`, or a feature cache's).
@@ -142,7 +168,7 @@ extension CaptioningModel {
         let layout = PackedLayout(captions: batch.captions)
         let rowCount = batch.captions.count
         let targets = layout.targets(captions: batch.captions) // [Σ B_t]
-        let encoded = batch.isEncoded ? encode(features: batch.images) : encode(batch.images)
+        let encoded = batch.isEncoded ? encode(features: features(ofCached: batch.images)) : encode(batch.images)
         var state = encoded.initialState(imageIndices: layout.rowImages)
         var logits = Tensor(zeros: [layout.tokenCount, configuration.vocabularySize]) // [Σ B_t, V], packed
         var attentionSums = Tensor(zeros: [rowCount, configuration.locationCount]) // Σ_t α_t, [B, P]

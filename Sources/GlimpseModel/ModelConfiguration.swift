@@ -31,9 +31,10 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
     /// with β > 0 has the training-only head `word_detector` (D → V); captioning ignores it.
     /// Off (and not written) in models made before it.
     public let wordLossWeight: Float
-    /// A frozen, ImageNet-trained ResNet in place of the small CNN (`stageChannels` is then
-    /// empty): its architecture, grid and weights' digest. Its weights travel in the checkpoint
-    /// beside the decoder's. nil (and not written) for the small CNN.
+    /// An ImageNet-trained ResNet in place of the small CNN (`stageChannels` is then empty): its
+    /// architecture, grid, frozen weights' digest and the stages that train with the decoder, if
+    /// any. Its weights travel in the checkpoint beside the decoder's. nil (and not written) for
+    /// the small CNN.
     public let pretrainedEncoder: PretrainedEncoder?
 
     /// Which ResNet encodes the images, at what grid, and which weights (`ResNetWeights.digest`).
@@ -41,13 +42,18 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
         public let architecture: ResNetArchitecture
         /// g
         public let gridSize: Int
-        /// 16 hex digits: the weights the decoder was trained on.
+        /// 16 hex digits of the frozen weights (`ResNetWeights.digest(_:frozenBefore:)`): all of
+        /// them, or the stem and the stages before `trainableFromStage`, which training never changes.
         public let digest: String
+        /// The first of torchvision's stages (`layer1` … `layer4`: 1 … 4) that trains with the
+        /// decoder (`--fine-tune-from-stage`), it and every later one; nil (and not written): all frozen.
+        public let trainableFromStage: Int?
 
-        public init(architecture: ResNetArchitecture, gridSize: Int, digest: String) {
+        public init(architecture: ResNetArchitecture, gridSize: Int, digest: String, trainableFromStage: Int? = nil) {
             self.architecture = architecture
             self.gridSize = gridSize
             self.digest = digest
+            self.trainableFromStage = trainableFromStage
         }
     }
 
@@ -87,6 +93,9 @@ public struct ModelConfiguration: Codable, Equatable, Sendable {
             guard stageChannels.isEmpty else { throw .stagesWithPretrainedEncoder }
             guard pretrainedEncoder.gridSize >= 1 else { throw .nonPositive(field: "pretrainedEncoder.gridSize", value: pretrainedEncoder.gridSize) }
             guard imageSize >= 32 else { throw .imageTooSmallForResNet(imageSize) }
+            if let stage = pretrainedEncoder.trainableFromStage, !(1...4).contains(stage) {
+                throw .trainableStageOutOfRange(stage)
+            }
         } else {
             guard !stageChannels.isEmpty else { throw .noStages }
         }
@@ -171,6 +180,8 @@ public enum ModelConfigurationError: Error, Equatable, Sendable, CustomStringCon
     case stagesWithPretrainedEncoder
     /// A ResNet halves the image five times: S must be at least 32.
     case imageTooSmallForResNet(Int)
+    /// A ResNet's stages are `layer1` … `layer4`.
+    case trainableStageOutOfRange(Int)
 
     public var description: String {
         switch self {
@@ -184,6 +195,7 @@ public enum ModelConfigurationError: Error, Equatable, Sendable, CustomStringCon
         case .negativeWordLossWeight(let value): return "the word-detection loss weight must be finite and ≥ 0, got \(value)"
         case .stagesWithPretrainedEncoder: return "a model with a pretrained encoder has no encoder stages of its own"
         case .imageTooSmallForResNet(let size): return "a ResNet encoder needs images of at least 32 pixels, got \(size)"
+        case .trainableStageOutOfRange(let stage): return "a ResNet's stages are 1 to 4 (layer1 … layer4), got \(stage)"
         }
     }
 }

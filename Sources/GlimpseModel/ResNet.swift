@@ -22,6 +22,21 @@ public enum ResNetArchitecture: String, Codable, CaseIterable, Sendable {
     /// D: the channels of the last stage, each grid location's feature size.
     public var featureSize: Int { usesBottleneck ? 2048 : 512 }
 
+    /// The input of stage `stage` (1 … 4) for images of side S: [C, h, h]. The stem and the
+    /// max-pool each take h to ⌊(h − 1)/2⌋ + 1, and so does the first block of stages 2 to 4.
+    public func stageInputShape(_ stage: Int, imageSize: Int) -> [Int] {
+        precondition((1...4).contains(stage), "a ResNet's stages are 1 to 4, got \(stage)")
+        var side = imageSize
+        for _ in 0..<(2 + max(0, stage - 2)) { side = (side - 1) / 2 + 1 }
+        let channels = stage == 1 ? 64 : (64 << (stage - 2)) * (usesBottleneck ? 4 : 1)
+        return [channels, side, side]
+    }
+
+    /// How many of `convolutions` come before stage `stage` (1 … 4): the stem's and the earlier stages'.
+    public func convolutionCount(before stage: Int) -> Int {
+        convolutions.prefix { !$0.name.hasPrefix("layer\(stage).") }.count
+    }
+
     /// Every convolution in forward order, each with the BatchNorm that follows it, under
     /// torchvision's state-dict names: `conv1`/`bn1` (the stem), then per block
     /// `layerS.B.conv1`/`bn1`, `conv2`/`bn2` (, `conv3`/`bn3`), and `layerS.B.downsample.0`/`.1`
@@ -171,6 +186,16 @@ public struct ResNetEncoder: Sendable {
         let grid = AdaptiveAvgPool2d(outputSize: gridSize)(fused.lastStage(images))
         return Encoder.gridToLocations(grid, positions: positions)
     }
+
+    /// Inference through the stem and the stages before `stage` (1 … 4): images [N, 3, S, S] →
+    /// stage `stage`'s input [N, C, h, h] (`ResNetArchitecture.stageInputShape`), what a
+    /// `ResNetTail` from that stage takes.
+    public func stageInput(_ images: Tensor, stage: Int) -> Tensor {
+        precondition(images.rank == 4 && images.shape[1] == 3 && images.shape[2] >= 32 && images.shape[3] >= 32,
+                     "a ResNet encoder needs images [N, 3, S, S] with S ≥ 32, got \(images.shape)")
+        precondition((1...4).contains(stage), "a ResNet's stages are 1 to 4, got \(stage)")
+        return fused.output(images, blocks: architecture.blockCounts.prefix(stage - 1).reduce(0, +))
+    }
 }
 
 /// `ResNetEncoder`'s layers as inference runs them: each convolution a `FusedConvolution`
@@ -194,9 +219,12 @@ private struct FusedResNet: Sendable {
     }
 
     /// images [N, 3, S, S] → the last stage's output [N, D, h, w], h = ⌈S/32⌉ for S a multiple of 32.
-    func lastStage(_ images: Tensor) -> Tensor {
+    func lastStage(_ images: Tensor) -> Tensor { output(images, blocks: blocks.count) }
+
+    /// images [N, 3, S, S] → the output of the first `count` blocks (0: the max-pool's).
+    func output(_ images: Tensor, blocks count: Int) -> Tensor {
         var activation = MaxPool2d(kernelSize: 3, stride: 2, padding: 1)(stem(images))
-        for block in blocks {
+        for block in blocks.prefix(count) {
             var main = activation
             for layer in block.main { main = layer(main) }
             let shortcut = block.downsample.map { $0(activation) } ?? activation

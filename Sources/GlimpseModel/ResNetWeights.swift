@@ -137,10 +137,13 @@ public enum ResNetWeights {
     }
 
     /// 16 hex digits of FNV-1a over the architecture's name and every folded tensor's
-    /// little-endian bytes in layout order: what feature caches and checkpoints key on.
-    public static func digest(_ encoder: ResNetEncoder) -> String {
+    /// little-endian bytes in layout order: what feature caches and checkpoints key on. With
+    /// `stage` (1 … 4), only the stem's and the stages' before it: the frozen weights of a model
+    /// whose later stages train.
+    public static func digest(_ encoder: ResNetEncoder, frozenBefore stage: Int? = nil) -> String {
         var hash = FNV1a.hash(Array(encoder.architecture.rawValue.utf8))
-        for layer in encoder.convolutions {
+        let count = stage.map { encoder.architecture.convolutionCount(before: $0) } ?? encoder.architecture.convolutions.count
+        for layer in encoder.convolutions.prefix(count) {
             for tensor in [layer.weight, layer.bias!] {
                 tensor.withUnsafeBufferPointer { values in
                     for value in values {

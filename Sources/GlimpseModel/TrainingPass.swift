@@ -86,7 +86,7 @@ extension CaptioningModel {
         let rowCount = batch.captions.count
 
         // MARK: Forward
-        var (features, encoderCache) = trainingFeatures(batch, mode: mode) // [N, P, D]
+        var (features, encoderPass) = trainingFeatures(batch, mode: mode) // [N, P, D]
         let (logits, decoderCache) = decoder.forward( // [Σ B_t, V]
             features: features, captions: batch.captions, layout: layout, mode: mode,
             samplingProbability: samplingProbability, using: &generator)
@@ -115,30 +115,62 @@ extension CaptioningModel {
 
         // MARK: Backward, in reverse
         // dL/da only when an encoder trains on it (not a frozen pretrained one, nor cached features).
-        let encoderTrains = trainingEncoder && encoderCache != nil
+        let encoderTrains = trainingEncoder && !encoderPass.isFrozen
         var featuresGradient = decoder.backward(logitsGradient, weightsGradient: weightsGradient, // [N, P, D]
                                                 cache: consume decoderCache, into: &gradients.decoder,
                                                 computingFeaturesGradient: encoderTrains)
         if let wordFeaturesGradient, encoderTrains { featuresGradient += wordFeaturesGradient }
-        let imagesGradient = encoderTrains ? encoderBackward(featuresGradient, cache: encoderCache.take()!,
-                                                             computingImagesGradient: computingImagesGradient,
-                                                             into: &gradients.encoder) : Tensor(zeros: [0])
+        var imagesGradient = Tensor(zeros: [0])
+        if encoderTrains {
+            switch consume encoderPass {
+            case .smallCNN(let cache):
+                imagesGradient = encoderBackward(featuresGradient, cache: cache, computingImagesGradient: computingImagesGradient,
+                                                 into: &gradients.encoder)
+            case .tail(let cache):
+                encoderTail!.backward(featuresGradient, cache: cache, into: &gradients.encoderTail!)
+            case .frozen:
+                break
+            }
+        }
         return ForwardBackwardResult(loss: loss, gradients: gradients, imagesGradient: imagesGradient,
                                      packedLogits: logits, layout: layout)
     }
 
-    /// The features a training pass runs on, [N, P, D], with the cache of the encoder that trains
-    /// with the decoder (the small CNN); none for a frozen pretrained encoder or a batch of cached features.
-    private mutating func trainingFeatures(_ batch: CaptionBatch, mode: Mode) -> (Tensor, Encoder.Cache?) {
+    /// What the encoder's backward needs of a training pass, by the part of it that trains.
+    private enum EncoderPass {
+        /// Nothing trains: a frozen pretrained encoder.
+        case frozen
+        case smallCNN(Encoder.Cache)
+        /// The pretrained encoder's last stages (`encoderTail`).
+        case tail(ResNetTail.Cache)
+
+        var isFrozen: Bool {
+            if case .frozen = self { return true }
+            return false
+        }
+    }
+
+    /// The features a training pass runs on, [N, P, D], with the cache of the encoder's part that
+    /// trains with the decoder. A batch of cached inputs (`CaptionBatch.isEncoded`) holds the
+    /// features themselves, or, when the encoder's last stages train, those stages' input.
+    private mutating func trainingFeatures(_ batch: CaptionBatch, mode: Mode) -> (Tensor, EncoderPass) {
+        if let encoderTail, let stage = configuration.pretrainedEncoder?.trainableFromStage {
+            let input = batch.isEncoded ? batch.images : pretrainedEncoder!.stageInput(batch.images, stage: stage)
+            let expected = pretrainedEncoder!.architecture.stageInputShape(stage, imageSize: configuration.imageSize)
+            precondition(input.shape.dropFirst().elementsEqual(expected),
+                         "batch inputs \(input.shape) do not fit stage \(stage)'s input [N] + \(expected)")
+            let (features, cache) = encoderTail.forward(input, positions: configuration.positionFeatures)
+            return (features, .tail(cache))
+        }
         if batch.isEncoded {
             let (locations, featureSize) = (configuration.locationCount, configuration.featureSize)
             precondition(batch.images.shape.dropFirst().elementsEqual([locations, featureSize]),
                          "batch features \(batch.images.shape) do not fit the model's [N, \(locations), \(featureSize)]")
-            return (batch.images, nil)
+            return (batch.images, .frozen)
         }
-        if pretrainedEncoder != nil { return (features(of: batch.images), nil) }
+        if pretrainedEncoder != nil { return (features(of: batch.images), .frozen) }
         let (features, cache) = encoder.forward(batch.images, mode: mode)
-        return (features, cache)
+        return (features, .smallCNN(cache))
     }
 
     /// Word detection: β · mean over images and words of BCE(max_p s_npw, y_nw), added to `loss`, its
