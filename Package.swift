@@ -122,7 +122,7 @@ let package = Package(
                                    "GlimpseSafeTensors", "GlimpseData", "GlimpseImage", "GlimpseText"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseTrainingTests",
-                    dependencies: ["GlimpseTraining", "GlimpseModel", "GlimpseData", "GlimpseSynth", "GlimpseTensor",
+                    dependencies: ["GlimpseTraining", "GlimpseModel", "GlimpseData", "GlimpseSynth", "GlimpseTensor", "GlimpseSupport", "GlimpseCaptioning",
                                    "GlimpseSafeTensors", "GlimpseImage", "GlimpseText"]),
         .testTarget(name: "GlimpseSynthTests", dependencies: ["GlimpseSynth", "GlimpseData", "GlimpseImage"]),
         .testTarget(name: "GlimpseAPITests", dependencies: ["Glimpse"]),

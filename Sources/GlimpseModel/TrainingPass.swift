@@ -86,7 +86,7 @@ extension CaptioningModel {
         let rowCount = batch.captions.count
 
         // MARK: Forward
-        var (features, encoderPass) = trainingFeatures(batch, mode: mode) // [N, P, D]
+        let (features, encoderPass) = trainingFeatures(batch, mode: mode) // [N, P, D]
         let (logits, decoderCache) = decoder.forward( // [Σ B_t, V]
             features: features, captions: batch.captions, layout: layout, mode: mode,
             samplingProbability: samplingProbability, using: &generator)

@@ -140,6 +140,24 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "With --encoder: the side g of the feature grid the last stage is average-pooled to (P = g² locations).")
     var grid: Int?
 
+    @Option(help: ArgumentHelp("""
+        With --encoder (or --init a model trained on one): train its stages from this one on (1 to 4, torchvision's \
+        layer1 … layer4) with the decoder; the stages before stay frozen and the cache holds their output instead \
+        of the features.
+        """, valueName: "stage"))
+    var fineTuneFromStage: Int?
+
+    @Option(help: ArgumentHelp("""
+        The learning rate of the encoder's stages that train (default 1e-4), moved with --learning-rate by its schedule.
+        """, valueName: "rate"))
+    var encoderLr: Double?
+
+    @Flag(help: """
+        With --fine-tune-from-stage: train on random crops of the images (resized to S·8/7), flipped left to right \
+        half the time; the frozen stages then run on every batch instead of being cached.
+        """)
+    var augment = false
+
     @Option(help: "Image side S in pixels (a multiple of 2^stages; default 128, or 224 with --encoder).")
     var imageSize: Int?
 
@@ -238,17 +256,7 @@ struct TrainCommand: ParsableCommand {
         options.earlyStoppingPatience = earlyStoppingPatience
         // Left out of config.json when it is the default, as in runs made before the option.
         options.selectBy = selectBy == .ciderD ? nil : selectBy
-        if encoder != nil && initialModel != nil {
-            throw ValidationError("--init starts from a model, which already has its encoder; leave out --encoder.")
-        }
-        if grid != nil && encoder == nil { throw ValidationError("--grid sets a pretrained encoder's grid: give --encoder too.") }
-        if let grid, !(1...32).contains(grid) { throw ValidationError("--grid must be from 1 to 32, got \(grid).") }
-        if encoder != nil, let imageSize, imageSize < 32 {
-            throw ValidationError("--image-size must be at least 32 for a ResNet encoder, got \(imageSize).")
-        }
-        options.encoder = encoder
-        options.gridSize = grid
-        options.imageSize = imageSize ?? (encoder == nil ? 128 : 224)
+        try applyEncoderOptions(to: &options)
         let channels = stageChannels.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !channels.isEmpty, channels.allSatisfy({ $0 != nil }) else {
             throw ValidationError("--stage-channels must be comma-separated whole numbers, got \"\(stageChannels)\".")
@@ -264,6 +272,48 @@ struct TrainCommand: ParsableCommand {
         options.cacheDirectory = cacheDir
         options.validationImages = validationImages
         return options
+    }
+
+    /// --encoder and what goes with it: the grid, the stages that train, their rate, augmentation.
+    private func applyEncoderOptions(to options: inout TrainingOptions) throws {
+        if encoder != nil && initialModel != nil {
+            throw ValidationError("--init starts from a model, which already has its encoder; leave out --encoder.")
+        }
+        if grid != nil && encoder == nil { throw ValidationError("--grid sets a pretrained encoder's grid: give --encoder too.") }
+        if let grid, !(1...32).contains(grid) { throw ValidationError("--grid must be from 1 to 32, got \(grid).") }
+        if encoder != nil, let imageSize, imageSize < 32 {
+            throw ValidationError("--image-size must be at least 32 for a ResNet encoder, got \(imageSize).")
+        }
+        if fineTuneFromStage != nil && encoder == nil && initialModel == nil {
+            throw ValidationError("""
+                --fine-tune-from-stage trains a pretrained encoder's last stages: give --encoder too \
+                (or --init a model trained on one).
+                """)
+        }
+        if let stage = fineTuneFromStage, !(1...4).contains(stage) {
+            throw ValidationError("--fine-tune-from-stage must be from 1 to 4 (layer1 … layer4), got \(stage).")
+        }
+        if encoderLr != nil && fineTuneFromStage == nil && initialModel == nil {
+            throw ValidationError("""
+                --encoder-lr sets the rate of the encoder's stages that train: give --fine-tune-from-stage too \
+                (or --init a model whose encoder trains).
+                """)
+        }
+        if let encoderLr, !(encoderLr > 0) || !encoderLr.isFinite {
+            throw ValidationError("--encoder-lr must be positive, got \(encoderLr).")
+        }
+        if augment && fineTuneFromStage == nil {
+            throw ValidationError("""
+                --augment changes the images every epoch, which a frozen encoder's cached features cannot follow: \
+                give --fine-tune-from-stage too.
+                """)
+        }
+        options.encoder = encoder
+        options.gridSize = grid
+        options.imageSize = imageSize ?? (encoder == nil ? 128 : 224)
+        options.fineTuneFromStage = fineTuneFromStage
+        options.encoderLearningRate = encoderLr
+        options.augment = augment ? true : nil
     }
 
     /// `GLIMPSE_TEST_SAVE_PAUSE=SECONDS`, for the reliability tests only: before each write of a

@@ -6,21 +6,22 @@ import GlimpseModel
 import GlimpseSupport
 import GlimpseTensor
 
-/// A frozen pretrained encoder's features of every training image, computed once and
-/// memory-mapped, so that an epoch costs the decoder only: a `SlotCache` whose slots are one
-/// image's features [P, D] as float32, exactly as `CaptioningModel.features(of:)` gives them.
+/// What a pretrained encoder's frozen part makes of every training image, computed once and
+/// memory-mapped, so that an epoch never runs it: a `SlotCache` whose slots are one image's
+/// `CaptioningModel.cachedInputs(of:)` as float32. For a frozen encoder that is its features
+/// [P, D], and an epoch costs the decoder only; when the last stages train
+/// (`trainableFromStage`), it is their input [C, h, h].
 ///
-/// The cache's name holds everything the features depend on besides the image: the
-/// architecture, the weights' digest, the grid, the preprocessing (size, crop, mean and std)
-/// and the position features, so another encoder or input never reads these slots.
+/// The cache's name holds everything the slots depend on besides the image: the
+/// architecture, the frozen weights' digest, the grid or the stage, the preprocessing (size,
+/// crop, mean and std) and the position features, so another encoder or input never reads them.
 /// The image itself is keyed by its path, byte size and modification time (`SlotCache`).
 public final class FeatureCache: @unchecked Sendable {
     public let model: CaptioningModel
     public let preprocessing: Preprocessing
     public let slots: SlotCache
-    /// P and D
-    public let locationCount: Int
-    public let featureSize: Int
+    /// One image's slot: [P, D], or [C, h, h].
+    public let inputShape: [Int]
 
     /// Images encoded per forward pass while filling.
     public static let encodeBatch = 16
@@ -33,21 +34,21 @@ public final class FeatureCache: @unchecked Sendable {
         self.model = model
         self.preprocessing = preprocessing
         let configuration = model.configuration
-        locationCount = configuration.locationCount
-        featureSize = configuration.featureSize
+        inputShape = model.cachedInputShape
         slots = try SlotCache(directory: directory, name: Self.name(encoder, configuration: configuration, preprocessing: preprocessing),
-                              slotBytes: 4 * locationCount * featureSize, recordName: "features")
+                              slotBytes: 4 * inputShape.reduce(1, *), recordName: "features")
     }
 
-    /// `features-resnet50-g7-224-DIGEST-PREP`: PREP is 8 hex digits of FNV-1a over the
-    /// preprocessing and the position flag.
+    /// `features-resnet50-g7-224-DIGEST-PREP`, or `layer4input-resnet50-224-DIGEST-PREP` when
+    /// stage 4 trains: PREP is 8 hex digits of FNV-1a over the preprocessing and the position flag.
     static func name(_ encoder: ModelConfiguration.PretrainedEncoder, configuration: ModelConfiguration,
                      preprocessing: Preprocessing) -> String {
         let key = "\(preprocessing.imageSize) \(preprocessing.resizeShortSide ?? 0) \(preprocessing.mean) \(preprocessing.std) "
             + "\(configuration.positionFeatures)"
         let hex = String(FNV1a.hash(Array(key.utf8)) >> 32, radix: 16)
-        return "features-\(encoder.architecture.rawValue)-g\(encoder.gridSize)-\(preprocessing.imageSize)-\(encoder.digest)-"
-            + String(repeating: "0", count: 8 - hex.count) + hex
+        let what = encoder.trainableFromStage.map { "layer\($0)input-\(encoder.architecture.rawValue)" }
+            ?? "features-\(encoder.architecture.rawValue)-g\(encoder.gridSize)"
+        return "\(what)-\(preprocessing.imageSize)-\(encoder.digest)-" + String(repeating: "0", count: 8 - hex.count) + hex
     }
 
     /// Decodes, preprocesses (on `threads` threads) and encodes every file in `paths` the
@@ -76,13 +77,13 @@ public final class FeatureCache: @unchecked Sendable {
         let prepared = inputs.all
         var results = prepared.map { $0.map { _ in [UInt8]() } }
         let decoded = prepared.enumerated().compactMap { index, result in (try? result.get()).map { (index, $0) } }
-        let slotFloats = locationCount * featureSize
+        let slotFloats = inputShape.reduce(1, *)
         for start in stride(from: 0, to: decoded.count, by: Self.encodeBatch) {
             let group = decoded[start..<min(decoded.count, start + Self.encodeBatch)]
             var pixels = [Float]()
             pixels.reserveCapacity(group.count * plane)
             for (_, input) in group { pixels += input }
-            let features = model.features(of: Tensor(shape: [group.count, 3, size, size], scalars: pixels))
+            let features = model.cachedInputs(of: Tensor(shape: [group.count, 3, size, size], scalars: pixels))
             features.withUnsafeBufferPointer { values in
                 for (offset, (index, _)) in group.enumerated() {
                     let record = UnsafeBufferPointer(rebasing: values[(offset * slotFloats)..<((offset + 1) * slotFloats)])
@@ -93,7 +94,7 @@ public final class FeatureCache: @unchecked Sendable {
         return results
     }
 
-    /// The features [P, D] of `path`, if the cache holds them for the file as it is now on disk.
+    /// The slot [P, D] or [C, h, h] of `path`, if the cache holds it for the file as it is now on disk.
     /// The buffer stays valid until the next `fill`.
     public func features(for path: String) -> UnsafeBufferPointer<Float>? {
         slots.slot(for: path).map { $0.bindMemory(to: Float.self) }

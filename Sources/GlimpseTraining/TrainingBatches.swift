@@ -140,7 +140,7 @@ public final class BatchPrefetcher: @unchecked Sendable {
             let stop = cancelled
             lock.unlock()
             if stop { return }
-            let batch = build(plan[index])
+            let batch = build(plan[index], batchIndex: index)
             lock.lock()
             buffer[index] = batch
             lock.unlock()
@@ -163,8 +163,9 @@ public final class BatchPrefetcher: @unchecked Sendable {
                   captionsPerImage: captionsPerImage, epoch: epoch, depth: depth)
     }
 
-    /// Gathers one batch (normalised pixels or cached features) with its captions.
-    public func build(_ indices: [Int]) -> TrainingBatch {
+    /// Gathers one batch (normalised pixels or cached features) with its captions; augmented
+    /// pixels are cropped and flipped as the batch's place in the run (`epoch`, `batchIndex`) draws.
+    public func build(_ indices: [Int], batchIndex: Int = 0) -> TrainingBatch {
         let kept = indices.filter { inputs.holds(examples[$0].path) }
         var captions: [CaptionBatch.Caption] = []
         for (slot, index) in kept.enumerated() {
@@ -172,6 +173,9 @@ public final class BatchPrefetcher: @unchecked Sendable {
                 captions.append(CaptionBatch.Caption(imageIndex: slot, tokens: caption))
             }
         }
-        return TrainingBatch(exampleIndices: kept, batch: inputs.batch(kept.map { examples[$0].path }, captions: captions))
+        var seed: UInt64? = nil
+        if case .augmentedPixels(_, let augmentation) = inputs { seed = augmentation.batchSeed(epoch: epoch, batchIndex: batchIndex) }
+        return TrainingBatch(exampleIndices: kept, batch: inputs.batch(kept.map { examples[$0].path }, captions: captions,
+                                                                       augmentationSeed: seed))
     }
 }

@@ -85,6 +85,19 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var encoder: String? = nil
     /// g, the pretrained encoder's grid side (its last stage average-pooled to g × g); nil: 7.
     public var gridSize: Int? = nil
+    /// With `encoder` (or an `initialModel` that has one): the first of its stages (1 … 4,
+    /// torchvision's `layer1` … `layer4`) that trains with the decoder, it and every later one. The
+    /// stages before stay frozen, and the cache then holds their output instead of the features.
+    /// nil: the whole encoder frozen (or as the initial model has it).
+    public var fineTuneFromStage: Int? = nil
+    /// The learning rate of the encoder's stages that train; nil: `defaultEncoderLearningRate`.
+    /// It follows the schedule and the decays of `learningRate` in proportion.
+    public var encoderLearningRate: Double? = nil
+    /// With `fineTuneFromStage`: each training batch sees random S × S crops of the images
+    /// resized and centre-cropped to ⌊S·8/7⌋, flipped left to right half the time (validation
+    /// sees the centre crop). A frozen encoder's cached features cannot follow such changes, so
+    /// it needs stages that train. nil: off.
+    public var augment: Bool? = nil
     /// Start from this checkpoint's weights and vocabulary (a fresh optimizer) instead of a
     /// random model; the model options above are then the checkpoint's.
     public var initialModel: String? = nil
@@ -155,6 +168,26 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
                                pretrainedEncoder: pretrained)
     }
 
+    /// sgrvinod's encoder_lr for fine-tuning a ResNet under a captioning decoder.
+    public static let defaultEncoderLearningRate = 1e-4
+
+    /// Adam's parameter groups for `model`: its encoder's stages that train (`--fine-tune-from-stage`,
+    /// or a model started from with `--init` that has them) at `encoderLearningRate`.
+    public func learningRateScales(for model: CaptioningModel) -> [String: Double] {
+        guard model.encoderTail != nil else { return [:] }
+        return [CaptioningModel.pretrainedEncoderPrefix: (encoderLearningRate ?? Self.defaultEncoderLearningRate) / learningRate]
+    }
+
+    /// Whether training batches are augmented (`augment`).
+    public var augments: Bool { augment ?? false }
+
+    /// What an augmenting run caches of each image: resized and centre-cropped to R = ⌊S·8/7⌋,
+    /// so that every S × S crop of it is at hand.
+    public var augmentationSource: Preprocessing {
+        let side = imageSize * 8 / 7
+        return Preprocessing(imageSize: side, resizeShortSide: side)
+    }
+
     /// The input a new model gets: the whole image squashed to S × S for the small CNN;
     /// torchvision's Resize(⌊S·8/7⌋) + CenterCrop(S) (256 and 224) for a pretrained encoder,
     /// as it was trained on ImageNet.
@@ -186,7 +219,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// reports the same rules with flag names.
     public func problem() -> String? {
         // Groups in this order: the first problem found is the one reported.
-        if let problem = limitProblem() ?? sizeProblem() ?? learningProblem() ?? settingsProblem() { return problem }
+        if let problem = limitProblem() ?? sizeProblem() ?? learningProblem() ?? settingsProblem() ?? encoderProblem() {
+            return problem
+        }
         do {
             _ = try modelConfiguration(vocabularySize: 4)
         } catch {
@@ -253,6 +288,27 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if !(learningRateDecay > 0 && learningRateDecay <= 1) { return "learning-rate decay must be in (0, 1], got \(learningRateDecay)" }
         if learningRatePatience < 1 { return "learning-rate patience must be at least 1, got \(learningRatePatience)" }
         if earlyStoppingPatience < 1 { return "early-stopping patience must be at least 1, got \(earlyStoppingPatience)" }
+        return nil
+    }
+
+    /// Fine-tuning the pretrained encoder and augmentation.
+    private func encoderProblem() -> String? {
+        if let stage = fineTuneFromStage {
+            if encoder == nil && initialModel == nil {
+                return "fine-tuning from a stage trains a pretrained encoder's last stages: it needs an encoder, or a model with one"
+            }
+            if !(1...4).contains(stage) { return "a ResNet's stages are 1 to 4 (layer1 … layer4), got \(stage)" }
+            if selfCritical == true { return "self-critical training keeps the encoder frozen: leave out fine-tuning" }
+        } else {
+            if encoderLearningRate != nil && initialModel == nil {
+                return "an encoder learning rate needs stages that train (fine-tuning from a stage)"
+            }
+            if augments {
+                return "augmentation changes the images every epoch, which a frozen encoder's cached features cannot follow: "
+                    + "it needs stages that train (fine-tuning from a stage)"
+            }
+        }
+        if let rate = encoderLearningRate, !(rate > 0) || !rate.isFinite { return "encoder learning rate must be positive, got \(rate)" }
         return nil
     }
 

@@ -125,6 +125,10 @@ public struct TrainingRun {
         try CheckpointSet.checkLinks(in: layout)
 
         var start = resume ? try resumedStart(groundTruth: groundTruth, events: events) : try freshStart(events: events)
+        if start.options.encoderLearningRate != nil && start.trainer.model.encoderTail == nil {
+            throw .invalidOptions("the model has no encoder stages that train, so an encoder learning rate has nothing to set")
+        }
+        start.trainer.optimizer.learningRateScales = start.options.learningRateScales(for: start.trainer.model)
         if resume {
             if start.progress.finished { return .alreadyFinished }
             events(.resumed(start.position, step: start.trainer.stepCount, from: start.resumedFrom))
@@ -143,7 +147,7 @@ public struct TrainingRun {
         // attention's, one after another: OpenBLAS's own threads share each of them out, where the
         // encoder's convolutions are spread over Swift workers. ResNet-50 features on the Flickr8k
         // stand-in, 2 cores: 26.3 → 34.7 images/s (median step).
-        if data.inputs.holdsFeatures { BLAS.threadCount = start.options.threads }
+        if data.inputs.holdsFeatures && start.trainer.model.encoderTail == nil { BLAS.threadCount = start.options.threads }
         let session = TrainingSession(run: self, start: start, data: data, log: log, groundTruth: groundTruth,
                                       started: started, shouldStop: shouldStop, events: events)
         return try session.train()
@@ -225,10 +229,11 @@ public struct TrainingRun {
             let start: Checkpoint
             do { start = try Checkpoint(contentsOf: initialPath) } catch { throw .checkpoint(error) }
             vocabulary = start.vocabulary
-            model = start.model.configuration
+            let startModel = try Self.fineTuning(start.model, fromStage: options.fineTuneFromStage, path: initialPath)
+            model = startModel.configuration
             options.imageSize = model.imageSize
             preprocessing = start.preprocessing
-            trainer = Trainer(model: start.model, optimizer: Adam(learningRate: options.learningRate),
+            trainer = Trainer(model: startModel, optimizer: Adam(learningRate: options.learningRate),
                               maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
         } else {
             let eligible = Vocabulary.build(from: dataset.images(in: .train).flatMap { $0.captions.map(CaptionTokenizer.tokenize) },
@@ -239,8 +244,10 @@ public struct TrainingRun {
             }
             let pretrained = try options.encoder.map { path throws(TrainingError) in try Self.readEncoder(path, options: options) }
             do {
+                let stage = options.fineTuneFromStage
                 model = try options.modelConfiguration(vocabularySize: vocabulary.count, pretrained: pretrained.map {
-                    .init(architecture: $0.architecture, gridSize: $0.gridSize, digest: ResNetWeights.digest($0))
+                    .init(architecture: $0.architecture, gridSize: $0.gridSize, digest: ResNetWeights.digest($0, frozenBefore: stage),
+                          trainableFromStage: stage)
                 })
             } catch { throw .model(error) }
             var initGenerator = SeededGenerator(seed: options.seed)
@@ -262,6 +269,37 @@ public struct TrainingRun {
                      generator: SeededGenerator(seed: options.seed &+ 0x5EED),
                      position: DataPosition(epoch: 0, batchIndex: 0, shuffleSeed: options.seed), progress: RunProgress(),
                      inspection: inspection, preprocessing: preprocessing)
+    }
+
+    /// The `--init` model with its pretrained encoder's stages from `stage` on training (nil: as it
+    /// is): the second half of the usual recipe, a decoder trained on the frozen encoder first.
+    static func fineTuning(_ model: CaptioningModel, fromStage stage: Int?, path: String) throws(TrainingError) -> CaptioningModel {
+        guard let stage, stage != model.configuration.pretrainedEncoder?.trainableFromStage else { return model }
+        guard let encoder = model.pretrainedEncoder, let pretrained = model.configuration.pretrainedEncoder else {
+            throw .invalidOptions("\(path) has no pretrained encoder whose stages could train (it was trained with the small CNN)")
+        }
+        // The stages trained so far are the model's own: its encoder as it is now, with them.
+        var convolutions = encoder.convolutions
+        if let tail = model.encoderTail {
+            let first = encoder.architecture.convolutionCount(before: tail.firstStage)
+            convolutions.replaceSubrange(first..., with: tail.convolutions)
+        }
+        let current = ResNetEncoder(architecture: encoder.architecture, gridSize: encoder.gridSize, convolutions: convolutions)
+        let configuration = model.configuration
+        do {
+            let fineTuned = try ModelConfiguration(
+                vocabularySize: configuration.vocabularySize, imageSize: configuration.imageSize, stageChannels: [],
+                embeddingSize: configuration.embeddingSize, attentionSize: configuration.attentionSize,
+                hiddenSize: configuration.hiddenSize, dropout: configuration.dropout,
+                attentionRegularization: configuration.attentionRegularization, positionFeatures: configuration.positionFeatures,
+                wordLossWeight: configuration.wordLossWeight,
+                pretrainedEncoder: .init(architecture: pretrained.architecture, gridSize: pretrained.gridSize,
+                                         digest: ResNetWeights.digest(current, frozenBefore: stage), trainableFromStage: stage))
+            return CaptioningModel(configuration: fineTuned, encoder: model.encoder, decoder: model.decoder,
+                                   wordDetector: model.wordDetector, pretrainedEncoder: current)
+        } catch {
+            throw .model(error)
+        }
     }
 
     /// The pretrained encoder of `--encoder` (an encoder file, or a torchvision state dict given by mistake: said so).
@@ -290,9 +328,14 @@ public struct TrainingRun {
         do {
             let directory = options.cacheDirectory ?? layout.defaultCache
             let model = start.trainer.model
-            inputs = model.pretrainedEncoder == nil
-                ? .pixels(try ImageCache(directory: directory, preprocessing: start.preprocessing))
-                : .features(try FeatureCache(directory: directory, model: model, preprocessing: start.preprocessing))
+            if options.augments {
+                inputs = .augmentedPixels(try ImageCache(directory: directory, preprocessing: options.augmentationSource),
+                                          Augmentation(preprocessing: start.preprocessing, seed: options.seed))
+            } else {
+                inputs = model.pretrainedEncoder == nil
+                    ? .pixels(try ImageCache(directory: directory, preprocessing: start.preprocessing))
+                    : .features(try FeatureCache(directory: directory, model: model, preprocessing: start.preprocessing))
+            }
         } catch {
             throw .cache(error)
         }
@@ -429,7 +472,7 @@ public struct TrainingRun {
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let group = Array(images[start..<min(images.count, start + batchSize)])
             let batch = inputs.batch(group.map(\.path), captions: [])
-            let results = batch.isEncoded ? model.search(model.encode(features: batch.images), options: options)
+            let results = batch.isEncoded ? model.search(model.encode(features: model.features(ofCached: batch.images)), options: options)
                 : captioner.caption(images: batch.images, options: options)
             for (image, result) in zip(group, results) {
                 candidates[image.id] = captioner.text(result.best)

@@ -44,6 +44,11 @@ struct TrainCommandTests {
         (["--embedding-size", "9223372036854775807"], "--embedding-size must be at most 16384"),
         (["--hidden-size", "1000000"], "--hidden-size must be at most 16384, got 1000000"),
         (["--learning-rate", "-0.5"], "--learning-rate must be positive, got -0.5"),
+        (["--fine-tune-from-stage", "4"], "--fine-tune-from-stage trains a pretrained encoder's last stages: give --encoder too"),
+        (["--encoder", "/x.safetensors", "--fine-tune-from-stage", "5"], "--fine-tune-from-stage must be from 1 to 4"),
+        (["--encoder", "/x.safetensors", "--augment"], "--augment changes the images every epoch"),
+        (["--encoder", "/x.safetensors", "--encoder-lr", "1e-4"], "--encoder-lr sets the rate of the encoder's stages that train"),
+        (["--encoder", "/x.safetensors", "--fine-tune-from-stage", "4", "--encoder-lr", "0"], "--encoder-lr must be positive, got 0.0"),
     ])
     func validation(flags: [String], message: String) throws {
         let outcome = try ToolRunner.run(["train", "/nonexistent", "--out", "/tmp/unused"] + flags)
