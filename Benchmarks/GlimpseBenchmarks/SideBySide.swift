@@ -16,6 +16,7 @@ import GlimpseTensor
 ///     glimpse-benchmarks --side-by-side features --state-dict R.safetensors --images DIR [--batch 16] [--size 224]
 ///                        [--warmup 2] [--repeats 5]
 ///     glimpse-benchmarks --side-by-side decoder [--arch resnet50] [--batch 32] [--captions-per-image 5] [--steps 5]
+///                        [--fine-tune-from-stage S [--augment]]
 ///
 /// `train`: `Trainer.step` (Adam 1e-3, clipping at Trainer's default norm 5, BatchNorm
 /// in training mode, dropout) on the model's own weights, one fixed batch of the first
@@ -27,7 +28,9 @@ import GlimpseTensor
 /// (decoded and preprocessed once, untimed: Resize(⌊size·8/7⌋) + CenterCrop(size)).
 /// `decoder`: `Trainer.step` on a batch of cached features, as `glimpse train --encoder` trains
 /// from its feature cache: the default decoder (E 128, A 128, H 256) on 7 × 7 features of the
-/// architecture's D, a 3 000-word vocabulary, captions of 8 to 14 words, all seeded.
+/// architecture's D, a 3 000-word vocabulary, captions of 8 to 14 words, all seeded. With
+/// `--fine-tune-from-stage S` the ResNet's stages from S on train too, from their cached input;
+/// with `--augment` as well, from 224 × 224 pixels through the frozen stages every step.
 struct SideBySideOptions {
     enum Mode: String { case train, latency, features, decoder }
     var mode: Mode
@@ -47,6 +50,10 @@ struct SideBySideOptions {
     var layers = false
     /// `decoder`: whose features (D) the decoder trains on.
     var architecture = ResNetArchitecture.resnet50
+    /// `decoder`: the first ResNet stage that trains with the decoder.
+    var fineTuneFromStage: Int?
+    /// `decoder` with `fineTuneFromStage`: pixels through the frozen stages every step.
+    var augment = false
 
     /// The shipped model, as SwiftPM copies it beside the executables (glimpse's own lookup).
     static var defaultModelPath: String {
@@ -92,6 +99,8 @@ struct SideBySideOptions {
             case "--state-dict": stateDict = text()
             case "--size": size = number()
             case "--layers": layers = true
+            case "--fine-tune-from-stage": fineTuneFromStage = number()
+            case "--augment": augment = true
             case "--arch":
                 let name = text()
                 guard let known = ResNetArchitecture(rawValue: name) else { fail("--arch takes resnet18, resnet34 or resnet50") }
@@ -111,6 +120,8 @@ struct SideBySideOptions {
             if beam < 1 || repeats < 1 { fail("--beam and --repeats must be positive") }
         case .decoder:
             if batch < 1 || steps < 1 || captionsPerImage < 1 { fail("--batch, --steps and --captions-per-image must be positive") }
+            if let stage = fineTuneFromStage, !(1...4).contains(stage) { fail("--fine-tune-from-stage takes 1 to 4") }
+            if augment && fineTuneFromStage == nil { fail("--augment needs --fine-tune-from-stage") }
         case .features:
             if stateDict == nil || imagesFolder == nil { fail("features needs --state-dict FILE and --images DIR") }
             if batch < 1 || repeats < 1 || size < 32 { fail("--batch and --repeats must be positive, --size at least 32") }
@@ -402,22 +413,27 @@ private func printLayerTimes(_ encoder: ResNetEncoder, images: Tensor, repeats: 
 
 /// Decoder-only training throughput from cached features: images per second over `steps`
 /// timed `Trainer.step`s after `warmup`, OpenBLAS on the run's cores as `glimpse train` sets it.
+/// With `fineTuneFromStage`, the ResNet's last stages train too (OpenBLAS then single-threaded
+/// inside the convolutions' own workers, as in `glimpse train`).
 private func sideBySideDecoder(_ options: SideBySideOptions) {
     var generator = SeededGenerator(seed: 11)
     let encoder = ResNetEncoder(architecture: options.architecture, gridSize: 7, using: &generator)
     let configuration: ModelConfiguration
+    let stage = options.fineTuneFromStage
     do {
         configuration = try ModelConfiguration(
             vocabularySize: 3004, imageSize: 224, stageChannels: [],
-            pretrainedEncoder: .init(architecture: options.architecture, gridSize: 7, digest: ResNetWeights.digest(encoder)))
+            pretrainedEncoder: .init(architecture: options.architecture, gridSize: 7,
+                                     digest: ResNetWeights.digest(encoder, frozenBefore: stage), trainableFromStage: stage))
     } catch {
         print("glimpse-benchmarks: \(error)")
         exit(1)
     }
     let model = CaptioningModel(configuration: configuration, pretrainedEncoder: encoder, using: &generator)
-    // Post-ReLU, averaged features: non-negative, about the size a ResNet gives.
-    let features = Tensor(randomUniform: [options.batch, configuration.locationCount, configuration.featureSize], in: 0..<1,
-                          using: &generator)
+    // Post-ReLU, averaged features (or a stage's input): non-negative, about the size a ResNet gives.
+    let inputs = options.augment
+        ? Tensor(randomUniform: [options.batch, 3, 224, 224], in: -2..<2, using: &generator)
+        : Tensor(randomUniform: [options.batch] + model.cachedInputShape, in: 0..<1, using: &generator)
     var captions: [CaptionBatch.Caption] = []
     for image in 0..<options.batch {
         for _ in 0..<options.captionsPerImage {
@@ -425,8 +441,8 @@ private func sideBySideDecoder(_ options: SideBySideOptions) {
             captions.append(CaptionBatch.Caption(imageIndex: image, tokens: (0..<length).map { _ in Int32(4 + generator.nextIndex(below: 3000)) }))
         }
     }
-    let batch = CaptionBatch(features: features, captions: captions)
-    BLAS.threadCount = Parallel.threadCount
+    let batch = options.augment ? CaptionBatch(images: inputs, captions: captions) : CaptionBatch(features: inputs, captions: captions)
+    if stage == nil { BLAS.threadCount = Parallel.threadCount }
     var trainer = Trainer(model: model, optimizer: Adam(learningRate: 1e-3))
     for _ in 0..<(options.warmup ?? 2) { _ = trainer.step(batch, using: &generator) }
     var walls: [Double] = []
@@ -440,12 +456,15 @@ private func sideBySideDecoder(_ options: SideBySideOptions) {
     let wall = seconds() - start
     let endUsage = processUsage()
     let imagesPerSecond = Double(options.batch * options.steps) / wall
-    print(String(format: "decoder from %@ features (P 49, D %d), %d images x %d captions: %.1f images/s (median step %.0f ms), "
-                    + "%.0f ms CPU per step", options.architecture.rawValue, configuration.featureSize, options.batch,
+    let what = stage.map { "layer\($0)+ of \(options.architecture.rawValue) from \(options.augment ? "pixels" : "its cached input") and decoder" }
+        ?? "decoder from \(options.architecture.rawValue) features"
+    print(String(format: "%@ (P 49, D %d), %d images x %d captions: %.1f images/s (median step %.0f ms), "
+                    + "%.0f ms CPU per step", what, configuration.featureSize, options.batch,
                  options.captionsPerImage, imagesPerSecond, median(walls) * 1000,
                  (endUsage.cpuSeconds - startUsage.cpuSeconds) / Double(options.steps) * 1000))
     printResult([
         "side": "glimpse", "mode": "decoder", "arch": options.architecture.rawValue, "images": options.batch,
+        "fine_tune_from_stage": stage ?? 0, "augment": options.augment,
         "captions_per_image": options.captionsPerImage, "steps": options.steps, "images_per_second": imagesPerSecond,
         "median_step_ms": median(walls) * 1000, "peak_rss_mb": Double(endUsage.peakRSSKilobytes) / 1024,
     ])
