@@ -413,8 +413,8 @@ private func printLayerTimes(_ encoder: ResNetEncoder, images: Tensor, repeats: 
 
 /// Decoder-only training throughput from cached features: images per second over `steps`
 /// timed `Trainer.step`s after `warmup`, OpenBLAS on the run's cores as `glimpse train` sets it.
-/// With `fineTuneFromStage`, the ResNet's last stages train too (OpenBLAS then single-threaded
-/// inside the convolutions' own workers, as in `glimpse train`).
+/// With `fineTuneFromStage`, the ResNet's last stages train too (their convolutions on the Swift
+/// workers, each on one OpenBLAS thread, as in `glimpse train`).
 private func sideBySideDecoder(_ options: SideBySideOptions) {
     var generator = SeededGenerator(seed: 11)
     let encoder = ResNetEncoder(architecture: options.architecture, gridSize: 7, using: &generator)
@@ -442,7 +442,7 @@ private func sideBySideDecoder(_ options: SideBySideOptions) {
         }
     }
     let batch = options.augment ? CaptionBatch(images: inputs, captions: captions) : CaptionBatch(features: inputs, captions: captions)
-    if stage == nil { BLAS.threadCount = Parallel.threadCount }
+    BLAS.threadCount = Parallel.threadCount
     var trainer = Trainer(model: model, optimizer: Adam(learningRate: 1e-3))
     for _ in 0..<(options.warmup ?? 2) { _ = trainer.step(batch, using: &generator) }
     var walls: [Double] = []

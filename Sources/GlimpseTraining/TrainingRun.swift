@@ -143,11 +143,14 @@ public struct TrainingRun {
             start.configuration.validationImages = data.validationImages.count
         }
         try JSONFile.write(start.configuration, to: layout.configuration)
-        // From cached features a step is the decoder alone, whose products are the LSTM's and the
+        // On a pretrained encoder a step is mostly the decoder, whose products are the LSTM's and the
         // attention's, one after another: OpenBLAS's own threads share each of them out, where the
-        // encoder's convolutions are spread over Swift workers. ResNet-50 features on the Flickr8k
-        // stand-in, 2 cores: 26.3 → 34.7 images/s (median step).
-        if data.inputs.holdsFeatures && start.trainer.model.encoderTail == nil { BLAS.threadCount = start.options.threads }
+        // convolutions (of the stages that train, or the frozen ones under --augment) are spread over
+        // Swift workers, each on one OpenBLAS thread (`Conv2d`). ResNet-50 features on the Flickr8k
+        // stand-in, 2 cores: 26.3 → 34.7 images/s (median step). With layer4 training too
+        // (glimpse-benchmarks, single runs): ResNet-50 11.3 on one OpenBLAS thread, 12.3 and 12.5
+        // on two; ResNet-18 27.0 on one, 26.5 and 32.6 on two: no worse, within this VM's noise.
+        if start.trainer.model.pretrainedEncoder != nil { BLAS.threadCount = start.options.threads }
         let session = TrainingSession(run: self, start: start, data: data, log: log, groundTruth: groundTruth,
                                       started: started, shouldStop: shouldStop, events: events)
         return try session.train()
