@@ -158,7 +158,11 @@ public struct ResNetTail: Parameterized, Sendable {
         let pool = AdaptiveAvgPool2d(outputSize: gridSize)
         var gradient = pool.backward(Encoder.locationsToGrid(featuresGradient, gridShape: cache.gridShape),
                                      inputShape: cache.lastStageShape) // [N, D, h, w]
-        var caches = cache.blocks
+        // Moved out of the cache (a swap, so no second reference remains): each block's activations
+        // are freed as soon as its backward has used them.
+        var cache = cache
+        var caches: [BlockCache] = []
+        swap(&caches, &cache.blocks)
         for index in blocks.indices.reversed() {
             let block = blocks[index], blockCache = caches.removeLast()
             let needsInput = index > 0 || computingInputGradient

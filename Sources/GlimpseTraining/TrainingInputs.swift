@@ -1,9 +1,8 @@
 import GlimpseData
 import GlimpseImage
 import GlimpseModel
-import GlimpseTensor
-
 import GlimpseSupport
+import GlimpseTensor
 
 /// Where training reads each image's model input, filled before the first step: the image
 /// cache's resized pixels (the small CNN, trained with the decoder), a pretrained encoder's
@@ -13,8 +12,9 @@ import GlimpseSupport
 public enum TrainingInputs: Sendable {
     case pixels(ImageCache)
     case features(FeatureCache)
-    /// The cache holds each image resized and centre-cropped to R × R (R > S); training
-    /// batches crop them at random to S × S and flip them, validation crops the centre.
+    /// The cache holds each image resized and centre-cropped to R' × R' (R' ≥ S,
+    /// `TrainingOptions.augmentationSource`); training batches crop them at random to S × S and
+    /// flip them, validation crops the centre, exactly as the model's preprocessing does.
     case augmentedPixels(ImageCache, Augmentation)
 
     /// The model's preprocessing (what `caption` will do to an image).

@@ -94,8 +94,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// It follows the schedule and the decays of `learningRate` in proportion.
     public var encoderLearningRate: Double? = nil
     /// With `fineTuneFromStage`: each training batch sees random S × S crops of the images
-    /// resized and centre-cropped to ⌊S·8/7⌋, flipped left to right half the time (validation
-    /// sees the centre crop). A frozen encoder's cached features cannot follow such changes, so
+    /// resized to ⌊S·8/7⌋ (`augmentationSource`), flipped left to right half the time (validation
+    /// sees the centre crop, the model's own input). A frozen encoder's cached features cannot follow such changes, so
     /// it needs stages that train. nil: off.
     public var augment: Bool? = nil
     /// Start from this checkpoint's weights and vocabulary (a fresh optimizer) instead of a
@@ -181,11 +181,13 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Whether training batches are augmented (`augment`).
     public var augments: Bool { augment ?? false }
 
-    /// What an augmenting run caches of each image: resized and centre-cropped to R = ⌊S·8/7⌋,
-    /// so that every S × S crop of it is at hand.
+    /// What an augmenting run caches of each image: resized as the model's input is (short side
+    /// R = ⌊S·8/7⌋), centre-cropped to R' ≤ R with R' − S a multiple of 4, so that every S × S crop
+    /// is at hand and the centre one is exactly the model's own (Python's half-to-even rounding of
+    /// the crop's origin is kept by adding (R' − S)/2 only when that is even). R' = R = 256 at S = 224.
     public var augmentationSource: Preprocessing {
         let side = imageSize * 8 / 7
-        return Preprocessing(imageSize: side, resizeShortSide: side)
+        return Preprocessing(imageSize: imageSize + (side - imageSize) / 4 * 4, resizeShortSide: side)
     }
 
     /// The input a new model gets: the whole image squashed to S × S for the small CNN;

@@ -125,6 +125,10 @@ public struct TrainingRun {
         try CheckpointSet.checkLinks(in: layout)
 
         var start = resume ? try resumedStart(groundTruth: groundTruth, events: events) : try freshStart(events: events)
+        if start.options.selfCritical == true && start.trainer.model.encoderTail != nil {
+            throw .invalidOptions("self-critical training keeps the encoder frozen, and this model's last stages train: "
+                                  + "start it from a model whose encoder is frozen")
+        }
         if start.options.encoderLearningRate != nil && start.trainer.model.encoderTail == nil {
             throw .invalidOptions("the model has no encoder stages that train, so an encoder learning rate has nothing to set")
         }

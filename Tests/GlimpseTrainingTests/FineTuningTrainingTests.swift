@@ -34,12 +34,8 @@ struct FineTuningTrainingTests {
         #expect(cached.contains { $0.hasPrefix("layer4input-resnet18-64-\(digest)-") && $0.hasSuffix(".bin") }, "\(cached)")
         #expect(!cached.contains { $0.hasPrefix("features-") || $0.hasPrefix("pixels-") }, "\(cached)")
 
-        let steps = try logRecords(run.layout.log).filter { $0.kind == .step }
-        let mean = { (epoch: Int) in
-            let values = steps.filter { $0.epoch == epoch }.compactMap(\.crossEntropy)
-            return values.reduce(0, +) / Float(values.count)
-        }
-        #expect(mean(4) < 0.93 * mean(1), "cross-entropy \(mean(1)) → \(mean(4))")
+        let (epoch1, epoch4) = (try meanCrossEntropy(run.layout.log, epoch: 1), try meanCrossEntropy(run.layout.log, epoch: 4))
+        #expect(epoch4 < 0.93 * epoch1, "cross-entropy \(epoch1) → \(epoch4)")
 
         let best = try Checkpoint(contentsOf: run.layout.best)
         #expect(best.model.configuration.pretrainedEncoder == .init(architecture: .resnet18, gridSize: 2, digest: digest,
@@ -80,6 +76,16 @@ struct FineTuningTrainingTests {
         #expect(best.model.pretrainedEncoder!.convolutions[layer4].weight != encoder.convolutions[layer4].weight)
         #expect(best.model.pretrainedEncoder!.convolutions[layer4 - 1].weight == encoder.convolutions[layer4 - 1].weight)
 
+        // Self-critical training keeps the encoder frozen: a model whose stages train is refused.
+        var selfCritical = tinyOptions(epochs: 1)
+        selfCritical.initialModel = tuned.layout.best
+        selfCritical.selfCritical = true
+        #expect {
+            try TrainingRun(dataset: dataset, runDirectory: scratch.path + "/scst", options: selfCritical).run()
+        } throws: { error in
+            "\(error)".contains("self-critical training keeps the encoder frozen, and this model's last stages train")
+        }
+
         // A model of the small CNN has no such stages.
         let small = TrainingRun(dataset: dataset, runDirectory: scratch.path + "/small", options: tinyOptions(epochs: 1))
         #expect(try small.run() == .completed(epochs: 1))
@@ -100,7 +106,7 @@ struct FineTuningTrainingTests {
         let straight = TrainingRun(dataset: dataset, runDirectory: scratch.path + "/straight", options: options)
         #expect(try straight.run() == .completed(epochs: 2))
         let cached = try FileManager.default.contentsOfDirectory(atPath: straight.layout.defaultCache)
-        #expect(cached.contains { $0.hasPrefix("pixels-73-crop-73") }, "the cache holds the 73 × 73 centre: \(cached)")
+        #expect(cached.contains { $0.hasPrefix("pixels-72-crop-73") }, "the cache holds the 72 × 72 centre: \(cached)")
         let best = try Checkpoint(contentsOf: straight.layout.best)
         #expect(best.preprocessing == Preprocessing(imageSize: 64, resizeShortSide: 73), "captioning crops the centre 64")
 
@@ -145,6 +151,24 @@ struct FineTuningTrainingTests {
             #expect(seen.count > 20, "40 batches drew only \(seen.count) distinct crops")
             #expect(augmentation.batchSeed(epoch: 1, batchIndex: 0) != augmentation.batchSeed(epoch: 2, batchIndex: 0))
         }
+    }
+
+    @Test("validation's centre crop of the cached pixels is the model's own input, for odd and even margins",
+          arguments: [(64, 146, 97), (64, 97, 146), (224, 500, 375), (96, 146, 120), (33, 80, 61)])
+    func centreCropIsTheModelsInput(side: Int, width: Int, height: Int) {
+        var options = tinyOptions()
+        options.encoder = "/e.safetensors"
+        options.imageSize = side
+        let model = options.preprocessing, source = options.augmentationSource
+        #expect((source.imageSize - side) % 4 == 0 && source.resizeShortSide == model.resizeShortSide)
+        var generator = SeededGenerator(seed: UInt64(width * height))
+        let image = RGBImage(width: width, height: height,
+                             pixels: (0..<(width * height * 3)).map { _ in UInt8(generator.nextIndex(below: 256)) })
+        let cached = source.resized(image).pixels
+        let centre = cached.withUnsafeBufferPointer {
+            Augmentation(preprocessing: model, seed: 1).crops([$0], side: source.imageSize, seed: nil)
+        }
+        #expect(centre == Tensor(shape: [1, 3, side, side], scalars: model(image)))
     }
 
     @Test("options: fine-tuning needs an encoder; augmentation and an encoder rate need fine-tuning; no self-critical")

@@ -44,12 +44,8 @@ struct PretrainedTrainingTests {
         #expect(cached.contains { $0.hasPrefix("features-resnet18-g2-64-\(ResNetWeights.digest(encoder))-") && $0.hasSuffix(".bin") })
         #expect(!cached.contains { $0.hasPrefix("pixels-") }, "\(cached)")
 
-        let steps = try logRecords(first.layout.log).filter { $0.kind == .step }
-        let mean = { (epoch: Int) in
-            let values = steps.filter { $0.epoch == epoch }.compactMap(\.crossEntropy)
-            return values.reduce(0, +) / Float(values.count)
-        }
-        #expect(mean(4) < 0.93 * mean(1), "cross-entropy \(mean(1)) → \(mean(4))")
+        let (epoch1, epoch4) = (try meanCrossEntropy(first.layout.log, epoch: 1), try meanCrossEntropy(first.layout.log, epoch: 4))
+        #expect(epoch4 < 0.93 * epoch1, "cross-entropy \(epoch1) → \(epoch4)")
 
         // best.safetensors is the whole model: its encoder gives the cached features.
         let best = try Checkpoint(contentsOf: first.layout.best)

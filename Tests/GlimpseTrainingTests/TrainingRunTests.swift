@@ -48,6 +48,12 @@ func logRecords(_ path: String) throws -> [LogRecord] {
 
 func bytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
 
+/// The mean training cross-entropy of the steps of `epoch` (counted from 1) in a run's log.
+func meanCrossEntropy(_ log: String, epoch: Int) throws -> Float {
+    let values = try logRecords(log).filter { $0.kind == .step && $0.epoch == epoch }.compactMap(\.crossEntropy)
+    return values.reduce(0, +) / Float(values.count)
+}
+
 @Suite("Training run")
 struct TrainingRunTests {
     @Test("a few epochs lower the loss and write best, last, state, log, vocabulary and configuration")
