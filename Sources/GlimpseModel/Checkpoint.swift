@@ -137,9 +137,23 @@ public struct Checkpoint: Sendable {
         do {
             file = try SafeTensorsFile(contentsOf: path)
         } catch {
-            throw CheckpointError(path: path, reason: .file(error.reasonDescription))
+            throw CheckpointError(path: path, reason: .file(Checkpoint.describeUnreadable(error)))
         }
         try self.init(file: file)
+    }
+
+    /// The safetensors layer's reason, led by what it means for a model: a file whose first bytes
+    /// begin no safetensors header at all (an image or a text given as `--model`) is "not a
+    /// safetensors model file", rather than a header length read from its first 8 bytes.
+    static func describeUnreadable(_ error: SafeTensorsError) -> String {
+        switch error.reason {
+        case .headerTooLarge, .headerNotUTF8, .headerNotObject, .invalidJSON(byteOffset: 0, _):
+            return "not a safetensors model file (\(error.reasonDescription))"
+        case .headerBeyondEnd:
+            return "not a safetensors model file, or one cut short (\(error.reasonDescription))"
+        default:
+            return error.reasonDescription
+        }
     }
 
     /// Checks and loads an already-read file.

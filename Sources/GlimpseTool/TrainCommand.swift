@@ -366,7 +366,7 @@ struct TrainCommand: ParsableCommand {
         printer.finishBar()
         switch outcome {
         case .completed(let epochs):
-            Terminal.standardError("glimpse: trained \(epochs) epochs; best model \(runDirectory)/best.safetensors")
+            Terminal.standardError("glimpse: trained \(epochs) epoch\(epochs == 1 ? "" : "s"); best model \(runDirectory)/best.safetensors")
         case .stoppedEarly(let epoch):
             // A resumed run follows the options it was started with.
             let saved = (try? JSONDecoder().decode(RunConfiguration.self,

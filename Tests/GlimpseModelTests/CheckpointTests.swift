@@ -233,6 +233,18 @@ struct CheckpointTests {
             return true
         }
         #expect(throws: CheckpointError.self) { _ = try Checkpoint(contentsOf: directory.appendingPathComponent("absent").path) }
+
+        // A JPEG (or any text) given as a model says what it is not, not only a header-length figure.
+        for (name, bytes) in [("photo.jpg", [0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 0x4A, 0x46] + [UInt8](repeating: 7, count: 4000)),
+                              ("notes.txt", Array("a text file, long enough to hold an 8-byte prefix".utf8))] as [(String, [UInt8])] {
+            let other = directory.appendingPathComponent(name).path
+            try Data(bytes).write(to: URL(fileURLWithPath: other))
+            #expect {
+                _ = try Checkpoint(contentsOf: other)
+            } throws: { error in
+                "\(error)".contains("not a safetensors model file") && "\(error)".contains(other)
+            }
+        }
     }
 }
 

@@ -25,6 +25,7 @@ struct TrainCommandTests {
             #expect(FileManager.default.fileExists(atPath: run + "/" + name), "missing \(name)")
         }
         #expect(outcome.standardError.contains("epoch 1: validation BLEU-4"))
+        #expect(outcome.standardError.contains("glimpse: trained 1 epoch; best model"), "\(outcome.standardError)")
     }
 
     @Test("flags are checked before anything runs", arguments: [
