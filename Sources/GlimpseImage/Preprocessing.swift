@@ -50,7 +50,7 @@ public struct Preprocessing: Sendable, Equatable, Codable {
 
     /// torchvision `CenterCrop(S)`'s corner: round((W − S) / 2) with Python's rounding,
     /// half to even (a 1-pixel surplus puts the crop at 0, a 3-pixel one at 2).
-    static func centerCropOrigin(width: Int, height: Int, crop: Int) -> (x: Int, y: Int) {
+    public static func centerCropOrigin(width: Int, height: Int, crop: Int) -> (x: Int, y: Int) {
         func origin(_ surplus: Int) -> Int { Int((Double(surplus) / 2).rounded(.toNearestOrEven)) }
         return (origin(width - crop), origin(height - crop))
     }

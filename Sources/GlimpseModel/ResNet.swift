@@ -96,6 +96,9 @@ public struct ResidualBlock: Sendable {
     /// conv1, conv2 (, conv3).
     public var main: [Conv2d]
     public var downsample: Conv2d?
+
+    /// main, then downsample: `ResNetArchitecture.convolutions` order.
+    public var convolutions: [Conv2d] { main + (downsample.map { [$0] } ?? []) }
 }
 
 /// A torchvision ResNet (18, 34 or 50) without its classifier, as Glimpse's image encoder:
@@ -175,7 +178,7 @@ public struct ResNetEncoder: Sendable {
 
     /// Every folded convolution in `architecture.convolutions` order.
     public var convolutions: [Conv2d] {
-        [stem] + stages.flatMap { $0.flatMap { $0.main + ($0.downsample.map { [$0] } ?? []) } }
+        [stem] + stages.flatMap { $0.flatMap(\.convolutions) }
     }
 
     /// Inference: images [N, 3, S, S] (S ≥ 32) → features [N, P, D]; with `positions`, each

@@ -70,7 +70,7 @@ public struct ResNetTail: Parameterized, Sendable {
     }
 
     /// The convolutions in `architecture.convolutions` order (main, then downsample, per block).
-    public var convolutions: [Conv2d] { blocks.flatMap { $0.main + ($0.downsample.map { [$0] } ?? []) } }
+    public var convolutions: [Conv2d] { blocks.flatMap(\.convolutions) }
 
     /// The layout entries of `convolutions`, with their torchvision names.
     public var layout: ArraySlice<ResNetConvolution> {

@@ -132,7 +132,7 @@ public struct Augmentation: Sendable {
         let size = preprocessing.imageSize, plane = 3 * size * size, room = side - size
         precondition(room >= 0, "augmentation crops \(size) pixels out of \(side)")
         var random = seed.map { SplitMix64(seed: $0) }
-        let centre = Int((Double(room) / 2).rounded(.toNearestOrEven))
+        let centre = Preprocessing.centerCropOrigin(width: side, height: side, crop: size).x
         var crop = [UInt8](repeating: 0, count: 3 * size * size)
         return Tensor(shape: [images.count, 3, size, size]) { output in
             for (slot, source) in images.enumerated() {
