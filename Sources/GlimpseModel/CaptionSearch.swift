@@ -47,6 +47,9 @@ public struct CaptionHypothesis: Sendable, Equatable {
 /// The search's result for one image: hypotheses, best first.
 public struct CaptionResult: Sendable {
     public var hypotheses: [CaptionHypothesis]
+    /// How close the image lies to the model's training images, when the model carries a
+    /// `FeatureSummary` (set by `Captioner`).
+    public var familiarity: Familiarity?
     public var best: CaptionHypothesis { hypotheses[0] }
 }
 

@@ -78,6 +78,9 @@ public struct Checkpoint: Sendable {
     public var model: CaptioningModel
     public var vocabulary: Vocabulary
     public var preprocessing: Preprocessing
+    /// What the encoder's features of the training images look like, for flagging images unlike
+    /// them (`FeatureSummary`); nil in files written before it existed, or never given one.
+    public var featureSummary: FeatureSummary?
 
     /// Written in `__metadata__["format"]`.
     public static let format = "glimpse-show-attend-tell"
@@ -94,9 +97,12 @@ public struct Checkpoint: Sendable {
         public static let vocabulary = "vocabulary"
         /// `Preprocessing` as JSON: imageSize, mean, std.
         public static let preprocessing = "preprocessing"
+        /// `FeatureSummary.Calibration` as JSON, when the model has a feature summary.
+        public static let featureSummary = "feature_summary"
     }
 
-    public init(model: CaptioningModel, vocabulary: Vocabulary, preprocessing: Preprocessing) {
+    public init(model: CaptioningModel, vocabulary: Vocabulary, preprocessing: Preprocessing,
+                featureSummary: FeatureSummary? = nil) {
         precondition(vocabulary.count == model.configuration.vocabularySize,
                      "vocabulary of \(vocabulary.count) tokens for a model with V = \(model.configuration.vocabularySize)")
         precondition(preprocessing.imageSize == model.configuration.imageSize,
@@ -104,13 +110,18 @@ public struct Checkpoint: Sendable {
         self.model = model
         self.vocabulary = vocabulary
         self.preprocessing = preprocessing
+        if let featureSummary {
+            precondition(featureSummary.featureSize == model.configuration.featureSize,
+                         "a feature summary of D = \(featureSummary.featureSize) for a model with D = \(model.configuration.featureSize)")
+        }
+        self.featureSummary = featureSummary
     }
 
     /// Writes the checkpoint atomically (temporary file, fsync, rename).
     public func write(to path: String) throws(CheckpointError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let metadata: [String: String]
+        var metadata: [String: String]
         do {
             metadata = [
                 MetadataKey.format: Checkpoint.format,
@@ -119,12 +130,16 @@ public struct Checkpoint: Sendable {
                 MetadataKey.vocabulary: String(decoding: try encoder.encode(vocabulary.tokens), as: UTF8.self),
                 MetadataKey.preprocessing: String(decoding: try encoder.encode(preprocessing), as: UTF8.self),
             ]
+            if let featureSummary {
+                metadata[MetadataKey.featureSummary] = String(decoding: try encoder.encode(featureSummary.calibration), as: UTF8.self)
+            }
         } catch {
             throw CheckpointError(path: path, reason: .badMetadata(key: "configuration", problem: "\(error)"))
         }
         do {
-            try SafeTensorsWriter.write(model.namedTensors().merging(model.pretrainedEncoderTensors) { first, _ in first },
-                                        metadata: metadata, to: path)
+            let tensors = model.namedTensors().merging(model.pretrainedEncoderTensors) { first, _ in first }
+                .merging(featureSummary?.namedTensors ?? [:]) { first, _ in first }
+            try SafeTensorsWriter.write(tensors, metadata: metadata, to: path)
         } catch {
             throw CheckpointError(path: path, reason: .file(error.reasonDescription))
         }
@@ -205,17 +220,59 @@ public struct Checkpoint: Sendable {
                                     problem: "image size \(preprocessing.imageSize) (the model's is \(configuration.imageSize)), "
                                         + "mean \(preprocessing.mean), std \(preprocessing.std)"))
         }
+        let featureSummary = try Checkpoint.featureSummary(in: file, configuration: configuration)
         let model = try CaptioningModel(configuration: configuration, tensorsFrom: file)
         let expected = Set(ParameterTable(configuration: configuration).entries.map(\.name))
             .union(configuration.pretrainedEncoder.map {
                 ResNetWeights.foldedNames($0.architecture, prefix: CaptioningModel.pretrainedEncoderPrefix)
             } ?? [])
+            .union(featureSummary == nil ? [] : [FeatureSummary.TensorName.mean, FeatureSummary.TensorName.whitening])
         if let unexpected = file.names.first(where: { !expected.contains($0) }) {
             throw fail(.unexpectedTensor(unexpected))
         }
         self.model = model
         self.vocabulary = vocabulary
         self.preprocessing = preprocessing
+        self.featureSummary = featureSummary
+    }
+
+    /// The file's feature summary (its calibration in the metadata, μ and W as tensors), checked
+    /// against the configuration; nil when it has none.
+    static func featureSummary(in file: SafeTensorsFile, configuration: ModelConfiguration) throws(CheckpointError) -> FeatureSummary? {
+        let names = FeatureSummary.TensorName.self
+        guard let text = file.metadata[MetadataKey.featureSummary] else {
+            if let stray = [names.mean, names.whitening].first(where: { file.entry(named: $0) != nil }) {
+                throw CheckpointError(path: file.path, reason: .unexpectedTensor(stray))
+            }
+            return nil
+        }
+        let calibration: FeatureSummary.Calibration
+        do {
+            calibration = try JSONDecoder().decode(FeatureSummary.Calibration.self, from: Data(text.utf8))
+        } catch {
+            throw CheckpointError(path: file.path, reason: .badMetadata(key: MetadataKey.featureSummary, problem: Checkpoint.describe(error)))
+        }
+        guard calibration.threshold.isFinite, calibration.threshold >= 0 else {
+            throw CheckpointError(path: file.path, reason: .badMetadata(
+                key: MetadataKey.featureSummary, problem: "threshold \(calibration.threshold) is not a distance"))
+        }
+        let size = configuration.featureSize
+        func read(_ name: String, shape: [Int]) throws(CheckpointError) -> [Float] {
+            guard let stored = file.entry(named: name) else { throw CheckpointError(path: file.path, reason: .missingTensor(name)) }
+            guard stored.shape == shape else {
+                throw CheckpointError(path: file.path, reason: .wrongShape(tensor: name, expected: shape, found: stored.shape))
+            }
+            let values: [Float]
+            do { values = try file.floats(named: name).values } catch {
+                throw CheckpointError(path: file.path, reason: .file(error.reasonDescription))
+            }
+            if let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw CheckpointError(path: file.path, reason: .nonFinite(tensor: name, index: bad, value: values[bad]))
+            }
+            return values
+        }
+        return FeatureSummary(mean: try read(names.mean, shape: [size]), whitening: try read(names.whitening, shape: [size, size]),
+                              calibration: calibration)
     }
 
     static func describe(_ error: any Error) -> String {

@@ -84,6 +84,9 @@ struct CaptionCommand: ParsableCommand {
                     let text = captioner.text(result.best)
                     print(several ? PlainText.escapedPath(item.path) + "\t" + text : text)
                 }
+                if let familiarity = result.familiarity, familiarity.isUnfamiliar {
+                    Terminal.standardError(Unfamiliar.warning(path: item.path, familiarity))
+                }
                 if let attentionDir, let image = item.image {
                     let destination = attentionDir + "/" + sheetNames.name(for: item.path)
                     do {
@@ -120,6 +123,7 @@ struct CaptionCommand: ParsableCommand {
         var object = describe(result.best, withAttention: true)
         for (key, value) in JSONLine.pathFields("path", path) { object[key] = value }
         object["grid"] = grid
+        for (key, value) in Unfamiliar.jsonFields(result.familiarity) { object[key] = value }
         if result.hypotheses.count > 1 {
             object["n_best"] = result.hypotheses.map { describe($0, withAttention: false) }
         }
@@ -127,6 +131,23 @@ struct CaptionCommand: ParsableCommand {
     }
 }
 
+
+/// Saying that an image looks unlike a model's training images (`FeatureSummary`), shared by
+/// caption and batch.
+enum Unfamiliar {
+    static func warning(path: String, _ familiarity: Familiarity) -> String {
+        "glimpse: warning: \(FileName.shown(path)) looks unlike the images this model was trained on "
+            + "(feature distance \(String(format: "%.1f", familiarity.distance)), above its threshold "
+            + "\(String(format: "%.1f", familiarity.threshold))): the caption is likely wrong"
+    }
+
+    /// `unfamiliar` and `familiarity_distance`; nothing for a model without a feature summary.
+    static func jsonFields(_ familiarity: Familiarity?) -> [(String, Any)] {
+        guard let familiarity else { return [] }
+        return [("unfamiliar", familiarity.isUnfamiliar),
+                ("familiarity_distance", familiarity.distance.isFinite ? JSONNumber.rounded(familiarity.distance) as Any : NSNull())]
+    }
+}
 
 /// Writing attention sheets, shared by caption and batch.
 enum AttentionSheets {

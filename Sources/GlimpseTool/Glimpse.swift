@@ -14,7 +14,7 @@ struct Glimpse: ParsableCommand {
         version: GlimpseVersion.string,
         subcommands: [CaptionCommand.self, BatchCommand.self, TrainCommand.self, EvaluateCommand.self, ScoreCommand.self,
                       InfoCommand.self, InspectCommand.self, SynthCommand.self, ImportCommand.self, ImportEncoderCommand.self,
-                      ExportCommand.self]
+                      ExportCommand.self, CalibrateCommand.self]
     )
 
     /// Picks OpenBLAS's kernels from the CPU's features before anything else runs (see

@@ -479,7 +479,7 @@ public struct TrainingRun {
         for start in stride(from: 0, to: images.count, by: batchSize) {
             let group = Array(images[start..<min(images.count, start + batchSize)])
             let batch = inputs.batch(group.map(\.path), captions: [])
-            let results = batch.isEncoded ? model.search(model.encode(features: model.features(ofCached: batch.images)), options: options)
+            let results = batch.isEncoded ? captioner.caption(features: model.features(ofCached: batch.images), options: options)
                 : captioner.caption(images: batch.images, options: options)
             for (image, result) in zip(group, results) {
                 candidates[image.id] = captioner.text(result.best)

@@ -1,4 +1,7 @@
 import Foundation
+import GlimpseImage
+import GlimpseSynth
+import GlimpseTensor
 import Testing
 
 /// The model that ships with Glimpse: found without --model, and still as good on the
@@ -33,5 +36,72 @@ struct DefaultModelTests {
         let content = try #require(scores["content"] as? [String: Any])
         #expect(content["exact_match"] as? Double == 0.9, "\(content)")
         #expect(content["shape_precision"] as? Double == 1, "\(content)")
+    }
+}
+
+/// The shipped model's feature summary (`glimpse calibrate`): images unlike its synthetic
+/// training scenes are flagged, fresh scenes are not. The photographs the issue names are not
+/// committed (Scripts/fetch_sample_photos.py fetches them; README "The default model" gives the
+/// measured rates); in their place, smooth random textures, which no scene has.
+@Suite("The shipped model flags unfamiliar images")
+struct DefaultModelFamiliarityTests {
+    /// A texture of value noise: random colours on grids of 4 to 32 cells, bilinearly
+    /// interpolated and summed with weights ∝ cell size (a natural image's 1/f falloff).
+    static func texture(side: Int, seed: UInt64) -> RGBImage {
+        var generator = SeededGenerator(seed: seed)
+        var sums = [Float](repeating: 0, count: side * side * 3)
+        var totalWeight: Float = 0
+        for cells in [4, 8, 16, 32] {
+            let weight = 1 / Float(cells)
+            totalWeight += weight
+            let grid = (0..<((cells + 1) * (cells + 1) * 3)).map { _ in Float(generator.next() >> 40) / Float(1 << 24) }
+            for y in 0..<side {
+                let gy = Float(y) / Float(side) * Float(cells), y0 = Int(gy), fy = gy - Float(y0)
+                for x in 0..<side {
+                    let gx = Float(x) / Float(side) * Float(cells), x0 = Int(gx), fx = gx - Float(x0)
+                    for channel in 0..<3 {
+                        func at(_ row: Int, _ column: Int) -> Float { grid[(row * (cells + 1) + column) * 3 + channel] }
+                        let top = at(y0, x0) * (1 - fx) + at(y0, x0 + 1) * fx
+                        let bottom = at(y0 + 1, x0) * (1 - fx) + at(y0 + 1, x0 + 1) * fx
+                        sums[(y * side + x) * 3 + channel] += weight * (top * (1 - fy) + bottom * fy)
+                    }
+                }
+            }
+        }
+        return RGBImage(width: side, height: side, pixels: sums.map { UInt8(max(0, min(255, $0 / totalWeight * 255))) })
+    }
+
+    @Test("random textures are flagged in caption's warning and --json; fresh synthetic scenes are not")
+    func flags() throws {
+        let scratch = try ScratchFolder()
+        let textures = scratch.path + "/textures", scenes = scratch.path + "/scenes"
+        try FileManager.default.createDirectory(atPath: textures, withIntermediateDirectories: true)
+        for index in 0..<10 {
+            try PNGWriter.write(Self.texture(side: 96, seed: UInt64(index)), to: textures + "/texture-\(index).png")
+        }
+        // Scenes of a seed the model was neither trained (11) nor calibrated (12) on.
+        try SyntheticDataset(count: 30, seed: 4242).write(to: scenes)
+
+        func unfamiliar(_ folder: String) throws -> (flagged: [String], count: Int, warnings: [String]) {
+            let outcome = try ToolRunner.run(["caption", folder, "--json", "--beam", "1"])
+            #expect(outcome.status == 0, "\(outcome.standardError)")
+            var flagged: [String] = [], count = 0
+            for line in outcome.outputLines {
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+                let isUnfamiliar = try #require(object["unfamiliar"] as? Bool, "no unfamiliar field: \(line)")
+                #expect(object["familiarity_distance"] is Double)
+                count += 1
+                if isUnfamiliar { flagged.append(object["path"] as? String ?? "") }
+            }
+            return (flagged, count, outcome.errorLines.filter { $0.contains("looks unlike the images this model was trained on") })
+        }
+        let textureResult = try unfamiliar(textures)
+        #expect(textureResult.count == 10 && textureResult.flagged.count == 10, "textures flagged: \(textureResult.flagged)")
+        #expect(textureResult.warnings.count == 10)
+        #expect(textureResult.warnings.first?.contains("texture-0.png") == true, "\(textureResult.warnings)")
+        let sceneResult = try unfamiliar(scenes + "/Images")
+        // 5% is the issue's bar; calibrated at 99%, about 1% are expected (0.4% and 0.8% on 500 and 1 000 scenes).
+        #expect(sceneResult.count == 30 && sceneResult.flagged.count <= 1, "scenes flagged: \(sceneResult.flagged)")
+        #expect(sceneResult.warnings.count == sceneResult.flagged.count)
     }
 }
