@@ -475,9 +475,9 @@ final class TrainingPrinter {
     /// Closes the cache bar; the images reused and the first that could not be decoded.
     private func finishCaching(decoded: Int, reused: Int, failures: [ImageCache.Failure]) {
         let (made, cache) = encodingFeatures ? ("encoded into the feature cache", "feature cache") : ("decoded into the cache", "image cache")
-        if decoded > 0 { cacheBar?.finish("\(decoded) images \(made)") }
+        if decoded > 0 { cacheBar?.finish("\(Plural.counted(decoded, "image")) \(made)") }
         cacheBar = nil
-        if reused > 0 { Terminal.standardError("\(cache): \(reused) images already \(encodingFeatures ? "encoded" : "decoded")") }
+        if reused > 0 { Terminal.standardError("\(cache): \(Plural.counted(reused, "image")) already \(encodingFeatures ? "encoded" : "decoded")") }
         if !failures.isEmpty {
             Terminal.standardError("images that could not be decoded (skipped): \(failures.count)")
             for failure in failures.prefix(20) { Terminal.standardError("  \(failure)") }
