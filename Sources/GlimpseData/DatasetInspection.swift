@@ -50,11 +50,11 @@ public struct DatasetInspection: Sendable {
     /// training runs.
     public static let fewestTrainingImages = 100
 
-    /// A warning when `images` (in the split named `split`, e.g. "validation") are too few for
-    /// its metrics to mean anything; nil when there are none or enough.
-    public static func fewImagesWarning(_ images: Int, split: String, metrics: String) -> String? {
+    /// A warning when `images` (of a `kind`: "validation", "scored") are too few for `metrics`
+    /// to mean anything; nil when there are none or enough.
+    public static func fewImagesWarning(_ images: Int, kind: String, metrics: String) -> String? {
         guard images > 0 && images < fewestImagesForMetrics else { return nil }
-        return "only \(Plural.counted(images, split + " image")): \(metrics) will be noise "
+        return "only \(Plural.counted(images, kind + " image")): \(metrics) will be noise "
             + "(\(fewestImagesForMetrics) or more give figures worth comparing)"
     }
 
@@ -73,7 +73,7 @@ public struct DatasetInspection: Sendable {
             warnings.append("no validation images: training reports no validation metrics and keeps as best "
                             + "the epoch with the lowest training loss")
         }
-        if let warning = Self.fewImagesWarning(validation, split: "validation",
+        if let warning = Self.fewImagesWarning(validation, kind: "validation",
                                                 metrics: "validation metrics, and the choice of the best epoch,") {
             warnings.append(warning)
         }
@@ -83,7 +83,7 @@ public struct DatasetInspection: Sendable {
     private func testWarnings(_ test: Int?) -> [String] {
         guard let test else { return [] }
         if test == 0 { return ["no test images: evaluate on another split"] }
-        return Self.fewImagesWarning(test, split: "test", metrics: "test metrics").map { [$0] } ?? []
+        return Self.fewImagesWarning(test, kind: "test", metrics: "test metrics").map { [$0] } ?? []
     }
 
     /// Examines `dataset`, with the vocabulary `vocabularyRule` makes of its training captions.

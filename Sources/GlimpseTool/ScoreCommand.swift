@@ -108,7 +108,7 @@ enum Scoring {
             Terminal.standardError("glimpse: no prediction matches an image of the \(split) split")
             throw ExitCode(1)
         }
-        if let warning = DatasetInspection.fewImagesWarning(matching.captions.count, split: "scored",
+        if let warning = DatasetInspection.fewImagesWarning(matching.captions.count, kind: "scored",
                                                              metrics: "BLEU, ROUGE-L and CIDEr-D over so few") {
             Terminal.standardError("glimpse: warning: " + warning)
         }
