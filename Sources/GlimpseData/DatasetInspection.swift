@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GlimpseImage
+import GlimpseSupport
 import GlimpseText
 
 /// What training would use from a dataset: `glimpse inspect` prints it, and
@@ -26,11 +27,9 @@ public struct DatasetInspection: Sendable {
     public var problems: [DatasetProblem]
     /// Caption lengths in words (CaptionTokenizer), counted per length.
     public var lengthCounts: [Int: Int]
-    public var minimumWordCount: Int
-    /// Vocabulary built from the training captions at `minimumWordCount`, specials included.
-    public var vocabularySize: Int
-    /// Share of words that map to `<unk>`: in the training captions and in the others.
-    public var unknownRateTrain: Double
+    /// The vocabulary training builds from the training captions (`VocabularyRule.decide`), and why.
+    public var vocabulary: VocabularyDecision
+    /// Share of the validation and test captions' words that map to `<unk>` in that vocabulary.
     public var unknownRateHeldOut: Double
     /// A few (image, caption) pairs from the training split.
     public var examples: [(path: String, caption: String)]
@@ -41,10 +40,56 @@ public struct DatasetInspection: Sendable {
         return train.images - train.unusableImages
     }
 
-    /// Examines `dataset`. With `checkImages`, every image's header is read (on
-    /// `threads` threads) so that unreadable files are listed; otherwise only
-    /// missing files are.
-    public static func inspect(_ dataset: Dataset, minimumWordCount: Int = 1, checkImages: Bool = true,
+    /// Fewer images than this in a split make corpus metrics noise: one caption moves BLEU or
+    /// CIDEr-D by several percent, and CIDEr-D's document frequencies, counted over the scored
+    /// images' references, mean little (over a single image every n-gram's is the same, so
+    /// CIDEr-D is 0 whatever the caption). At 25 a caption weighs 4%.
+    public static let fewestImagesForMetrics = 25
+    /// Fewer training images than this teach a captioner little that carries over to new
+    /// images (Flickr8k, the smallest common captioning set, has 6 000); enough to check that
+    /// training runs.
+    public static let fewestTrainingImages = 100
+
+    /// A warning when `images` (of a `kind`: "validation", "scored") are too few for `metrics`
+    /// to mean anything; nil when there are none or enough.
+    public static func fewImagesWarning(_ images: Int, kind: String, metrics: String) -> String? {
+        guard images > 0 && images < fewestImagesForMetrics else { return nil }
+        return "only \(Plural.counted(images, kind + " image")): \(metrics) will be noise "
+            + "(\(fewestImagesForMetrics) or more give figures worth comparing)"
+    }
+
+    /// What may mislead in this dataset's `about` splits: too few training images, no or too
+    /// few validation and test images.
+    public func warnings(about chosen: Set<DatasetSplit> = Set(DatasetSplit.allCases)) -> [String] {
+        let train = splits[.train]?.images ?? 0, validation = splits[.validation]?.images ?? 0
+        let test = chosen.contains(.test) ? splits[.test]?.images ?? 0 : nil
+        var warnings: [String] = []
+        if chosen.contains(.train) && train > 0 && train < Self.fewestTrainingImages {
+            warnings.append("only \(Plural.counted(train, "training image")): too few to learn captions that carry over "
+                            + "to new images (thousands is usual); enough to check that training runs")
+        }
+        guard chosen.contains(.validation) else { return warnings + testWarnings(test) }
+        if validation == 0 {
+            warnings.append("no validation images: training reports no validation metrics and keeps as best "
+                            + "the epoch with the lowest training loss")
+        }
+        if let warning = Self.fewImagesWarning(validation, kind: "validation",
+                                                metrics: "validation metrics, and the choice of the best epoch,") {
+            warnings.append(warning)
+        }
+        return warnings + testWarnings(test)
+    }
+
+    private func testWarnings(_ test: Int?) -> [String] {
+        guard let test else { return [] }
+        if test == 0 { return ["no test images: evaluate on another split"] }
+        return Self.fewImagesWarning(test, kind: "test", metrics: "test metrics").map { [$0] } ?? []
+    }
+
+    /// Examines `dataset`, with the vocabulary `vocabularyRule` makes of its training captions.
+    /// With `checkImages`, every image's header is read (on `threads` threads) so that
+    /// unreadable files are listed; otherwise only missing files are.
+    public static func inspect(_ dataset: Dataset, vocabularyRule: VocabularyRule = VocabularyRule(), checkImages: Bool = true,
                                threads: Int = 2, decoder: ImageDecoder = ImageDecoder()) -> DatasetInspection {
         let reasons = imageProblems(dataset.images.map(\.path), checkHeaders: checkImages, threads: threads, decoder: decoder)
         var splits: [DatasetSplit: SplitSummary] = [:]
@@ -73,14 +118,11 @@ public struct DatasetInspection: Sendable {
                 if image.split == .train { trainTokens.append(tokens) } else { heldOutTokens.append(tokens) }
             }
         }
-        let vocabulary = Vocabulary.build(from: trainTokens, minimumCount: minimumWordCount)
-        func unknownRate(_ captions: [[String]]) -> Double {
-            var total = 0, unknown = 0
-            for caption in captions {
-                total += caption.count
-                unknown += caption.reduce(0) { $0 + (vocabulary.contains($1) ? 0 : 1) }
-            }
-            return total == 0 ? 0 : Double(unknown) / Double(total)
+        let decision = vocabularyRule.decide(trainingCaptions: trainTokens)
+        var heldOutWords = 0, heldOutUnknown = 0
+        for caption in heldOutTokens {
+            heldOutWords += caption.count
+            heldOutUnknown += caption.reduce(0) { $0 + (decision.vocabulary.contains($1) ? 0 : 1) }
         }
         let examples = dataset.images.filter { $0.split == .train }.prefix(3).compactMap { image in
             image.captions.first.map { (image.path, $0) }
@@ -89,8 +131,8 @@ public struct DatasetInspection: Sendable {
             format: dataset.format, root: dataset.root, captionSource: dataset.captionSource,
             hasOwnSplits: dataset.hasOwnSplits, splits: splits, captionsPerImage: perImage,
             unusableImages: unusable, problems: dataset.problems, lengthCounts: lengths,
-            minimumWordCount: minimumWordCount, vocabularySize: vocabulary.count,
-            unknownRateTrain: unknownRate(trainTokens), unknownRateHeldOut: unknownRate(heldOutTokens),
+            vocabulary: decision,
+            unknownRateHeldOut: heldOutWords == 0 ? 0 : Double(heldOutUnknown) / Double(heldOutWords),
             examples: Array(examples))
     }
 
@@ -128,8 +170,9 @@ public struct DatasetInspection: Sendable {
         lines.append("splits: " + (hasOwnSplits ? "the dataset's own" : "drawn by image, 90/5/5 (seeded)"))
         for split in DatasetSplit.allCases {
             let summary = splits[split] ?? SplitSummary()
-            var line = "  \(split.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) \(summary.images) images, \(summary.captions) captions"
-            if summary.unusableImages > 0 { line += ", \(summary.unusableImages) unusable images" }
+            var line = "  \(split.rawValue.padding(toLength: 5, withPad: " ", startingAt: 0)) "
+                + "\(Plural.counted(summary.images, "image")), \(Plural.counted(summary.captions, "caption"))"
+            if summary.unusableImages > 0 { line += ", \(Plural.counted(summary.unusableImages, "unusable image"))" }
             lines.append(line)
         }
         lines.append(String(format: "captions per image: min %d, mean %.2f, max %d",
@@ -151,9 +194,10 @@ public struct DatasetInspection: Sendable {
         }
         lines.append("caption length (words):")
         lines += histogramLines()
-        lines.append("vocabulary at min count \(minimumWordCount): \(vocabularySize) tokens (4 special)")
-        lines.append(String(format: "unknown words: %.2f%% of training words, %.2f%% of validation and test words",
-                            unknownRateTrain * 100, unknownRateHeldOut * 100))
+        lines.append("vocabulary: train will keep " + vocabulary.summary)
+        if let reason = vocabulary.reasonText { lines.append("  " + reason) }
+        lines.append(String(format: "  unknown in validation and test captions: %.1f%% of tokens", unknownRateHeldOut * 100))
+        for warning in warnings() { lines.append("warning: " + warning) }
         if !examples.isEmpty {
             lines.append("examples:")
             for example in examples { lines.append("  \(example.path): \(example.caption)") }
@@ -180,5 +224,37 @@ public struct DatasetInspection: Sendable {
 extension String {
     func leftPadded(_ width: Int) -> String {
         count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
+
+extension VocabularyDecision {
+    /// "words seen at least 2 times: 812 words (816 tokens with the 4 special ones), 3.1% of
+    /// training caption tokens unknown": what `glimpse inspect` and `glimpse train` print.
+    public var summary: String {
+        "words seen at least \(Plural.counted(minimumCount, "time")): \(Plural.counted(wordCount, "word")) "
+            + "(\(vocabulary.count) tokens with the \(Vocabulary.specialTokens.count) special ones), "
+            + String(format: "%.1f%% of training caption tokens unknown", unknownRate * 100)
+    }
+
+    /// Why the minimum count is not the default, and what the size limit left out; nil when
+    /// the default was kept and nothing was left out.
+    public var reasonText: String? {
+        var parts: [String] = []
+        switch reason {
+        case .standard: break
+        case .chosen:
+            if minimumCount != VocabularyRule.defaultMinimumCount {
+                parts.append("as asked, instead of the default \(VocabularyRule.defaultMinimumCount)")
+            }
+        case .lowered(let from, let rate):
+            parts.append(String(format: "lowered from the default %d, which would leave %.1f%% of the training caption tokens "
+                                + "unknown (it is lowered while more than %.0f%% would be)", from, rate * 100,
+                                rule.maximumUnknownRate * 100))
+        }
+        if cappedWords > 0 {
+            parts.append("capped at \(vocabulary.count) tokens: the \(Plural.counted(cappedWords, "least frequent word")) "
+                         + (cappedWords == 1 ? "becomes" : "become") + " <unk> too")
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 }

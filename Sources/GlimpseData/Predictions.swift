@@ -23,7 +23,18 @@ public struct Predictions: Sendable, Equatable {
 
     public init(entries: [Entry]) { self.entries = entries }
 
-    /// Reads a COCO results file.
+    /// What `read` accepts and where such a file comes from, for its error messages.
+    public static let formatHelp = """
+        glimpse score reads the COCO results format, one JSON array of {"image_id", "caption"} objects \
+        (or JSON Lines of those objects, one per line), as `glimpse batch FOLDER --format coco --output FILE` \
+        and `glimpse evaluate DATA_DIR --output FILE` write it
+        """
+
+    /// Reads a COCO results file: a JSON array of `{"image_id", "caption"}` objects. JSON Lines
+    /// of the same objects, one per line, are read too: each line is one entry, exactly as in
+    /// the array, so nothing is guessed. Other JSON Lines (such as `glimpse batch`'s records,
+    /// whose `path` is relative to the folder captioned, not a dataset's image id) and other
+    /// JSON are refused with `formatHelp`.
     public static func read(_ path: String) throws(PredictionsError) -> Predictions {
         let data: Data
         do {
@@ -31,36 +42,90 @@ public struct Predictions: Sendable, Equatable {
         } catch {
             throw PredictionsError(path: path, reason: "cannot read: \((error as NSError).localizedDescription)")
         }
+        if data.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
+            throw PredictionsError(path: path, reason: "the file is empty; \(formatHelp)")
+        }
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: data)
         } catch {
-            throw PredictionsError(path: path, reason: "invalid JSON (\((error as NSError).localizedDescription))")
+            if let lines = jsonLines(data) { return try entries(ofLines: lines, path: path) }
+            throw PredictionsError(path: path, reason: "invalid JSON (\((error as NSError).localizedDescription)); \(formatHelp)")
         }
         guard let list = object as? [Any] else {
-            throw PredictionsError(path: path, reason: "expected a JSON array of {\"image_id\", \"caption\"} objects")
+            if let single = object as? [String: Any], single["caption"] != nil || single["path"] != nil {
+                // One JSON Lines record alone is a valid JSON document too.
+                return try entries(ofLines: [(1, single)], path: path)
+            }
+            throw PredictionsError(path: path, reason: "found \(describe(object)), not an array; \(formatHelp)")
         }
         var entries: [Entry] = []
         for (index, item) in list.enumerated() {
-            guard let item = item as? [String: Any] else {
-                throw PredictionsError(path: path, reason: "entry \(index) is not an object")
-            }
-            guard let caption = item["caption"] as? String else {
-                throw PredictionsError(path: path, reason: "entry \(index) has no \"caption\" string")
-            }
-            if let number = item["image_id"] as? NSNumber, !(item["image_id"] is String) {
-                // A whole number only: 3.5 is no image id.
-                guard number.doubleValue == Double(number.int64Value) else {
-                    throw PredictionsError(path: path, reason: "entry \(index) has a fractional \"image_id\"")
-                }
-                entries.append(Entry(imageID: String(number.int64Value), imageIDIsNumber: true, caption: caption))
-            } else if let text = item["image_id"] as? String {
-                entries.append(Entry(imageID: text, caption: caption))
-            } else {
-                throw PredictionsError(path: path, reason: "entry \(index) has no \"image_id\" (a number or a string)")
-            }
+            entries.append(try entry(item, at: "entry \(index)", path: path))
         }
         return Predictions(entries: entries)
+    }
+
+    /// The file's non-blank lines as JSON objects with their line numbers, when there are
+    /// several and each is one object (JSON Lines); nil otherwise.
+    private static func jsonLines(_ data: Data) -> [(line: Int, object: [String: Any])]? {
+        var objects: [(Int, [String: Any])] = []
+        for (index, line) in data.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
+            guard line.contains(where: { ![0x20, 0x09, 0x0D].contains($0) }) else { continue }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] else { return nil }
+            objects.append((index + 1, object))
+        }
+        return objects.count > 1 ? objects : nil
+    }
+
+    /// The entries of JSON Lines: every line must be a `{"image_id", "caption"}` object.
+    private static func entries(ofLines lines: [(line: Int, object: [String: Any])],
+                                path: String) throws(PredictionsError) -> Predictions {
+        if let first = lines.first, first.object["image_id"] == nil {
+            var reason = "JSON Lines whose records have no \"image_id\" (line \(first.line) has "
+                + (first.object.isEmpty ? "no keys" : "keys " + first.object.keys.sorted().map { "\"\($0)\"" }.joined(separator: ", ")) + ")"
+            if first.object["path"] != nil {
+                reason += ", as `glimpse batch --format jsonl` writes them; a batch record's path is relative to the folder "
+                    + "captioned, not a dataset's image id"
+            }
+            throw PredictionsError(path: path, reason: reason + "; \(formatHelp)")
+        }
+        var entries: [Entry] = []
+        for (line, object) in lines { entries.append(try entry(object, at: "line \(line)", path: path)) }
+        return Predictions(entries: entries)
+    }
+
+    /// One `{"image_id", "caption"}` object; `place` names it in errors ("entry 3", "line 4").
+    private static func entry(_ item: Any, at place: String, path: String) throws(PredictionsError) -> Entry {
+        guard let item = item as? [String: Any] else {
+            throw PredictionsError(path: path, reason: "\(place) is \(describe(item)), not an object; \(formatHelp)")
+        }
+        guard let caption = item["caption"] as? String else {
+            throw PredictionsError(path: path, reason: "\(place) has no \"caption\" string")
+        }
+        if let number = item["image_id"] as? NSNumber, !(item["image_id"] is String) {
+            // A whole number only: 3.5 is no image id.
+            guard number.doubleValue == Double(number.int64Value) else {
+                throw PredictionsError(path: path, reason: "\(place) has a fractional \"image_id\"")
+            }
+            return Entry(imageID: String(number.int64Value), imageIDIsNumber: true, caption: caption)
+        } else if let text = item["image_id"] as? String {
+            return Entry(imageID: text, caption: caption)
+        }
+        throw PredictionsError(path: path, reason: "\(place) has no \"image_id\" (a number or a string)")
+    }
+
+    /// What a JSON value is, in words, for errors.
+    private static func describe(_ value: Any) -> String {
+        switch value {
+        case let object as [String: Any]:
+            let keys = object.keys.sorted().prefix(6).map { "\"\($0)\"" }.joined(separator: ", ")
+            return object.isEmpty ? "an empty JSON object" : "a JSON object with keys \(keys)\(object.count > 6 ? ", ..." : "")"
+        case is [Any]: return "an array"
+        case is String: return "a string"
+        case is NSNull: return "null"
+        default: return "a number or boolean"
+        }
     }
 
     /// The file's bytes: one object per line inside the array, keys in a fixed order.

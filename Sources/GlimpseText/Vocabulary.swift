@@ -40,6 +40,11 @@ public struct Vocabulary: Sendable, Equatable {
     where Captions.Element == [String] {
         var counts: [String: Int] = [:]
         for caption in captions { for word in caption { counts[word, default: 0] += 1 } }
+        return build(counts: counts, minimumCount: minimumCount, maximumSize: maximumSize)
+    }
+
+    /// Builds a vocabulary from word counts, as `build(from:minimumCount:maximumSize:)`.
+    public static func build(counts: [String: Int], minimumCount: Int = 1, maximumSize: Int? = nil) -> Vocabulary {
         var words = counts.filter { $0.value >= minimumCount && !specialTokens.contains($0.key)
                 && !$0.key.isEmpty && !$0.key.contains(where: \.isNewline) }
             .sorted { $0.value != $1.value ? $0.value > $1.value : $0.key.unicodeScalars.lexicographicallyPrecedes($1.key.unicodeScalars) }

@@ -29,7 +29,10 @@ struct ScoreCommand: ParsableCommand {
         abstract: "Score captions made by anything against a dataset's references.",
         discussion: """
         PREDICTIONS.json is in the COCO results format, [{"image_id", "caption"}], with \
-        COCO's numeric ids or, for datasets without them, the image file name. Prints \
+        COCO's numeric ids or, for datasets without them, the image file name, as \
+        `glimpse batch --format coco` and `glimpse evaluate --output` write it; JSON Lines \
+        of the same objects, one per line, are read too (not the records of `glimpse \
+        batch --format jsonl`, whose paths are not image ids: use --format coco). Prints \
         one JSON object: BLEU-1..4, ROUGE-L and CIDEr-D exactly as the COCO caption \
         evaluation (pycocoevalcap) computes them, the images scored, and the \
         predictions that did not line up. METEOR and SPICE are not computed. \
@@ -69,26 +72,45 @@ struct ScoreCommand: ParsableCommand {
         let matching = predicted.match(images)
         let report = try Scoring.score(matching: matching, images: images, split: split, groundTruth: groundTruth,
                                        perImagePath: perImage)
-        print(report)
+        print(report.jsonLine)
         if strict && !(matching.missing.isEmpty && matching.unknown.isEmpty && matching.duplicates.isEmpty) {
             throw ExitCode(1)
         }
     }
 }
 
+/// The scores of a set of captions: the JSON summary `glimpse score` prints (and `glimpse
+/// evaluate --json`), with the figures behind it.
+struct ScoreReport {
+    /// The JSON object: metrics under pycocoevalcap's names, counts, "content", extra fields.
+    var summary: [String: Any]
+    var scores: CaptionScores
+    /// Images scored (those with a caption), and in the split.
+    var imagesScored: Int
+    var imagesInSplit: Int
+    var content: ContentScores?
+
+    var jsonLine: String { JSONText.line(summary) }
+}
+
 /// Scoring shared by `glimpse score` and `glimpse evaluate`.
 enum Scoring {
-    /// Scores the matched captions, reports what did not line up on standard error,
-    /// writes per-image scores if asked, and returns the JSON summary line. With ground
-    /// truth (a `glimpse synth` dataset), the content scores too: under "content" in the
-    /// summary and per image, and as a line for people on standard error.
+    /// Scores the matched captions, reports what did not line up on standard error (and a
+    /// warning when too few images are scored for the metrics to mean much), writes
+    /// per-image scores if asked, and returns the report. With ground truth (a `glimpse synth`
+    /// dataset), the content scores too: under "content" in the summary and per image, and,
+    /// with `contentLine`, as a line for people on standard error.
     static func score(matching: Predictions.Matching, images: [DatasetImage], split: SplitChoice,
-                      groundTruth: [String: GroundTruth]? = nil,
-                      perImagePath: String?, extra: [(String, Any)] = []) throws -> String {
+                      groundTruth: [String: GroundTruth]? = nil, contentLine: Bool = true,
+                      perImagePath: String?, extra: [(String, Any)] = []) throws -> ScoreReport {
         reportMismatches(matching, split: split)
         guard !matching.captions.isEmpty else {
             Terminal.standardError("glimpse: no prediction matches an image of the \(split) split")
             throw ExitCode(1)
+        }
+        if let warning = DatasetInspection.fewImagesWarning(matching.captions.count, kind: "scored",
+                                                             metrics: "BLEU, ROUGE-L and CIDEr-D over so few") {
+            Terminal.standardError("glimpse: warning: " + warning)
         }
         let references = Dictionary(uniqueKeysWithValues: images.filter { matching.captions[$0.id] != nil }
             .map { ($0.id, $0.captions) })
@@ -99,7 +121,7 @@ enum Scoring {
             Terminal.standardError("glimpse: \(error)")
             throw ExitCode(1)
         }
-        let content = groundTruth.flatMap { contentScores(of: matching, groundTruth: $0) }
+        let content = groundTruth.flatMap { contentScores(of: matching, groundTruth: $0, line: contentLine) }
         if let perImagePath {
             try writePerImage(scores, matching: matching, references: references, content: content, to: perImagePath)
         }
@@ -116,7 +138,8 @@ enum Scoring {
         }
         if let content { summary["content"] = JSONText.object(content.summary) }
         for (key, value) in extra { summary[key] = value }
-        return JSONText.line(summary)
+        return ScoreReport(summary: summary, scores: scores, imagesScored: matching.captions.count,
+                           imagesInSplit: images.count, content: content)
     }
 
     /// Up to five ids, then how many there are in all.
@@ -128,27 +151,31 @@ enum Scoring {
     /// twice, each on standard error.
     private static func reportMismatches(_ matching: Predictions.Matching, split: SplitChoice) {
         if !matching.missing.isEmpty {
-            Terminal.standardError("glimpse: \(matching.missing.count) \(split) image(s) have no prediction: \(list(matching.missing))")
+            Terminal.standardError("glimpse: \(Plural.counted(matching.missing.count, split == .all ? "image" : "\(split) image")) "
+                                   + "\(matching.missing.count == 1 ? "has" : "have") no prediction: \(list(matching.missing))")
         }
         if !matching.unknown.isEmpty {
-            Terminal.standardError("glimpse: \(matching.unknown.count) prediction(s) name images not in the \(split) split: \(list(matching.unknown))")
+            Terminal.standardError("glimpse: \(Plural.counted(matching.unknown.count, "prediction")) "
+                                   + "\(matching.unknown.count == 1 ? "names an image" : "name images") not in the \(split) split: "
+                                   + list(matching.unknown))
         }
         if !matching.duplicates.isEmpty {
-            Terminal.standardError("glimpse: \(matching.duplicates.count) image(s) predicted more than once (first caption used): \(list(matching.duplicates))")
+            Terminal.standardError("glimpse: \(Plural.counted(matching.duplicates.count, "image")) predicted more than once "
+                                   + "(first caption used): \(list(matching.duplicates))")
         }
     }
 
     /// The content scores of the captions that have ground truth (nil when none has), with
-    /// the captions that have none and the summary line on standard error.
+    /// the captions that have none and (with `line`) the summary line on standard error.
     private static func contentScores(of matching: Predictions.Matching,
-                                      groundTruth: [String: GroundTruth]) -> ContentScores? {
+                                      groundTruth: [String: GroundTruth], line: Bool) -> ContentScores? {
         let uncovered = matching.captions.keys.filter { groundTruth[$0] == nil }.sorted()
         if !uncovered.isEmpty {
             Terminal.standardError("glimpse: \(uncovered.count) captioned image(s) have no ground truth and no content scores: \(list(uncovered))")
         }
         let scored = ContentEvaluator.evaluate(captions: matching.captions, groundTruth: groundTruth)
         guard scored.captions > 0 else { return nil }
-        Terminal.standardError("content: " + scored.summary.text)
+        if line { Terminal.standardError("content: " + scored.summary.text) }
         return scored
     }
 

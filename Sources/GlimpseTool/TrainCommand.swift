@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import GlimpseData
+import GlimpseSupport
 import GlimpseSynth
 import GlimpseTraining
 #if canImport(Glibc)
@@ -265,8 +266,7 @@ struct TrainCommand: ParsableCommand {
         options.embeddingSize = embeddingSize
         options.attentionSize = attentionSize
         options.hiddenSize = hiddenSize
-        options.minimumWordCount = minCount ?? 5
-        options.adaptMinimumWordCount = minCount == nil
+        options.setMinimumWordCount(minCount)
         options.seed = seed
         options.threads = threads
         options.cacheDirectory = cacheDir
@@ -418,10 +418,12 @@ final class TrainingPrinter {
         switch event {
         case .inspected(let inspection):
             printInspection(inspection)
-        case .vocabulary(let size, let minimumCount):
-            Terminal.standardError("vocabulary: \(size) tokens (words seen at least \(minimumCount) times)")
-        case .vocabularyCapped(let kept, let dropped):
-            Terminal.standardError("vocabulary: capped at \(kept) tokens; the \(dropped) least frequent words become <unk>")
+        case .vocabularyDecided(let decision):
+            // The same decision `glimpse inspect` reports (also in config.json, minimumWordCount).
+            Terminal.standardError("vocabulary: kept " + decision.summary)
+            if let reason = decision.reasonText { Terminal.standardError("  " + reason) }
+        case .vocabularyKept(let size, let source):
+            Terminal.standardError("vocabulary: \(size) tokens, those of \(PlainText.escapedPath(source))")
         case .resumed(let position, let step, let folder):
             Terminal.standardError("resuming from \(PlainText.escapedPath(folder)) at epoch \(position.epoch + 1), "
                                    + "batch \(position.batchIndex + 1) (step \(step))")
@@ -458,8 +460,12 @@ final class TrainingPrinter {
     private func printInspection(_ inspection: DatasetInspection) {
         let train = inspection.splits[.train]?.images ?? 0
         let validation = inspection.splits[.validation]?.images ?? 0
-        Terminal.standardError("dataset: \(inspection.root) (\(inspection.format)): \(train) training images, "
-                               + "\(validation) validation images")
+        Terminal.standardError("dataset: \(inspection.root) (\(inspection.format)): \(Plural.counted(train, "training image")), "
+                               + "\(Plural.counted(validation, "validation image"))")
+        // Test images are not train's concern.
+        for warning in inspection.warnings(about: [.train, .validation]) {
+            Terminal.standardError("glimpse: warning: " + warning)
+        }
         if !inspection.unusableImages.isEmpty {
             Terminal.standardError("image files missing or unreadable (skipped): \(inspection.unusableImages.count)")
             for item in inspection.unusableImages.prefix(20) { Terminal.standardError("  \(item.path): \(item.reason)") }
@@ -469,9 +475,9 @@ final class TrainingPrinter {
     /// Closes the cache bar; the images reused and the first that could not be decoded.
     private func finishCaching(decoded: Int, reused: Int, failures: [ImageCache.Failure]) {
         let (made, cache) = encodingFeatures ? ("encoded into the feature cache", "feature cache") : ("decoded into the cache", "image cache")
-        if decoded > 0 { cacheBar?.finish("\(decoded) images \(made)") }
+        if decoded > 0 { cacheBar?.finish("\(Plural.counted(decoded, "image")) \(made)") }
         cacheBar = nil
-        if reused > 0 { Terminal.standardError("\(cache): \(reused) images already \(encodingFeatures ? "encoded" : "decoded")") }
+        if reused > 0 { Terminal.standardError("\(cache): \(Plural.counted(reused, "image")) already \(encodingFeatures ? "encoded" : "decoded")") }
         if !failures.isEmpty {
             Terminal.standardError("images that could not be decoded (skipped): \(failures.count)")
             for failure in failures.prefix(20) { Terminal.standardError("  \(failure)") }
@@ -502,7 +508,8 @@ final class TrainingPrinter {
     private func printValidation(_ record: LogRecord) {
         var line = "epoch \(record.epoch): "
         if let bleu4 = record.bleu4, let cider = record.ciderD {
-            line += String(format: "validation BLEU-4 %.4f, CIDEr-D %.4f on %d images", bleu4, cider, record.validationImages ?? 0)
+            line += String(format: "validation BLEU-4 %.4f, CIDEr-D %.4f on ", bleu4, cider)
+                + Plural.counted(record.validationImages ?? 0, "image")
             if let content = record.content { line += "; " + content.text }
         } else if let loss = record.loss {
             line += String(format: "mean training loss %.4f (no validation images)", loss)

@@ -1,5 +1,6 @@
 import GlimpseImage
 import GlimpseModel
+import GlimpseText
 
 /// What decides which validation is best (`best.safetensors`), a plateau (learning-rate
 /// decay) and early stopping.
@@ -111,14 +112,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// The longest sampled caption, in words.
     public var selfCriticalMaximumLength = 20
 
-    // MARK: Vocabulary
+    // MARK: Vocabulary (see `vocabularyRule`)
     /// Words seen fewer times in the training captions become `<unk>`.
-    public var minimumWordCount = 5
+    public var minimumWordCount = VocabularyRule.defaultMinimumCount
     /// Lower `minimumWordCount` (down to 1) while more than `maximumUnknownRate` of the
     /// training words would be `<unk>`: a small dataset would otherwise be left with a
     /// vocabulary of a handful of words. Off when the user chose the count explicitly.
     public var adaptMinimumWordCount = true
-    public var maximumUnknownRate = 0.05
+    public var maximumUnknownRate = VocabularyRule.defaultMaximumUnknownRate
 
     // MARK: Run
     public var seed: UInt64 = 1
@@ -215,6 +216,20 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         /// are kept, the rest become `<unk>` (a caption of 200 000 distinct words would otherwise
         /// make a 200 046-token output layer).
         public static let vocabularySize = 50_000
+    }
+
+    /// How a fresh run builds its vocabulary from the training captions (`glimpse inspect`
+    /// reports the same decision).
+    public var vocabularyRule: VocabularyRule {
+        VocabularyRule(minimumCount: minimumWordCount, lowersMinimumCount: adaptMinimumWordCount,
+                       maximumUnknownRate: maximumUnknownRate, maximumSize: Limits.vocabularySize)
+    }
+
+    /// The vocabulary options for a minimum count given by the user, or nil for the default
+    /// (which is lowered on small datasets: `adaptMinimumWordCount`).
+    public mutating func setMinimumWordCount(_ count: Int?) {
+        minimumWordCount = count ?? VocabularyRule.defaultMinimumCount
+        adaptMinimumWordCount = count == nil
     }
 
     /// The first problem with these options, in words, or nil. The CLI's validate()

@@ -15,10 +15,11 @@ import GlimpseText
 public enum TrainingEvent: Sendable {
     /// The dataset inspection (the same checks as `glimpse inspect`) passed.
     case inspected(DatasetInspection)
-    case vocabulary(size: Int, minimumWordCount: Int)
-    /// More words qualified than `TrainingOptions.Limits.vocabularySize` allows: the `dropped`
-    /// least frequent become `<unk>`.
-    case vocabularyCapped(kept: Int, dropped: Int)
+    /// A fresh run's vocabulary, built from the training captions as `glimpse inspect` reports it.
+    case vocabularyDecided(VocabularyDecision)
+    /// The vocabulary of the model the run continues (`from`: the `--init` model, or the run's
+    /// own checkpoint when resuming), not built from the captions.
+    case vocabularyKept(size: Int, from: String)
     /// Resuming from the checkpoint set in `from` (a folder).
     case resumed(DataPosition, step: Int, from: String)
     /// A checkpoint set that could not be used (a save killed part way, a damaged file);
@@ -137,7 +138,11 @@ public struct TrainingRun {
             if start.progress.finished { return .alreadyFinished }
             events(.resumed(start.position, step: start.trainer.stepCount, from: start.resumedFrom))
         }
-        events(.vocabulary(size: start.vocabulary.count, minimumWordCount: start.configuration.minimumWordCount))
+        if resume || start.options.initialModel != nil {
+            events(.vocabularyKept(size: start.vocabulary.count, from: resume ? start.resumedFrom : start.options.initialModel ?? ""))
+        } else {
+            events(.vocabularyDecided(start.inspection.vocabulary))
+        }
         guard let data = try fillCache(start, shouldStop: shouldStop, events: events) else {
             // Nothing is saved yet: a fresh run stopped here simply starts again.
             return .interrupted(step: start.trainer.stepCount)
@@ -199,7 +204,11 @@ public struct TrainingRun {
         configuration.options = options
         try Self.checkSelection(options, dataset: dataset, groundTruth: groundTruth)
         Parallel.use(cores: options.threads)
-        let inspection = try Self.inspect(dataset, minimumWordCount: configuration.minimumWordCount, threads: options.threads)
+        // The vocabulary is the checkpoint's; the inspection reports it at the count it was built with.
+        var rule = options.vocabularyRule
+        rule.minimumCount = configuration.minimumWordCount
+        rule.lowersMinimumCount = false
+        let inspection = try Self.inspect(dataset, vocabularyRule: rule, threads: options.threads)
         events(.inspected(inspection))
         let loaded = try CheckpointSet.load(from: layout)
         // What a killed save left (newer partial sets, temporary files) goes; so do the
@@ -226,8 +235,8 @@ public struct TrainingRun {
         CheckpointSet.clearIncomplete(in: layout)
         try LogWriter.cut(layout.log, afterStep: 0)
         Parallel.use(cores: options.threads)
-        let minimumCount = Self.minimumWordCount(for: dataset, options: options)
-        let inspection = try Self.inspect(dataset, minimumWordCount: minimumCount, threads: options.threads)
+        let inspection = try Self.inspect(dataset, vocabularyRule: options.vocabularyRule, threads: options.threads)
+        let decision = inspection.vocabulary
         events(.inspected(inspection))
         let model: ModelConfiguration
         var preprocessing = options.preprocessing
@@ -243,12 +252,8 @@ public struct TrainingRun {
             trainer = Trainer(model: startModel, optimizer: Adam(learningRate: options.learningRate),
                               maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
         } else {
-            let eligible = Vocabulary.build(from: dataset.images(in: .train).flatMap { $0.captions.map(CaptionTokenizer.tokenize) },
-                                            minimumCount: minimumCount)
-            vocabulary = eligible.truncated(to: TrainingOptions.Limits.vocabularySize)
-            if eligible.count > vocabulary.count {
-                events(.vocabularyCapped(kept: vocabulary.count, dropped: eligible.count - vocabulary.count))
-            }
+            // At most `TrainingOptions.Limits.vocabularySize` tokens: `decision.cappedWords` tells how many were left out.
+            vocabulary = decision.vocabulary
             let pretrained = try options.encoder.map { path throws(TrainingError) in try Self.readEncoder(path, options: options) }
             do {
                 let stage = options.fineTuneFromStage
@@ -263,7 +268,7 @@ public struct TrainingRun {
                               maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
         }
         let configuration = RunConfiguration(options: options, model: model, dataset: dataset.root,
-                                         datasetFormat: dataset.format, minimumWordCount: minimumCount,
+                                         datasetFormat: dataset.format, minimumWordCount: decision.minimumCount,
                                          trainingImages: dataset.images(in: .train).count,
                                          validationImages: dataset.images(in: .validation).count)
         do {
@@ -415,36 +420,12 @@ public struct TrainingRun {
     }
 
     /// The same checks as `glimpse inspect`; stops with its report when nothing is usable.
-    static func inspect(_ dataset: Dataset, minimumWordCount: Int, threads: Int) throws(TrainingError) -> DatasetInspection {
-        let inspection = DatasetInspection.inspect(dataset, minimumWordCount: minimumWordCount, checkImages: true,
-                                                   threads: threads)
+    static func inspect(_ dataset: Dataset, vocabularyRule: VocabularyRule, threads: Int) throws(TrainingError) -> DatasetInspection {
+        let inspection = DatasetInspection.inspect(dataset, vocabularyRule: vocabularyRule, checkImages: true, threads: threads)
         if inspection.usableTrainingImages == 0 {
             throw .noUsableTrainingImages(root: dataset.root, report: inspection.lines())
         }
         return inspection
-    }
-
-    /// The requested minimum count, lowered (down to 1) while more than
-    /// `maximumUnknownRate` of the training words would become `<unk>`.
-    static func minimumWordCount(for dataset: Dataset, options: TrainingOptions) -> Int {
-        minimumWordCount(trainingCaptions: dataset.images(in: .train).flatMap(\.captions), options: options)
-    }
-
-    static func minimumWordCount(trainingCaptions: [String], options: TrainingOptions) -> Int {
-        guard options.adaptMinimumWordCount else { return options.minimumWordCount }
-        var counts: [String: Int] = [:]
-        var total = 0
-        for caption in trainingCaptions {
-            for word in CaptionTokenizer.tokenize(caption) { counts[word, default: 0] += 1; total += 1 }
-        }
-        guard total > 0 else { return options.minimumWordCount }
-        var minimum = options.minimumWordCount
-        while minimum > 1 {
-            let unknown = counts.values.reduce(0) { $0 + ($1 < minimum ? $1 : 0) }
-            if Double(unknown) / Double(total) <= options.maximumUnknownRate { break }
-            minimum -= 1
-        }
-        return minimum
     }
 
     /// Whether a validation score beats the best so far (the first always does). Equal

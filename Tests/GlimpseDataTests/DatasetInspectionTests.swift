@@ -1,5 +1,6 @@
 import GlimpseData
 import GlimpseImage
+import GlimpseText
 import Testing
 
 @Suite("Inspecting a dataset before training")
@@ -22,14 +23,14 @@ struct DatasetInspectionTests {
             f.png,a cat
             """, to: "captions.txt")
         let dataset = try DatasetLoader().load(folder.path)
-        let inspection = DatasetInspection.inspect(dataset, minimumWordCount: 2)
+        let inspection = DatasetInspection.inspect(dataset, vocabularyRule: VocabularyRule(minimumCount: 2, lowersMinimumCount: false))
         let total = DatasetSplit.allCases.reduce(0) { $0 + (inspection.splits[$1]?.images ?? 0) }
         #expect(total == 5)  // d.png has no caption left
         #expect(Set(inspection.unusableImages.map(\.path)) == [folder.path + "/Images/e.png", folder.path + "/Images/f.png"])
         #expect(inspection.problems.map(\.kind) == [.emptyCaption])
         #expect(inspection.lengthCounts[2] == 2 && inspection.lengthCounts[4] == 2)
         #expect(inspection.lines().contains("empty captions dropped: 1"))
-        #expect(inspection.vocabularySize >= 4)
-        #expect(inspection.unknownRateTrain >= 0 && inspection.unknownRateTrain <= 1)
+        #expect(inspection.vocabulary.minimumCount == 2)
+        #expect(inspection.vocabulary.unknownRate >= 0 && inspection.vocabulary.unknownRate <= 1)
     }
 }

@@ -71,7 +71,7 @@ struct ContentCommandTests {
         let folder = try synth(scratch, count: 6)
         let model = scratch.path + "/model.safetensors"
         try TinyModel.write(to: model)
-        let outcome = try ToolRunner.run(["evaluate", "--model", model, folder, "--split", "all", "--beam", "1"])
+        let outcome = try ToolRunner.run(["evaluate", "--model", model, folder, "--split", "all", "--beam", "1", "--json"])
         #expect(outcome.status == 0, "\(outcome.standardError)")
         let summary = try json(outcome.standardOutput)
         let content = try #require(summary["content"] as? [String: Any])
@@ -79,7 +79,7 @@ struct ContentCommandTests {
         #expect(outcome.standardError.contains("content: every object right in"))
 
         try FileManager.default.removeItem(atPath: folder + "/ground_truth.jsonl")
-        let plain = try ToolRunner.run(["evaluate", "--model", model, folder, "--split", "all", "--beam", "1"])
+        let plain = try ToolRunner.run(["evaluate", "--model", model, folder, "--split", "all", "--beam", "1", "--json"])
         #expect(plain.status == 0, "\(plain.standardError)")
         #expect(try json(plain.standardOutput)["content"] == nil)
         #expect(!plain.standardError.contains("content"))

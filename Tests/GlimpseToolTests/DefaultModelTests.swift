@@ -23,7 +23,7 @@ struct DefaultModelTests {
 
     @Test("scores on the ten samples as when it shipped (beam 3: BLEU-4 0.97, CIDEr-D 6.06, every object right in 9 of 10)")
     func qualityOnSamples() throws {
-        let outcome = try ToolRunner.run(["evaluate", Self.samples, "--split", "all", "--beam", "3"])
+        let outcome = try ToolRunner.run(["evaluate", Self.samples, "--split", "all", "--beam", "3", "--json"])
         #expect(outcome.status == 0, "\(outcome.standardError)")
         let scores = try #require(try JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8)) as? [String: Any])
         #expect(scores["images"] as? Int == 10)

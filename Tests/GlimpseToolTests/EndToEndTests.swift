@@ -42,7 +42,7 @@ struct EndToEndTests {
 
         let predictions = scratch.path + "/predictions.json"
         let evaluate = try ToolRunner.run(["evaluate", "--model", model, data, "--split", "all", "--beam", "2",
-                                           "--output", predictions])
+                                           "--output", predictions, "--json"])
         #expect(evaluate.status == 0, "\(evaluate.standardError)")
         let scores = try #require(try JSONSerialization.jsonObject(with: Data(evaluate.standardOutput.utf8)) as? [String: Any])
         #expect(scores["images"] as? Int == 40)
@@ -60,5 +60,10 @@ struct EndToEndTests {
             let record = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             #expect(record["path"] is String && record["caption"] is String && record["logprob"] is Double)
         }
+        // Scoring batch's JSON Lines is a natural mistake: it is refused with the way to the COCO format.
+        let misfed = try ToolRunner.run(["score", output, data, "--split", "all"])
+        #expect(misfed.status == 1)
+        #expect(misfed.standardError.contains("as `glimpse batch --format jsonl` writes them"), "\(misfed.standardError)")
+        #expect(misfed.standardError.contains("--format coco"))
     }
 }

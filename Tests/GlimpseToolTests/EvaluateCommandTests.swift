@@ -45,7 +45,7 @@ struct EvaluateCommandTests {
         let (folder, model) = try fixture()
         let predictions = folder.path + "/predictions.json", perImage = folder.path + "/per-image.jsonl"
         let outcome = try ToolRunner.run(["evaluate", "--model", model, folder.path, "--beam", "2", "--max-length", "5",
-                                          "--batch-size", "2", "--output", predictions, "--per-image", perImage])
+                                          "--batch-size", "2", "--output", predictions, "--per-image", perImage, "--json"])
         #expect(outcome.status == 0, "\(outcome.standardError)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8)) as? [String: Any])
         #expect(summary["images"] as? Int == 2)
@@ -77,7 +77,7 @@ struct EvaluateCommandTests {
     @Test("greedy decoding with length normalisation is reported; a missing model is an error")
     func settingsAndErrors() throws {
         let (folder, model) = try fixture()
-        let outcome = try ToolRunner.run(["evaluate", "--model", model, folder.path, "--beam", "1", "--length-normalization", "0.7"])
+        let outcome = try ToolRunner.run(["evaluate", "--model", model, folder.path, "--beam", "1", "--length-normalization", "0.7", "--json"])
         #expect(outcome.status == 0, "\(outcome.standardError)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8)) as? [String: Any])
         #expect(summary["beam"] as? Int == 1 && summary["length_normalization"] as? Double == 0.7)
@@ -85,5 +85,55 @@ struct EvaluateCommandTests {
         let missing = try ToolRunner.run(["evaluate", "--model", folder.path + "/nope.safetensors", folder.path])
         #expect(missing.status == 1)
         #expect(missing.standardError.contains("nope.safetensors"))
+    }
+
+    @Test("prints a table for people by default: model, split and images, search, each metric as --json has it")
+    func table() throws {
+        let (folder, model) = try fixture()
+        let arguments = ["evaluate", "--model", model, folder.path, "--beam", "2", "--max-length", "5", "--batch-size", "2"]
+        let outcome = try ToolRunner.run(arguments)
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        #expect((try? JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8))) == nil, "not JSON")
+        let lines = outcome.outputLines
+        #expect(lines.prefix(3) == ["model    \(model)", "split    test: 2 of 3 images scored (1 could not be read)",
+                                    "search   beam 2, at most 5 words"], "\(lines)")
+        #expect(lines.contains("(METEOR and SPICE are not computed; --json prints these figures as JSON.)"))
+
+        let json = try ToolRunner.run(arguments + ["--json"])
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+        for (name, key) in [("BLEU-1", "Bleu_1"), ("BLEU-2", "Bleu_2"), ("BLEU-3", "Bleu_3"), ("BLEU-4", "Bleu_4"),
+                            ("ROUGE-L", "ROUGE_L"), ("CIDEr-D", "CIDEr")] {
+            let value = try #require(summary[key] as? Double, "\(key)")
+            let row = name.padding(toLength: 9, withPad: " ", startingAt: 0) + String(format: "%.4f", value)
+            #expect(lines.contains(row), "\(row) not in \(lines)")
+        }
+
+        // Greedy, with length normalisation and <unk> allowed, all said.
+        let greedy = try ToolRunner.run(["evaluate", "--model", model, folder.path, "--beam", "1", "--max-length", "1",
+                                         "--length-normalization", "0.7", "--allow-unknown"])
+        #expect(greedy.outputLines.contains("search   greedy, at most 1 word, length normalization 0.7, <unk> allowed"),
+                "\(greedy.outputLines)")
+    }
+
+    @Test("warns when a split has too few images for its metrics to mean anything, and not when it has enough")
+    func fewImages() throws {
+        let (folder, model) = try fixture()
+        let few = try ToolRunner.run(["evaluate", "--model", model, folder.path, "--json"])
+        #expect(few.status == 0, "\(few.standardError)")
+        #expect(few.standardError.contains("glimpse: warning: only 2 scored images: BLEU, ROUGE-L and CIDEr-D over so few "
+                                           + "will be noise (25 or more give figures worth comparing)"), "\(few.standardError)")
+
+        let scratch = try ScratchFolder()
+        let data = scratch.path + "/data"
+        #expect(try ToolRunner.run(["synth", data, "--count", "25", "--seed", "3"]).status == 0)
+        try TinyModel.write(to: scratch.path + "/model.safetensors")
+        let enough = try ToolRunner.run(["evaluate", "--model", scratch.path + "/model.safetensors", data, "--split", "all",
+                                         "--beam", "1", "--max-length", "3"])
+        #expect(enough.status == 0, "\(enough.standardError)")
+        #expect(enough.outputLines.contains("split    all: 25 of 25 images scored"), "\(enough.outputLines)")
+        #expect(!enough.standardError.contains("warning"), "\(enough.standardError)")
+        // Ground truth: the content scores in the table, not repeated on standard error.
+        #expect(enough.outputLines.contains { $0.hasPrefix("content  every object right in ") }, "\(enough.outputLines)")
+        #expect(!enough.standardError.contains("content:"))
     }
 }

@@ -57,12 +57,77 @@ struct ScoreCommandTests {
         #expect(allSummary["split"] as? String == "all")
     }
 
-    @Test("a malformed predictions file is explained")
+    @Test("a malformed predictions file is explained, with the format score reads and what writes it")
     func malformed() throws {
         let folder = try dataset()
-        try folder.write(Array("{\"image_id\": 1}".utf8), to: "predictions.json")
-        let outcome = try ToolRunner.run(["score", folder.path + "/predictions.json", folder.path])
+        // An object alone, an empty file, and evaluate's own summary (a common mix-up).
+        for (text, said) in [("{\"image_id\": 1}", "found a JSON object with keys \"image_id\", not an array"),
+                             ("\n", "the file is empty"),
+                             ("{\"Bleu_1\": 0.5, \"CIDEr\": 1.2}", "found a JSON object with keys \"Bleu_1\", \"CIDEr\", not an array")] {
+            try folder.write(Array(text.utf8), to: "predictions.json")
+            let outcome = try ToolRunner.run(["score", folder.path + "/predictions.json", folder.path])
+            #expect(outcome.status == 1)
+            #expect(outcome.standardError.contains(folder.path + "/predictions.json: " + said), "\(outcome.standardError)")
+            #expect(outcome.standardError.contains("glimpse score reads the COCO results format, one JSON array of "
+                                                   + "{\"image_id\", \"caption\"} objects"), "\(outcome.standardError)")
+            #expect(outcome.standardError.contains("`glimpse batch FOLDER --format coco --output FILE`"))
+        }
+    }
+
+    @Test("glimpse batch's JSON Lines records are refused: the message names the format wanted and how to write it")
+    func batchJSONLines() throws {
+        let folder = try dataset()
+        // As `glimpse batch --format jsonl` writes them: a path relative to the folder captioned,
+        // which need not be an image id of the dataset; a failed image has no caption.
+        try folder.write(Array("""
+            {"path":"Images/a.jpg","caption":"a dog runs","logprob":-2.5}
+            {"path":"Images/b.jpg","error":"cannot read file"}
+
+            """.utf8), to: "batch.jsonl")
+        let outcome = try ToolRunner.run(["score", folder.path + "/batch.jsonl", folder.path])
         #expect(outcome.status == 1)
-        #expect(outcome.standardError.contains("expected a JSON array"))
+        #expect(!outcome.standardError.contains("invalid JSON"), "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("batch.jsonl: JSON Lines whose records have no \"image_id\" "
+                                               + "(line 1 has keys \"caption\", \"logprob\", \"path\"), "
+                                               + "as `glimpse batch --format jsonl` writes them"), "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("--format coco --output FILE"))
+        #expect(outcome.standardError.contains("`glimpse evaluate DATA_DIR --output FILE`"))
+    }
+
+    @Test("JSON Lines of {image_id, caption} objects score exactly as the same objects in an array")
+    func cocoJSONLines() throws {
+        let folder = try dataset()
+        let entries = [#"{"image_id": "a.jpg", "caption": "a dog runs on the grass"}"#,
+                       #"{"image_id": "b.jpg", "caption": "two cats on a sofa"}"#,
+                       #"{"image_id": "c.jpg", "caption": "a red car"}"#]
+        try folder.write(Array(("[" + entries.joined(separator: ",\n") + "]\n").utf8), to: "array.json")
+        try folder.write(Array((entries.joined(separator: "\n") + "\n").utf8), to: "lines.jsonl")
+        var summaries: [[String: Any]] = []
+        for name in ["array.json", "lines.jsonl"] {
+            let outcome = try ToolRunner.run(["score", folder.path + "/" + name, folder.path, "--split", "all"])
+            #expect(outcome.status == 0, "\(outcome.standardError)")
+            summaries.append(try #require(try JSONSerialization.jsonObject(with: Data(outcome.standardOutput.utf8)) as? [String: Any]))
+        }
+        #expect(summaries[1]["images"] as? Int == 3 && summaries[1]["missing_predictions"] as? Int == 1)
+        for metric in ["Bleu_1", "Bleu_4", "ROUGE_L", "CIDEr", "images"] {
+            #expect(summaries[0][metric] as? NSNumber == summaries[1][metric] as? NSNumber, "\(metric)")
+        }
+
+        // A line that is not such an object is named by its number.
+        try folder.write(Array((entries[0] + "\n" + #"{"image_id": "b.jpg"}"# + "\n").utf8), to: "broken.jsonl")
+        let broken = try ToolRunner.run(["score", folder.path + "/broken.jsonl", folder.path])
+        #expect(broken.status == 1)
+        #expect(broken.standardError.contains("broken.jsonl: line 2 has no \"caption\" string"), "\(broken.standardError)")
+    }
+
+    @Test("scoring a handful of images warns that the metrics are noise")
+    func fewImagesWarning() throws {
+        let folder = try dataset()
+        try folder.write(Array(#"[{"image_id": "a.jpg", "caption": "a dog runs"}]"#.utf8), to: "one.json")
+        let outcome = try ToolRunner.run(["score", folder.path + "/one.json", folder.path, "--split", "all"])
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("glimpse: warning: only 1 scored image: BLEU, ROUGE-L and CIDEr-D over so few "
+                                               + "will be noise (25 or more give figures worth comparing)"), "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("glimpse: 3 images have no prediction: "), "\(outcome.standardError)")
     }
 }

@@ -179,16 +179,16 @@ struct TrainingRunTests {
         var options = tinyOptions(epochs: 1)
         options.maximumSteps = 1
         let run = TrainingRun(dataset: dataset, runDirectory: scratch.path + "/run", options: options)
-        final class Box: @unchecked Sendable { var capped: (kept: Int, dropped: Int)? }
+        final class Box: @unchecked Sendable { var decision: VocabularyDecision? }
         let box = Box()
         _ = try run.run(events: { event in
-            if case .vocabularyCapped(let kept, let dropped) = event { box.capped = (kept, dropped) }
+            if case .vocabularyDecided(let decision) = event { box.decision = decision }
         })
         let vocabulary = try Checkpoint(contentsOf: run.layout.last).vocabulary
         #expect(vocabulary.count == TrainingOptions.Limits.vocabularySize)
-        let capped = try #require(box.capped)
-        #expect(capped.kept == TrainingOptions.Limits.vocabularySize)
-        #expect(capped.dropped > 10_000, "\(capped)")
+        let decision = try #require(box.decision)
+        #expect(decision.vocabulary == vocabulary)
+        #expect(decision.cappedWords > 10_000, "\(decision.cappedWords)")
     }
 
     @Test("an image cache that would not fit on its disk is refused before a byte is written")
@@ -271,10 +271,13 @@ struct TrainingRunTests {
     @Test("the minimum word count is lowered only while too many words would be unknown")
     func adaptiveMinimumCount() throws {
         var options = TrainingOptions()
+        func minimum(_ captions: [String]) -> Int {
+            options.vocabularyRule.decide(trainingCaptions: captions.map(CaptionTokenizer.tokenize)).minimumCount
+        }
         let common = Array(repeating: "a dog runs", count: 10)
-        #expect(TrainingRun.minimumWordCount(trainingCaptions: common + ["rare"], options: options) == 5)
-        #expect(TrainingRun.minimumWordCount(trainingCaptions: ["one two", "two three"], options: options) == 1)
-        options.adaptMinimumWordCount = false
-        #expect(TrainingRun.minimumWordCount(trainingCaptions: ["one two", "two three"], options: options) == 5)
+        #expect(minimum(common + ["rare"]) == 5)
+        #expect(minimum(["one two", "two three"]) == 1)
+        options.setMinimumWordCount(5)
+        #expect(minimum(["one two", "two three"]) == 5)
     }
 }
