@@ -29,7 +29,9 @@ struct ScoreCommand: ParsableCommand {
         abstract: "Score captions made by anything against a dataset's references.",
         discussion: """
         PREDICTIONS.json is in the COCO results format, [{"image_id", "caption"}], with \
-        COCO's numeric ids or, for datasets without them, the image file name. Prints \
+        COCO's numeric ids or, for datasets without them, the image file name or its \
+        path relative to the dataset folder (as `glimpse batch FOLDER --format coco` \
+        writes it for the same FOLDER). Prints \
         one JSON object: BLEU-1..4, ROUGE-L and CIDEr-D exactly as the COCO caption \
         evaluation (pycocoevalcap) computes them, the images scored, and the \
         predictions that did not line up. METEOR and SPICE are not computed. \
@@ -66,11 +68,11 @@ struct ScoreCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let images = split.images(of: loaded)
-        let matching = predicted.match(images)
+        let matching = predicted.match(images, folder: loaded.folder)
         let report = try Scoring.score(matching: matching, images: images, split: split, groundTruth: groundTruth,
                                        perImagePath: perImage)
         print(report)
-        if strict && !(matching.missing.isEmpty && matching.unknown.isEmpty && matching.duplicates.isEmpty) {
+        if strict && !(matching.missing.isEmpty && matching.unknown.isEmpty && matching.duplicates.isEmpty && matching.ambiguous.isEmpty) {
             throw ExitCode(1)
         }
     }
@@ -132,6 +134,10 @@ enum Scoring {
         }
         if !matching.unknown.isEmpty {
             Terminal.standardError("glimpse: \(matching.unknown.count) prediction(s) name images not in the \(split) split: \(list(matching.unknown))")
+        }
+        if !matching.ambiguous.isEmpty {
+            Terminal.standardError("glimpse: \(matching.ambiguous.count) prediction(s) name a file name several images share "
+                                   + "(give the path relative to the dataset folder): \(list(matching.ambiguous))")
         }
         if !matching.duplicates.isEmpty {
             Terminal.standardError("glimpse: \(matching.duplicates.count) image(s) predicted more than once (first caption used): \(list(matching.duplicates))")
