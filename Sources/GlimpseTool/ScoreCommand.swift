@@ -69,6 +69,16 @@ struct ScoreCommand: ParsableCommand {
         }
         let images = split.images(of: loaded)
         let matching = predicted.match(images, folder: loaded.folder)
+        if split != .all && !matching.unknown.isEmpty {
+            // A whole folder captioned (glimpse batch) is scored one split at a time: say where the rest went.
+            let unknown = Set(matching.unknown)
+            let elsewhere = Predictions(entries: predicted.entries.filter { unknown.contains($0.imageID) })
+                .match(loaded.images, folder: loaded.folder).captions.count
+            if elsewhere > 0 {
+                Terminal.standardError("glimpse: \(PlainText.count(elsewhere, "prediction")) \(elsewhere == 1 ? "is" : "are") for "
+                                       + "images of the other splits, left out of the \(split) split's scores; --split all scores every image")
+            }
+        }
         let report = try Scoring.score(matching: matching, images: images, split: split, groundTruth: groundTruth,
                                        perImagePath: perImage)
         print(report)

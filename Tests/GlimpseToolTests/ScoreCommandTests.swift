@@ -81,6 +81,8 @@ struct ScoreCommandTests {
         let inSplit = try #require(testSummary["images_in_split"] as? Int)
         #expect(inSplit > 0 && testSummary["images"] as? Int == inSplit && testSummary["missing_predictions"] as? Int == 0)
         #expect(testSummary["unknown_predictions"] as? Int == 10 - inSplit)
+        #expect(test.standardError.contains("glimpse: \(10 - inSplit) predictions are for images of the other splits, left out "
+                                            + "of the test split's scores; --split all scores every image"), "\(test.standardError)")
     }
 
     @Test("a malformed predictions file is explained")
