@@ -111,7 +111,8 @@ struct BatchCommand: ParsableCommand {
         var tally = Tally()
         try caption(with: captioner, from: source, into: outputFile, records: &records, tally: &tally,
                     estimated: Self.countFiles(under: root, shard: shard, done: done))
-        let interruption = stop.requested
+        // A signal after the walk reached its end stopped nothing: the run is whole.
+        let interruption = source.isExhausted ? nil : stop.requested
 
         // The page is written while the output's lock is still held, so runs on one output
         // cannot interleave their pages either.
@@ -139,6 +140,7 @@ struct BatchCommand: ParsableCommand {
                                                        left: source.filesNotLookedAt(of: tally.estimated)))
             throw ExitCode(128 + interruption)
         }
+        if stop.requested != nil { Terminal.standardError("glimpse: the signal came after the last file was reached; the run is complete") }
         if tally.failed > 0 || !problems.isEmpty { throw ExitCode(1) }
     }
 
@@ -147,10 +149,8 @@ struct BatchCommand: ParsableCommand {
         let name = signal == SIGINT ? "Ctrl-C (SIGINT)" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
         var saved = format == .coco ? "\(output) (resume state in \(output).progress.jsonl)" : output
         if let html { saved += " and the page \(html)" }
-        let next = left > 0
-            ? "run the same command again to go on with the \(PlainText.count(left, "file")) not yet looked at"
-            : "every file had been looked at; the same command again finds nothing left to do"
-        return "glimpse: stopped by \(name); \(PlainText.count(records, "image")) saved in \(saved); \(next)"
+        return "glimpse: stopped by \(name); \(PlainText.count(records, "image")) saved in \(saved); "
+            + "run the same command again to go on with the \(PlainText.count(left, "file")) not yet looked at"
     }
 
     /// Counts of this run, and its progress reporter.
@@ -314,6 +314,7 @@ final class FileSource: @unchecked Sendable {
     private var counts = (alreadyDone: 0, lookedAt: 0, nonImages: 0)
     private var firstOthers: [String] = []
     private var unlisted: [String] = []
+    private var exhausted = false
 
     /// - Parameter listsNonImages: keep every non-image file for `takeUnlistedNonImages`
     ///   (otherwise only the first five are kept, for the summary).
@@ -331,6 +332,8 @@ final class FileSource: @unchecked Sendable {
     /// The first five of them, relative to the folder.
     var firstNonImages: [String] { lock.withLock { firstOthers } }
     var problems: [DirectoryWalk.Problem] { lock.withLock { walk.problems } }
+    /// Whether the walk reached its end (so nothing was left for a later run).
+    var isExhausted: Bool { lock.withLock { exhausted } }
 
     /// Of `estimated` files (the shard's files not in the output, counted by name), those
     /// the walk has not reached yet.
@@ -346,7 +349,11 @@ final class FileSource: @unchecked Sendable {
 
     func next() -> ImageFiles.File? {
         lock.withLock {
-            while stop?.requested == nil, let file = walk.next() {
+            while stop?.requested == nil {
+                guard let file = walk.next() else {
+                    exhausted = true
+                    return nil
+                }
                 guard shard.contains(relativePath: file.relative) else { continue }
                 if done.contains(FileName.key(file.relative)) {
                     counts.alreadyDone += 1

@@ -32,15 +32,9 @@ struct BatchInterruptionTests {
         return (process.terminationStatus, text, signalled)
     }
 
-    static func figures(in page: String) throws -> Int {
-        try String(contentsOfFile: page, encoding: .utf8).components(separatedBy: "<figure>").count - 1
-    }
-
-    @Test("interrupted, then resumed: what was saved and what is left are printed, output and page hold exactly the images done, the same command does the rest",
-          arguments: ["jsonl", "coco"])
-    func interruptThenResume(format: String) throws {
-        let (scratch, model) = try TinyModel.folder()
-        // Three dozen small images (quick to write and caption) and one file that is not an image.
+    /// Three dozen small images (quick to write and caption) and one file that is not an image,
+    /// in SCRATCH/photos; returns the folder and the images' relative paths.
+    static func photos(in scratch: ScratchFolder) throws -> (String, [String]) {
         let data = scratch.path + "/photos"
         var images: [String] = []
         for index in 0..<36 {
@@ -53,6 +47,18 @@ struct BatchInterruptionTests {
             images.append(relative)
         }
         try scratch.write(Array("notes\n".utf8), to: "photos/notes.txt")
+        return (data, images)
+    }
+
+    static func figures(in page: String) throws -> Int {
+        try String(contentsOfFile: page, encoding: .utf8).components(separatedBy: "<figure>").count - 1
+    }
+
+    @Test("interrupted, then resumed: what was saved and what is left are printed, output and page hold exactly the images done, the same command does the rest",
+          arguments: ["jsonl", "coco"])
+    func interruptThenResume(format: String) throws {
+        let (scratch, model) = try TinyModel.folder()
+        let (data, images) = try Self.photos(in: scratch)
         let fileCount = images.count + 1
         let output = scratch.path + (format == "coco" ? "/results.json" : "/out.jsonl")
         let page = scratch.path + "/page.html"
@@ -101,6 +107,23 @@ struct BatchInterruptionTests {
         }
         #expect(all.count == 36 && Set(all) == Set(images))
         #expect(try Self.figures(in: page) == 36)
+        #expect(!(try String(contentsOfFile: page, encoding: .utf8).contains("Interrupted")))
+    }
+
+    @Test("a signal after the last file was reached stops nothing: the run is complete, status 0, no note on the page")
+    func signalAfterTheEnd() throws {
+        let (scratch, model) = try TinyModel.folder()
+        let (data, _) = try Self.photos(in: scratch)
+        let output = scratch.path + "/out.jsonl", page = scratch.path + "/page.html"
+        // One batch holds every image: the walk has ended before the batch is saved and the test pause begins.
+        let run = try Self.runAndSignal(["batch", data, "--model", model, "--output", output, "--html", page, "--batch-size", "64"],
+                                        environment: ["GLIMPSE_TEST_BATCH_PAUSE": "0.2"],
+                                        marker: "test pause after a batch\n", occurrence: 1, signal: SIGINT)
+        #expect(run.signalled)
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardError.contains("glimpse: the signal came after the last file was reached; the run is complete"),
+                "\(run.standardError)")
+        #expect(try BatchCommandTests.jsonLines(output).count == 36)
         #expect(!(try String(contentsOfFile: page, encoding: .utf8).contains("Interrupted")))
     }
 }
