@@ -18,7 +18,9 @@ struct BatchCommand: ParsableCommand {
         next image: what is done is saved (the --html page too), the exit status is 130 \
         (143), and the same command resumes. The format follows the output's extension \
         (.jsonl, .csv, .json for COCO's results) unless --format is given; a --format that \
-        contradicts the extension is refused. COCO image_ids are paths relative to DIR, \
+        contradicts the extension is refused. A caption cut at --max-length before the \
+        model ended it has "truncated": true in JSON Lines and ends with "…" on the page. \
+        COCO image_ids are paths relative to DIR, \
         which `glimpse score` accepts for the dataset in DIR. --shard i/n takes a fixed \
         share of the files (by a hash of the path relative to DIR), 0 <= i < n, so n \
         machines can split a folder; their outputs concatenate into the whole.
