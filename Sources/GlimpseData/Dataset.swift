@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which part of a dataset an image belongs to.
 public enum DatasetSplit: String, Sendable, Equatable, Hashable, CaseIterable, Codable, CustomStringConvertible {
     case train
@@ -105,6 +107,15 @@ public struct Dataset: Sendable {
     public func images(in split: DatasetSplit) -> [DatasetImage] { images.filter { $0.split == split } }
 
     public var captionCount: Int { images.reduce(0) { $0 + $1.captions.count } }
+
+    /// The folder the user named, or the one holding the captions file named: what paths
+    /// relative to "the dataset" (as `glimpse batch` on that folder writes them) start from.
+    public var folder: String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDirectory), !isDirectory.boolValue else { return root }
+        let parent = (root as NSString).deletingLastPathComponent
+        return parent.isEmpty ? "." : parent
+    }
 }
 
 /// Why a dataset could not be read at all.

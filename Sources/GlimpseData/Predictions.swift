@@ -150,21 +150,39 @@ public struct Predictions: Sendable, Equatable {
         public var unknown: [String]
         /// Images predicted more than once (the first caption is used).
         public var duplicates: [String]
+        /// Predictions naming an image by a file name that several images of the set share.
+        public var ambiguous: [String] = []
     }
 
-    /// Matches predictions to `images` by id; an id written as the image's file name
-    /// (or its path relative to the dataset) also matches.
-    public func match(_ images: [DatasetImage]) -> Matching {
-        var byKey: [String: String] = [:]
+    /// Matches predictions to `images` by id. Two other spellings of an image match too,
+    /// wherever they name exactly one image of the set and are no image's id: its file
+    /// name, and, given the dataset's `folder`, its path relative to that folder (the ids
+    /// `glimpse batch` writes for that folder, such as `Images/x.jpg` for a Flickr8k one).
+    public func match(_ images: [DatasetImage], folder: String? = nil) -> Matching {
+        var byID: [String: String] = [:]
+        for image in images { byID[image.id] = image.id }
+        var byAlias: [String: Set<String>] = [:]
+        let root = folder.map(Self.components)
         for image in images {
-            byKey[image.id] = image.id
-            let name = (image.path as NSString).lastPathComponent
-            if byKey[name] == nil { byKey[name] = image.id }
+            byAlias[(image.path as NSString).lastPathComponent, default: []].insert(image.id)
+            let parts = Self.components(image.path)
+            if let root, parts.count > root.count, parts.starts(with: root) {
+                byAlias[parts[root.count...].joined(separator: "/"), default: []].insert(image.id)
+            }
         }
         var captions: [String: String] = [:]
-        var unknown: [String] = [], duplicates: [String] = []
+        var unknown: [String] = [], duplicates: [String] = [], ambiguous: [String] = []
         for entry in entries {
-            guard let id = byKey[entry.imageID] else {
+            let id: String
+            if let exact = byID[entry.imageID] {
+                id = exact
+            } else if let named = byAlias[Self.components(entry.imageID).joined(separator: "/")] {
+                guard named.count == 1, let only = named.first else {
+                    ambiguous.append(entry.imageID)
+                    continue
+                }
+                id = only
+            } else {
                 unknown.append(entry.imageID)
                 continue
             }
@@ -175,7 +193,13 @@ public struct Predictions: Sendable, Equatable {
             captions[id] = entry.caption
         }
         let missing = images.map(\.id).filter { captions[$0] == nil }
-        return Matching(captions: captions, missing: missing, unknown: unknown, duplicates: duplicates)
+        return Matching(captions: captions, missing: missing, unknown: unknown, duplicates: duplicates, ambiguous: ambiguous)
+    }
+
+    /// A path's components without empty and "." ones, so that `./Images//x.jpg` and
+    /// `Images/x.jpg` are one path. ".." is kept as written: no link is resolved.
+    static func components(_ path: String) -> [String] {
+        path.split(separator: "/").filter { $0 != "." }.map(String.init)
     }
 }
 

@@ -10,10 +10,26 @@ struct BatchRecord: Equatable {
     var caption: String?
     var logProbability: Double?
     var error: String?
+    /// The search stopped at --max-length before the model ended the caption.
+    var truncated = false
 }
 
 enum BatchFormat: String, ExpressibleByArgument, CaseIterable {
     case jsonl, csv, coco
+
+    /// The format an output's extension names (.csv, .jsonl or .ndjson, .json for COCO's
+    /// results array), or nil for any other name.
+    init?(impliedBy output: String) {
+        switch (output as NSString).pathExtension.lowercased() {
+        case "csv": self = .csv
+        case "jsonl", "ndjson": self = .jsonl
+        case "json": self = .coco
+        default: return nil
+        }
+    }
+
+    /// The extension an output in this format is given.
+    var fileExtension: String { self == .coco ? "json" : rawValue }
 }
 
 /// A failure reading or writing the batch output, naming the file.
@@ -212,6 +228,8 @@ final class BatchOutput {
         var fields: [(String, JSONLine.Value)] = JSONLine.pathFields("path", record.path).map { ($0.0, .string($0.1)) }
         if let caption = record.caption { fields.append(("caption", .string(caption))) }
         if let logProbability = record.logProbability { fields.append(("logprob", .double(JSONNumber.rounded(logProbability)))) }
+        // Only when true, so that the records of earlier runs (which lack it) are read alike.
+        if record.truncated { fields.append(("truncated", .bool(true))) }
         if let error = record.error { fields.append(("error", .string(error))) }
         return JSONLine.object(fields) + "\n"
     }
@@ -238,7 +256,8 @@ final class BatchOutput {
     }
 
     /// One line as `jsonLine` writes it: `path` (with `path_bytes` for a name that is not
-    /// UTF-8) with `caption` and `logprob`, or with `error`.
+    /// UTF-8) with `caption` and `logprob` (and `truncated`: true for a caption cut at
+    /// --max-length), or with `error`.
     static func record(fromJSONLine line: ArraySlice<UInt8>) -> BatchRecord? {
         guard line.first == UInt8(ascii: "{"),
               let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
@@ -248,9 +267,13 @@ final class BatchOutput {
             return BatchRecord(path: path, error: error)
         }
         // A non-finite log-probability (a model with bad weights) is written as null.
-        guard keys == ["path", "caption", "logprob"], let caption = object["caption"] as? String,
+        let truncated = object["truncated"] != nil
+        guard keys == (truncated ? ["path", "caption", "logprob", "truncated"] : ["path", "caption", "logprob"]),
+              !truncated || object["truncated"] as? Bool == true,
+              let caption = object["caption"] as? String,
               object["logprob"] is NSNull || (object["logprob"] is NSNumber && !(object["logprob"] is Bool)) else { return nil }
-        return BatchRecord(path: path, caption: caption, logProbability: (object["logprob"] as? NSNumber)?.doubleValue ?? .nan)
+        return BatchRecord(path: path, caption: caption, logProbability: (object["logprob"] as? NSNumber)?.doubleValue ?? .nan,
+                           truncated: truncated)
     }
 
     // MARK: CSV (RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted, quotes doubled)

@@ -73,9 +73,9 @@ struct CalibrateCommand: ParsableCommand {
         let destination = out ?? model
         do { try checkpoint.write(to: destination) } catch { throw ToolFailure(error.description) }
         let calibration = summary.calibration
-        progress.finish("measured \(Plural.count(calibration.imageCount, "image")), threshold "
+        progress.finish("measured \(Plural.counted(calibration.imageCount, "image")), threshold "
                         + String(format: "%.2f", calibration.threshold) + " (\(String(format: "%g", calibration.quantile * 100))% of "
-                        + "\(Plural.count(calibration.heldOutImageCount, "held-out image")) at or below it)"
+                        + "\(Plural.counted(calibration.heldOutImageCount, "held-out image")) at or below it)"
                         + (unreadable > 0 ? ", \(unreadable) unreadable" : "") + "; wrote \(destination)")
     }
 
@@ -83,12 +83,5 @@ struct CalibrateCommand: ParsableCommand {
         let walk = ImageFiles.all(arguments)
         for problem in walk.problems { Terminal.standardError("\(FileName.shown(problem.path)): \(problem.reason)") }
         return walk.files.map(\.path)
-    }
-}
-
-/// "1 image", "2 images".
-enum Plural {
-    static func count(_ count: Int, _ singular: String, _ plural: String? = nil) -> String {
-        "\(count) " + (count == 1 ? singular : (plural ?? singular + "s"))
     }
 }

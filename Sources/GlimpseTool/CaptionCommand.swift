@@ -13,7 +13,8 @@ struct CaptionCommand: ParsableCommand {
         Prints the caption of each image: just the caption for one image, PATH<TAB>caption \
         for several. --n-best N prints the N best, each with its log-probability. --json \
         prints one JSON object per image with the words, the log-probability and, per word, \
-        the attention grid. A file that cannot be read gets one line on standard error \
+        the attention grid. A caption cut at --max-length before the model ended it ends \
+        with "…" (in --json: "truncated": true). A file that cannot be read gets one line on standard error \
         naming it and the reason; the others are still captioned and the exit status is 1.
         """)
 
@@ -49,6 +50,7 @@ struct CaptionCommand: ParsableCommand {
         let several = walk.files.count > 1
         let grid = checkpoint.model.configuration.gridSize
         var failures = 0
+        var truncated = 0
         var sheetNames = SheetNames()
 
         for problem in walk.problems {
@@ -73,15 +75,17 @@ struct CaptionCommand: ParsableCommand {
                     }
                     continue
                 }
+                if !result.best.isComplete { truncated += 1 }
                 if json {
                     print(Self.jsonLine(path: item.path, result: result, captioner: captioner, grid: grid))
                 } else if nBest > 1 {
                     for hypothesis in result.hypotheses {
-                        let line = String(format: "%.4f", hypothesis.logProbability) + "\t" + captioner.text(hypothesis)
+                        let line = String(format: "%.4f", hypothesis.logProbability) + "\t"
+                            + PlainText.caption(captioner.text(hypothesis), truncated: !hypothesis.isComplete)
                         print(several ? PlainText.escapedPath(item.path) + "\t" + line : line)
                     }
                 } else {
-                    let text = captioner.text(result.best)
+                    let text = PlainText.caption(captioner.text(result.best), truncated: !result.best.isComplete)
                     print(several ? PlainText.escapedPath(item.path) + "\t" + text : text)
                 }
                 if let familiarity = result.familiarity, familiarity.isUnfamiliar {
@@ -97,6 +101,10 @@ struct CaptionCommand: ParsableCommand {
                     }
                 }
             }
+        }
+        if truncated > 0 {
+            Terminal.standardError(PlainText.truncationNote(truncated, maxLength: searchOptions.maxLength,
+                                                            marked: json ? "\"truncated\": true" : "marked …"))
         }
         if walk.files.isEmpty && walk.problems.isEmpty {
             Terminal.standardError("glimpse: no image files found")
@@ -114,6 +122,8 @@ struct CaptionCommand: ParsableCommand {
             var object: [String: Any] = [
                 "tokens": words, "caption": words.joined(separator: " "),
                 "logprob": JSONNumber.rounded(hypothesis.logProbability), "complete": hypothesis.isComplete,
+                // The opposite of "complete", under the name people look for; "complete" stays for existing readers.
+                "truncated": !hypothesis.isComplete,
             ]
             if withAttention {
                 object["attention"] = hypothesis.attention.map { AttentionSheets.grid($0, side: grid) }

@@ -26,7 +26,8 @@ enum HTMLGallery {
         return bytes.starts(with: Array("<!DOCTYPE html>\n".utf8)) && String(decoding: bytes, as: UTF8.self).contains(generatorTag)
     }
 
-    static func page(title: String, entries: [Entry], pageFolder: String) -> String {
+    /// - Parameter note: a line shown above the images (e.g. that the run was interrupted).
+    static func page(title: String, entries: [Entry], pageFolder: String, note: String? = nil) -> String {
         var html = """
         <!DOCTYPE html>
         <html lang="en"><head><meta charset="utf-8">\(generatorTag)
@@ -40,9 +41,11 @@ enum HTMLGallery {
         .path{font-size:.8em;color:#666;word-break:break-all}
         .error{color:#b00020}
         .sheet{margin-top:.4em}
+        .note{padding:.5em;background:#fff3cd;border:1px solid #e0c36c;border-radius:4px}
         </style></head><body>
         <h1>\(escape(title))</h1>
-        <p>\(entries.count) image(s), \(entries.filter { $0.error != nil }.count) failed.</p>
+        <p>\(Plural.counted(entries.count, "image")), \(entries.filter { $0.error != nil }.count) failed.</p>
+        \(note.map { "<p class=\"note\">\(escape($0))</p>\n" } ?? "")
         <div class="grid">
 
         """

@@ -46,6 +46,15 @@ final class ProgressReporter {
         }
     }
 
+    /// A line of its own on standard error, above the bar (redrawn at the next update).
+    func note(_ line: String) {
+        if interactive {
+            Terminal.standardErrorInPlace("")
+            lastDraw = .distantPast
+        }
+        Terminal.standardError(line)
+    }
+
     /// Ends the bar with a summary line.
     func finish(_ summary: String) {
         let elapsed = Date().timeIntervalSince(start)

@@ -29,8 +29,9 @@ struct ScoreCommand: ParsableCommand {
         abstract: "Score captions made by anything against a dataset's references.",
         discussion: """
         PREDICTIONS.json is in the COCO results format, [{"image_id", "caption"}], with \
-        COCO's numeric ids or, for datasets without them, the image file name, as \
-        `glimpse batch --format coco` and `glimpse evaluate --output` write it; JSON Lines \
+        COCO's numeric ids or, for datasets without them, the image file name or its \
+        path relative to the dataset folder, as `glimpse batch FOLDER --format coco` \
+        (for the same FOLDER) and `glimpse evaluate --output` write it; JSON Lines \
         of the same objects, one per line, are read too (not the records of `glimpse \
         batch --format jsonl`, whose paths are not image ids: use --format coco). Prints \
         one JSON object: BLEU-1..4, ROUGE-L and CIDEr-D exactly as the COCO caption \
@@ -69,11 +70,21 @@ struct ScoreCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let images = split.images(of: loaded)
-        let matching = predicted.match(images)
+        let matching = predicted.match(images, folder: loaded.folder)
+        if split != .all && !matching.unknown.isEmpty {
+            // A whole folder captioned (glimpse batch) is scored one split at a time: say where the rest went.
+            let unknown = Set(matching.unknown)
+            let elsewhere = Predictions(entries: predicted.entries.filter { unknown.contains($0.imageID) })
+                .match(loaded.images, folder: loaded.folder).captions.count
+            if elsewhere > 0 {
+                Terminal.standardError("glimpse: \(Plural.counted(elsewhere, "prediction")) \(elsewhere == 1 ? "is" : "are") for "
+                                       + "images of the other splits, left out of the \(split) split's scores; --split all scores every image")
+            }
+        }
         let report = try Scoring.score(matching: matching, images: images, split: split, groundTruth: groundTruth,
                                        perImagePath: perImage)
         print(report.jsonLine)
-        if strict && !(matching.missing.isEmpty && matching.unknown.isEmpty && matching.duplicates.isEmpty) {
+        if strict && !(matching.missing.isEmpty && matching.unknown.isEmpty && matching.duplicates.isEmpty && matching.ambiguous.isEmpty) {
             throw ExitCode(1)
         }
     }
@@ -158,6 +169,10 @@ enum Scoring {
             Terminal.standardError("glimpse: \(Plural.counted(matching.unknown.count, "prediction")) "
                                    + "\(matching.unknown.count == 1 ? "names an image" : "name images") not in the \(split) split: "
                                    + list(matching.unknown))
+        }
+        if !matching.ambiguous.isEmpty {
+            Terminal.standardError("glimpse: \(Plural.counted(matching.ambiguous.count, "prediction")) name a file name several images share "
+                                   + "(give the path relative to the dataset folder): \(list(matching.ambiguous))")
         }
         if !matching.duplicates.isEmpty {
             Terminal.standardError("glimpse: \(Plural.counted(matching.duplicates.count, "image")) predicted more than once "

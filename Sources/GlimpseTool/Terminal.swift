@@ -27,6 +27,25 @@ enum Terminal {
 /// one line and its tab-separated fields stay apart. (`--json` output writes names as JSON
 /// strings instead.)
 enum PlainText {
+    /// Up to `limit` names, then how many more: "a, b, c and 4 more".
+    static func list(_ names: [String], total: Int? = nil, limit: Int = 5) -> String {
+        let total = max(total ?? names.count, names.count)
+        let shown = names.prefix(limit).joined(separator: ", ")
+        return total > min(limit, names.count) ? shown + " and \(total - min(limit, names.count)) more" : shown
+    }
+
+    /// A caption for people: the words, with "…" when the search stopped at --max-length
+    /// before the model ended the sentence.
+    static func caption(_ text: String, truncated: Bool) -> String { truncated ? text + "…" : text }
+
+    /// The line on standard error after captions were cut: how many, where they are marked,
+    /// and what lets them finish.
+    static func truncationNote(_ count: Int, maxLength: Int, marked: String?) -> String {
+        let them = count == 1 ? "it" : "them"
+        return "glimpse: \(Plural.counted(count, "caption")) cut at --max-length \(maxLength) before the model ended \(them)"
+            + (marked.map { " (\($0))" } ?? "") + "; a larger --max-length lets \(them) finish"
+    }
+
     /// A path for one field of a plain-text line: a backslash as `\\`, tab and line breaks as
     /// `\t`, `\n`, `\r`, bytes that are not UTF-8 (`FileName`) as `\xNN`. Reads back exactly.
     static func escapedPath(_ path: String) -> String {

@@ -338,16 +338,8 @@ struct TrainCommand: ParsableCommand {
 
         // Signals become a flag checked between steps; the default action (dying
         // mid-write) is ignored so the loop can save first.
-        let stop = StopSignal()
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let sources = [SIGINT, SIGTERM].map { number in
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { stop.request(number) }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
+        let stop = StopSignal.catching([SIGINT, SIGTERM])
+        defer { withExtendedLifetime(stop) {} }
 
         let printer = TrainingPrinter()
         let outcome: TrainingOutcome
@@ -391,14 +383,6 @@ struct TrainCommand: ParsableCommand {
             throw ExitCode(1)
         }
     }
-}
-
-/// The first signal received, set from a dispatch queue and read by the training loop.
-final class StopSignal: @unchecked Sendable {
-    private let lock = NSLock()
-    private var number: Int32?
-    func request(_ signal: Int32) { lock.lock(); if number == nil { number = signal }; lock.unlock() }
-    var requested: Int32? { lock.lock(); defer { lock.unlock() }; return number }
 }
 
 /// Turns training events into a progress bar (terminal) or plain lines, on standard error.

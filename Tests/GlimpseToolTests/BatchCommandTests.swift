@@ -59,7 +59,8 @@ struct BatchCommandTests {
     func csvAndCOCO() throws {
         let (folder, model) = try TinyModel.folder()
         let (directory, good, bad) = try Self.tree(in: folder)
-        let csv = folder.path + "/out.csv"
+        // A name whose extension picks no format, so that --format alone decides.
+        let csv = folder.path + "/out.txt"
         _ = try ToolRunner.run(["batch", directory, "--model", model, "--output", csv, "--format", "csv"])
         let text = try String(contentsOfFile: csv, encoding: .utf8)
         let rows = text.components(separatedBy: "\r\n").filter { !$0.isEmpty }
@@ -109,7 +110,8 @@ struct BatchCommandTests {
     func refusesForeignOutput() throws {
         let (folder, model) = try TinyModel.folder()
         let (directory, _, _) = try Self.tree(in: folder, count: 2)
-        let csv = folder.path + "/out.csv"
+        // A name whose extension picks no format, so that --format alone decides.
+        let csv = folder.path + "/out.txt"
         _ = try ToolRunner.run(["batch", directory, "--model", model, "--output", csv, "--format", "csv"])
         let before = try String(contentsOfFile: csv, encoding: .utf8)
         let outcome = try ToolRunner.run(["batch", directory, "--model", model, "--output", csv, "--format", "jsonl"])

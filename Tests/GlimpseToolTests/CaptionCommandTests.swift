@@ -61,6 +61,31 @@ struct CaptionCommandTests {
         #expect(scores.count == 2 && scores[0] <= 0 && scores[1] <= 0)
     }
 
+    @Test("a caption cut at --max-length ends with \"…\" (--json: \"truncated\": true) and a note says how to let it finish")
+    func truncated() throws {
+        // The shipped model ends its captions of the samples well within the default 30 words.
+        let sample = DefaultModelTests.samples + "/Images/synth-000009.jpg"
+        let whole = try ToolRunner.run(["caption", sample, "--beam", "1"])
+        #expect(whole.status == 0, "\(whole.standardError)")
+        let caption = whole.standardOutput.trimmingCharacters(in: .newlines)
+        #expect(caption.split(separator: " ").count > 2 && !caption.hasSuffix("…"), "\(caption)")
+        #expect(!whole.standardError.contains("cut at"), "\(whole.standardError)")
+
+        let cut = try ToolRunner.run(["caption", sample, "--beam", "1", "--max-length", "2"])
+        #expect(cut.status == 0, "\(cut.standardError)")
+        let firstTwo = caption.split(separator: " ").prefix(2).joined(separator: " ")
+        #expect(cut.standardOutput == firstTwo + "…\n", "greedy search: the first two words of the whole caption, marked")
+        #expect(cut.errorLines == ["glimpse: 1 caption cut at --max-length 2 before the model ended it (marked …); "
+                                   + "a larger --max-length lets it finish"], "\(cut.errorLines)")
+
+        for (flags, isCut) in [(["--max-length", "2"], true), ([], false)] {
+            let json = try ToolRunner.run(["caption", sample, "--beam", "1", "--json"] + flags)
+            let object = try #require(JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+            #expect(object["truncated"] as? Bool == isCut && object["complete"] as? Bool == !isCut, "\(flags)")
+            #expect(object["caption"] as? String == (isCut ? firstTwo : caption), "the JSON caption is the words alone")
+        }
+    }
+
     @Test("--json: words, log-probability and one g×g attention grid per word, each summing to 1")
     func json() throws {
         let (folder, model) = try TinyModel.folder()

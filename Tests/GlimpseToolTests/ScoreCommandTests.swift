@@ -57,6 +57,34 @@ struct ScoreCommandTests {
         #expect(allSummary["split"] as? String == "all")
     }
 
+    @Test("glimpse batch FOLDER --format coco, then glimpse score on the same FOLDER: every id lines up")
+    func batchThenScore() throws {
+        let (scratch, model) = try TinyModel.folder()
+        let samples = DefaultModelTests.samples
+        let predictions = scratch.path + "/p.json"
+        let batch = try ToolRunner.run(["batch", samples, "--model", model, "--format", "coco", "--output", predictions])
+        #expect(batch.status == 0, "\(batch.standardError)")
+        // Paths relative to the folder batch was given, as in any batch output.
+        let array = try #require(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: predictions))) as? [[String: Any]])
+        #expect(array.count == 10 && array.allSatisfy { ($0["image_id"] as? String)?.hasPrefix("Images/synth-") == true })
+
+        let all = try ToolRunner.run(["score", predictions, samples, "--split", "all", "--strict"])
+        #expect(all.status == 0, "\(all.standardError)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(all.standardOutput.utf8)) as? [String: Any])
+        #expect(summary["images"] as? Int == 10 && summary["unknown_predictions"] as? Int == 0
+                && summary["missing_predictions"] as? Int == 0, "\(summary)")
+
+        // The default split: its images line up; the others' predictions are reported, not scored.
+        let test = try ToolRunner.run(["score", predictions, samples])
+        #expect(test.status == 0, "\(test.standardError)")
+        let testSummary = try #require(try JSONSerialization.jsonObject(with: Data(test.standardOutput.utf8)) as? [String: Any])
+        let inSplit = try #require(testSummary["images_in_split"] as? Int)
+        #expect(inSplit > 0 && testSummary["images"] as? Int == inSplit && testSummary["missing_predictions"] as? Int == 0)
+        #expect(testSummary["unknown_predictions"] as? Int == 10 - inSplit)
+        #expect(test.standardError.contains("glimpse: \(10 - inSplit) predictions are for images of the other splits, left out "
+                                            + "of the test split's scores; --split all scores every image"), "\(test.standardError)")
+    }
+
     @Test("a malformed predictions file is explained, with the format score reads and what writes it")
     func malformed() throws {
         let folder = try dataset()
