@@ -13,7 +13,7 @@ struct Glimpse: ParsableCommand {
         abstract: "Image captioning on the CPU: caption photos, train on captioned folders, caption whole directories.",
         version: GlimpseVersion.string,
         subcommands: [CaptionCommand.self, BatchCommand.self, TrainCommand.self, EvaluateCommand.self, ScoreCommand.self,
-                      InfoCommand.self, InspectCommand.self, SynthCommand.self, ImportCommand.self, ImportEncoderCommand.self,
+                      InfoCommand.self, InspectCommand.self, ReportCommand.self, SynthCommand.self, ImportCommand.self, ImportEncoderCommand.self,
                       ExportCommand.self]
     )
 
