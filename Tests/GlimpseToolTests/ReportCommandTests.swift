@@ -108,7 +108,7 @@ struct ReportCommandTests {
 
     @Test("the page renders in headless Chromium, offline: a full-size screenshot with the charts' lines",
           .enabled(if: chromium != nil || chromiumRequired,
-                   "skipped: no chromium on PATH (apt-get install chromium; GLIMPSE_REQUIRE_CHROMIUM=1 makes this a failure)"))
+                   "no chromium on PATH (apt-get install chromium); with GLIMPSE_REQUIRE_CHROMIUM=1 this is a failure"))
     func rendersInChromium() throws {
         let browser = try #require(Self.chromium, "GLIMPSE_REQUIRE_CHROMIUM=1 but none of \(Self.chromiumNames) is on PATH")
         let scratch = try ScratchFolder()
