@@ -53,12 +53,12 @@ enum ReportPage {
         .charts figcaption{font-size:.8em;color:#666;padding:0 .5em .4em}
         .example{background:#fff;border:1px solid #ddd;border-radius:4px;padding:.6em;margin-bottom:.8em}
         .example .top{display:flex;gap:1em}
-        .example img.image{width:160px;height:auto;image-rendering:auto}
+        .example img.image{display:block;align-self:flex-start}
         .caption{font-size:1.1em;font-weight:600}
         .refs{margin:.3em 0 0 1.2em;padding:0;color:#444}
         .strip{display:flex;flex-wrap:wrap;gap:6px;margin-top:.5em}
         .strip figure{margin:0;text-align:center;font-size:.85em}
-        .strip img{width:96px;height:auto;display:block}
+        .strip img{display:block}
         .muted{color:#666;font-size:.85em}
         .error{color:#b00020}
         code{word-break:break-all}
@@ -129,7 +129,8 @@ enum ReportPage {
             if let record = history.bestValidation {
                 text += " — epoch \(record.epoch), step \(record.step)"
                 if let score = history.bestScore { text += ", " + score.name + " " + format(score.value) }
-                if let bleu = record.bleu4, history.bestScore?.name != "BLEU-4" { text += ", BLEU-4 " + format(bleu) }
+                if let cider = record.ciderD, history.bestScore?.name != "CIDEr-D" { text += ", CIDEr-D " + format(cider) }
+                if let bleu = record.bleu4 { text += ", BLEU-4 " + format(bleu) }
             }
             rows.append(("Best checkpoint", text))
         } else {

@@ -87,10 +87,16 @@ struct ReportCommandTests {
         #expect(html.contains("<th>imagesPerBatch</th><td><code>4</code>"))
         #expect(html.contains("<th>Vocabulary</th>"))
 
-        // Rerunning replaces its own page.
-        let again = try ToolRunner.run(["report", run, "--images", "0", "--output", run + "/report.html"], timeout: 120)
-        #expect(again.status == 0, "\(again.standardError)")
-        #expect(try String(contentsOfFile: run + "/report.html", encoding: .utf8).components(separatedBy: "class=\"example\"").count == 1)
+        // A dataset moved since training is said so, and found again with --dataset; the page is replaced.
+        try FileManager.default.moveItem(atPath: scratch.path + "/data", toPath: scratch.path + "/moved")
+        let moved = try ToolRunner.run(["report", run, "--images", "1"], timeout: 120)
+        #expect(moved.status == 0, "\(moved.standardError)")
+        #expect(moved.standardError.contains("glimpse: note: No validation images: the dataset cannot be read ("), "\(moved.standardError)")
+        #expect(moved.standardError.contains("give its folder with --dataset"), "\(moved.standardError)")
+        let found = try ToolRunner.run(["report", run, "--images", "1", "--dataset", scratch.path + "/moved"], timeout: 120)
+        #expect(found.status == 0 && found.standardError.isEmpty, "\(found.standardError)")
+        let page = try String(contentsOfFile: run + "/report.html", encoding: .utf8)
+        #expect(page.components(separatedBy: "<div class=\"example\">").count - 1 == 1)
     }
 
     // MARK: Rendering in a browser
