@@ -31,6 +31,29 @@ public enum FileLock {
         return .success(())
     }
 
+    /// Whether a file's lock is held by another process, and by whom when `/proc/locks` says.
+    public enum State: Equatable, Sendable {
+        case free
+        case held(by: Holder?)
+    }
+
+    /// Whether another process holds the lock on the file at `path` (a run's log while it
+    /// trains); `.free` also when the file cannot be opened. Probes with a shared lock let go
+    /// at once, so it never keeps a writer out.
+    public static func state(ofFileAt path: String) -> State {
+        let descriptor = FileName.withSystemPath(path) { open($0, O_RDONLY | O_CLOEXEC) }
+        guard descriptor >= 0 else { return .free }
+        defer { close(descriptor) }
+        while flock(descriptor, LOCK_SH | LOCK_NB) != 0 {
+            if errno == EINTR { continue }
+            guard errno == EWOULDBLOCK else { return .free }
+            var info = stat()
+            return .held(by: fstat(descriptor, &info) == 0 ? holder(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) : nil)
+        }
+        flock(descriptor, LOCK_UN)
+        return .free
+    }
+
     public enum LockFailure: Error, Equatable {
         case held(by: Holder?)
         case system(String)

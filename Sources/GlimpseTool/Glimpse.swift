@@ -13,8 +13,8 @@ struct Glimpse: ParsableCommand {
         abstract: "Image captioning on the CPU: caption photos, train on captioned folders, caption whole directories.",
         version: GlimpseVersion.string,
         subcommands: [CaptionCommand.self, BatchCommand.self, TrainCommand.self, EvaluateCommand.self, ScoreCommand.self,
-                      InfoCommand.self, InspectCommand.self, SynthCommand.self, ImportCommand.self, ImportEncoderCommand.self,
-                      ExportCommand.self, CalibrateCommand.self]
+                      InfoCommand.self, InspectCommand.self, ReportCommand.self, SynthCommand.self, ImportCommand.self,
+                      ImportEncoderCommand.self, ExportCommand.self, CalibrateCommand.self]
     )
 
     /// Picks OpenBLAS's kernels from the CPU's features before anything else runs (see

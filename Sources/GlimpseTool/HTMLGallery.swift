@@ -20,10 +20,11 @@ enum HTMLGallery {
     /// Marks the page as written by `glimpse batch`: a rerun replaces only a page with it.
     static let generatorTag = "<meta name=\"generator\" content=\"glimpse batch\">"
 
-    /// Whether the file at `path` is a page this gallery wrote (so a rerun may replace it).
-    static func isGalleryPage(_ path: String) -> Bool {
+    /// Whether the file at `path` is a page this gallery wrote (so a rerun may replace it), or,
+    /// given another page's generator tag, a page of that kind (`glimpse report`'s).
+    static func isGalleryPage(_ path: String, generatorTag tag: String = generatorTag) -> Bool {
         guard let bytes = try? FileBytes.readPrefix(path, count: 512).bytes else { return false }
-        return bytes.starts(with: Array("<!DOCTYPE html>\n".utf8)) && String(decoding: bytes, as: UTF8.self).contains(generatorTag)
+        return bytes.starts(with: Array("<!DOCTYPE html>\n".utf8)) && String(decoding: bytes, as: UTF8.self).contains(tag)
     }
 
     /// - Parameter note: a line shown above the images (e.g. that the run was interrupted).

@@ -268,6 +268,8 @@ struct TrainCommand: ParsableCommand {
         options.hiddenSize = hiddenSize
         options.setMinimumWordCount(minCount)
         options.seed = seed
+        // Left out of config.json when it is the default, as in runs made before it was recorded.
+        options.splitSeed = dataset.splitSeed == 0 ? nil : dataset.splitSeed
         options.threads = threads
         options.cacheDirectory = cacheDir
         options.validationImages = validationImages

@@ -64,6 +64,13 @@ enum JSONFile {
         return encoder
     }
 
+    /// Reads what `encoder` writes, non-finite numbers included (a diverged step's loss).
+    static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+
     static func encode<Value: Encodable>(_ value: Value) -> [UInt8] {
         // Encoding plain structs of numbers and strings cannot fail.
         Array((try? encoder(pretty: true).encode(value)) ?? Data("{}".utf8)) + [0x0A]

@@ -123,6 +123,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     // MARK: Run
     public var seed: UInt64 = 1
+    /// The seed of the 90/5/5 split of a dataset without splits of its own (`--split-seed`),
+    /// recorded so that `glimpse report` shows the run's own validation images; nil: 0 (also
+    /// in runs made before it was recorded).
+    public var splitSeed: UInt64? = nil
     /// Cores: compute workers (`Parallel.use(cores:)`), and threads decoding images into the cache.
     public var threads = 2
     /// Where decoded images are kept; nil: `RUN_DIR/cache`.

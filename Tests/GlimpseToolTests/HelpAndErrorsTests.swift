@@ -8,7 +8,7 @@ struct HelpAndErrorsTests {
         ("caption", "Caption images"), ("batch", "Caption every image in a folder tree"), ("train", "USAGE: glimpse train"),
         ("evaluate", "USAGE: glimpse evaluate"), ("score", "USAGE: glimpse score"), ("info", "USAGE: glimpse info"),
         ("inspect", "USAGE: glimpse inspect"), ("synth", "USAGE: glimpse synth"), ("import", "USAGE: glimpse import"),
-        ("export", "USAGE: glimpse export"), ("import-encoder", "BatchNorm is folded"),
+        ("export", "USAGE: glimpse export"), ("import-encoder", "BatchNorm is folded"), ("report", "USAGE: glimpse report"),
     ])
     func help(command: String, text: String) throws {
         let outcome = try ToolRunner.run([command, "--help"], timeout: 30)
@@ -25,6 +25,8 @@ struct HelpAndErrorsTests {
          "glimpse: /nonexistent/m.safetensors: cannot read file: No such file or directory"),
         (["info", "/nonexistent/photo.jpg"], Int32(1), "/nonexistent/photo.jpg: cannot read file: No such file or directory"),
         (["train", "/nonexistent", "--out", "/tmp/glimpse-unused-run"], Int32(1), "glimpse: /nonexistent"),
+        (["report", "/nonexistent/run"], Int32(1), "glimpse: /nonexistent/run: no such folder"),
+        (["report", "/tmp", "--images", "101"], Int32(64), "glimpse: --images must be from 0 to 100, got 101."),
     ])
     func errorStyle(arguments: [String], status: Int32, line: String) throws {
         let outcome = try ToolRunner.run(arguments, timeout: 60)

@@ -28,10 +28,12 @@ struct ToolRunner {
     ///   - environment: variables to set (a nil value removes one) on top of this process's.
     ///   - timeout: kill the run (SIGKILL) after this many seconds and say so in the outcome:
     ///     for tests of inputs that once made the tool wait forever.
+    ///   - program: another executable than `glimpse` (a browser rendering a page).
     static func run(_ arguments: [String], currentDirectory: String? = nil,
-                    environment: [String: String?] = [:], timeout: TimeInterval? = nil) throws -> Outcome {
+                    environment: [String: String?] = [:], timeout: TimeInterval? = nil,
+                    program: String = executable) throws -> Outcome {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments
         if !environment.isEmpty {
             var merged = ProcessInfo.processInfo.environment
