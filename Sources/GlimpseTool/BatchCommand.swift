@@ -137,6 +137,12 @@ struct BatchCommand: ParsableCommand {
             Terminal.standardError(PlainText.truncationNote(tally.truncated, maxLength: searchOptions.maxLength,
                                                             marked: format == .jsonl ? "\"truncated\": true in the output" : nil))
         }
+        if tally.unfamiliar > 0 {
+            Terminal.standardError("glimpse: warning: \(Plural.counted(tally.unfamiliar, "image")) of \(tally.captioned) "
+                                   + "\(tally.unfamiliar == 1 ? "looks" : "look") unlike the images this model was trained on: "
+                                   + "\(tally.unfamiliar == 1 ? "its caption is" : "their captions are") likely wrong"
+                                   + (format == .jsonl ? " (\"unfamiliar\": true in the output)" : html != nil ? " (marked on the page)" : ""))
+        }
         if let interruption {
             Terminal.standardError(interruptionMessage(interruption, records: previous.count + tally.processed,
                                                        left: source.filesNotLookedAt(of: tally.estimated)))
@@ -157,7 +163,7 @@ struct BatchCommand: ParsableCommand {
 
     /// Counts of this run, and its progress reporter.
     struct Tally {
-        var captioned = 0, failed = 0, processed = 0, truncated = 0
+        var captioned = 0, failed = 0, processed = 0, truncated = 0, unfamiliar = 0
         /// Files in the shard not done before, counted by name before the run.
         var estimated = 0
         var progress: ProgressReporter?
@@ -236,7 +242,7 @@ struct BatchCommand: ParsableCommand {
         do { try outputFile.append([]) } catch { throw ToolFailure(error.description) }  // the CSV header, even for no images
 
         struct StopWriting: Error {}
-        var counts = (captioned: 0, failed: 0, processed: 0, truncated: 0)
+        var counts = (captioned: 0, failed: 0, processed: 0, truncated: 0, unfamiliar: 0)
         var kept: [BatchRecord] = []
         do {
             try captioner.captionAll(AnyIterator { source.next().map { (path: $0.path, tag: $0.relative) } },
@@ -254,8 +260,13 @@ struct BatchCommand: ParsableCommand {
                     }
                     counts.captioned += 1
                     if !best.isComplete { counts.truncated += 1 }
-                    batchRecords.append(BatchRecord(path: item.tag, caption: captioner.text(best), logProbability: best.logProbability,
-                                                    truncated: !best.isComplete))
+                    var record = BatchRecord(path: item.tag, caption: captioner.text(best), logProbability: best.logProbability,
+                                             truncated: !best.isComplete)
+                    if let familiarity = item.result?.familiarity {
+                        record.familiarity = (JSONNumber.rounded(familiarity.distance), familiarity.isUnfamiliar)
+                        if familiarity.isUnfamiliar { counts.unfamiliar += 1 }
+                    }
+                    batchRecords.append(record)
                     if let sheet = sheetPath(item.tag), let image = item.image {
                         do {
                             try FileBytes.makeDirectories(FileBytes.parentDirectory(of: sheet))
@@ -281,7 +292,7 @@ struct BatchCommand: ParsableCommand {
         }
         for path in source.takeUnlistedNonImages() { progress.note("\(FileName.shown(path)): not an image, ignored") }
         records += kept
-        (tally.captioned, tally.failed, tally.processed, tally.truncated) = counts
+        (tally.captioned, tally.failed, tally.processed, tally.truncated, tally.unfamiliar) = counts
         // Stop here: nothing more can be recorded.
         if let writeFailure { throw ToolFailure(writeFailure.description) }
     }
@@ -293,6 +304,7 @@ struct BatchCommand: ParsableCommand {
             HTMLGallery.Entry(imagePath: root + "/" + record.path, label: FileName.shown(record.path),
                               caption: record.caption.map { PlainText.caption($0, truncated: record.truncated) },
                               logProbability: record.logProbability, error: record.error,
+                              unfamiliar: record.familiarity?.unfamiliar == true,
                               sheetPath: sheetPath(record.path).flatMap { FileBytes.isRegularFile($0) ? $0 : nil })
         }
         let note = interrupted ? "Interrupted: these are the images done so far; the same glimpse batch command goes on with the rest." : nil

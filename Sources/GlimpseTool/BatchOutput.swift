@@ -12,6 +12,18 @@ struct BatchRecord: Equatable {
     var error: String?
     /// The search stopped at --max-length before the model ended the caption.
     var truncated = false
+    /// How far the image lies from the model's training images, for a model with a feature
+    /// summary (`FeatureSummary`): the distance, and whether it is above the model's threshold.
+    var familiarity: (distance: Double, unfamiliar: Bool)?
+
+    static func == (left: BatchRecord, right: BatchRecord) -> Bool {
+        left.path == right.path && left.caption == right.caption && left.error == right.error
+            && left.truncated == right.truncated
+            && (left.logProbability == right.logProbability || (left.logProbability?.isNaN == true && right.logProbability?.isNaN == true))
+            && left.familiarity?.unfamiliar == right.familiarity?.unfamiliar
+            && (left.familiarity?.distance == right.familiarity?.distance
+                || (left.familiarity?.distance.isNaN == true && right.familiarity?.distance.isNaN == true))
+    }
 }
 
 enum BatchFormat: String, ExpressibleByArgument, CaseIterable {
@@ -230,6 +242,10 @@ final class BatchOutput {
         if let logProbability = record.logProbability { fields.append(("logprob", .double(JSONNumber.rounded(logProbability)))) }
         // Only when true, so that the records of earlier runs (which lack it) are read alike.
         if record.truncated { fields.append(("truncated", .bool(true))) }
+        if let familiarity = record.familiarity {
+            fields.append(("unfamiliar", .bool(familiarity.unfamiliar)))
+            fields.append(("familiarity_distance", .double(familiarity.distance)))
+        }
         if let error = record.error { fields.append(("error", .string(error))) }
         return JSONLine.object(fields) + "\n"
     }
@@ -257,7 +273,8 @@ final class BatchOutput {
 
     /// One line as `jsonLine` writes it: `path` (with `path_bytes` for a name that is not
     /// UTF-8) with `caption` and `logprob` (and `truncated`: true for a caption cut at
-    /// --max-length), or with `error`.
+    /// --max-length; `unfamiliar` and `familiarity_distance` for a model with a feature summary),
+    /// or with `error`.
     static func record(fromJSONLine line: ArraySlice<UInt8>) -> BatchRecord? {
         guard line.first == UInt8(ascii: "{"),
               let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
@@ -267,13 +284,20 @@ final class BatchOutput {
             return BatchRecord(path: path, error: error)
         }
         // A non-finite log-probability (a model with bad weights) is written as null.
-        let truncated = object["truncated"] != nil
-        guard keys == (truncated ? ["path", "caption", "logprob", "truncated"] : ["path", "caption", "logprob"]),
-              !truncated || object["truncated"] as? Bool == true,
-              let caption = object["caption"] as? String,
-              object["logprob"] is NSNull || (object["logprob"] is NSNumber && !(object["logprob"] is Bool)) else { return nil }
-        return BatchRecord(path: path, caption: caption, logProbability: (object["logprob"] as? NSNumber)?.doubleValue ?? .nan,
-                           truncated: truncated)
+        func isNumber(_ value: Any?) -> Bool { value is NSNull || (value is NSNumber && !(value is Bool)) }
+        let truncated = object["truncated"] != nil, hasFamiliarity = object["unfamiliar"] != nil
+        var expected: Set<String> = ["path", "caption", "logprob"]
+        if truncated { expected.insert("truncated") }
+        if hasFamiliarity { expected.formUnion(["unfamiliar", "familiarity_distance"]) }
+        guard keys == expected, !truncated || object["truncated"] as? Bool == true,
+              let caption = object["caption"] as? String, isNumber(object["logprob"]),
+              !hasFamiliarity || (object["unfamiliar"] as? Bool != nil && isNumber(object["familiarity_distance"])) else { return nil }
+        var record = BatchRecord(path: path, caption: caption, logProbability: (object["logprob"] as? NSNumber)?.doubleValue ?? .nan,
+                                 truncated: truncated)
+        if hasFamiliarity, let unfamiliar = object["unfamiliar"] as? Bool {
+            record.familiarity = ((object["familiarity_distance"] as? NSNumber)?.doubleValue ?? .nan, unfamiliar)
+        }
+        return record
     }
 
     // MARK: CSV (RFC 4180: CRLF line ends, fields with commas, quotes or line breaks quoted, quotes doubled)

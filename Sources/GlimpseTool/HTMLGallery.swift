@@ -13,6 +13,8 @@ enum HTMLGallery {
         var caption: String?
         var logProbability: Double?
         var error: String?
+        /// The image looks unlike the model's training images (`FeatureSummary`).
+        var unfamiliar = false
         /// The attention sheet, when one was written.
         var sheetPath: String?
     }
@@ -41,6 +43,7 @@ enum HTMLGallery {
         figcaption{margin-top:.4em}
         .path{font-size:.8em;color:#666;word-break:break-all}
         .error{color:#b00020}
+        .unfamiliar{color:#8a5300;font-size:.9em}
         .sheet{margin-top:.4em}
         .note{padding:.5em;background:#fff3cd;border:1px solid #e0c36c;border-radius:4px}
         </style></head><body>
@@ -62,6 +65,9 @@ enum HTMLGallery {
                 if let logProbability = entry.logProbability {
                     html += " <span class=\"path\">(\(String(format: "%.2f", logProbability)))</span>"
                 }
+            }
+            if entry.unfamiliar {
+                html += "<div class=\"unfamiliar\">unlike the model's training images: the caption is likely wrong</div>"
             }
             if let error = entry.error { html += "<span class=\"error\">\(escape(error))</span>" }
             html += "<div class=\"path\">\(escape(entry.label))</div></figcaption>"

@@ -47,6 +47,25 @@ struct BatchFormatTests {
         #expect(parsed.records == [record] && parsed.completeLength == line.utf8.count && parsed.problem == nil)
     }
 
+    @Test("JSON Lines: a record's familiarity (a model with a feature summary) is written and read back, with or without a cut caption")
+    func jsonLinesFamiliarity() {
+        var flagged = BatchRecord(path: "cat.jpg", caption: "a large black star", logProbability: -4.5, error: nil)
+        flagged.familiarity = (7.6, true)
+        var cut = BatchRecord(path: "s.png", caption: "a small", logProbability: -0.5, error: nil, truncated: true)
+        cut.familiarity = (0.8, false)
+        let plain = BatchRecord(path: "old.jpg", caption: "a cat", logProbability: -1, error: nil)
+        let lines = [flagged, cut, plain].map(BatchOutput.jsonLine)
+        #expect(lines[0] == #"{"path":"cat.jpg","caption":"a large black star","logprob":-4.5,"unfamiliar":true,"familiarity_distance":7.6}"# + "\n")
+        let parsed = BatchOutput.parseJSONLines(Array(lines.joined().utf8))
+        #expect(parsed.problem == nil && parsed.records == [flagged, cut, plain])
+        #expect(parsed.records.map { $0.familiarity?.unfamiliar } == [true, false, nil])
+        // Half of the pair, or a flag that is not a boolean, is not a record.
+        for bad in [#"{"path":"a.jpg","caption":"a","logprob":-1,"unfamiliar":true}"#,
+                    #"{"path":"a.jpg","caption":"a","logprob":-1,"unfamiliar":"yes","familiarity_distance":2}"#] {
+            #expect(BatchOutput.parseJSONLines(Array((bad + "\n").utf8)).problem != nil, "\(bad)")
+        }
+    }
+
     @Test("a file is this format's output only if every line is one of its records", arguments: [
         // JSON Lines
         ("jsonl", "[{\"image_id\": \"a.jpg\", \"caption\": \"a cat\"}]", "has no line end"),

@@ -103,5 +103,17 @@ struct DefaultModelFamiliarityTests {
         // 5% is the issue's bar; calibrated at 99%, about 1% are expected (0.4% and 0.8% on 500 and 1 000 scenes).
         #expect(sceneResult.count == 30 && sceneResult.flagged.count <= 1, "scenes flagged: \(sceneResult.flagged)")
         #expect(sceneResult.warnings.count == sceneResult.flagged.count)
+
+        // batch: each record says so, the summary counts them, the gallery marks them.
+        let output = scratch.path + "/out.jsonl", page = scratch.path + "/page.html"
+        let batch = try ToolRunner.run(["batch", textures, "--output", output, "--html", page, "--beam", "1"])
+        #expect(batch.status == 0, "\(batch.standardError)")
+        let records = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
+        #expect(records.count == 10 && records.allSatisfy { $0.contains(#""unfamiliar":true,"familiarity_distance":"#) },
+                "\(records)")
+        #expect(batch.standardError.contains("glimpse: warning: 10 images of 10 look unlike the images this model was trained on"),
+                "\(batch.standardError)")
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(html.components(separatedBy: "unlike the model's training images").count - 1 == 10)
     }
 }
