@@ -104,7 +104,7 @@ extension Captioner {
         }
         var heldOutFeatures: [Tensor] = []
         forEachFeatures(ofFiles: heldOut, batchSize: batchSize, workers: workers, unreadable: unreadable) {
-            heldOutFeatures.append($0)
+            heldOutFeatures.append(FeatureSummary.locationAverages($0))
             done += $0.shape[0]
             progress(done)
         }

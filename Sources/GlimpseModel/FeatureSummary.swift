@@ -89,6 +89,12 @@ public struct FeatureSummary: Equatable, Sendable {
         distances(of: features).map { Familiarity(distance: $0, threshold: calibration.threshold) }
     }
 
+    /// Features [N, P, D] averaged over their P locations, as [N, 1, D]: all a summary uses of
+    /// them, so held-out images can be kept for calibration at 1/P of the memory.
+    public static func locationAverages(_ features: Tensor) -> Tensor {
+        Tensor(shape: [features.shape[0], 1, features.shape[2]], scalars: pooled(features))
+    }
+
     /// Each image's features averaged over its P locations, [N × D] row-major.
     static func pooled(_ features: Tensor) -> [Float] {
         let (count, locations, size) = (features.shape[0], features.shape[1], features.shape[2])
@@ -96,11 +102,12 @@ public struct FeatureSummary: Equatable, Sendable {
         features.withUnsafeBufferPointer { values in
             pooled.withUnsafeMutableBufferPointer { pooled in
                 for image in 0..<count {
+                    let target = pooled.baseAddress! + image * size
                     for location in 0..<locations {
                         let row = values.baseAddress! + (image * locations + location) * size
-                        for channel in 0..<size { pooled[image * size + channel] += row[channel] }
+                        for channel in 0..<size { target[channel] += row[channel] }
                     }
-                    for channel in 0..<size { pooled[image * size + channel] /= Float(locations) }
+                    for channel in 0..<size { target[channel] /= Float(locations) }
                 }
             }
         }
@@ -195,30 +202,45 @@ public struct FeatureSummary: Equatable, Sendable {
         let ridge = shrinkage * averageVariance + 1e-12
         var factor = covariance.map { $0 * (1 - shrinkage) }
         for index in 0..<size { factor[index * size + index] += ridge }
-        // Cholesky, in place in the lower triangle: Σ' = L Lᵀ.
-        for column in 0..<size {
-            var diagonal = factor[column * size + column]
-            for k in 0..<column { diagonal -= factor[column * size + k] * factor[column * size + k] }
-            guard diagonal > 0 else { return nil }
-            let pivot = diagonal.squareRoot()
-            factor[column * size + column] = pivot
-            for row in (column + 1)..<size {
-                var value = factor[row * size + column]
-                for k in 0..<column { value -= factor[row * size + k] * factor[column * size + k] }
-                factor[row * size + column] = value / pivot
+        var inverse = [Double](repeating: 0, count: size * size)
+        // Raw pointers: these O(D³) loops are 20× slower with checked subscripts in a debug build.
+        let positive = factor.withUnsafeMutableBufferPointer { factor in
+            inverse.withUnsafeMutableBufferPointer { inverse in
+                choleskyInverse(factor.baseAddress!, into: inverse.baseAddress!, size: size)
             }
         }
-        // W = L⁻¹ by forward substitution, column by column: L w_j = e_j.
-        var inverse = [Double](repeating: 0, count: size * size)
+        return positive ? inverse.map(Float.init) : nil
+    }
+
+    /// Σ' = L Lᵀ in place in the lower triangle of `factor`, then W = L⁻¹ into `inverse` (zeroed),
+    /// both [size × size] row-major; false when Σ' is not positive definite.
+    private static func choleskyInverse(_ factor: UnsafeMutablePointer<Double>, into inverse: UnsafeMutablePointer<Double>,
+                                        size: Int) -> Bool {
+        for column in 0..<size {
+            let columnRow = factor + column * size
+            var diagonal = columnRow[column]
+            for k in 0..<column { diagonal -= columnRow[k] * columnRow[k] }
+            guard diagonal > 0 else { return false }
+            let pivot = diagonal.squareRoot()
+            columnRow[column] = pivot
+            for row in (column + 1)..<size {
+                let rowValues = factor + row * size
+                var value = rowValues[column]
+                for k in 0..<column { value -= rowValues[k] * columnRow[k] }
+                rowValues[column] = value / pivot
+            }
+        }
+        // Forward substitution, column by column: L w_j = e_j.
         for column in 0..<size {
             inverse[column * size + column] = 1 / factor[column * size + column]
             for row in (column + 1)..<size {
+                let rowValues = factor + row * size
                 var value = 0.0
-                for k in column..<row { value -= factor[row * size + k] * inverse[k * size + column] }
-                inverse[row * size + column] = value / factor[row * size + row]
+                for k in column..<row { value -= rowValues[k] * inverse[k * size + column] }
+                inverse[row * size + column] = value / rowValues[row]
             }
         }
-        return inverse.map(Float.init)
+        return true
     }
 }
 

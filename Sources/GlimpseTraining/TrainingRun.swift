@@ -449,6 +449,42 @@ public struct TrainingRun {
         }
     }
 
+    /// Training images a saved model's feature summary is measured on, at most (evenly spread
+    /// over the training set): enough for a D × D covariance at the default model's D = 258, and
+    /// a few seconds of encoding.
+    static let featureSummaryImages = 2000
+    /// Held-out images that set its threshold, at most; with fewer than `fewestHeldOut` validation
+    /// images, every fifth of the training sample is held out instead.
+    static let featureSummaryHeldOut = 1000
+    static let fewestHeldOut = 20
+
+    /// The feature summary (`FeatureSummary`) a saved model carries, so that `caption` can flag
+    /// images unlike its training images: the mean and covariance of `model`'s features over the
+    /// training images, the threshold set on the validation images. Nil when there are too few.
+    static func featureSummary(_ model: CaptioningModel, inputs: TrainingInputs, training: [String],
+                               validation: [String], batchSize: Int) -> FeatureSummary? {
+        func spread(_ paths: [String], _ count: Int) -> [String] {
+            paths.count <= count ? paths : (0..<count).map { paths[$0 * paths.count / count] }
+        }
+        var measured = spread(training, featureSummaryImages)
+        var heldOut = spread(validation, featureSummaryHeldOut)
+        if heldOut.count < fewestHeldOut {
+            heldOut = stride(from: 4, to: measured.count, by: 5).map { measured[$0] }
+            measured = measured.enumerated().filter { $0.offset % 5 != 4 }.map(\.element)
+        }
+        guard !measured.isEmpty, !heldOut.isEmpty else { return nil }
+        // The model's own features of the cache's inputs (centre crops under --augment), a batch at a time.
+        func features(_ paths: [String]) -> some Sequence<Tensor> {
+            stride(from: 0, to: paths.count, by: max(1, batchSize)).lazy.map { start in
+                let batch = inputs.batch(Array(paths[start..<min(paths.count, start + max(1, batchSize))]), captions: [])
+                return batch.isEncoded ? model.features(ofCached: batch.images) : model.features(of: batch.images)
+            }
+        }
+        var accumulator = FeatureSummary.Accumulator(featureSize: model.configuration.featureSize)
+        for batch in features(measured) { accumulator.add(batch) }
+        return FeatureSummary.calibrated(accumulator, heldOut: features(heldOut))
+    }
+
     /// Greedy captions (no teacher forcing) for `images` (image id → caption), and their
     /// scores against the raw reference captions (nil if the evaluator refuses the set).
     static func validate(_ model: CaptioningModel, images: [DatasetImage], inputs: TrainingInputs, vocabulary: Vocabulary,

@@ -180,10 +180,14 @@ final class TrainingSession {
         return nil
     }
 
-    /// The checkpoint set for `last` (the log synced first), or just the weights at `path` (`best`).
+    /// The checkpoint set for `last` (the log synced first), or just the weights at `path` (`best`,
+    /// with the feature summary that lets `caption` flag images unlike the training images).
     private func save(to checkpointPath: String? = nil) throws(TrainingError) {
-        let checkpoint = Checkpoint(model: trainer.model, vocabulary: vocabulary, preprocessing: preprocessing)
+        var checkpoint = Checkpoint(model: trainer.model, vocabulary: vocabulary, preprocessing: preprocessing)
         if let checkpointPath {
+            checkpoint.featureSummary = TrainingRun.featureSummary(
+                trainer.model, inputs: inputs, training: examples.map(\.path), validation: validationImages.map(\.path),
+                batchSize: options.validationBatchSize)
             do { try checkpoint.write(to: checkpointPath) } catch { throw .checkpoint(error) }
             return
         }

@@ -86,6 +86,13 @@ struct TrainingRunTests {
                                                      from: Data(contentsOf: URL(fileURLWithPath: run.layout.configuration)))
         #expect(configuration.model == checkpoint.model.configuration)
         #expect(configuration.trainingImages > 0 && configuration.minimumWordCount == 5)
+        // best carries the summary `caption` flags unfamiliar images by: with so few validation
+        // images, measured on four fifths of the training images and calibrated on the rest.
+        let summary = try #require(checkpoint.featureSummary)
+        #expect(summary.featureSize == checkpoint.model.configuration.featureSize)
+        #expect(summary.calibration.imageCount + summary.calibration.heldOutImageCount == configuration.trainingImages
+                && summary.calibration.heldOutImageCount == configuration.trainingImages / 5, "\(summary.calibration)")
+        #expect(summary.calibration.threshold > 0 && summary.calibration.threshold.isFinite)
     }
 
     @Test("stopping after N steps and resuming gives bit-identical weights and state to an uninterrupted run")
