@@ -51,6 +51,9 @@ struct BatchCommand: ParsableCommand {
     @Flag(help: "With --html: write attention sheets beside the page and show them.")
     var attention = false
 
+    @Option(help: "With --attention: colour each word's panel on its own scale (word), or all panels against one common maximum (shared).")
+    var attentionScale: AttentionSheet.Scale = .eachWord
+
     @Option(help: "Threads decoding and preprocessing images while the model runs (default: --threads, as in caption and evaluate).")
     var workers: Int?
 
@@ -67,6 +70,9 @@ struct BatchCommand: ParsableCommand {
             throw ValidationError("--shard must be i/n with 0 <= i < n, got '\(shard)'.")
         }
         if attention && html == nil { throw ValidationError("--attention needs --html (the sheets are shown on the page).") }
+        if attentionScale != .eachWord && !attention {
+            throw ValidationError("--attention-scale sets how attention sheets are coloured: give --html and --attention too.")
+        }
         if let workers, workers < 1 || workers > Limits.threads {
             throw ValidationError("--workers must be from 1 to \(Limits.threads), got \(workers).")
         }
@@ -270,7 +276,7 @@ struct BatchCommand: ParsableCommand {
                     if let sheet = sheetPath(item.tag), let image = item.image {
                         do {
                             try FileBytes.makeDirectories(FileBytes.parentDirectory(of: sheet))
-                            try AttentionSheets.write(image: image, hypothesis: best, captioner: captioner, to: sheet)
+                            try AttentionSheets.write(image: image, hypothesis: best, captioner: captioner, scale: attentionScale, to: sheet)
                         } catch {
                             progress.note("\(sheet): cannot write the attention sheet: \(error)")
                         }

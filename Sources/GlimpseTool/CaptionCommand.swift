@@ -30,11 +30,18 @@ struct CaptionCommand: ParsableCommand {
     @Flag(help: "Print JSON Lines: path, words, log-probability and per-word attention grids.")
     var json = false
 
-    @Option(help: "Write an attention sheet (PNG) per image into this folder.", completion: .directory)
+    @Option(help: "Write an attention sheet (PNG) per image into this folder: the caption, the image, and where each word looked.",
+            completion: .directory)
     var attentionDir: String?
+
+    @Option(help: "Colour each word's panel on its own scale (word), or all panels against one common maximum (shared), so that words whose attention is spread evenly stay dark.")
+    var attentionScale: AttentionSheet.Scale = .eachWord
 
     func validate() throws {
         if paths.isEmpty { throw ValidationError("Give at least one image file.") }
+        if attentionScale != .eachWord && attentionDir == nil {
+            throw ValidationError("--attention-scale sets how attention sheets are coloured: give --attention-dir too.")
+        }
         if nBest < 1 { throw ValidationError("--n-best must be at least 1, got \(nBest).") }
         if nBest > searchOptions.beam {
             throw ValidationError("--n-best \(nBest) needs a beam at least that wide (--beam \(searchOptions.beam)).")
@@ -94,7 +101,8 @@ struct CaptionCommand: ParsableCommand {
                 if let attentionDir, let image = item.image {
                     let destination = attentionDir + "/" + sheetNames.name(for: item.path)
                     do {
-                        try AttentionSheets.write(image: image, hypothesis: result.best, captioner: captioner, to: destination)
+                        try AttentionSheets.write(image: image, hypothesis: result.best, captioner: captioner, scale: attentionScale,
+                                                  to: destination)
                     } catch {
                         failures += 1
                         Terminal.standardError("\(error)")
@@ -159,6 +167,8 @@ enum Unfamiliar {
     }
 }
 
+extension AttentionSheet.Scale: ExpressibleByArgument {}
+
 /// Writing attention sheets, shared by caption and batch.
 enum AttentionSheets {
     /// One word's α over P locations as g rows of g values.
@@ -166,10 +176,11 @@ enum AttentionSheets {
         (0..<side).map { row in (0..<side).map { JSONNumber.rounded(weights[row * side + $0]) } }
     }
 
-    static func write(image: RGBImage, hypothesis: CaptionHypothesis, captioner: Captioner, to path: String) throws(ImageWritingError) {
+    static func write(image: RGBImage, hypothesis: CaptionHypothesis, captioner: Captioner, scale: AttentionSheet.Scale,
+                      to path: String) throws(ImageWritingError) {
         let words = captioner.checkpoint.vocabulary.decode(hypothesis.tokens)
         let sheet = AttentionSheet.render(image: image, words: words, attention: hypothesis.attention,
-                                          grid: captioner.checkpoint.model.configuration.gridSize)
+                                          grid: captioner.checkpoint.model.configuration.gridSize, scale: scale)
         try PNGWriter.write(sheet, to: path)
     }
 }

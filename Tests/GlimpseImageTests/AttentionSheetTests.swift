@@ -35,7 +35,7 @@ struct BitmapFontTests {
 
 @Suite("Attention sheet")
 struct AttentionSheetTests {
-    @Test("the sheet holds the image and one panel per word, five to a row")
+    @Test("the sheet holds the caption across the top, the image and one panel per word, five to a row")
     func layout() {
         let image = RGBImage(width: 320, height: 240, fill: (200, 100, 50))
         let words = ["a", "dog", "on", "the", "grass", "today"]
@@ -47,20 +47,59 @@ struct AttentionSheetTests {
             attention.append(map)
         }
         let sheet = AttentionSheet.render(image: image, words: words, attention: attention, grid: grid)
-        let expected = AttentionSheet.size(imageWidth: 320, imageHeight: 240, wordCount: words.count)
+        let expected = AttentionSheet.size(imageWidth: 320, imageHeight: 240, words: words)
         #expect(sheet.width == expected.width && sheet.height == expected.height)
-        // 7 panels: 5 in the first row, 2 in the second; panels are 160×120.
-        #expect(sheet.width == 4 + 5 * (160 + 4))
-        #expect(sheet.height == 4 + 2 * (120 + AttentionSheet.labelHeight + 4))
+        // One line of caption; 7 panels: 5 in the first row, 2 in the second; panels are 224×168.
+        let top = 4 + AttentionSheet.lineHeight
+        #expect(sheet.width == 4 + 5 * (224 + 4))
+        #expect(sheet.height == top + 2 * (168 + AttentionSheet.labelHeight + 4))
+        // The caption is drawn in the title strip (light ink on the dark ground), the first glyph at the left.
+        let inked = (0..<AttentionSheet.lineHeight).flatMap { y in (0..<300).map { x in sheet[x, 4 + y] } }.filter { $0.red > 200 }
+        #expect(inked.count > 100, "\(inked.count) light pixels in the title strip")
         // The first panel is the image itself (a uniform colour survives resizing exactly).
-        let centre = sheet[4 + 80, 4 + 60]
+        let centre = sheet[4 + 112, top + 84]
         #expect(centre.red == 200 && centre.green == 100 && centre.blue == 50)
         // Word 0 attends to the top-left cell: hotter (brighter) there than in the far corner.
-        let left = 4 + 164
-        let hot = sheet[left + 5, 4 + 5], cold = sheet[left + 155, 4 + 115]
+        let left = 4 + 228
+        let hot = sheet[left + 5, top + 5], cold = sheet[left + 219, top + 163]
         let hotBrightness: Int = Int(hot.red) + Int(hot.green)
         let coldBrightness: Int = Int(cold.red) + Int(cold.green)
         #expect(hotBrightness > coldBrightness)
+    }
+
+    @Test("a long caption wraps at word boundaries onto as many title lines as it needs")
+    func titleWraps() {
+        let words = (0..<60).map { "word\($0)" }
+        let lines = AttentionSheet.titleLines(words.joined(separator: " "), width: 1144)
+        #expect(lines.count > 1 && lines.joined(separator: " ") == words.joined(separator: " "))
+        let fitting = (1144 - 8 + 2) / 12
+        let longest = lines.map { $0.count }.max() ?? 0
+        #expect(longest <= fitting, "longest line \(longest) against \(fitting)")
+        let size = AttentionSheet.size(imageWidth: 100, imageHeight: 100, words: words)
+        let panelRows = 13 * (224 + AttentionSheet.labelHeight + 4)
+        #expect(size.height == 4 + lines.count * AttentionSheet.lineHeight + panelRows)
+    }
+
+    @Test("with one common maximum a near-uniform word stays dark beside a peaked one; on its own scale it glows")
+    func sharedScale() {
+        let image = RGBImage(width: 64, height: 64, fill: (128, 128, 128))
+        var peaked = [Float](repeating: 0.01, count: 16)
+        peaked[5] = 0.85
+        // Spread over every cell (0.03 to 0.1; uniform is 0.0625), which its own range stretches to 70% of the colormap.
+        let spread: [Float] = (0..<16).map { 0.03 + Float($0 % 4) * 0.0233 }
+        func brightest(_ scale: AttentionSheet.Scale) -> Int {
+            let sheet = AttentionSheet.render(image: image, words: ["dog", "the"], attention: [peaked, spread], grid: 4, scale: scale)
+            // The third panel (word "the").
+            let left = 4 + 2 * (224 + 4), top = 4 + AttentionSheet.lineHeight
+            var best = 0
+            for y in stride(from: top, to: top + 224, by: 4) {
+                for x in stride(from: left, to: left + 224, by: 4) { best = max(best, Int(sheet[x, y].green)) }
+            }
+            return best
+        }
+        let own = brightest(.eachWord), shared = brightest(.shared)
+        #expect(own > 130, "own scale: \(own)")
+        #expect(shared < 90, "shared scale: \(shared)")
     }
 
     @Test("a sheet drawn from the panel-sized image equals the one drawn from the full image", arguments: [

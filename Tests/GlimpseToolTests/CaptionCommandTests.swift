@@ -125,7 +125,7 @@ struct CaptionCommandTests {
             let object = try #require(JSONSerialization.jsonObject(with: Data(outcome.outputLines[index].utf8)) as? [String: Any])
             let words = try #require(object["tokens"] as? [String])
             let sheet = try ImageDecoder().decode(contentsOf: sheets + "/" + (path as NSString).lastPathComponent + ".png").image
-            let expected = AttentionSheet.size(imageWidth: sizes[index].0, imageHeight: sizes[index].1, wordCount: words.count)
+            let expected = AttentionSheet.size(imageWidth: sizes[index].0, imageHeight: sizes[index].1, words: words)
             #expect(sheet.width == expected.width && sheet.height == expected.height)
         }
     }
