@@ -8,6 +8,8 @@ import Glibc
 final class StatusOutput {
     /// A terminal that redraws a line in place; otherwise the status comes as plain lines.
     let interactive: Bool
+    /// The terminal's width in columns, asked at each update (it may be resized); nil: unbounded.
+    let columns: () -> Int?
     private let write: (String) -> Void
     /// Updates closer together than this are skipped: 0.1 s on a terminal, 5 s in a log file.
     private let minimumInterval: TimeInterval
@@ -15,8 +17,9 @@ final class StatusOutput {
     /// A status line is on screen, drawn in place, without its newline.
     private var statusShown = false
 
-    init(interactive: Bool, write: @escaping (String) -> Void) {
+    init(interactive: Bool, columns: @escaping () -> Int? = { nil }, write: @escaping (String) -> Void) {
         self.interactive = interactive
+        self.columns = columns
         self.write = write
         minimumInterval = interactive ? 0.1 : 5
     }
@@ -24,7 +27,14 @@ final class StatusOutput {
     /// Standard error, interactive when it is a terminal that can redraw a line.
     static func standardError() -> StatusOutput {
         StatusOutput(interactive: isatty(2) != 0 && ProcessInfo.processInfo.environment["TERM"] != "dumb",
-                     write: Terminal.writeStandardError)
+                     columns: terminalColumns, write: Terminal.writeStandardError)
+    }
+
+    /// Standard error's terminal width; 80 when it does not say (a terminal of unknown size).
+    static func terminalColumns() -> Int? {
+        var size = winsize()
+        guard ioctl(2, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
     }
 
     /// Whether a status update is due now (always when `force`), so that frequent updates cost nothing.

@@ -436,13 +436,19 @@ final class TrainingPrinter {
     private var recentCrossEntropy = RecentMean(), recentReward = RecentMean()
     /// Whether the cache being filled holds a pretrained encoder's features.
     private var encodingFeatures = false
+    /// The last step, when updates came too fast to show it.
+    private var undrawn: (record: LogRecord, batch: Int, steps: Int)?
 
     init(output: StatusOutput = .standardError()) {
         self.output = output
     }
 
-    /// Ends the status line as it stands, so that what follows (the run's last word) starts on a new line.
-    func end() { output.endStatus() }
+    /// Ends the status line, brought up to the last step, so that what follows (the run's last
+    /// word) starts on a new line.
+    func end() {
+        if let undrawn { showStep(undrawn.record, batch: undrawn.batch, steps: undrawn.steps, force: true) }
+        output.endStatus()
+    }
 
     func handle(_ event: TrainingEvent) {
         switch event {
@@ -473,8 +479,9 @@ final class TrainingPrinter {
             (epochSteps, epochStart, crossEntropySum, rewardSum) = (0, Date(), 0, 0)
             (recentCrossEntropy, recentReward) = (RecentMean(), RecentMean())
         case .step(let record, let batch, let steps):
-            showStep(record, batch: batch, steps: steps)
+            countStep(record, batch: batch, steps: steps)
         case .validated(let record):
+            undrawn = nil
             printEpochEnd()
             printValidation(record)
         case .learningRateDecayed(let rate):
@@ -507,11 +514,9 @@ final class TrainingPrinter {
         }
     }
 
-    /// The status after a step: the epoch of the run's epochs, the smoothed cross-entropy (or
-    /// reward), the pace and the run's ETA.
-    private func showStep(_ record: LogRecord, batch: Int, steps: Int) {
-        let now = Date()
-        if firstStep == nil { firstStep = (now, record.step) }
+    /// A step into the epoch's sums and recent means, then the status.
+    private func countStep(_ record: LogRecord, batch: Int, steps: Int) {
+        if firstStep == nil { firstStep = (Date(), record.step) }
         epochSteps += 1
         if let reward = record.reward {
             rewardSum += reward
@@ -521,7 +526,16 @@ final class TrainingPrinter {
             recentCrossEntropy.add(Double(crossEntropy))
         }
         // The epoch's first and last steps always show.
-        guard let horizon, output.isDue(force: epochSteps == 1 || batch >= steps) else { return }
+        showStep(record, batch: batch, steps: steps, force: epochSteps == 1 || batch >= steps)
+    }
+
+    /// The status after a step, when one is due (or `force`): the epoch of the run's epochs, the
+    /// recent cross-entropy (or reward), the run's ETA, the time budget and the pace.
+    private func showStep(_ record: LogRecord, batch: Int, steps: Int, force: Bool) {
+        undrawn = (record, batch, steps)
+        guard let horizon, output.isDue(force: force) else { return }
+        undrawn = nil
+        let now = Date()
         let elapsed = now.timeIntervalSince(horizon.started)
         let secondsPerStep = firstStep.flatMap { first in
             record.step > first.step ? now.timeIntervalSince(first.time) / Double(record.step - first.step) : nil
@@ -531,7 +545,7 @@ final class TrainingPrinter {
             reward: recentReward.value, imagesPerSecond: record.imagesPerSecond, elapsed: elapsed, timeBudget: horizon.timeBudget,
             remaining: TrainingStatus.remaining(horizon, epoch: epoch, batch: batch, step: record.step,
                                                 secondsPerStep: secondsPerStep, elapsed: elapsed))
-        output.status(status.text(bar: output.interactive))
+        output.status(status.text(bar: output.interactive, columns: output.columns()))
     }
 
     /// The epoch's steps (in this invocation), their time and mean cross-entropy (or reward), in

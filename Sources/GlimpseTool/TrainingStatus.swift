@@ -23,24 +23,40 @@ struct TrainingStatus: Equatable {
     /// nil when nothing bounds it or its pace is not known yet.
     var remaining: TimeInterval?
 
-    /// `epoch 3 of 20 [####....] 37/120 steps  cross-entropy 2.314  31.5 images/s  run ETA 1:02:13`; with
-    /// a time budget `time 12:30 of 30:00` before the ETA. The bar is drawn only on a terminal (`bar`);
-    /// plain lines read `epoch 3 of 20: 37/120 steps  …`.
-    func text(bar: Bool) -> String {
+    /// `epoch 3 of 20 [####....] 37/120 steps  cross-entropy 2.314  run ETA 1:02:13  31.5 images/s`, with a
+    /// time budget `time 12:30 of 30:00` before the pace. The bar is drawn only on a terminal (`bar`), where
+    /// the line must fit in `columns` less one (a line that wraps cannot be redrawn in place): the bar
+    /// narrows, then the pace, the time and the ETA are left out, in that order. Plain lines read
+    /// `epoch 3 of 20: 37/120 steps  cross-entropy 2.314  …`.
+    func text(bar: Bool, columns: Int? = nil) -> String {
         let name = "epoch \(epoch)" + (epochs.map { " of \($0)" } ?? "")
         let counts = "\(batch)/\(steps) steps"
-        var parts = [bar ? "\(name) [\(ProgressReporter.bar(batch, of: steps))] \(counts)" : "\(name): \(counts)"]
+        // In the order they give way when the line is too long, last first.
+        var details: [String] = []
         if let reward {
-            parts.append(String(format: "reward (CIDEr-D) %.3f", reward))
+            details.append(String(format: "reward (CIDEr-D) %.3f", reward))
         } else if let crossEntropy {
-            parts.append(String(format: "cross-entropy %.3f", crossEntropy))
+            details.append(String(format: "cross-entropy %.3f", crossEntropy))
         }
-        if let imagesPerSecond { parts.append(String(format: "%.1f images/s", imagesPerSecond)) }
+        let headline = details.count
+        if let remaining { details.append("run ETA \(ProgressReporter.clock(remaining))") }
         if let timeBudget {
-            parts.append("time \(ProgressReporter.clock(elapsed)) of \(ProgressReporter.clock(timeBudget))")
+            details.append("time \(ProgressReporter.clock(elapsed)) of \(ProgressReporter.clock(timeBudget))")
         }
-        if let remaining { parts.append("run ETA \(ProgressReporter.clock(remaining))") }
-        return parts.joined(separator: "  ")
+        if let imagesPerSecond { details.append(String(format: "%.1f images/s", imagesPerSecond)) }
+        func line(barWidth: Int?, kept: Int) -> String {
+            let head = barWidth.map { "\(name) [\(ProgressReporter.bar(batch, of: steps, width: $0))] \(counts)" }
+                ?? "\(name): \(counts)"
+            return ([head] + details.prefix(kept)).joined(separator: "  ")
+        }
+        guard bar else { return line(barWidth: nil, kept: details.count) }
+        let limit = max(0, (columns ?? Int.max) - 1)
+        for kept in stride(from: details.count, through: headline, by: -1) {
+            for width in [28, 20, 12] where line(barWidth: width, kept: kept).count <= limit {
+                return line(barWidth: width, kept: kept)
+            }
+        }
+        return String(line(barWidth: 12, kept: headline).prefix(limit))
     }
 
     /// Seconds left of the run after `step` (the run's count) at `batch` of `epoch` (from 1),

@@ -13,15 +13,26 @@ struct TrainingStatusTests {
     @Test("the bar shows the epoch of the run's epochs, cross-entropy as its headline, the pace and the run's ETA")
     func barText() {
         #expect(Self.midRun.text(bar: true)
-                == "epoch 3 of 20 [########....................] 37/120 steps  cross-entropy 2.314  31.5 images/s  run ETA 1:02:13")
+                == "epoch 3 of 20 [########....................] 37/120 steps  cross-entropy 2.314  run ETA 1:02:13  31.5 images/s")
         // The total loss (cross-entropy plus the attention penalty's nearly constant ~40) is left to log.jsonl.
         #expect(!Self.midRun.text(bar: true).contains("loss"))
+    }
+
+    @Test("on a narrow terminal the bar narrows, then the pace goes, so that the line never wraps")
+    func narrowTerminal() {
+        let line = Self.midRun.text(bar: true, columns: 80)
+        #expect(line == "epoch 3 of 20 [###.........] 37/120 steps  cross-entropy 2.314  run ETA 1:02:13")
+        #expect(line.count < 80)
+        #expect(Self.midRun.text(bar: true, columns: 100)
+                == "epoch 3 of 20 [###.........] 37/120 steps  cross-entropy 2.314  run ETA 1:02:13  31.5 images/s")
+        // Too narrow for even the headline: cut, never wrapped.
+        #expect(Self.midRun.text(bar: true, columns: 40).count == 39)
     }
 
     @Test("off a terminal the plain lines carry the same information without the bar")
     func plainText() {
         #expect(Self.midRun.text(bar: false)
-                == "epoch 3 of 20: 37/120 steps  cross-entropy 2.314  31.5 images/s  run ETA 1:02:13")
+                == "epoch 3 of 20: 37/120 steps  cross-entropy 2.314  run ETA 1:02:13  31.5 images/s")
     }
 
     @Test("with a time budget and no epoch count: the time used of the budget, and the budget's end as the ETA")
@@ -31,7 +42,7 @@ struct TrainingStatusTests {
         #expect(remaining == 1050)
         let status = TrainingStatus(epoch: 2, epochs: nil, batch: 5, steps: 10, crossEntropy: 1, reward: nil,
                                     imagesPerSecond: nil, elapsed: 750, timeBudget: 1800, remaining: remaining)
-        #expect(status.text(bar: false) == "epoch 2: 5/10 steps  cross-entropy 1.000  time 12:30 of 30:00  run ETA 17:30")
+        #expect(status.text(bar: false) == "epoch 2: 5/10 steps  cross-entropy 1.000  run ETA 17:30  time 12:30 of 30:00")
     }
 
     @Test("self-critical training: the mean reward is the headline")
@@ -39,7 +50,7 @@ struct TrainingStatusTests {
         var status = Self.midRun
         status.reward = 0.8123
         status.crossEntropy = nil
-        #expect(status.text(bar: false).contains("37/120 steps  reward (CIDEr-D) 0.812  31.5 images/s"))
+        #expect(status.text(bar: false).contains("37/120 steps  reward (CIDEr-D) 0.812  run ETA 1:02:13"))
     }
 
     @Test("the ETA counts every step left in the run, not only the epoch's; a budget or step limit that ends it sooner wins")
