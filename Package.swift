@@ -110,7 +110,7 @@ let package = Package(
         // The tool's tests write tiny checkpoints and datasets of their own (they do not rely on the shipped model).
         .testTarget(name: "GlimpseToolTests",
                     dependencies: ["GlimpseTool", "GlimpseImage", "GlimpseSupport", "GlimpseText", "GlimpseData", "GlimpseModel", "GlimpseSafeTensors",
-                                   "GlimpseTensor", "GlimpseSynth"]),
+                                   "GlimpseTensor", "GlimpseSynth", "GlimpseTraining"]),
         .testTarget(name: "GlimpseSafeTensorsTests", dependencies: ["GlimpseSafeTensors"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseTensorTests", dependencies: ["GlimpseTensor", "GlimpseTestSupport"]),

@@ -10,14 +10,13 @@ enum Terminal {
     /// Writes a line to standard error.
     /// Names held with `FileName`'s escapes are shown as `\xNN`.
     static func standardError(_ line: String) {
-        let bytes = Array((FileName.shown(line) + "\n").utf8)
-        // write(2) on descriptor 2: no shared FILE* state, safe from any thread.
-        _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        writeStandardError(line + "\n")
     }
 
-    /// Redraws the current line of standard error (a terminal's progress bar).
-    static func standardErrorInPlace(_ line: String) {
-        let bytes = Array(("\r\u{1B}[K" + FileName.shown(line)).utf8)
+    /// Writes `text` as it is (names held with `FileName`'s escapes shown as `\xNN`).
+    static func writeStandardError(_ text: String) {
+        let bytes = Array(FileName.shown(text).utf8)
+        // write(2) on descriptor 2: no shared FILE* state, safe from any thread.
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
     }
 }

@@ -21,15 +21,19 @@ struct TrainCommand: ParsableCommand {
         CIDEr-D, and, when the dataset has ground truth (ground_truth.jsonl, as `glimpse \
         synth` writes it), by the content scores (Docs/content.md): RUN_DIR/best.safetensors \
         keeps the best CIDEr-D (or, with --select-by content, the best share of captions with \
-        every object right), RUN_DIR/last the latest epoch or stop: a link to one complete \
+        every object right), RUN_DIR/last the latest epoch end, stop or --save-every save: a link to one complete \
         checkpoint set (weights, optimizer state, data position and progress, written whole \
         and switched by one rename, so a kill at any instant leaves the previous set or the \
-        new one), with RUN_DIR/last.safetensors linking to its weights. RUN_DIR/log.jsonl has one line per step and per validation; config.json and \
-        vocab.txt describe the run.
+        new one), with RUN_DIR/last.safetensors linking to its weights. RUN_DIR/log.jsonl has one line per step, per validation and per stop (its reason in words); \
+        config.json and vocab.txt describe the run.
+
+        On a terminal a bar shows the epoch of the run's epochs (and the time used of a --minutes budget), \
+        the cross-entropy (smoothed), images per second and the ETA of the whole run; elsewhere the same \
+        as a plain line every few seconds.
 
         Ctrl-C or SIGTERM saves `last` with the exact data position and exits with status \
         130 (SIGINT) or 143 (SIGTERM); --resume continues exactly where it stopped, with the \
-        options saved in config.json (only --epochs, --minutes and --threads may change). \
+        options saved in config.json (only --epochs, --minutes, --threads and --save-every may change). \
         A NaN or infinite loss stops training (status 1) without overwriting the last good checkpoint.
         """)
 
@@ -49,6 +53,12 @@ struct TrainCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Stop after this many optimizer steps in total (saved as for Ctrl-C).", visibility: .hidden))
     var maxSteps: Int?
+
+    @Option(help: ArgumentHelp("""
+        Also save RUN_DIR/last every N optimizer steps, not only at each epoch's end, so that a kill inside a long \
+        epoch loses at most N steps (with --resume: the run's own unless given).
+        """, valueName: "N"))
+    var saveEvery: Int?
 
     @Option(help: "Images per batch (each image's captions share one encoder pass).")
     var batchSize = 32
@@ -208,7 +218,7 @@ struct TrainCommand: ParsableCommand {
                      ("gradient clip", "--gradient-clip"), ("scheduled sampling probability", "--sampling-probability"),
                      ("scheduled sampling ramp", "--sampling-ramp-steps"), ("learning-rate decay", "--lr-decay"),
                      ("learning-rate patience", "--lr-patience"), ("warm-up steps", "--warmup-steps"), ("early-stopping patience", "--early-stopping-patience"),
-                     ("minimum word count", "--min-count"), ("threads", "--threads"),
+                     ("minimum word count", "--min-count"), ("threads", "--threads"), ("save every", "--save-every"),
                      ("validation images", "--validation-images"), ("self-critical samples", "--scst-samples"),
                      ("self-critical cross-entropy weight", "--scst-cross-entropy"), ("image size must", "--image-size must"),
                      ("stage channels must", "--stage-channels must"), ("embedding size must", "--embedding-size must"),
@@ -271,6 +281,7 @@ struct TrainCommand: ParsableCommand {
         // Left out of config.json when it is the default, as in runs made before it was recorded.
         options.splitSeed = dataset.splitSeed == 0 ? nil : dataset.splitSeed
         options.threads = threads
+        options.saveEvery = saveEvery
         options.cacheDirectory = cacheDir
         options.validationImages = validationImages
         return options
@@ -343,9 +354,12 @@ struct TrainCommand: ParsableCommand {
         let stop = StopSignal.catching([SIGINT, SIGTERM])
         defer { withExtendedLifetime(stop) {} }
 
-        let printer = TrainingPrinter()
+        let output = StatusOutput.standardError()
+        let printer = TrainingPrinter(output: output)
         let outcome: TrainingOutcome
         do {
+            // Whatever ends the run, its last word starts on a line of its own.
+            defer { printer.end() }
             var run = TrainingRun(dataset: loaded, runDirectory: runDirectory, options: options, resume: resume)
             run.savePause = Self.savePauseForTests()
             outcome = try run.run(shouldStop: { stop.requested != nil }, events: printer.handle)
@@ -357,23 +371,25 @@ struct TrainCommand: ParsableCommand {
             Terminal.standardError("glimpse: \(error)")
             throw ExitCode(1)
         }
-        printer.finishBar()
         switch outcome {
         case .completed(let epochs):
             Terminal.standardError("glimpse: trained \(epochs) epoch\(epochs == 1 ? "" : "s"); best model \(runDirectory)/best.safetensors")
-        case .stoppedEarly(let epoch):
-            // A resumed run follows the options it was started with.
-            let saved = (try? JSONDecoder().decode(RunConfiguration.self,
-                                                   from: Data(contentsOf: URL(fileURLWithPath: runDirectory + "/config.json"))))?.options ?? options
-            let metric = saved.selectionMetric == .content ? "share of captions with every object right" : "CIDEr-D"
-            Terminal.standardError("glimpse: stopped early after epoch \(epoch) (no better \(metric) for \(saved.earlyStoppingPatience) epochs); best model \(runDirectory)/best.safetensors")
+        case .stoppedEarly(let epoch, let patience, let metric):
+            Terminal.standardError("glimpse: stopped early after epoch \(epoch) (no better \(metric.name) for \(patience) "
+                                   + "epoch\(patience == 1 ? "" : "s")); best model \(runDirectory)/best.safetensors")
         case .alreadyFinished:
             Terminal.standardError("glimpse: the run in \(runDirectory) has already finished")
         case .timeBudgetReached(let step), .stepLimitReached(let step):
             Terminal.standardError("glimpse: stopped at step \(step); saved \(runDirectory)/last.safetensors (continue with --resume)")
         case .interrupted(let step):
             let number = stop.requested ?? SIGINT
-            Terminal.standardError("glimpse: interrupted at step \(step); saved \(runDirectory)/last.safetensors (continue with --resume)")
+            if FileManager.default.fileExists(atPath: runDirectory + "/last.safetensors") {
+                Terminal.standardError("glimpse: interrupted at step \(step); saved \(runDirectory)/last.safetensors (continue with --resume)")
+            } else {
+                // Stopped while the cache filled, before any checkpoint: nothing to resume from.
+                Terminal.standardError("glimpse: interrupted before the first step, so no checkpoint yet; "
+                                       + "the same command starts the run again (the images cached so far are kept)")
+            }
             throw ExitCode(128 + number)
         case .nonFiniteLoss(let step, let epoch, let loss, let norm):
             let last = runDirectory + "/last.safetensors"
@@ -387,18 +403,38 @@ struct TrainCommand: ParsableCommand {
     }
 }
 
-/// Turns training events into a progress bar (terminal) or plain lines, on standard error.
+/// Turns training events into a status line (a bar redrawn in place on a terminal, plain lines
+/// otherwise) and messages, on standard error.
 final class TrainingPrinter {
-    private var bar: ProgressReporter?
+    private let output: StatusOutput
     private var cacheBar: ProgressReporter?
+    private var horizon: TrainingHorizon?
     private var epoch = 0
-    private var lossAverage: Float?
-    private var crossEntropyAverage: Float?
-    private var rewardAverage: Double?
+    /// When this invocation's first step ended, and the run's step count then: the pace of the
+    /// run (validation included) is measured from there.
+    private var firstStep: (time: Date, step: Int)?
+    /// The epoch's steps seen (its part in this invocation, when resumed inside it), since when,
+    /// and their sums, for the epoch's means.
+    private var epochSteps = 0
+    private var epochStart = Date()
+    private var crossEntropySum = 0.0, rewardSum = 0.0
+    /// Single batches are noisy: the status shows means of the recent ones.
+    private var recentCrossEntropy = RecentMean(), recentReward = RecentMean()
     /// Whether the cache being filled holds a pretrained encoder's features.
     private var encodingFeatures = false
+    /// The last step, when updates came too fast to show it.
+    private var undrawn: (record: LogRecord, batch: Int, steps: Int)?
 
-    func finishBar() { bar = nil }
+    init(output: StatusOutput = .standardError()) {
+        self.output = output
+    }
+
+    /// Ends the status line, brought up to the last step, so that what follows (the run's last
+    /// word) starts on a new line.
+    func end() {
+        if let undrawn { showStep(undrawn.record, batch: undrawn.batch, steps: undrawn.steps, force: true) }
+        output.endStatus()
+    }
 
     func handle(_ event: TrainingEvent) {
         switch event {
@@ -406,39 +442,38 @@ final class TrainingPrinter {
             printInspection(inspection)
         case .vocabularyDecided(let decision):
             // The same decision `glimpse inspect` reports (also in config.json, minimumWordCount).
-            Terminal.standardError("vocabulary: kept " + decision.summary)
-            if let reason = decision.reasonText { Terminal.standardError("  " + reason) }
+            output.line("vocabulary: kept " + decision.summary)
+            if let reason = decision.reasonText { output.line("  " + reason) }
         case .vocabularyKept(let size, let source):
-            Terminal.standardError("vocabulary: \(size) tokens, those of \(PlainText.escapedPath(source))")
+            output.line("vocabulary: \(size) tokens, those of \(PlainText.escapedPath(source))")
         case .resumed(let position, let step, let folder):
-            Terminal.standardError("resuming from \(PlainText.escapedPath(folder)) at epoch \(position.epoch + 1), "
-                                   + "batch \(position.batchIndex + 1) (step \(step))")
+            output.line("resuming from \(PlainText.escapedPath(folder)) at epoch \(position.epoch + 1), "
+                        + "batch \(position.batchIndex + 1) (step \(step))")
         case .skippedCheckpointSet(let folder, let reason):
-            Terminal.standardError("glimpse: not resuming from \(PlainText.escapedPath(folder)): \(reason)")
+            output.line("glimpse: not resuming from \(PlainText.escapedPath(folder)): \(reason)")
         case .caching(let done, let total):
-            if cacheBar == nil { cacheBar = ProgressReporter("decoding images", total: total, unit: "images") }
+            if cacheBar == nil { cacheBar = ProgressReporter("decoding images", total: total, unit: "images", output: output) }
             cacheBar?.update(done)
         case .cacheOpened(let features, _):
             encodingFeatures = features
         case .encoding(let done, let total):
-            if cacheBar == nil { cacheBar = ProgressReporter("encoding images", total: total, unit: "images") }
+            if cacheBar == nil { cacheBar = ProgressReporter("encoding images", total: total, unit: "images", output: output) }
             cacheBar?.update(done)
         case .cached(let decoded, let reused, let failures):
             finishCaching(decoded: decoded, reused: reused, failures: failures)
-        case .epochStarted(let epoch, let steps, let firstStep):
+        case .epochStarted(let epoch, _, let horizon):
             self.epoch = epoch
-            lossAverage = nil
-            crossEntropyAverage = nil
-            rewardAverage = nil
-            bar = ProgressReporter("epoch \(epoch)", total: steps, unit: "steps", start: firstStep - 1)
-        case .step(let record, let batch, _):
-            showStep(record, batch: batch)
+            self.horizon = horizon
+            (epochSteps, epochStart, crossEntropySum, rewardSum) = (0, Date(), 0, 0)
+            (recentCrossEntropy, recentReward) = (RecentMean(), RecentMean())
+        case .step(let record, let batch, let steps):
+            countStep(record, batch: batch, steps: steps)
         case .validated(let record):
-            bar?.finish("done")
-            bar = nil
+            undrawn = nil
+            printEpochEnd()
             printValidation(record)
         case .learningRateDecayed(let rate):
-            Terminal.standardError("learning rate lowered to \(rate)")
+            output.line("learning rate lowered to \(rate)")
         }
     }
 
@@ -446,15 +481,15 @@ final class TrainingPrinter {
     private func printInspection(_ inspection: DatasetInspection) {
         let train = inspection.splits[.train]?.images ?? 0
         let validation = inspection.splits[.validation]?.images ?? 0
-        Terminal.standardError("dataset: \(inspection.root) (\(inspection.format)): \(Plural.counted(train, "training image")), "
+        output.line("dataset: \(inspection.root) (\(inspection.format)): \(Plural.counted(train, "training image")), "
                                + "\(Plural.counted(validation, "validation image"))")
         // Test images are not train's concern.
         for warning in inspection.warnings(about: [.train, .validation]) {
-            Terminal.standardError("glimpse: warning: " + warning)
+            output.line("glimpse: warning: " + warning)
         }
         if !inspection.unusableImages.isEmpty {
-            Terminal.standardError("image files missing or unreadable (skipped): \(inspection.unusableImages.count)")
-            for item in inspection.unusableImages.prefix(20) { Terminal.standardError("  \(item.path): \(item.reason)") }
+            output.line("image files missing or unreadable (skipped): \(inspection.unusableImages.count)")
+            for item in inspection.unusableImages.prefix(20) { output.line("  \(item.path): \(item.reason)") }
         }
     }
 
@@ -463,30 +498,61 @@ final class TrainingPrinter {
         let (made, cache) = encodingFeatures ? ("encoded into the feature cache", "feature cache") : ("decoded into the cache", "image cache")
         if decoded > 0 { cacheBar?.finish("\(Plural.counted(decoded, "image")) \(made)") }
         cacheBar = nil
-        if reused > 0 { Terminal.standardError("\(cache): \(Plural.counted(reused, "image")) already \(encodingFeatures ? "encoded" : "decoded")") }
+        if reused > 0 { output.line("\(cache): \(Plural.counted(reused, "image")) already \(encodingFeatures ? "encoded" : "decoded")") }
         if !failures.isEmpty {
-            Terminal.standardError("images that could not be decoded (skipped): \(failures.count)")
-            for failure in failures.prefix(20) { Terminal.standardError("  \(failure)") }
-            if failures.count > 20 { Terminal.standardError("  ... and \(failures.count - 20) more") }
+            output.line("images that could not be decoded (skipped): \(failures.count)")
+            for failure in failures.prefix(20) { output.line("  \(failure)") }
+            if failures.count > 20 { output.line("  ... and \(failures.count - 20) more") }
         }
     }
 
-    /// Moves the epoch's bar to `batch`, with the smoothed loss (and reward, when self-critical).
-    private func showStep(_ record: LogRecord, batch: Int) {
-        // Smoothed, since single batches are noisy; cross-entropy shown apart because the
-        // attention penalty adds a large, nearly constant term (about P when captions are short).
-        let loss = record.loss ?? .nan, crossEntropy = record.crossEntropy ?? .nan
-        lossAverage = lossAverage.map { 0.95 * $0 + 0.05 * loss } ?? loss
+    /// A step into the epoch's sums and recent means, then the status.
+    private func countStep(_ record: LogRecord, batch: Int, steps: Int) {
+        if firstStep == nil { firstStep = (Date(), record.step) }
+        epochSteps += 1
         if let reward = record.reward {
-            rewardAverage = rewardAverage.map { 0.95 * $0 + 0.05 * reward } ?? reward
-            bar?.update(batch, extra: String(format: "step %d  reward (CIDEr-D) %.3f  loss %.4f  %.1f images/s", record.step,
-                                             rewardAverage ?? reward, lossAverage ?? loss, record.imagesPerSecond ?? 0))
-            return
+            rewardSum += reward
+            recentReward.add(reward)
+        } else if let crossEntropy = record.crossEntropy {
+            crossEntropySum += Double(crossEntropy)
+            recentCrossEntropy.add(Double(crossEntropy))
         }
-        crossEntropyAverage = crossEntropyAverage.map { 0.95 * $0 + 0.05 * crossEntropy } ?? crossEntropy
-        bar?.update(batch, extra: String(format: "step %d  loss %.3f (cross-entropy %.3f)  %.1f images/s", record.step,
-                                         lossAverage ?? loss, crossEntropyAverage ?? crossEntropy,
-                                         record.imagesPerSecond ?? 0))
+        // The epoch's first and last steps always show.
+        showStep(record, batch: batch, steps: steps, force: epochSteps == 1 || batch >= steps)
+    }
+
+    /// The status after a step, when one is due (or `force`): the epoch of the run's epochs, the
+    /// recent cross-entropy (or reward), the run's ETA, the time budget and the pace.
+    private func showStep(_ record: LogRecord, batch: Int, steps: Int, force: Bool) {
+        undrawn = (record, batch, steps)
+        guard let horizon, output.isDue(force: force) else { return }
+        undrawn = nil
+        let now = Date()
+        let elapsed = now.timeIntervalSince(horizon.started)
+        let secondsPerStep = firstStep.flatMap { first in
+            record.step > first.step ? now.timeIntervalSince(first.time) / Double(record.step - first.step) : nil
+        }
+        let status = TrainingStatus(
+            epoch: epoch, epochs: horizon.epochs, batch: batch, steps: steps, crossEntropy: recentCrossEntropy.value.map(Float.init),
+            reward: recentReward.value, imagesPerSecond: record.imagesPerSecond, elapsed: elapsed, timeBudget: horizon.timeBudget,
+            remaining: TrainingStatus.remaining(horizon, epoch: epoch, batch: batch, step: record.step,
+                                                secondsPerStep: secondsPerStep, elapsed: elapsed))
+        output.status(status.text(bar: output.interactive, columns: output.columns()))
+    }
+
+    /// The epoch's steps (in this invocation), their time and mean cross-entropy (or reward), in
+    /// place of its status line.
+    private func printEpochEnd() {
+        guard epochSteps > 0 else { return }
+        var line = "epoch \(epoch)" + (horizon?.epochs.map { " of \($0)" } ?? "")
+        line += ": \(epochSteps) step\(epochSteps == 1 ? "" : "s") in \(ProgressReporter.clock(Date().timeIntervalSince(epochStart)))"
+        if recentReward.value != nil {
+            line += String(format: ", mean reward (CIDEr-D) %.3f", rewardSum / Double(epochSteps))
+        } else if recentCrossEntropy.value != nil {
+            line += String(format: ", mean cross-entropy %.3f", crossEntropySum / Double(epochSteps))
+        }
+        output.line(line)
+        epochSteps = 0
     }
 
     /// The epoch's line: validation scores, or the mean training loss when there are no
@@ -501,7 +567,7 @@ final class TrainingPrinter {
             line += String(format: "mean training loss %.4f (no validation images)", loss)
         }
         if record.best == true { line += " (best so far, saved)" }
-        Terminal.standardError(line)
+        output.line(line)
     }
 }
 

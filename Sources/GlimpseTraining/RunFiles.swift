@@ -52,6 +52,11 @@ public struct RunProgress: Codable, Sendable, Equatable {
     public var epochsSinceLearningRateChange = 0
     public var completedEpochs = 0
     public var finished = false
+    /// The sum and count of the step losses of the epoch under way, for a set saved inside it
+    /// (`saveEvery`, a stop): the resumed run ends the epoch with the mean an uninterrupted one
+    /// has, which picks `best` when there is no validation split. nil at an epoch's end.
+    public var epochLossSum: Double? = nil
+    public var epochLossCount: Int? = nil
 }
 
 /// The run folder's JSON files (configuration, progress, set manifests) and log lines:

@@ -10,6 +10,14 @@ public enum SelectionMetric: String, Codable, Sendable, CaseIterable {
     /// The share of validation captions with every object exactly right (`ContentEvaluator`),
     /// CIDEr-D breaking ties; needs ground truth for the validation images.
     case content
+
+    /// The score in words, for messages.
+    public var name: String {
+        switch self {
+        case .ciderD: "CIDEr-D"
+        case .content: "the share of captions with every object right"
+        }
+    }
 }
 
 /// How the learning rate moves over a run.
@@ -129,6 +137,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var splitSeed: UInt64? = nil
     /// Cores: compute workers (`Parallel.use(cores:)`), and threads decoding images into the cache.
     public var threads = 2
+    /// Also save `last` every this many optimizer steps (counted over the run), not only at each
+    /// epoch's end, so that a kill inside a long epoch loses at most that many steps; nil: at
+    /// epoch ends (and stops) only. Like `threads`, it changes no result, and `--resume` may set it.
+    public var saveEvery: Int? = nil
     /// Where decoded images are kept; nil: `RUN_DIR/cache`.
     public var cacheDirectory: String? = nil
     /// Validation images captioned per epoch (the first ones of the split); nil: all.
@@ -337,6 +349,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     private func settingsProblem() -> String? {
         if minimumWordCount < 1 { return "minimum word count must be at least 1, got \(minimumWordCount)" }
         if threads < 1 { return "threads must be at least 1, got \(threads)" }
+        if let saveEvery, saveEvery < 1 { return "save every must be at least 1 (optimizer steps), got \(saveEvery)" }
         if let selfCriticalSamples, selfCriticalSamples < 2 {
             return "self-critical samples must be at least 2 (each caption's baseline is the others' mean), got \(selfCriticalSamples)"
         }

@@ -34,19 +34,43 @@ public enum TrainingEvent: Sendable {
     case encoding(done: Int, total: Int)
     /// The cache is filled; unreadable images are listed here and left out of training.
     case cached(decoded: Int, reused: Int, failures: [ImageCache.Failure])
-    case epochStarted(epoch: Int, steps: Int, firstStep: Int)
+    /// An epoch (counted from 1) starts, or resumes at `firstStep` of its `horizon.stepsPerEpoch`.
+    case epochStarted(epoch: Int, firstStep: Int, horizon: TrainingHorizon)
     /// One optimizer step; `batch` counts within the epoch from 1.
     case step(LogRecord, batch: Int, steps: Int)
     case validated(LogRecord)
     case learningRateDecayed(to: Double)
 }
 
+/// How far a run goes, for a progress display to tell how much is left of it.
+public struct TrainingHorizon: Sendable, Equatable {
+    /// Epochs of the whole run; nil: until the time budget (or early stopping) ends it.
+    public var epochs: Int?
+    /// Optimizer steps in one epoch (batches, the same every epoch).
+    public var stepsPerEpoch: Int
+    /// This invocation's time budget, in seconds from `started`; nil: none.
+    public var timeBudget: TimeInterval?
+    /// Stop once the optimizer has taken this many steps in total; nil: no such limit.
+    public var maximumSteps: Int?
+    /// When this invocation began (cache filling included): the time budget's clock.
+    public var started: Date
+
+    public init(epochs: Int?, stepsPerEpoch: Int, timeBudget: TimeInterval? = nil, maximumSteps: Int? = nil,
+                started: Date = Date()) {
+        self.epochs = epochs
+        self.stepsPerEpoch = stepsPerEpoch
+        self.timeBudget = timeBudget
+        self.maximumSteps = maximumSteps
+        self.started = started
+    }
+}
+
 /// How a run ended (errors are thrown instead).
 public enum TrainingOutcome: Sendable, Equatable {
     /// All epochs done.
     case completed(epochs: Int)
-    /// No better validation score for `earlyStoppingPatience` epochs.
-    case stoppedEarly(epoch: Int)
+    /// No better validation score (`metric`) for `patience` epochs, after `epoch`.
+    case stoppedEarly(epoch: Int, patience: Int, metric: SelectionMetric)
     /// The caller's stop flag (Ctrl-C, SIGTERM): `last` and its state hold the exact position.
     case interrupted(step: Int)
     /// The time budget ran out; saved as for an interruption.
@@ -58,6 +82,20 @@ public enum TrainingOutcome: Sendable, Equatable {
     case nonFiniteLoss(step: Int, epoch: Int, loss: Float, gradientNorm: Float)
     /// A resumed run that had already finished.
     case alreadyFinished
+
+    /// The outcome in words, as the stop records of `log.jsonl` give it.
+    public var reason: String {
+        switch self {
+        case .completed: "epochs done"
+        case .stoppedEarly(_, let patience, let metric):
+            "early stopping: no improvement in \(metric.name) for \(patience) epoch\(patience == 1 ? "" : "s")"
+        case .interrupted: "interrupted"
+        case .timeBudgetReached: "time budget"
+        case .stepLimitReached: "step limit"
+        case .nonFiniteLoss(_, _, let loss, let gradientNorm): "non-finite loss \(loss) or gradient norm \(gradientNorm)"
+        case .alreadyFinished: "already finished"
+        }
+    }
 }
 
 /// Hooks for tests: called after each optimizer step with the trainer and the step count.
@@ -76,7 +114,7 @@ struct TrainingHooks {
 /// RUN_DIR/log.jsonl            one line per step and per validation
 /// RUN_DIR/best.safetensors     best validation CIDEr-D (or exact-match share: `selectBy`)
 /// RUN_DIR/last                 link to the latest checkpoint set (`CheckpointSet`), written whole
-///                              at each epoch end or stop: checkpoints/step-N.x/{model.safetensors,
+///                              at each epoch end, stop and `saveEvery` steps: checkpoints/step-N.x/{model.safetensors,
 ///                              state.safetensors (Adam, generator, data position), progress.json
 ///                              (best score, plateau counters), set.json}
 /// RUN_DIR/last.safetensors     link to last/model.safetensors
@@ -87,7 +125,7 @@ public struct TrainingRun {
     public var layout: RunLayout
     public var options: TrainingOptions
     /// Continue from `last` instead of starting; the options saved in config.json are
-    /// used, except the stopping conditions (epochs, minutes, steps) and threads.
+    /// used, except the stopping conditions (epochs, minutes, steps), threads and the save interval.
     public var resume: Bool
     var hooks = TrainingHooks()
     /// Called before each write of a checkpoint set (`CheckpointSet.Stage`): for reliability
@@ -196,11 +234,12 @@ public struct TrainingRun {
         let saved = configuration.options
         var options = saved
         // The stopping conditions and threads belong to this invocation; without
-        // epochs or minutes, the saved epoch count stands.
+        // epochs or minutes, the saved epoch count stands (and without a save interval, the saved one).
         options.epochs = self.options.epochs ?? (self.options.minutes == nil ? saved.epochs : nil)
         options.minutes = self.options.minutes
         options.maximumSteps = self.options.maximumSteps
         options.threads = self.options.threads
+        options.saveEvery = self.options.saveEvery ?? saved.saveEvery
         configuration.options = options
         try Self.checkSelection(options, dataset: dataset, groundTruth: groundTruth)
         Parallel.use(cores: options.threads)

@@ -30,6 +30,10 @@ final class TrainingSession {
     var generator: SeededGenerator
     var position: DataPosition
     var progress: RunProgress
+    /// The step losses of the epoch under way (of earlier invocations too, when resumed inside it).
+    var epochLoss: (sum: Double, count: Int)
+    /// Optimizer steps taken by this invocation.
+    var stepsTaken = 0
     /// Self-critical training's reward: CIDEr-D against each training image's references,
     /// with document frequencies over all of them.
     var reward: CIDErDReward?
@@ -54,61 +58,67 @@ final class TrainingSession {
         generator = start.generator
         position = start.position
         progress = start.progress
+        epochLoss = (start.progress.epochLossSum ?? 0, start.progress.epochLossCount ?? 0)
+        progress.epochLossSum = nil
+        progress.epochLossCount = nil
         reward = options.selfCritical == true ? CIDErDReward(references: data.examples.map(\.captions)) : nil
     }
 
     /// Epochs until the run's end, a stop or a budget.
     func train() throws(TrainingError) -> TrainingOutcome {
         while options.epochs.map({ position.epoch < $0 }) ?? true {
-            let (outcome, lossSum, lossCount) = try trainEpoch()
-            if let outcome { return outcome }
-            if let outcome = try endEpoch(lossSum: lossSum, lossCount: lossCount) { return outcome }
+            if let outcome = try trainEpoch() { return outcome }
+            if let outcome = try endEpoch() { return outcome }
         }
         return .completed(epochs: position.epoch)
     }
 
-    /// The rest of the current epoch's batches: an outcome when the run stops inside it, and
-    /// the sum and count of its step losses.
-    private func trainEpoch() throws(TrainingError) -> (TrainingOutcome?, Double, Int) {
+    /// The rest of the current epoch's batches, `last` saved every `saveEvery` steps; an outcome
+    /// when the run stops inside it.
+    private func trainEpoch() throws(TrainingError) -> TrainingOutcome? {
         let plan = EpochPlan.batches(examples: examples, imagesPerBatch: options.imagesPerBatch,
                                      seed: position.shuffleSeed, epoch: position.epoch)
-        events(.epochStarted(epoch: position.epoch + 1, steps: plan.count, firstStep: position.batchIndex + 1))
+        events(.epochStarted(epoch: position.epoch + 1, firstStep: position.batchIndex + 1,
+                             horizon: TrainingHorizon(epochs: options.epochs, stepsPerEpoch: plan.count,
+                                                      timeBudget: options.minutes.map { $0 * 60 },
+                                                      maximumSteps: options.maximumSteps, started: started)))
         let prefetcher = BatchPrefetcher(examples: examples, plan: plan, startIndex: position.batchIndex, inputs: inputs,
                                          captionsPerImage: options.captionsPerImage, epoch: position.epoch)
         defer { prefetcher.cancel() }
-        var lossSum = 0.0, lossCount = 0
         while position.batchIndex < plan.count {
             if let reason = stopReason() {
-                if case .timeBudgetReached = reason, lossCount > 0 {
-                    // The budget ends inside an epoch: the steps since its start are validated
-                    // too, so `best` is never older than the budget's last steps.
-                    let record = try validateAndKeepBest(epoch: position.epoch + 1, lossSum: lossSum, lossCount: lossCount)
-                    try log.append(record)
-                    events(.validated(record))
-                }
-                try save()
-                try log.append(LogRecord(kind: .stop, step: trainer.stepCount, epoch: position.epoch + 1,
-                                         reason: "\(reason)"))
-                try log.sync()
-                return (reason, lossSum, lossCount)
+                try stopInsideEpoch(reason)
+                return reason
             }
             let stepStart = Date()
             guard let batch = prefetcher.next() else { break }
             position.batchIndex += 1
             guard !batch.batch.captions.isEmpty else { continue }
-            var loss: Float = 0
-            if let outcome = try step(batch, planCount: plan.count, started: stepStart, loss: &loss) {
-                return (outcome, lossSum, lossCount)
+            if let outcome = try step(batch, planCount: plan.count, started: stepStart) { return outcome }
+            // The epoch's end saves anyway.
+            if let every = options.saveEvery, trainer.stepCount % every == 0, position.batchIndex < plan.count {
+                try save()
             }
-            lossSum += Double(loss)
-            lossCount += 1
         }
-        return (nil, lossSum, lossCount)
+        return nil
     }
 
-    /// One optimizer step on `batch`, logged; an outcome only when its loss or gradient is not finite.
-    private func step(_ batch: TrainingBatch, planCount: Int, started stepStart: Date,
-                      loss: inout Float) throws(TrainingError) -> TrainingOutcome? {
+    /// A stop request or a budget ends the run inside an epoch: a time budget's steps are
+    /// validated first (so `best` is never older than its last steps), then the stop is logged
+    /// and `last` saved at the exact position.
+    private func stopInsideEpoch(_ reason: TrainingOutcome) throws(TrainingError) {
+        if case .timeBudgetReached = reason, stepsTaken > 0, epochLoss.count > 0 {
+            let record = try validateAndKeepBest(epoch: position.epoch + 1)
+            try log.append(record)
+            events(.validated(record))
+        }
+        try logStop(reason, epoch: position.epoch + 1)
+        try save()
+    }
+
+    /// One optimizer step on `batch`, logged and added to the epoch's loss; an outcome only when
+    /// its loss or gradient is not finite.
+    private func step(_ batch: TrainingBatch, planCount: Int, started stepStart: Date) throws(TrainingError) -> TrainingOutcome? {
         let captionBatch = batch.batch
         if let scheduled = options.scheduledLearningRate(
             step: trainer.stepCount, done: horizonDone(epochProgress: Double(position.batchIndex - 1) / Double(planCount))) {
@@ -135,27 +145,30 @@ final class TrainingSession {
         record.step = trainer.stepCount
         record.imagesPerSecond = Double(batch.imageCount) / max(Date().timeIntervalSince(stepStart), 1e-9)
         try log.append(record)
-        let gradientNorm = record.gradientNorm ?? .nan
-        loss = record.loss ?? .nan
+        let loss = record.loss ?? .nan, gradientNorm = record.gradientNorm ?? .nan
         guard loss.isFinite, gradientNorm.isFinite else {
             // The update already used the bad gradients: save nothing, so `last` stays good.
-            try log.append(LogRecord(kind: .stop, step: trainer.stepCount, epoch: position.epoch + 1,
-                                     reason: "non-finite loss \(loss) or gradient norm \(gradientNorm)"))
+            let outcome = TrainingOutcome.nonFiniteLoss(step: trainer.stepCount, epoch: position.epoch + 1, loss: loss,
+                                                        gradientNorm: gradientNorm)
+            try logStop(outcome, epoch: position.epoch + 1)
             try log.sync()
-            return .nonFiniteLoss(step: trainer.stepCount, epoch: position.epoch + 1, loss: loss,
-                                  gradientNorm: gradientNorm)
+            return outcome
         }
+        stepsTaken += 1
+        epochLoss.sum += Double(loss)
+        epochLoss.count += 1
         events(.step(record, batch: position.batchIndex, steps: planCount))
         return nil
     }
 
     /// Validation, the best model, the plateau schedule and early stopping, then the epoch's
     /// checkpoint set; an outcome when the run ends here.
-    private func endEpoch(lossSum: Double, lossCount: Int) throws(TrainingError) -> TrainingOutcome? {
+    private func endEpoch() throws(TrainingError) -> TrainingOutcome? {
         let epoch = position.epoch + 1
         position = DataPosition(epoch: position.epoch + 1, batchIndex: 0, shuffleSeed: position.shuffleSeed)
         progress.completedEpochs = epoch
-        var record = try validateAndKeepBest(epoch: epoch, lossSum: lossSum, lossCount: lossCount)
+        var record = try validateAndKeepBest(epoch: epoch)
+        epochLoss = (0, 0)
         if record.best == true {
             progress.epochsWithoutImprovement = 0
             progress.epochsSinceLearningRateChange = 0
@@ -171,13 +184,21 @@ final class TrainingSession {
         record.learningRate = trainer.optimizer.learningRate
         try log.append(record)
         events(.validated(record))
-        let early = progress.epochsWithoutImprovement >= options.earlyStoppingPatience
-        let allDone = options.epochs.map { position.epoch >= $0 } ?? false
-        progress.finished = early
+        var outcome: TrainingOutcome?
+        if progress.epochsWithoutImprovement >= options.earlyStoppingPatience {
+            outcome = .stoppedEarly(epoch: epoch, patience: options.earlyStoppingPatience, metric: options.selectionMetric)
+            progress.finished = true
+        } else if let epochs = options.epochs, position.epoch >= epochs {
+            outcome = .completed(epochs: epoch)
+        }
+        if let outcome { try logStop(outcome, epoch: epoch) }
         try save()
-        if early { return .stoppedEarly(epoch: epoch) }
-        if allDone { return .completed(epochs: epoch) }
-        return nil
+        return outcome
+    }
+
+    /// The stop record of `log.jsonl`: why the run ended, in words.
+    private func logStop(_ outcome: TrainingOutcome, epoch: Int) throws(TrainingError) {
+        try log.append(LogRecord(kind: .stop, step: trainer.stepCount, epoch: epoch, reason: outcome.reason))
     }
 
     /// The checkpoint set for `last` (the log synced first), or just the weights at `path` (`best`,
@@ -193,6 +214,8 @@ final class TrainingSession {
         }
         // The log first: a set never names a step whose records could still be lost.
         try log.sync()
+        var progress = progress
+        if epochLoss.count > 0 { (progress.epochLossSum, progress.epochLossCount) = epochLoss }
         try CheckpointSet.commit(in: layout, checkpoint: checkpoint,
                                  state: trainer.trainingState(generator: generator, dataPosition: position),
                                  progress: progress, pause: run.savePause)
@@ -210,7 +233,7 @@ final class TrainingSession {
     /// Validates the model as it is now (the end of `epoch`, or the steps done of it when a
     /// budget ends it), saves it as `best` when it beats the best so far, and returns the
     /// record (not yet logged). Without a validation split, the mean training loss decides.
-    func validateAndKeepBest(epoch: Int, lossSum: Double, lossCount: Int) throws(TrainingError) -> LogRecord {
+    func validateAndKeepBest(epoch: Int) throws(TrainingError) -> LogRecord {
         var record = LogRecord(kind: .validation, step: trainer.stepCount, epoch: epoch,
                                learningRate: trainer.optimizer.learningRate)
         let score: Double?
@@ -235,8 +258,9 @@ final class TrainingSession {
                 tiebreak = scores?.ciderD
             }
         } else {
-            record.loss = lossCount > 0 ? Float(lossSum / Double(lossCount)) : nil
-            score = lossCount > 0 ? -lossSum / Double(lossCount) : nil
+            let mean = epochLoss.count > 0 ? epochLoss.sum / Double(epochLoss.count) : nil
+            record.loss = mean.map(Float.init)
+            score = mean.map { -$0 }
         }
         let improved = score.map { candidate in
             TrainingRun.improves(candidate, tiebreak: tiebreak, on: progress.bestScore, tiebreak: progress.bestTiebreak)

@@ -96,6 +96,22 @@ struct KillResumeTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: run).filter { $0.hasPrefix(".") }.isEmpty)
     }
 
+    @Test("with --save-every 2, a kill after the mid-epoch save of step 2 resumes from it, bit-identical to a run without")
+    func killAfterPeriodicSave() throws {
+        let reference = try Self.reference.get()
+        let scratch = try ScratchFolder()
+        let run = scratch.path + "/run"
+        // 3 steps an epoch: the first save is step 2's, inside epoch 1; the kill comes as the second (epoch 1's end) begins.
+        let arguments = ["train", reference.data, "--out", run, "--save-every", "2"] + Self.epochs + Self.tinyModel
+        #expect(try Self.runAndKill(arguments, environment: ["GLIMPSE_TEST_SAVE_PAUSE": "0.3"],
+                                    marker: "test pause before model\n", occurrence: 2))
+        let resumed = try Self.resume(run, data: reference.data)
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+        #expect(resumed.standardError.contains("at epoch 1, batch 3 (step 2)"), "\(resumed.standardError)")
+        #expect(Self.results(of: run) == reference.files, "the resumed run's files differ from the uninterrupted run's")
+        #expect(try Self.loggedSteps(of: run) == Array(1...12))
+    }
+
     @Test("a kill before the first set is complete (no set.json yet): --resume says so, and a fresh start runs")
     func killInsideFirstSave() throws {
         let reference = try Self.reference.get()

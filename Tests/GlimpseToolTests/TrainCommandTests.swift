@@ -38,6 +38,7 @@ struct TrainCommandTests {
         (["--scst", "--init", "/x.safetensors", "--scst-samples", "1"], "--scst-samples must be at least 2"),
         (["--resume", "--init", "/x.safetensors"], "--init starts a new run from a model"),
         (["--threads", "-1"], "--threads must be at least 1, got -1"),
+        (["--save-every", "0"], "--save-every must be at least 1 (optimizer steps), got 0."),
         (["--threads", "9223372036854775807"], "--threads must be at most 256"),
         (["--batch-size", "9223372036854775807"], "--batch-size must be at most 4096"),
         (["--image-size", "16384"], "--image-size must be at most 2048, got 16384"),
@@ -55,6 +56,43 @@ struct TrainCommandTests {
         let outcome = try ToolRunner.run(["train", "/nonexistent", "--out", "/tmp/unused"] + flags)
         #expect(outcome.status != 0)
         #expect(outcome.standardError.contains(message), "\(outcome.standardError)")
+    }
+
+    @Test("on a terminal the bar shows epoch N of M, cross-entropy and the run's ETA, and the last word starts on a new line",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script")))
+    func terminalBar() throws {
+        let scratch = try ScratchFolder()
+        let data = try dataset(in: scratch)
+        let run = scratch.path + "/run"
+        // Stopped inside the second epoch, while its bar is on screen.
+        let arguments = [ToolRunner.executable, "train", data, "--out", run, "--epochs", "3", "--max-steps", "4"] + Self.tinyModel
+        let command = arguments.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        // script(1) gives the tool a terminal of its own, as a user's shell does.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-q", "-e", "-c", command, "/dev/null"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["TERM": "xterm"]) { $1 }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        // The bar's width follows the terminal's (80 columns when script(1) cannot tell).
+        #expect(text.contains("\r\u{1B}[Kepoch 2 of 3 ["), "\(text.debugDescription)")
+        #expect(text.contains("] 1/3 steps  cross-entropy "), "\(text.debugDescription)")
+        #expect(text.contains("  run ETA "), "\(text.debugDescription)")
+        guard let last = text.range(of: "glimpse: stopped at step 4; saved") else {
+            Issue.record("no closing message: \(text.debugDescription)")
+            return
+        }
+        // The terminal turns each newline into a carriage return and a newline: the bar as it
+        // stood, ended, then the message on a line of its own.
+        let before = text[..<last.lowerBound]
+        #expect(before.hasSuffix("\r\n"), "\(text.debugDescription)")
+        let barLine = String(before).components(separatedBy: "\r\n").dropLast().last ?? ""
+        #expect(barLine.contains("epoch 2 of 3 [") && barLine.contains("cross-entropy"), "\(barLine.debugDescription)")
     }
 
     @Test("a run that diverges before its first checkpoint says that nothing was saved")

@@ -32,6 +32,7 @@ struct OptionLimitsTests {
         Bound(name: "minimum word count", lowest: 1, highest: nil) { $0.minimumWordCount = $1 },
         Bound(name: "validation images", lowest: 0, highest: nil) { $0.validationImages = $1 },
         Bound(name: "validation batch size", lowest: 1, highest: nil) { $0.validationBatchSize = $1 },
+        Bound(name: "save every", lowest: 1, highest: nil) { $0.saveEvery = $1 },
     ]
 
     static func options() -> TrainingOptions {

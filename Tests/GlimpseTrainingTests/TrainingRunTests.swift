@@ -241,6 +241,7 @@ struct TrainingRunTests {
         #expect(model.decoder.output.weight.scalars.allSatisfy { $0.isFinite })
         let records = try logRecords(layout.log)
         #expect(records.last?.kind == .stop)
+        #expect(records.last?.reason?.hasPrefix("non-finite loss nan") == true, "\(records.last?.reason ?? "")")
     }
 
     @Test("no usable training image stops the run with the inspection report")
