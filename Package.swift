@@ -63,7 +63,7 @@ let package = Package(
 
         // MARK: Image files in, captions out: the one captioning pipeline, and the shipped default model
         .target(name: "GlimpseCaptioning", dependencies: ["GlimpseModel", "GlimpseImage", "GlimpseTensor", "GlimpseSupport"],
-                // The shipped default model (see README, "The default model"); looked up by path beside the executable.
+                // The shipped default model (see Docs/model.md, "The default model"); looked up by path beside the executable.
                 resources: [.copy("Resources")]),
 
         // MARK: The public Swift API: one import for apps

@@ -2,7 +2,7 @@
 """Writes the real photographs shipped inside scikit-image, scikit-learn and matplotlib into a
 folder: a fair, fixed set of photos (people, a cat, objects, textures, microscopy, astronomy,
 scanned text) for measuring how often a model trained on other images flags them as unfamiliar
-(`glimpse caption`'s warning; README "The default model").
+(`glimpse caption`'s warning; Docs/model.md, "Knowing what it does not know").
 
     pip install scikit-image scikit-learn matplotlib pillow
     python3 Scripts/fetch_sample_photos.py /tmp/photos

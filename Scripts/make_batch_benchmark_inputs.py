@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Inputs for the batch-captioning figures in the README: python3 Scripts/make_batch_benchmark_inputs.py OUT_DIR
+"""Inputs for the batch-captioning figures of Docs/performance.md: python3 Scripts/make_batch_benchmark_inputs.py OUT_DIR
 
 Writes OUT_DIR/images/ (1000 seeded JPEG images of about 500x375) and
 OUT_DIR/default-size.safetensors (a default-size model with random weights; speed does not

@@ -78,8 +78,8 @@ struct SearchOptions: ParsableArguments {
     }
 }
 
-/// The ranges of the numeric flags that size work or memory (README, "Limits"): values past them
-/// would only exhaust memory or disk, or overflow.
+/// The ranges of the numeric flags that size work or memory (Docs/commands.md, "Limits of the
+/// numeric flags"): values past them would only exhaust memory or disk, or overflow.
 enum Limits {
     static let threads = TrainingOptions.Limits.threads
     /// Beam search keeps beam × (vocabulary) scores per image and step.

@@ -32,9 +32,9 @@ struct Glimpse: ParsableCommand {
     }
 
     /// Every failure is printed one way, `glimpse: PATH: reason` (or `glimpse: reason`) on
-    /// standard error, and ends with the status of README's "Exit status" table: 1 for a
-    /// failure, 64 for a bad argument (with a pointer to the command's help), 130/143 for an
-    /// interrupted run. Help and version go to standard output with status 0.
+    /// standard error, and ends with a status of the table in Docs/commands.md, "Errors and exit
+    /// status": 1 for a failure, 64 for a bad argument (with a pointer to the command's help),
+    /// 130/143 for an interrupted run. Help and version go to standard output with status 0.
     static func finish(_ error: any Error) -> Never {
         let code = exitCode(for: error)
         if let failure = error as? ToolFailure {
