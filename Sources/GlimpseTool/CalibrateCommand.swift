@@ -10,13 +10,14 @@ struct CalibrateCommand: ParsableCommand {
         commandName: "calibrate",
         abstract: "Teach a model which images look like its training images, so it can flag the others.",
         discussion: """
-        Measures the mean and variance of the encoder's features over IMAGES (the model's \
+        Measures the mean and covariance of the encoder's features over IMAGES (the model's \
         training images, or images of the same kind), sets the threshold that the given share \
         of held-out images of that kind stays under (--quantile), and stores this summary in the \
-        model file (rewritten atomically, or written to --out). `caption`, `batch` and \
-        `evaluate` then flag images whose features lie beyond the threshold as unfamiliar: \
-        their captions are likely wrong. `glimpse train` stores a summary in its models itself; \
-        this command gives one to an older model, or recalibrates one.
+        model file (rewritten atomically, or written to --out). `caption` and `batch` then flag \
+        images whose features lie beyond the threshold as unfamiliar: their captions are likely \
+        wrong. `glimpse train` stores a summary in every best.safetensors itself; this command \
+        gives one to an older model, or recalibrates one (Docs/model.md, "Knowing what it does \
+        not know").
         """)
 
     @Argument(help: "The model to calibrate (.safetensors).")

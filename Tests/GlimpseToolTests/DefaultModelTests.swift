@@ -41,8 +41,8 @@ struct DefaultModelTests {
 
 /// The shipped model's feature summary (`glimpse calibrate`): images unlike its synthetic
 /// training scenes are flagged, fresh scenes are not. The photographs the issue names are not
-/// committed (Scripts/fetch_sample_photos.py fetches them; README "The default model" gives the
-/// measured rates); in their place, smooth random textures, which no scene has.
+/// committed (Scripts/fetch_sample_photos.py fetches them; Docs/model.md, "Knowing what it does not
+/// know", gives the measured rates); in their place, smooth random textures, which no scene has.
 @Suite("The shipped model flags unfamiliar images")
 struct DefaultModelFamiliarityTests {
     /// A texture of value noise: random colours on grids of 4 to 32 cells, bilinearly
