@@ -90,11 +90,11 @@ extension Captioner {
 
     /// A feature summary (`FeatureSummary`) of this model on image files: the mean and variance
     /// measured on `training`, the threshold set on `heldOut` (images of the same kind, not among
-    /// them). Nil when either has no readable image.
+    /// them).
     public func featureSummary(training: [String], heldOut: [String], batchSize: Int = 32, workers: Int,
                                quantile: Double = FeatureSummary.defaultQuantile,
                                unreadable: (String, String) -> Void = { _, _ in },
-                               progress: (Int) -> Void = { _ in }) -> FeatureSummary? {
+                               progress: (Int) -> Void = { _ in }) throws(FeatureSummary.Failure) -> FeatureSummary {
         var accumulator = FeatureSummary.Accumulator(featureSize: checkpoint.model.configuration.featureSize)
         var done = 0
         forEachFeatures(ofFiles: training, batchSize: batchSize, workers: workers, unreadable: unreadable) {
@@ -108,6 +108,6 @@ extension Captioner {
             done += $0.shape[0]
             progress(done)
         }
-        return FeatureSummary.calibrated(accumulator, heldOut: heldOutFeatures, quantile: quantile)
+        return try FeatureSummary.calibrated(accumulator, heldOut: heldOutFeatures, quantile: quantile)
     }
 }

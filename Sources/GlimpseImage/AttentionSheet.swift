@@ -85,7 +85,7 @@ public enum AttentionSheet {
 
         let title = titleLines(words.joined(separator: " "), width: size.width)
         for (index, line) in title.enumerated() {
-            BitmapFont.draw(line, into: &sheet, x: gap + 2, y: gap + index * lineHeight + 3, scale: textScale,
+            BitmapFont.draw(line, into: &sheet, x: gap, y: gap + index * lineHeight + 3, scale: textScale,
                             color: (250, 250, 250))
         }
         let panelsTop = gap + title.count * lineHeight

@@ -81,6 +81,10 @@ public struct Checkpoint: Sendable {
     /// What the encoder's features of the training images look like, for flagging images unlike
     /// them (`FeatureSummary`); nil in files written before it existed, or never given one.
     public var featureSummary: FeatureSummary?
+    /// Why the file's feature summary was not loaded, when it has one that is bad: the model is
+    /// still usable, only not able to tell unfamiliar images (and `glimpse calibrate` can give it
+    /// a new summary).
+    public var featureSummaryProblem: CheckpointError?
 
     /// Written in `__metadata__["format"]`.
     public static let format = "glimpse-show-attend-tell"
@@ -220,13 +224,17 @@ public struct Checkpoint: Sendable {
                                     problem: "image size \(preprocessing.imageSize) (the model's is \(configuration.imageSize)), "
                                         + "mean \(preprocessing.mean), std \(preprocessing.std)"))
         }
-        let featureSummary = try Checkpoint.featureSummary(in: file, configuration: configuration)
+        var featureSummary: FeatureSummary?
+        var featureSummaryProblem: CheckpointError?
+        do { featureSummary = try Checkpoint.featureSummary(in: file, configuration: configuration) } catch {
+            featureSummaryProblem = error
+        }
         let model = try CaptioningModel(configuration: configuration, tensorsFrom: file)
         let expected = Set(ParameterTable(configuration: configuration).entries.map(\.name))
             .union(configuration.pretrainedEncoder.map {
                 ResNetWeights.foldedNames($0.architecture, prefix: CaptioningModel.pretrainedEncoderPrefix)
             } ?? [])
-            .union(featureSummary == nil ? [] : [FeatureSummary.TensorName.mean, FeatureSummary.TensorName.whitening])
+            .union([FeatureSummary.TensorName.mean, FeatureSummary.TensorName.whitening])
         if let unexpected = file.names.first(where: { !expected.contains($0) }) {
             throw fail(.unexpectedTensor(unexpected))
         }
@@ -234,6 +242,7 @@ public struct Checkpoint: Sendable {
         self.vocabulary = vocabulary
         self.preprocessing = preprocessing
         self.featureSummary = featureSummary
+        self.featureSummaryProblem = featureSummaryProblem
     }
 
     /// The file's feature summary (its calibration in the metadata, μ and W as tensors), checked

@@ -44,7 +44,7 @@ public struct FeatureSummary: Equatable, Sendable {
     }
 
     /// Shrinkage of Σ: small, because the covariance is what tells photographs apart (on the
-    /// sample photographs, 20 of 21 flagged at 0.001 and 0.01, 19 at 0.1).
+    /// sample photographs, 20 of 21 flagged at 0.001 and 0.01, 18 at 0.1).
     public static let defaultShrinkage = 0.001
     /// The share of held-out in-domain images a summary passes by default: about 1% of fresh
     /// in-domain images are flagged.
@@ -124,13 +124,14 @@ public struct FeatureSummary: Equatable, Sendable {
         private var shift: [Float] = []
         /// Σ (x − c), [D], in float64.
         private var sum: [Double]
-        /// Σ (x − c)(x − c)ᵀ, [D, D].
-        private var scatter: Tensor
+        /// Σ (x − c)(x − c)ᵀ, [D × D] row-major, in float64: each batch's float32 product is
+        /// added here, so rounding does not build up over thousands of images.
+        private var scatter: [Double]
 
         public init(featureSize: Int) {
             self.featureSize = featureSize
             sum = [Double](repeating: 0, count: featureSize)
-            scatter = Tensor(zeros: [featureSize, featureSize])
+            scatter = [Double](repeating: 0, count: featureSize * featureSize)
         }
 
         /// Adds the images of features [N, P, D].
@@ -150,7 +151,12 @@ public struct FeatureSummary: Equatable, Sendable {
                 }
             }
             let centred = Tensor(shape: [batch, size], scalars: rows)
-            scatter.addMatmul(centred, centred, transposeA: true)
+            let product = Tensor.matmul(centred, centred, transposeA: true)
+            product.withUnsafeBufferPointer { product in
+                scatter.withUnsafeMutableBufferPointer { scatter in
+                    for index in 0..<(size * size) { scatter[index] += Double(product[index]) }
+                }
+            }
             count += batch
         }
 
@@ -160,32 +166,54 @@ public struct FeatureSummary: Equatable, Sendable {
             let n = Double(count), size = featureSize
             let offset = sum.map { $0 / n }
             var covariance = [Double](repeating: 0, count: size * size)
-            scatter.withUnsafeBufferPointer { scatter in
-                for row in 0..<size {
-                    for column in 0..<size {
-                        covariance[row * size + column] = Double(scatter[row * size + column]) / n - offset[row] * offset[column]
-                    }
+            for row in 0..<size {
+                for column in 0..<size {
+                    covariance[row * size + column] = scatter[row * size + column] / n - offset[row] * offset[column]
                 }
             }
             return (zip(offset, shift).map { $0 + Double($1) }, covariance)
         }
     }
 
+    /// Why no summary could be made.
+    public enum Failure: Error, Equatable, Sendable, CustomStringConvertible {
+        case noImages
+        case noHeldOutImages
+        /// The features of `count` images have a NaN or infinite value (a model with bad weights).
+        case nonFiniteFeatures(count: Int)
+        /// The covariance is not positive definite even shrunk (so far off that rounding broke it).
+        case notPositiveDefinite
+
+        public var description: String {
+            switch self {
+            case .noImages: return "no image to measure the features on"
+            case .noHeldOutImages: return "no held-out image to set the threshold on"
+            case .nonFiniteFeatures(let count):
+                return "the model's features of \(count == 1 ? "1 image have" : "\(count) images have") non-finite values"
+            case .notPositiveDefinite: return "the features' covariance is not positive definite, even shrunk"
+            }
+        }
+    }
+
     /// A summary of the images `accumulator` saw, its threshold the `quantile` of the distances
-    /// of held-out images, whose features `heldOut` yields a batch at a time. Nil when either
-    /// has no image, or the covariance has a non-finite entry.
+    /// of held-out images, whose features `heldOut` yields a batch at a time.
     public static func calibrated(_ accumulator: Accumulator, heldOut: some Sequence<Tensor>,
                                   shrinkage: Double = defaultShrinkage,
-                                  quantile: Double = defaultQuantile) -> FeatureSummary? {
-        guard let (mean, covariance) = accumulator.moments,
-              let whitening = whitening(covariance, size: accumulator.featureSize, shrinkage: shrinkage) else { return nil }
+                                  quantile: Double = defaultQuantile) throws(Failure) -> FeatureSummary {
+        guard let (mean, covariance) = accumulator.moments else { throw .noImages }
+        guard covariance.allSatisfy(\.isFinite), mean.allSatisfy(\.isFinite) else { throw .nonFiniteFeatures(count: accumulator.count) }
+        guard let whitening = whitening(covariance, size: accumulator.featureSize, shrinkage: shrinkage) else {
+            throw .notPositiveDefinite
+        }
         var summary = FeatureSummary(
             mean: mean.map(Float.init), whitening: whitening,
             calibration: Calibration(imageCount: accumulator.count, shrinkage: shrinkage, threshold: .infinity,
                                      heldOutImageCount: 0, quantile: quantile))
         var distances: [Float] = []
         for features in heldOut { distances += summary.distances(of: features) }
-        guard !distances.isEmpty, distances.allSatisfy(\.isFinite) else { return nil }
+        guard !distances.isEmpty else { throw .noHeldOutImages }
+        let nonFinite = distances.filter { !$0.isFinite }.count
+        guard nonFinite == 0 else { throw .nonFiniteFeatures(count: nonFinite) }
         distances.sort()
         // The smallest distance with at least `quantile` of the held-out ones at or below it.
         let rank = min(distances.count, max(1, Int((quantile * Double(distances.count)).rounded(.up))))
@@ -230,15 +258,17 @@ public struct FeatureSummary: Equatable, Sendable {
                 rowValues[column] = value / pivot
             }
         }
-        // Forward substitution, column by column: L w_j = e_j.
-        for column in 0..<size {
-            inverse[column * size + column] = 1 / factor[column * size + column]
-            for row in (column + 1)..<size {
-                let rowValues = factor + row * size
-                var value = 0.0
-                for k in column..<row { value -= rowValues[k] * inverse[k * size + column] }
-                inverse[row * size + column] = value / rowValues[row]
+        // W = L⁻¹ a row at a time, each from the rows above (read in order, no long dependency
+        // chain): W[i, :] = (e_i − Σ_{k<i} L[i, k] W[k, :]) / L[i, i].
+        for row in 0..<size {
+            let target = inverse + row * size, rowValues = factor + row * size
+            for k in 0..<row {
+                let weight = rowValues[k], source = inverse + k * size
+                for column in 0...k { target[column] -= weight * source[column] }
             }
+            let pivot = rowValues[row]
+            for column in 0..<row { target[column] /= pivot }
+            target[row] = 1 / pivot
         }
         return true
     }

@@ -62,14 +62,18 @@ struct CalibrateCommand: ParsableCommand {
         }
         let progress = ProgressReporter("calibrate", total: training.count + heldOutFiles.count, unit: "images")
         var unreadable = 0
-        let summary = Captioner(checkpoint: checkpoint).featureSummary(
-            training: training, heldOut: heldOutFiles, workers: threads, quantile: quantile,
-            unreadable: { path, reason in
-                unreadable += 1
-                Terminal.standardError("\(FileName.shown(path)): \(reason)")
-            },
-            progress: { progress.update($0) })
-        guard let summary else { throw ToolFailure("no readable images to calibrate on") }
+        let summary: FeatureSummary
+        do {
+            summary = try Captioner(checkpoint: checkpoint).featureSummary(
+                training: training, heldOut: heldOutFiles, workers: threads, quantile: quantile,
+                unreadable: { path, reason in
+                    unreadable += 1
+                    progress.note("\(FileName.shown(path)): \(reason)")
+                },
+                progress: { progress.update($0) })
+        } catch {
+            throw ToolFailure("\(model): cannot calibrate: \(error)" + (unreadable > 0 ? " (\(unreadable) files unreadable)" : ""))
+        }
         checkpoint.featureSummary = summary
         let destination = out ?? model
         do { try checkpoint.write(to: destination) } catch { throw ToolFailure(error.description) }

@@ -34,11 +34,17 @@ struct ModelOptions: ParsableArguments {
                               + "the default model was not found beside the executable (looked in "
                               + ModelLocator.defaultCandidates().joined(separator: ", ") + ")")
         }
+        let checkpoint: Checkpoint
         do {
-            return try Checkpoint(contentsOf: path)
+            checkpoint = try Checkpoint(contentsOf: path)
         } catch {
             throw ToolFailure(error.description)
         }
+        if let problem = checkpoint.featureSummaryProblem {
+            Terminal.standardError("glimpse: warning: \(problem); images unlike the model's training images will not be flagged "
+                                   + "(glimpse calibrate gives the model a new summary)")
+        }
+        return checkpoint
     }
 }
 

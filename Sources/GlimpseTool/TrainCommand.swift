@@ -474,6 +474,9 @@ final class TrainingPrinter {
             printValidation(record)
         case .learningRateDecayed(let rate):
             output.line("learning rate lowered to \(rate)")
+        case .featureSummaryFailed(let failure):
+            output.line("glimpse: warning: best.safetensors saved without a feature summary (\(failure)): "
+                        + "caption will not flag images unlike the training images")
         }
     }
 

@@ -138,6 +138,13 @@ public struct RunHistory: Sendable {
     public var stopReason: String {
         if isTraining { return "still training" }
         if let stop = records.last, stop.kind == .stop, let reason = stop.reason {
+            // A run that ran its course logs why it ended too: said as a finished run is.
+            if reason == TrainingOutcome.completed(epochs: 0).reason {
+                return "completed \(epochsDone) epoch\(epochsDone == 1 ? "" : "s")"
+            }
+            if reason.hasPrefix("early stopping: ") {
+                return "stopped early after epoch \(epochsDone) (" + reason.dropFirst("early stopping: ".count) + ")"
+            }
             let readable = Self.readableReason(reason)
             return readable.contains("step \(stop.step)") ? readable : readable + " at step \(stop.step)"
         }

@@ -38,7 +38,7 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
         case .write(let error): return error.description
         case .file(let path, let reason): return "\(path): cannot write: \(reason)"
         case .runExists(let directory):
-            return "\(directory) already holds a training run (last.safetensors); pass --resume to continue it, or choose another folder"
+            return "\(directory) already holds a training run (a saved checkpoint set); pass --resume to continue it, or choose another folder"
         case .runInUse(let directory, let holder):
             return "\(directory): another glimpse train is running in this folder (\(holder ?? "its process is not listed")); "
                 + "wait for it to finish, or choose another --out"

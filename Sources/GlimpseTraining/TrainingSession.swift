@@ -206,9 +206,13 @@ final class TrainingSession {
     private func save(to checkpointPath: String? = nil) throws(TrainingError) {
         var checkpoint = Checkpoint(model: trainer.model, vocabulary: vocabulary, preprocessing: preprocessing)
         if let checkpointPath {
-            checkpoint.featureSummary = TrainingRun.featureSummary(
-                trainer.model, inputs: inputs, training: examples.map(\.path), validation: validationImages.map(\.path),
-                batchSize: options.validationBatchSize)
+            do {
+                checkpoint.featureSummary = try TrainingRun.featureSummary(
+                    trainer.model, inputs: inputs, training: examples.map(\.path), validation: validationImages.map(\.path),
+                    batchSize: options.validationBatchSize)
+            } catch {
+                events(.featureSummaryFailed(error))
+            }
             do { try checkpoint.write(to: checkpointPath) } catch { throw .checkpoint(error) }
             return
         }

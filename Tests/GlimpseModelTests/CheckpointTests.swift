@@ -122,12 +122,28 @@ struct CheckpointTests {
     }
 
     /// Writes the checkpoint's tensors and metadata after `edit`, and returns the load error.
-    func loadError(editTensors: (inout [String: ShapedArray<Float>]) -> Void = { _ in },
+    func loadError(of checkpoint: Checkpoint = CheckpointTests.checkpoint(),
+                   editTensors: (inout [String: ShapedArray<Float>]) -> Void = { _ in },
                    editMetadata: (inout [String: String]) -> Void = { _ in }) throws -> CheckpointError.Reason? {
+        try withEditedFile(of: checkpoint, editTensors: editTensors, editMetadata: editMetadata) { path -> CheckpointError.Reason? in
+            do throws(CheckpointError) {
+                _ = try Checkpoint(contentsOf: path)
+                return nil
+            } catch {
+                #expect(error.path == path)
+                #expect(error.description.hasPrefix(path + ": "))
+                return error.reason
+            }
+        }
+    }
+
+    /// Writes the checkpoint's tensors and metadata after the edits, and gives `body` the file's path.
+    func withEditedFile<Result>(of checkpoint: Checkpoint, editTensors: (inout [String: ShapedArray<Float>]) -> Void,
+                                editMetadata: (inout [String: String]) -> Void, _ body: (String) throws -> Result) throws -> Result {
         let directory = temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("model.safetensors").path
-        try Self.checkpoint().write(to: path)
+        try checkpoint.write(to: path)
         let file = try SafeTensorsFile(contentsOf: path)
         var tensors: [String: ShapedArray<Float>] = [:]
         for name in file.names { tensors[name] = try file.floats(named: name) }
@@ -135,14 +151,7 @@ struct CheckpointTests {
         editTensors(&tensors)
         editMetadata(&metadata)
         try SafeTensorsWriter.write(tensors, metadata: metadata, to: path)
-        do {
-            _ = try Checkpoint(contentsOf: path)
-            return nil
-        } catch {
-            #expect(error.path == path)
-            #expect(error.description.hasPrefix(path + ": "))
-            return error.reason
-        }
+        return try body(path)
     }
 
     @Test("a missing, unexpected or misshapen tensor is reported by name, the first one first")

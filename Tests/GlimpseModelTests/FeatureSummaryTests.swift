@@ -59,7 +59,7 @@ struct FeatureSummaryTests {
         accumulator.add(Self.features(Self.correlatedSample(400, seed: 2)))
         let (_, covariance) = try #require(accumulator.moments)
         let shrinkage = 0.01
-        let summary = try #require(FeatureSummary.calibrated(accumulator, heldOut: [Self.features(Self.correlatedSample(50, seed: 3))],
+        let summary = try (FeatureSummary.calibrated(accumulator, heldOut: [Self.features(Self.correlatedSample(50, seed: 3))],
                                                              shrinkage: shrinkage))
         let average = (0..<3).reduce(0.0) { $0 + covariance[$1 * 4] } / 3
         let shrunk = (0..<9).map { covariance[$0] * (1 - shrinkage) + ($0 % 4 == 0 ? shrinkage * average : 0) }
@@ -82,7 +82,7 @@ struct FeatureSummaryTests {
         let sample: [[Float]] = (0..<2000).map { [z[2 * $0], z[2 * $0] + 0.1 * z[2 * $0 + 1]] }
         var accumulator = FeatureSummary.Accumulator(featureSize: 2)
         accumulator.add(Self.features(sample))
-        let summary = try #require(FeatureSummary.calibrated(accumulator, heldOut: [Self.features(Array(sample.prefix(100)))]))
+        let summary = try (FeatureSummary.calibrated(accumulator, heldOut: [Self.features(Array(sample.prefix(100)))]))
         let distances = summary.distances(of: Self.features([[1.5, 1.5], [1.5, -1.5], [0, 0]]))
         #expect(distances[0] < 2, "along the correlation: \(distances[0])")
         #expect(distances[1] > 50 * distances[0], "across it: \(distances[1]) against \(distances[0])")
@@ -95,7 +95,7 @@ struct FeatureSummaryTests {
         accumulator.add(Self.features(Self.correlatedSample(500, seed: 5)))
         let heldOut = Self.features(Self.correlatedSample(200, seed: 6))
         for quantile in [0.5, 0.9, 0.99] {
-            let summary = try #require(FeatureSummary.calibrated(accumulator, heldOut: [heldOut], quantile: quantile))
+            let summary = try (FeatureSummary.calibrated(accumulator, heldOut: [heldOut], quantile: quantile))
             let distances = summary.distances(of: heldOut).sorted()
             let rank = Int((quantile * 200).rounded(.up))
             #expect(summary.calibration.threshold == distances[rank - 1])
@@ -104,7 +104,13 @@ struct FeatureSummaryTests {
             #expect(flagged == 200 - rank, "quantile \(quantile): \(flagged) flagged")
         }
         // No held-out image: no threshold, no summary.
-        #expect(FeatureSummary.calibrated(accumulator, heldOut: [Tensor]()) == nil)
+        #expect(throws: FeatureSummary.Failure.noHeldOutImages) { try FeatureSummary.calibrated(accumulator, heldOut: [Tensor]()) }
+        #expect(throws: FeatureSummary.Failure.noImages) {
+            try FeatureSummary.calibrated(FeatureSummary.Accumulator(featureSize: 3), heldOut: [heldOut])
+        }
+        var broken = FeatureSummary.Accumulator(featureSize: 3)
+        broken.add(Self.features([[1, 2, .nan], [0, 1, 2]]))
+        #expect(throws: FeatureSummary.Failure.nonFiniteFeatures(count: 2)) { try FeatureSummary.calibrated(broken, heldOut: [heldOut]) }
         #expect(Familiarity(distance: .nan, threshold: 1).isUnfamiliar)
     }
 
@@ -113,7 +119,7 @@ struct FeatureSummaryTests {
         let sample = (0..<50).map { _ in Tensor(randomNormal: [featureSize], using: &generator).scalars }
         var accumulator = FeatureSummary.Accumulator(featureSize: featureSize)
         accumulator.add(features(sample))
-        return try #require(FeatureSummary.calibrated(accumulator, heldOut: [features(Array(sample.prefix(10)))]))
+        return try (FeatureSummary.calibrated(accumulator, heldOut: [features(Array(sample.prefix(10)))]))
     }
 
     @Test("a model file keeps the summary; one without it (written before it existed) loads without")
@@ -132,32 +138,21 @@ struct FeatureSummaryTests {
         #expect(file.names.contains("feature_summary.whitening") && file.metadata["feature_summary"] != nil)
     }
 
-    /// The load error after editing a file that has a summary.
+    /// What is wrong with the summary of a file edited after it was written with one: the model
+    /// loads, without its summary, and says why (nil: the summary loaded).
     func loadError(editTensors: (inout [String: ShapedArray<Float>]) -> Void = { _ in },
                    editMetadata: (inout [String: String]) -> Void = { _ in }) throws -> CheckpointError.Reason? {
-        let directory = temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let path = directory.appendingPathComponent("model.safetensors").path
         var checkpoint = CheckpointTests.checkpoint()
         checkpoint.featureSummary = try Self.summary(featureSize: checkpoint.model.configuration.featureSize)
-        try checkpoint.write(to: path)
-        let file = try SafeTensorsFile(contentsOf: path)
-        var tensors: [String: ShapedArray<Float>] = [:]
-        for name in file.names { tensors[name] = try file.floats(named: name) }
-        var metadata = file.metadata
-        editTensors(&tensors)
-        editMetadata(&metadata)
-        try SafeTensorsWriter.write(tensors, metadata: metadata, to: path)
-        do {
-            _ = try Checkpoint(contentsOf: path)
-            return nil
-        } catch {
-            #expect(error.description.hasPrefix(path + ": "))
-            return error.reason
+        return try CheckpointTests().withEditedFile(of: checkpoint, editTensors: editTensors, editMetadata: editMetadata) { path -> CheckpointError.Reason? in
+            let loaded = try Checkpoint(contentsOf: path)
+            #expect((loaded.featureSummary == nil) == (loaded.featureSummaryProblem != nil))
+            #expect(loaded.featureSummaryProblem.map { $0.description.hasPrefix(path + ": ") } ?? true)
+            return loaded.featureSummaryProblem?.reason
         }
     }
 
-    @Test("a summary's tensors without its metadata, or the reverse, a wrong shape, NaN or a bad threshold is refused by name")
+    @Test("a bad summary (tensors without metadata or the reverse, a wrong shape, NaN, a bad threshold) is named, and the model loads without it")
     func badSummaries() throws {
         #expect(try loadError() == nil)
         #expect(try loadError(editMetadata: { $0["feature_summary"] = nil }) == .unexpectedTensor("feature_summary.mean"))

@@ -117,3 +117,42 @@ struct DefaultModelFamiliarityTests {
         #expect(html.components(separatedBy: "unlike the model's training images").count - 1 == 10)
     }
 }
+
+@Suite("glimpse calibrate")
+struct CalibrateCommandTests {
+    @Test("gives a model without a summary one, in place or at --out; caption then says how familiar each image is")
+    func calibrates() throws {
+        let (scratch, model) = try TinyModel.folder()
+        let images = scratch.path + "/images"
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: true)
+        for index in 0..<30 { try PNGWriter.write(TinyModel.image(width: 24, height: 20, seed: index), to: images + "/\(index).png") }
+        let before = try ToolRunner.run(["caption", images + "/0.png", "--model", model, "--json"])
+        #expect(before.status == 0 && !before.standardOutput.contains("unfamiliar"), "\(before.standardOutput)")
+
+        let calibrated = scratch.path + "/calibrated.safetensors"
+        let outcome = try ToolRunner.run(["calibrate", model, images, "--out", calibrated])
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        // Every fifth image held out: 24 measured, 6 setting the threshold.
+        #expect(outcome.standardError.contains("measured 24 images, threshold "), "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("(99% of 6 held-out images at or below it); wrote \(calibrated)"),
+                "\(outcome.standardError)")
+        let after = try ToolRunner.run(["caption", images + "/0.png", "--model", calibrated, "--json"])
+        #expect(after.status == 0 && after.standardOutput.contains("\"familiarity_distance\":"), "\(after.standardOutput)")
+        #expect(try ToolRunner.run(["caption", images + "/0.png", "--model", model, "--json"]).standardOutput == before.standardOutput,
+                "--out left the model as it was")
+    }
+
+    @Test("a quantile out of range, no images, or a file that is not a model is refused")
+    func refusals() throws {
+        let (scratch, model) = try TinyModel.folder()
+        let quantile = try ToolRunner.run(["calibrate", model, scratch.path, "--quantile", "1.5"])
+        #expect(quantile.status == 64 && quantile.standardError.contains("--quantile must be from 0.5 to 0.9999, got 1.5."))
+        let empty = scratch.path + "/empty"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let none = try ToolRunner.run(["calibrate", model, empty])
+        #expect(none.status == 1 && none.standardError.contains("calibration needs images to measure and held-out images"),
+                "\(none.standardError)")
+        let notModel = try ToolRunner.run(["calibrate", scratch.path + "/nothing.safetensors", empty])
+        #expect(notModel.status == 1 && notModel.standardError.contains("nothing.safetensors"), "\(notModel.standardError)")
+    }
+}

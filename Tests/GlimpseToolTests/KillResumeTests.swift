@@ -155,8 +155,11 @@ struct KillResumeTests {
             process.waitUntilExit()
             finished = process.terminationReason == .exit && process.terminationStatus == 0
             #expect(finished || process.terminationReason == .uncaughtSignal, "exit status \(process.terminationStatus)")
-            // Once a set is complete the run resumes; before that it starts again.
-            if FileManager.default.fileExists(atPath: run + "/last") {
+            // Once a set is complete the run resumes; before that it starts again. A kill between a
+            // set's completion and the `last` link leaves a complete set without the link: resumable too.
+            let sets = (try? FileManager.default.contentsOfDirectory(atPath: run + "/checkpoints")) ?? []
+            if FileManager.default.fileExists(atPath: run + "/last")
+                || sets.contains(where: { FileManager.default.fileExists(atPath: run + "/checkpoints/\($0)/set.json") }) {
                 arguments = ["train", reference.data, "--out", run, "--resume", "--threads", "1"]
             }
         }
