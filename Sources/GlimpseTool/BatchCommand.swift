@@ -42,7 +42,8 @@ struct BatchCommand: ParsableCommand {
     @Flag(help: "Name each file skipped as not an image (the summary names the first five).")
     var verbose = false
 
-    @Option(help: ArgumentHelp("Caption only share i of n (0 <= i < n), e.g. $SLURM_ARRAY_TASK_ID/n.", valueName: "i/n"))
+    @Option(help: ArgumentHelp("Caption only share i of n (0 <= i < n); auto: the share the scheduler gives this process "
+                               + "(a Slurm array task, an srun task or an MPI rank).", valueName: "i/n|auto"))
     var shard: String?
 
     @Option(help: "Write a static HTML gallery page here.", completion: .file())
@@ -66,8 +67,8 @@ struct BatchCommand: ParsableCommand {
             throw ValidationError("--output \(output) names a \(implied.rawValue) file but --format is \(requested.rawValue); "
                                   + "use --output \(stem).\(requested.fileExtension), or leave out --format for \(implied.rawValue).")
         }
-        if let shard, Shard(shard) == nil {
-            throw ValidationError("--shard must be i/n with 0 <= i < n, got '\(shard)'.")
+        if let shard, shard != "auto", Shard(shard) == nil {
+            throw ValidationError("--shard must be i/n with 0 <= i < n, or auto, got '\(shard)'.")
         }
         if attention && html == nil { throw ValidationError("--attention needs --html (the sheets are shown on the page).") }
         if attentionScale != .eachWord && !attention {
@@ -101,8 +102,21 @@ struct BatchCommand: ParsableCommand {
         return (html as NSString).deletingPathExtension + "_attention/" + relative + ".png"
     }
 
+    /// The `--shard` to take: as given, or (auto) the scheduler's, saying which variables gave it.
+    func resolvedShard(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Shard {
+        guard shard == "auto" else { return shard.flatMap(Shard.init) ?? .whole }
+        let found: (shard: Shard, source: String)?
+        do { found = try Shard.fromEnvironment(environment) } catch { throw ToolFailure("--shard auto: \(error)") }
+        guard let found else {
+            throw ToolFailure("--shard auto: no scheduler's share in the environment (looked for \(Shard.environmentNames)); "
+                              + "give --shard i/n")
+        }
+        Terminal.standardError("batch: shard \(found.shard.index)/\(found.shard.count) from \(found.source)")
+        return found.shard
+    }
+
     func run() throws {
-        let shard = self.shard.flatMap(Shard.init) ?? .whole
+        let shard = try resolvedShard()
         // Before the model loads and before any file is made: a folder with no image is a mistake.
         try Self.requireImages(in: root)
         let captioner = Captioner(checkpoint: try modelOptions.load())

@@ -121,6 +121,38 @@ struct BatchCommandTests {
         #expect(try String(contentsOfFile: csv, encoding: .utf8) == before, "the file was changed")
     }
 
+    @Test("--shard auto in a Slurm array task captions that task's share, and says where the share came from")
+    func shardAuto() throws {
+        let (folder, model) = try TinyModel.folder()
+        let (directory, _, _) = try BatchCommandTests.tree(in: folder, count: 12)
+        var captioned: [String] = []
+        for task in 1...3 {
+            let output = folder.path + "/auto\(task).jsonl"
+            let outcome = try ToolRunner.run(["batch", directory, "--model", model, "--output", output, "--shard", "auto", "--beam", "1"],
+                                             environment: ["SLURM_ARRAY_TASK_ID": "\(task)", "SLURM_ARRAY_TASK_MIN": "1",
+                                                           "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_PROCID": nil,
+                                                           "OMPI_COMM_WORLD_RANK": nil, "PMI_RANK": nil])
+            // The tree holds one truncated JPEG: its shard ends with status 1, having recorded it.
+            #expect(outcome.status == 0 || outcome.standardError.contains("cut.jpg: truncated JPEG file"), "\(outcome.standardError)")
+            #expect(outcome.standardError.contains("batch: shard \(task - 1)/3 from SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of "
+                                                   + "SLURM_ARRAY_TASK_COUNT"), "\(outcome.standardError)")
+            let given = try ToolRunner.run(["batch", directory, "--model", model, "--output", folder.path + "/given\(task).jsonl",
+                                            "--shard", "\(task - 1)/3", "--beam", "1"])
+            #expect(given.status == outcome.status)
+            let records = try String(contentsOfFile: output, encoding: .utf8)
+            #expect(records == (try String(contentsOfFile: folder.path + "/given\(task).jsonl", encoding: .utf8)),
+                    "auto and \(task - 1)/3 captioned different files")
+            captioned += records.split(separator: "\n").map(String.init)
+        }
+        #expect(Set(captioned).count == captioned.count && captioned.count >= 12)
+        // No scheduler: refused, naming what it looked for.
+        let none = try ToolRunner.run(["batch", directory, "--model", model, "--output", folder.path + "/none.jsonl", "--shard", "auto"],
+                                      environment: ["SLURM_ARRAY_TASK_ID": nil, "SLURM_PROCID": nil, "OMPI_COMM_WORLD_RANK": nil,
+                                                    "PMI_RANK": nil])
+        #expect(none.status == 1 && none.standardError.contains("--shard auto: no scheduler's share in the environment"),
+                "\(none.standardError)")
+    }
+
     @Test("shards partition the files: disjoint, and together every file; CSV shards concatenate under one header")
     func shards() throws {
         let (folder, model) = try TinyModel.folder()

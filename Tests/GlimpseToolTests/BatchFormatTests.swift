@@ -15,6 +15,29 @@ struct BatchFormatTests {
         #expect(Shard(text) != nil)
     }
 
+    @Test("--shard auto takes the scheduler's share: a Slurm array, srun tasks, Open MPI or MPICH ranks, in that order")
+    func sharesFromTheEnvironment() throws {
+        func found(_ environment: [String: String]) throws -> String? {
+            try Shard.fromEnvironment(environment).map { "\($0.shard.index)/\($0.shard.count) \($0.source)" }
+        }
+        #expect(try found([:]) == nil)
+        #expect(try found(["HOME": "/root"]) == nil)
+        // Array ids need not start at 0 (--array=1-8).
+        #expect(try found(["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "8",
+                           "SLURM_PROCID": "0", "SLURM_NTASKS": "1"])
+                == "2/8 SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT")
+        #expect(try found(["SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "4"]) == "0/4 SLURM_ARRAY_TASK_ID − SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT")
+        #expect(try found(["SLURM_PROCID": "5", "SLURM_NTASKS": "6", "OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "2"])
+                == "5/6 SLURM_PROCID of SLURM_NTASKS")
+        #expect(try found(["OMPI_COMM_WORLD_RANK": "1", "OMPI_COMM_WORLD_SIZE": "2"]) == "1/2 OMPI_COMM_WORLD_RANK of OMPI_COMM_WORLD_SIZE")
+        #expect(try found(["PMI_RANK": "0", "PMI_SIZE": "3"]) == "0/3 PMI_RANK of PMI_SIZE")
+        // Set but no share: an error naming the variables, never the whole folder on every task.
+        for bad in [["SLURM_ARRAY_TASK_ID": "9", "SLURM_ARRAY_TASK_COUNT": "8"], ["SLURM_PROCID": "x", "SLURM_NTASKS": "2"],
+                    ["OMPI_COMM_WORLD_RANK": "1"], ["SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "0"]] {
+            #expect(throws: ShardProblem.self, "\(bad)") { try Shard.fromEnvironment(bad) }
+        }
+    }
+
     @Test("malformed shards are refused", arguments: ["3/3", "-1/2", "1", "a/b", "1/0", "1/2/3", ""])
     func invalidShards(_ text: String) {
         #expect(Shard(text) == nil)
