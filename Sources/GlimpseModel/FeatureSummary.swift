@@ -57,6 +57,12 @@ public struct FeatureSummary: Equatable, Sendable {
         self.calibration = calibration
     }
 
+    /// Images to measure on and images to set the threshold on, when only one set is at hand:
+    /// every fifth held out (`glimpse calibrate` without --held-out, training without validation images).
+    public static func holdingOutEveryFifth<Item>(_ items: [Item]) -> (measured: [Item], heldOut: [Item]) {
+        (items.enumerated().filter { $0.offset % 5 != 4 }.map(\.element), stride(from: 4, to: items.count, by: 5).map { items[$0] })
+    }
+
     /// D, the feature size this summary is of.
     public var featureSize: Int { mean.count }
 

@@ -52,10 +52,7 @@ struct CalibrateCommand: ParsableCommand {
         Parallel.use(cores: threads)
         var training = try Self.files(images)
         var heldOutFiles = try heldOut.isEmpty ? [] : Self.files(heldOut)
-        if heldOut.isEmpty {
-            heldOutFiles = stride(from: 4, to: training.count, by: 5).map { training[$0] }
-            training = training.enumerated().filter { $0.offset % 5 != 4 }.map(\.element)
-        }
+        if heldOut.isEmpty { (training, heldOutFiles) = FeatureSummary.holdingOutEveryFifth(training) }
         guard !training.isEmpty, !heldOutFiles.isEmpty else {
             throw ToolFailure("calibration needs images to measure and held-out images to set the threshold: "
                               + "found \(training.count) and \(heldOutFiles.count)")

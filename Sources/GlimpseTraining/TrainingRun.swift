@@ -511,10 +511,7 @@ public struct TrainingRun {
         }
         var measured = spread(training, featureSummaryImages)
         var heldOut = spread(validation, featureSummaryHeldOut)
-        if heldOut.count < fewestHeldOut {
-            heldOut = stride(from: 4, to: measured.count, by: 5).map { measured[$0] }
-            measured = measured.enumerated().filter { $0.offset % 5 != 4 }.map(\.element)
-        }
+        if heldOut.count < fewestHeldOut { (measured, heldOut) = FeatureSummary.holdingOutEveryFifth(measured) }
         // The model's own features of the cache's inputs (centre crops under --augment), a batch at a time.
         func features(_ paths: [String]) -> some Sequence<Tensor> {
             stride(from: 0, to: paths.count, by: max(1, batchSize)).lazy.map { start in
