@@ -1,6 +1,18 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // Glimpse: image captioning on the CPU. The README opens with a map of these targets.
+import Foundation
 import PackageDescription
+
+/// Open MPI is optional: with it, `mpirun -np N glimpse train` trains on N processes (Docs/scaling.md).
+/// The `MPI` trait is on by default where Open MPI's pkg-config file is installed (Debian's
+/// libopenmpi-dev; `bash Scripts/setup.sh --mpi`); `swift build --traits MPI` insists on it and
+/// `--disable-default-traits` leaves it out. Without it Glimpse builds and runs as one process.
+let openMPIInstalled: Bool = {
+    let searched = (ProcessInfo.processInfo.environment["PKG_CONFIG_PATH"] ?? "").split(separator: ":").map(String.init)
+        + ["/usr/lib/x86_64-linux-gnu/pkgconfig", "/usr/lib/aarch64-linux-gnu/pkgconfig", "/usr/lib64/pkgconfig",
+           "/usr/lib/pkgconfig", "/usr/local/lib/pkgconfig", "/usr/share/pkgconfig"]
+    return searched.contains { FileManager.default.fileExists(atPath: $0 + "/ompi-c.pc") }
+}()
 
 let package = Package(
     name: "glimpse",
@@ -20,6 +32,10 @@ let package = Package(
         // The library for apps: `import Glimpse` (Docs/API.md, Examples/CaptionApp).
         .library(name: "Glimpse", targets: ["Glimpse"]),
     ],
+    traits: [
+        .trait(name: "MPI", description: "Data-parallel training over Open MPI (libopenmpi-dev, found through pkg-config)."),
+        .default(enabledTraits: openMPIInstalled ? ["MPI"] : []),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
@@ -31,6 +47,9 @@ let package = Package(
                        providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        // Only with the MPI trait (see above).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
 
         // MARK: C shim: every setjmp next to the libjpeg/libpng calls that may longjmp
         .target(name: "CGlimpseCodec", dependencies: ["CJPEG", "CPNG"]),
@@ -69,9 +88,12 @@ let package = Package(
         // MARK: The public Swift API: one import for apps
         .target(name: "Glimpse", dependencies: ["GlimpseCaptioning", "GlimpseImage", "GlimpseModel", "GlimpseTraining"]),
 
+        // MARK: The processes of a training job (MPI when built with it: the one place MPI is called)
+        .target(name: "GlimpseDistributed", dependencies: [.target(name: "CMPI", condition: .when(traits: ["MPI"]))]),
+
         // MARK: The training loop (glimpse train as a library, so tests run it in-process)
         .target(name: "GlimpseTraining",
-                dependencies: ["GlimpseModel", "GlimpseCaptioning", "GlimpseData", "GlimpseMetrics", "GlimpseSynth", "GlimpseImage",
+                dependencies: ["GlimpseDistributed", "GlimpseModel", "GlimpseCaptioning", "GlimpseData", "GlimpseMetrics", "GlimpseSynth", "GlimpseImage",
                                "GlimpseTensor", "GlimpseLayers", "GlimpseSafeTensors", "GlimpseSupport", "GlimpseText"]),
 
         // MARK: Test support (assertClose, gradient checker); linked only into tests
@@ -91,6 +113,7 @@ let package = Package(
                 "GlimpseModel",
                 "GlimpseTensor",
                 "GlimpseTraining",
+                "GlimpseDistributed",
                 "GlimpseCaptioning",
                 "GlimpseSupport",
                 "GlimpseText",
@@ -122,7 +145,7 @@ let package = Package(
                                    "GlimpseSafeTensors", "GlimpseData", "GlimpseImage", "GlimpseText"],
                     exclude: ["Fixtures"]),
         .testTarget(name: "GlimpseTrainingTests",
-                    dependencies: ["GlimpseTraining", "GlimpseModel", "GlimpseData", "GlimpseSynth", "GlimpseTensor", "GlimpseSupport", "GlimpseCaptioning",
+                    dependencies: ["GlimpseTraining", "GlimpseDistributed", "GlimpseModel", "GlimpseData", "GlimpseSynth", "GlimpseTensor", "GlimpseSupport", "GlimpseCaptioning",
                                    "GlimpseSafeTensors", "GlimpseImage", "GlimpseText"]),
         .testTarget(name: "GlimpseSynthTests", dependencies: ["GlimpseSynth", "GlimpseData", "GlimpseImage"]),
         .testTarget(name: "GlimpseAPITests", dependencies: ["Glimpse"]),

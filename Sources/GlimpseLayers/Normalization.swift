@@ -22,6 +22,10 @@ public struct BatchNorm2d: Parameterized, Sendable {
     public var runningVariance: Tensor
     public let momentum: Float
     public let epsilon: Float
+    /// Set in a data-parallel run with synchronised statistics (PyTorch's SyncBatchNorm): training
+    /// normalises with the mean and variance of the whole batch, summed over the ranks, and backward
+    /// differentiates through them; nil: the batch at hand alone (one process, or each rank its own).
+    public var statisticsExchange: StatisticsExchange? = nil
 
     public var channels: Int { weight.shape[0] }
 
@@ -44,6 +48,11 @@ public struct BatchNorm2d: Parameterized, Sendable {
         /// Whether the batch's statistics were used (training): then the mean and
         /// variance depend on the input and backward must differentiate through them.
         public var usedBatchStatistics: Bool
+        /// Set when the statistics were the whole batch's over the ranks: backward sums its
+        /// statistics through the same exchange, and divides by `statisticsCount`.
+        public var exchange: StatisticsExchange? = nil
+        /// Values per channel the statistics were taken over (B·H·W, or its sum over the ranks).
+        public var statisticsCount: Double = 0
     }
 
     /// A layer with the given parameters and running statistics (a checkpoint's), all [C].
@@ -131,11 +140,12 @@ public struct BatchNorm2d: Parameterized, Sendable {
             let count = batch * planeSize
             let channels = channels
             precondition(count > 1, "BatchNorm2d training needs more than one value per channel, got input \(input.shape)")
-            var mean = [Float](repeating: 0, count: channels)
-            var variance = [Float](repeating: 0, count: channels)
+            // Per channel: Σx, and Σ(x − mean)² about the channel's mean.
+            var sums = [Double](repeating: 0, count: channels)
+            var squaredDeviations = [Double](repeating: 0, count: channels)
             input.withUnsafeBufferPointer { x in
-                mean.withUnsafeMutableBufferPointer { mean in
-                    variance.withUnsafeMutableBufferPointer { variance in
+                sums.withUnsafeMutableBufferPointer { sums in
+                    squaredDeviations.withUnsafeMutableBufferPointer { squaredDeviations in
                         // One channel per task. Each plane's mean and squared deviations are taken
                         // while the plane is in cache, then combined exactly (Chan et al.):
                         // M2 = Σ M2_i + Σ n·(mean_i − mean)². Deviations from a nearby mean keep
@@ -156,14 +166,20 @@ public struct BatchNorm2d: Parameterized, Sendable {
                                 let planeMean = Double(Float(planeSums[image] / Double(planeSize)))
                                 deviations += Double(planeSize) * (planeMean - channelMean) * (planeMean - channelMean)
                             }
-                            mean[channel] = Float(channelMean)
-                            variance[channel] = Float(deviations / Double(count))
+                            sums[channel] = planeSums.reduce(0, +)
+                            squaredDeviations[channel] = deviations
                         }
                     }
                 }
             }
+            var statisticsCount = Double(count)
+            if let statisticsExchange {
+                statisticsCount = statisticsExchange.wholeBatch(sums: &sums, squaredDeviations: &squaredDeviations, count: count)
+            }
+            let mean = sums.map { Float($0 / statisticsCount) }
+            let variance = squaredDeviations.map { Float($0 / statisticsCount) }
             let momentum = momentum
-            let unbiasing = Float(count) / Float(count - 1)
+            let unbiasing = Float(statisticsCount) / Float(statisticsCount - 1)
             runningMean.withUnsafeMutableBufferPointer { running in
                 for channel in 0..<channels { running[channel] = (1 - momentum) * running[channel] + momentum * mean[channel] }
             }
@@ -174,7 +190,8 @@ public struct BatchNorm2d: Parameterized, Sendable {
             }
             let invstd = inverseStandardDeviation(variance)
             let output = normalize(input, mean: mean, inverseStandardDeviation: invstd, applyingReLU: applyingReLU)
-            return (output, Cache(input: input, mean: mean, inverseStandardDeviation: invstd, usedBatchStatistics: true))
+            return (output, Cache(input: input, mean: mean, inverseStandardDeviation: invstd, usedBatchStatistics: true,
+                                  exchange: statisticsExchange, statisticsCount: statisticsCount))
         }
     }
 
@@ -274,7 +291,9 @@ public struct BatchNorm2d: Parameterized, Sendable {
         precondition(shape == cache.input.shape,
                      "BatchNorm2d backward: gradient \(shape), forward input \(cache.input.shape)")
         let channels = channels
-        let count = Double(batch * planeSize)
+        // Synchronised statistics were taken over the whole batch: so are backward's sums.
+        let exchange = cache.usedBatchStatistics ? cache.exchange : nil
+        let count = exchange == nil ? Double(batch * planeSize) : cache.statisticsCount
         // Without a ReLU the mask reads the input instead and is never used.
         let mask = reluOutput ?? cache.input
         let masked = reluOutput != nil
@@ -283,10 +302,9 @@ public struct BatchNorm2d: Parameterized, Sendable {
             weight.withUnsafeBufferPointer { gamma in
             gradients.weight.withUnsafeMutableBufferPointer { dGamma in
             gradients.bias.withUnsafeMutableBufferPointer { dBeta in
-                // One channel per task: its sums, its dγ and dβ entries and its dx planes.
-                Parallel.forEach(channels) { channel in
-                    let mean = cache.mean[channel], invstd = cache.inverseStandardDeviation[channel]
-                    // Σ dy and Σ dy·x̂ = invstd·Σ dy·(x − mean), dy masked by the ReLU when fused.
+                /// Σ dy and Σ dy·(x − mean) of one channel, dy masked by the ReLU when fused.
+                func sums(_ channel: Int) -> (gradient: Double, gradientTimesCentered: Double) {
+                    let mean = cache.mean[channel]
                     var sumGradient = 0.0, sumGradientTimesCentered = 0.0
                     for image in 0..<batch {
                         let offset = (image * channels + channel) * planeSize
@@ -301,13 +319,20 @@ public struct BatchNorm2d: Parameterized, Sendable {
                                                                      count: planeSize, centeringSecondOn: mean)
                         }
                     }
-                    let sumGradientTimesNormalized = sumGradientTimesCentered * Double(invstd)
-                    dGamma[channel] += Float(sumGradientTimesNormalized)
-                    dBeta[channel] += Float(sumGradient)
+                    return (sumGradient, sumGradientTimesCentered)
+                }
+                /// dγ and dβ from this batch's sums; dx from `whole`, the sums the statistics' batch gives.
+                func finish(_ channel: Int, local: (gradient: Double, gradientTimesCentered: Double),
+                            whole: (gradient: Double, gradientTimesCentered: Double)) {
+                    let mean = cache.mean[channel], invstd = cache.inverseStandardDeviation[channel]
+                    dGamma[channel] += Float(local.gradientTimesCentered * Double(invstd))
+                    dBeta[channel] += Float(local.gradient)
+                    // Σ dy·x̂ = invstd·Σ dy·(x − mean).
+                    let sumGradientTimesNormalized = whole.gradientTimesCentered * Double(invstd)
                     let scale = gamma[channel] * invstd
                     // dx = scale·(dy − mean(dy) − x̂·mean(dy·x̂)), with x̂ = (x − mean)·invstd folded
                     // into one multiply-add per element; with running statistics both means are 0.
-                    let meanGradient = cache.usedBatchStatistics ? Float(sumGradient / count) : 0
+                    let meanGradient = cache.usedBatchStatistics ? Float(whole.gradient / count) : 0
                     let slope = cache.usedBatchStatistics ? Float(sumGradientTimesNormalized / count) * invstd : 0
                     for image in 0..<batch {
                         let offset = (image * channels + channel) * planeSize
@@ -315,6 +340,26 @@ public struct BatchNorm2d: Parameterized, Sendable {
                             dx + offset, dy: dy + offset, x: x.baseAddress! + offset,
                             reluOutput: masked ? reluY.baseAddress! + offset : nil, count: planeSize, scale: scale,
                             batchStatistics: cache.usedBatchStatistics ? (meanGradient, mean, slope) : nil)
+                    }
+                }
+                if let exchange {
+                    // Every channel's sums first, then one exchange, then dx.
+                    let local = UnsafeMutableBufferPointer<Double>.allocate(capacity: 2 * channels)
+                    defer { local.deallocate() }
+                    Parallel.forEach(channels) { channel in
+                        (local[2 * channel], local[2 * channel + 1]) = sums(channel)
+                    }
+                    var whole = Array(local)
+                    exchange.sum(&whole)
+                    Parallel.forEach(channels) { channel in
+                        finish(channel, local: (local[2 * channel], local[2 * channel + 1]),
+                               whole: (whole[2 * channel], whole[2 * channel + 1]))
+                    }
+                } else {
+                    // One channel per task: its sums, its dγ and dβ entries and its dx planes.
+                    Parallel.forEach(channels) { channel in
+                        let channelSums = sums(channel)
+                        finish(channel, local: channelSums, whole: channelSums)
                     }
                 }
             }
@@ -386,5 +431,34 @@ public struct BatchNorm2d: Parameterized, Sendable {
             index += 1
         }
         return (totalSum, totalProduct)
+    }
+}
+
+/// How synchronised BatchNorm sums its statistics over the ranks of a data-parallel run: `sum`
+/// replaces each value by its sum over the ranks (an allreduce), every rank calling it at the same
+/// points with buffers of the same length. It cannot fail: a rank whose exchange breaks ends the job.
+public final class StatisticsExchange: @unchecked Sendable {
+    public let sum: (inout [Double]) -> Void
+
+    public init(sum: @escaping (inout [Double]) -> Void) {
+        self.sum = sum
+    }
+
+    /// The whole batch's Σx and Σ(x − mean)² per channel, from this rank's (`count` values per
+    /// channel): the sums and the count first, then each rank's squared deviations moved to the
+    /// whole batch's mean exactly, M2 + n·(mean_rank − mean)² (Chan et al.), and summed. Returns
+    /// the whole batch's count.
+    func wholeBatch(sums: inout [Double], squaredDeviations: inout [Double], count: Int) -> Double {
+        let local = sums
+        var totals = sums + [Double(count)]
+        sum(&totals)
+        let wholeCount = totals.removeLast()
+        sums = totals
+        for channel in sums.indices {
+            let shift = local[channel] / Double(count) - totals[channel] / wholeCount
+            squaredDeviations[channel] += Double(count) * shift * shift
+        }
+        sum(&squaredDeviations)
+        return wholeCount
     }
 }

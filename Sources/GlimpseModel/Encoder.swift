@@ -298,3 +298,14 @@ private final class InferenceLayers: @unchecked Sendable {
         return made
     }
 }
+
+extension CaptioningModel {
+    /// The BatchNorm layers that train (the small CNN's) sum their statistics over the ranks through
+    /// `exchange` (synchronised BatchNorm in a data-parallel run); nil: each batch alone again.
+    public mutating func synchronizeBatchNorm(through exchange: StatisticsExchange?) {
+        for index in encoder.stages.indices {
+            encoder.stages[index].bn1.statisticsExchange = exchange
+            encoder.stages[index].bn2.statisticsExchange = exchange
+        }
+    }
+}

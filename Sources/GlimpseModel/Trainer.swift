@@ -89,3 +89,63 @@ public struct Trainer: Sendable {
                                   samplingProbability: probability)
     }
 }
+
+// MARK: - Data-parallel steps
+
+extension Trainer {
+    /// What a data-parallel step needs from the other ranks: a sum of equal-length buffers, the
+    /// same on every rank (MPI's allreduce). `extra` values ride along at the buffer's end.
+    public typealias Exchange<E: Error> = (_ buffer: inout [Float]) throws(E) -> Void
+
+    /// One step of data-parallel training: this rank's share of a global batch, forward and backward
+    /// with the loss normalised by the whole batch's counts, so that the ranks' gradients simply add
+    /// up to the whole batch's; then one exchange of one fused buffer (every gradient, the BatchNorm
+    /// running statistics when `averagingBuffers`, the loss's parts and `extra`), then clipping and
+    /// Adam on the summed gradients, identical on every rank.
+    ///
+    /// - Parameters:
+    ///   - share: this rank's images and captions (at least one caption).
+    ///   - normalization: the whole batch's token and caption counts.
+    ///   - ranks: how many ranks add their shares (the running statistics' divisor).
+    ///   - averagingBuffers: average the BatchNorm running statistics over the ranks, so that every
+    ///     rank keeps the same model when each normalises with its own batch statistics (off when
+    ///     the statistics are synchronised, and so already equal).
+    ///   - extra: values summed with the gradients (stop votes, say); returned summed.
+    ///   - generator: this rank's own stream (dropout, sampling).
+    public mutating func dataParallelStep<E: Error>(
+        share: CaptionBatch, normalization: LossNormalization, ranks: Int, averagingBuffers: Bool, extra: [Float],
+        using generator: inout SeededGenerator, exchange: Exchange<E>
+    ) throws(E) -> (result: TrainingStepResult, extra: [Float]) {
+        let probability = scheduledSampling.probability(atStep: optimizer.stepCount)
+        var result = model.lossAndGradients(for: share, mode: .training, samplingProbability: probability,
+                                            normalization: normalization, computingImagesGradient: false, using: &generator)
+        let parameters = model.parameterPaths
+        let buffers = averagingBuffers ? model.bufferPaths.map(\.buffer) : []
+        let loss = result.loss
+        var fused = [Float]()
+        fused.reserveCapacity(parameters.reduce(0) { $0 + model[keyPath: $1.parameter].scalarCount } + 8 + extra.count)
+        for path in parameters { fused += result.gradients[keyPath: path.gradient].scalars }
+        for path in buffers { fused += model[keyPath: path].scalars }
+        fused += [loss.total, loss.crossEntropy, loss.attentionPenalty, loss.wordDetection] + extra
+        try exchange(&fused)
+        var offset = 0
+        func take(_ count: Int) -> ArraySlice<Float> {
+            defer { offset += count }
+            return fused[offset..<offset + count]
+        }
+        for path in parameters {
+            let shape = result.gradients[keyPath: path.gradient].shape
+            result.gradients[keyPath: path.gradient] = Tensor(shape: shape, scalars: Array(take(shape.reduce(1, *))))
+        }
+        let divisor = Float(ranks)
+        for path in buffers {
+            let shape = model[keyPath: path].shape
+            model[keyPath: path] = Tensor(shape: shape, scalars: take(shape.reduce(1, *)).map { $0 / divisor })
+        }
+        let parts = Array(take(4)), summedExtra = Array(take(extra.count))
+        let norm = clip(&result.gradients)
+        optimizer.update(&model, along: result.gradients)
+        return (TrainingStepResult(loss: parts[0], crossEntropy: parts[1], attentionPenalty: parts[2], wordDetection: parts[3],
+                                   gradientNorm: norm, samplingProbability: probability), summedExtra)
+    }
+}

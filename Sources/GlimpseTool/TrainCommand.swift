@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import GlimpseData
+import GlimpseDistributed
 import GlimpseSupport
 import GlimpseSynth
 import GlimpseTraining
@@ -199,8 +200,23 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Seed of the initialisation, the batch order, dropout and sampling.")
     var seed: UInt64 = 1
 
-    @Option(help: "Cores to use: compute workers (each on single-threaded OpenBLAS), and image-decoding threads.")
-    var threads = 2
+    @Option(help: """
+        Cores to use: compute workers (each on single-threaded OpenBLAS), and image-decoding threads \
+        (default 2; under mpirun, this machine's cores shared among its ranks).
+        """)
+    var threads: Int?
+
+    @Flag(name: .customLong("sync-batchnorm"), help: """
+        Under mpirun: normalise with the BatchNorm statistics of the whole batch, summed over the ranks \
+        (as PyTorch's SyncBatchNorm), instead of each rank's share (the default).
+        """)
+    var synchronizedBatchNorm = false
+
+    @Option(help: ArgumentHelp("""
+        Under mpirun: how long a rank waits for the others in a gradient exchange before it stops the job \
+        (a rank stopped, lost or hung).
+        """, valueName: "SECONDS"))
+    var peerTimeout: Double = 600
 
     @Option(help: "Folder for decoded images, to share between runs (default RUN_DIR/cache).")
     var cacheDir: String?
@@ -208,6 +224,16 @@ struct TrainCommand: ParsableCommand {
     func validate() throws {
         if let problem = try trainingOptions().problem() { throw ValidationError(Self.flagWording(problem)) }
         if runDirectory.isEmpty { throw ValidationError("--out needs a folder.") }
+        if !(peerTimeout >= 1 && peerTimeout <= 86_400) {
+            throw ValidationError("--peer-timeout must be from 1 to 86400 seconds, got \(peerTimeout).")
+        }
+    }
+
+    /// 2 alone; under mpirun, this machine's cores shared among the ranks Open MPI put on it.
+    static func defaultThreads(environment: [String: String]) -> Int {
+        guard case .mpi = ProcessGroup.launch(environment: environment) else { return 2 }
+        let local = environment["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap { Int($0) } ?? 1
+        return max(1, ProcessInfo.processInfo.activeProcessorCount / max(1, local))
     }
 
     /// The library's messages name settings; the CLI's name flags.
@@ -280,7 +306,8 @@ struct TrainCommand: ParsableCommand {
         options.seed = seed
         // Left out of config.json when it is the default, as in runs made before it was recorded.
         options.splitSeed = dataset.splitSeed == 0 ? nil : dataset.splitSeed
-        options.threads = threads
+        options.threads = threads ?? Self.defaultThreads(environment: ProcessInfo.processInfo.environment)
+        options.synchronizedBatchNorm = synchronizedBatchNorm ? true : nil
         options.saveEvery = saveEvery
         options.cacheDirectory = cacheDir
         options.validationImages = validationImages
@@ -343,10 +370,36 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let options = try trainingOptions()
-        let loaded: Dataset
-        do { loaded = try dataset.load() } catch {
+        // Alone, or one rank of mpirun -np N: then rank 0 alone prints the run's progress.
+        let group: ProcessGroup
+        do { group = try ProcessGroup.joining(peerTimeout: peerTimeout) } catch {
             Terminal.standardError("glimpse: \(error)")
             throw ExitCode(1)
+        }
+        let speaker = group.isDistributed ? "glimpse: rank \(group.rank) of \(group.size)" : "glimpse"
+        /// A rank that fails ends the whole job (the others may be waiting for it); alone, it exits.
+        func fail(_ message: String) -> ExitCode {
+            Terminal.standardError("\(speaker): \(message)")
+            if group.isDistributed { group.abort(code: 1) }
+            return ExitCode(1)
+        }
+        // Every rank reads the dataset; they agree on it before anything else, so that none waits
+        // for a rank that failed (which says why, or rank 0 alone when all failed alike).
+        var loaded: Dataset?, loadError: Error?
+        do { loaded = try dataset.load() } catch { loadError = error }
+        var failures: [Double] = [loaded == nil ? 1 : 0]
+        do { try group.sum(&failures, what: "loading the dataset") } catch { throw fail("\(error)") }
+        guard let loaded, failures[0] == 0 else {
+            if let loadError, group.isLeader || Int(failures[0]) < group.size { Terminal.standardError("\(speaker): \(loadError)") }
+            group.finish()
+            throw ExitCode(1)
+        }
+        if group.isDistributed && group.isLeader {
+            let perRank = Double(options.imagesPerBatch) / Double(group.size)
+            Terminal.standardError("glimpse: training on \(group.size) ranks started by \(group.launcher): each takes "
+                                   + "\(perRank == perRank.rounded() ? String(Int(perRank)) : String(format: "%.1f", perRank)) "
+                                   + "of the \(options.imagesPerBatch) images of a batch, \(options.threads) thread"
+                                   + "\(options.threads == 1 ? "" : "s") each; rank 0 writes \(runDirectory) and validates")
         }
 
         // Signals become a flag checked between steps; the default action (dying
@@ -362,14 +415,35 @@ struct TrainCommand: ParsableCommand {
             defer { printer.end() }
             var run = TrainingRun(dataset: loaded, runDirectory: runDirectory, options: options, resume: resume)
             run.savePause = Self.savePauseForTests()
-            outcome = try run.run(shouldStop: { stop.requested != nil }, events: printer.handle)
+            run.processGroup = group
+            outcome = try run.run(shouldStop: { stop.requested != nil }, events: group.isLeader ? printer.handle : { _ in })
+        } catch TrainingError.allRanksStopping(let error) {
+            // Every rank knows of this rank's error: it says why, and they leave together.
+            if case .noUsableTrainingImages(let root, let report) = error {
+                for line in report { print(line) }
+                Terminal.standardError("\(speaker): no usable training image in \(root)")
+            } else {
+                Terminal.standardError("\(speaker): \(error)")
+            }
+            group.finish()
+            throw ExitCode(1)
         } catch TrainingError.noUsableTrainingImages(let root, let report) {
-            for line in report { print(line) }
-            Terminal.standardError("glimpse: no usable training image in \(root)")
+            if group.isLeader { for line in report { print(line) } }
+            throw fail("no usable training image in \(root)")
+        } catch TrainingError.distributed(.peerFailed(let phase)) {
+            // The rank that failed said why; this one leaves quietly with the rest.
+            if group.isLeader { Terminal.standardError("\(speaker): \(DistributedError.peerFailed(phase: phase))") }
+            group.finish()
             throw ExitCode(1)
         } catch {
-            Terminal.standardError("glimpse: \(error)")
-            throw ExitCode(1)
+            throw fail("\(error)")
+        }
+        // Every rank reached the same outcome: they leave together, and rank 0 says how it ended.
+        group.finish()
+        guard group.isLeader else {
+            if case .interrupted = outcome { throw ExitCode(128 + (stop.requested ?? SIGINT)) }
+            if case .nonFiniteLoss = outcome { throw ExitCode(1) }
+            return
         }
         switch outcome {
         case .completed(let epochs):

@@ -110,6 +110,8 @@ public struct LogRecord: Codable, Sendable, Equatable {
     public var reward: Double? = nil
     public var learningRate: Double? = nil
     public var imagesPerSecond: Double? = nil
+    /// A data-parallel step's seconds in the gradient exchange (waiting for the slowest rank included).
+    public var allreduceSeconds: Double? = nil
     public var bleu4: Double? = nil
     public var ciderD: Double? = nil
     public var validationImages: Int? = nil
@@ -122,6 +124,7 @@ public struct LogRecord: Codable, Sendable, Equatable {
         case kind, step, epoch, loss, crossEntropy = "cross_entropy", attentionPenalty = "attention_penalty",
              wordDetection = "word_detection",
              gradientNorm = "grad_norm", reward, learningRate = "lr", imagesPerSecond = "images_per_second",
+             allreduceSeconds = "allreduce_seconds",
              bleu4 = "bleu4", ciderD = "cider_d", validationImages = "validation_images", content, best, reason
     }
 }

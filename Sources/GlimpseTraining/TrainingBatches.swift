@@ -39,6 +39,37 @@ public struct TrainingBatch: Sendable {
     public var batch: CaptionBatch
 
     public var imageCount: Int { exampleIndices.count }
+    /// Images in the whole batch this one is a rank's share of (`imageCount` when it is not a share).
+    public var globalImageCount: Int
+    /// The whole batch's counts, which a share's loss is normalised by; nil when it is not a share.
+    public var globalNormalization: LossNormalization?
+
+    public init(exampleIndices: [Int], batch: CaptionBatch, globalImageCount: Int? = nil,
+                globalNormalization: LossNormalization? = nil) {
+        self.exampleIndices = exampleIndices
+        self.batch = batch
+        self.globalImageCount = globalImageCount ?? exampleIndices.count
+        self.globalNormalization = globalNormalization
+    }
+}
+
+/// Which part of each batch one rank of a data-parallel run takes: of a batch's n images, rank r
+/// of R takes images ⌊r·n/R⌋ ..< ⌊(r+1)·n/R⌋ (in the plan's order), so the shares are disjoint,
+/// cover the batch and differ in size by at most one image.
+public struct BatchShare: Sendable, Equatable {
+    public var rank: Int
+    public var ranks: Int
+
+    public init(rank: Int, ranks: Int) {
+        precondition(ranks > 0 && (0..<ranks).contains(rank), "rank \(rank) of \(ranks)")
+        self.rank = rank
+        self.ranks = ranks
+    }
+
+    /// This rank's positions among `count` images.
+    public func range(of count: Int) -> Range<Int> {
+        rank * count / ranks ..< (rank + 1) * count / ranks
+    }
 }
 
 /// The order of an epoch: which examples form each batch.
@@ -85,6 +116,7 @@ public final class BatchPrefetcher: @unchecked Sendable {
     private let inputs: TrainingInputs
     private let captionsPerImage: Int?
     private let epoch: Int
+    private let share: BatchShare?
     private let queue = DispatchQueue(label: "glimpse.batch-prefetch")
     private let ready: DispatchSemaphore
     private let room: DispatchSemaphore
@@ -95,10 +127,12 @@ public final class BatchPrefetcher: @unchecked Sendable {
 
     /// Starts preparing `plan[startIndex...]`, at most `depth` batches ahead.
     /// `captionsPerImage` k limits captions per image to k, taken in turn by `epoch`
-    /// (`BatchPrefetcher.captions`); nil for all.
+    /// (`BatchPrefetcher.captions`); nil for all. With a `share`, each batch is this rank's share
+    /// of the plan's batch (`BatchShare`), carrying the whole batch's counts.
     public init(examples: [TrainingExample], plan: [[Int]], startIndex: Int = 0, inputs: TrainingInputs,
-                captionsPerImage: Int? = nil, epoch: Int = 0, depth: Int = 2) {
+                captionsPerImage: Int? = nil, epoch: Int = 0, share: BatchShare? = nil, depth: Int = 2) {
         self.examples = examples
+        self.share = share
         self.plan = plan
         self.inputs = inputs
         self.captionsPerImage = captionsPerImage
@@ -166,7 +200,17 @@ public final class BatchPrefetcher: @unchecked Sendable {
     /// Gathers one batch (normalised pixels or cached features) with its captions; augmented
     /// pixels are cropped and flipped as the batch's place in the run (`epoch`, `batchIndex`) draws.
     public func build(_ indices: [Int], batchIndex: Int = 0) -> TrainingBatch {
-        let kept = indices.filter { inputs.holds(examples[$0].path) }
+        var kept = indices.filter { inputs.holds(examples[$0].path) }
+        let globalImageCount = kept.count
+        var globalNormalization: LossNormalization? = nil, firstPosition = 0
+        if let share {
+            let all = kept.flatMap { Self.captions(of: examples[$0].captions, perImage: captionsPerImage, epoch: epoch) }
+            if !all.isEmpty {
+                globalNormalization = LossNormalization(tokenCount: all.reduce(0) { $0 + $1.count + 1 }, captionCount: all.count)
+            }
+            firstPosition = share.range(of: kept.count).lowerBound
+            kept = Array(kept[share.range(of: kept.count)])
+        }
         var captions: [CaptionBatch.Caption] = []
         for (slot, index) in kept.enumerated() {
             for caption in Self.captions(of: examples[index].captions, perImage: captionsPerImage, epoch: epoch) {
@@ -176,6 +220,7 @@ public final class BatchPrefetcher: @unchecked Sendable {
         var seed: UInt64? = nil
         if case .augmentedPixels(_, let augmentation) = inputs { seed = augmentation.batchSeed(epoch: epoch, batchIndex: batchIndex) }
         return TrainingBatch(exampleIndices: kept, batch: inputs.batch(kept.map { examples[$0].path }, captions: captions,
-                                                                       augmentationSeed: seed))
+                                                                       augmentationSeed: seed, firstPosition: firstPosition),
+                             globalImageCount: globalImageCount, globalNormalization: globalNormalization)
     }
 }

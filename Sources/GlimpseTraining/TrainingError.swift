@@ -1,5 +1,6 @@
 import Foundation
 import GlimpseData
+import GlimpseDistributed
 import GlimpseImage
 import GlimpseModel
 import GlimpseSynth
@@ -27,6 +28,11 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
     case groundTruth(GroundTruthError)
     /// The image cache would not fit on its disk: checked before filling it.
     case cacheTooLarge(directory: String, needed: Int, available: Int)
+    /// Joining or talking to the other ranks of a data-parallel run (`mpirun -np N glimpse train`).
+    case distributed(DistributedError)
+    /// This rank's error, which every rank of a data-parallel run knows of (they agreed to stop
+    /// together, so none waits for another).
+    indirect case allRanksStopping(TrainingError)
 
     public var description: String {
         switch self {
@@ -45,6 +51,8 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
         case .cannotResume(let path, let reason): return "\(path): cannot resume: \(reason)"
         case .model(let error): return "model configuration: \(error.description)"
         case .groundTruth(let error): return error.description
+        case .distributed(let error): return error.description
+        case .allRanksStopping(let error): return error.description
         case .cacheTooLarge(let directory, let needed, let available):
             func gigabytes(_ bytes: Int) -> String {
                 bytes >= 1_000_000_000 ? String(format: "%.1f GB", Double(bytes) / 1e9) : String(format: "%.1f MB", Double(bytes) / 1e6)

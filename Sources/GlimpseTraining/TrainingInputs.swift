@@ -75,12 +75,14 @@ public enum TrainingInputs: Sendable {
     /// A batch of the images at `paths` (each held): normalised pixels [N, 3, S, S], or
     /// the cached encoder inputs (features [N, P, D], or [N, C, h, h]), with `captions` naming
     /// them by position in `paths`. Augmented pixels are cropped and flipped as `augmentationSeed`
-    /// draws them (the same seed, the same batch), or centre-cropped without one.
-    public func batch(_ paths: [String], captions: [CaptionBatch.Caption], augmentationSeed: UInt64? = nil) -> CaptionBatch {
+    /// draws them (the same seed, the same batch), or centre-cropped without one; `firstPosition`:
+    /// the place of `paths[0]` in the batch the seed draws for (a rank's share starts inside it).
+    public func batch(_ paths: [String], captions: [CaptionBatch.Caption], augmentationSeed: UInt64? = nil,
+                      firstPosition: Int = 0) -> CaptionBatch {
         switch self {
         case .augmentedPixels(let cache, let augmentation):
             return CaptionBatch(images: augmentation.crops(paths.map { cache.pixels(for: $0) }, side: cache.imageSize,
-                                                           seed: augmentationSeed),
+                                                           seed: augmentationSeed, firstPosition: firstPosition),
                                 captions: captions)
         case .pixels(let cache):
             let size = cache.imageSize, plane = 3 * size * size
@@ -127,11 +129,13 @@ public struct Augmentation: Sendable {
 
     /// The crop of each image that `seed` draws: its origin in 0 … R − S along each axis, and a
     /// flip with probability ½, in that order per image; without a seed the centre, unflipped
-    /// (the origin `Preprocessing` crops at). A missing image is left zero.
-    public func crops(_ images: [UnsafeBufferPointer<UInt8>?], side: Int, seed: UInt64?) -> Tensor {
+    /// (the origin `Preprocessing` crops at). A missing image is left zero. `images[0]` is image
+    /// `firstPosition` of the batch `seed` draws for: the draws of the images before it are skipped.
+    public func crops(_ images: [UnsafeBufferPointer<UInt8>?], side: Int, seed: UInt64?, firstPosition: Int = 0) -> Tensor {
         let size = preprocessing.imageSize, plane = 3 * size * size, room = side - size
         precondition(room >= 0, "augmentation crops \(size) pixels out of \(side)")
         var random = seed.map { SplitMix64(seed: $0) }
+        for _ in 0..<(random == nil ? 0 : 3 * firstPosition) { _ = random!.next() }
         let centre = Preprocessing.centerCropOrigin(width: side, height: side, crop: size).x
         var crop = [UInt8](repeating: 0, count: 3 * size * size)
         return Tensor(shape: [images.count, 3, size, size]) { output in

@@ -141,6 +141,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// epoch's end, so that a kill inside a long epoch loses at most that many steps; nil: at
     /// epoch ends (and stops) only. Like `threads`, it changes no result, and `--resume` may set it.
     public var saveEvery: Int? = nil
+    /// In a data-parallel run, BatchNorm normalises with the statistics of the whole batch, summed
+    /// over the ranks (as PyTorch's SyncBatchNorm), instead of each rank's own share (the default, as
+    /// DistributedDataParallel); the running statistics are then the same on every rank. Set per
+    /// invocation (`--resume` may change it); one process ignores it.
+    public var synchronizedBatchNorm: Bool? = nil
     /// Where decoded images are kept; nil: `RUN_DIR/cache`.
     public var cacheDirectory: String? = nil
     /// Validation images captioned per epoch (the first ones of the split); nil: all.

@@ -1,6 +1,7 @@
 import Foundation
 import GlimpseCaptioning
 import GlimpseData
+import GlimpseDistributed
 import GlimpseImage
 import GlimpseLayers
 import GlimpseMetrics
@@ -142,13 +143,20 @@ public struct TrainingRun {
         self.resume = resume
     }
 
+    /// The processes this run is one of: `.single`, or one rank of `mpirun -np N glimpse train`.
+    /// Rank 0 writes the run folder and validates; every rank trains on its share of each batch.
+    public var processGroup: ProcessGroup = .single
+
     /// Runs until done or stopped. `shouldStop` is polled between steps (and between
     /// cache chunks); when it returns true the run saves `last` and its state and
-    /// returns `.interrupted`.
+    /// returns `.interrupted`. In a data-parallel run, every rank calls this; the ranks agree on
+    /// every stop, and an error on one is said there while the others stop (`peerFailed`).
     public func run(shouldStop: @escaping () -> Bool = { false },
                     events: @escaping (TrainingEvent) -> Void = { _ in }) throws(TrainingError) -> TrainingOutcome {
         let started = Date()
+        let group = processGroup
         if let problem = options.problem() { throw .invalidOptions(problem) }
+        if group.isDistributed, let problem = Self.distributedProblem(options, resume: resume) { throw .invalidOptions(problem) }
         // With ground truth (a glimpse synth dataset), validation reports the content scores.
         let groundTruth: [String: GroundTruth]?
         do {
@@ -157,16 +165,57 @@ public struct TrainingRun {
             throw .groundTruth(error)
         }
         if !resume { try Self.checkSelection(options, dataset: dataset, groundTruth: groundTruth) }
-        do {
-            try FileManager.default.createDirectory(atPath: layout.directory, withIntermediateDirectories: true)
-        } catch {
-            throw .file(path: layout.directory, reason: (error as NSError).localizedDescription)
+        // Rank 0 prepares the run folder, the start and the cache while the others wait; then they
+        // follow, reading what it wrote (the cache they find filled).
+        let leader = try phase("preparing the run folder and the cache", runsHere: group.isLeader) { () throws(TrainingError) in
+            try prepare(writing: true, groundTruth: groundTruth, shouldStop: shouldStop, events: events)
         }
-        // Opened and locked first: one process per run folder, for the whole run.
-        let log = try LogWriter(path: layout.log)
-        try CheckpointSet.checkLinks(in: layout)
+        if let leader, case .ended(let outcome) = leader { return outcome }
+        let follower = try phase("reading the run's start", runsHere: !group.isLeader) { () throws(TrainingError) in
+            try prepare(writing: false, groundTruth: groundTruth, shouldStop: { false }, events: { _ in })
+        }
+        guard case .ready(let log, let start, let data) = (leader ?? follower)! else { return .interrupted(step: 0) }
+        if group.isDistributed {
+            let same: Bool
+            do {
+                same = try group.sameOnEveryRank(Self.digest(start.trainer, position: start.position, examples: data.examples.count),
+                                                 what: "comparing the ranks' starting models")
+            } catch { throw .distributed(error) }
+            if !same {
+                throw .distributed(.ranksDiffer(what: "starting models or data",
+                                                advice: "every rank must see the same dataset, run folder and cache "
+                                                    + "(on a file system all the nodes share)"))
+            }
+        }
+        let session = TrainingSession(run: self, start: start, data: data, log: log, groundTruth: groundTruth,
+                                      started: started, shouldStop: shouldStop, events: events)
+        return try session.train()
+    }
 
-        var start = resume ? try resumedStart(groundTruth: groundTruth, events: events) : try freshStart(events: events)
+    /// What `prepare` made: everything training needs (`log` on the rank that writes), or an end
+    /// before the first step (stopped while caching, a finished run).
+    enum Preparation {
+        case ready(LogWriter?, Start, TrainingData)
+        case ended(TrainingOutcome)
+    }
+
+    /// The run folder (when `writing`: created, locked, its start written), the start and the
+    /// filled cache.
+    private func prepare(writing: Bool, groundTruth: [String: GroundTruth]?, shouldStop: () -> Bool,
+                         events: @escaping (TrainingEvent) -> Void) throws(TrainingError) -> Preparation {
+        var log: LogWriter?
+        if writing {
+            do {
+                try FileManager.default.createDirectory(atPath: layout.directory, withIntermediateDirectories: true)
+            } catch {
+                throw .file(path: layout.directory, reason: (error as NSError).localizedDescription)
+            }
+            // Opened and locked first: one process per run folder, for the whole run.
+            log = try LogWriter(path: layout.log)
+            try CheckpointSet.checkLinks(in: layout)
+        }
+        var start = resume ? try resumedStart(groundTruth: groundTruth, writing: writing, events: events)
+            : try freshStart(writing: writing, events: events)
         if start.options.selfCritical == true && start.trainer.model.encoderTail != nil {
             throw .invalidOptions("self-critical training keeps the encoder frozen, and this model's last stages train: "
                                   + "start it from a model whose encoder is frozen")
@@ -176,7 +225,7 @@ public struct TrainingRun {
         }
         start.trainer.optimizer.learningRateScales = start.options.learningRateScales(for: start.trainer.model)
         if resume {
-            if start.progress.finished { return .alreadyFinished }
+            if start.progress.finished { return .ended(.alreadyFinished) }
             events(.resumed(start.position, step: start.trainer.stepCount, from: start.resumedFrom))
         }
         if resume || start.options.initialModel != nil {
@@ -186,13 +235,13 @@ public struct TrainingRun {
         }
         guard let data = try fillCache(start, shouldStop: shouldStop, events: events) else {
             // Nothing is saved yet: a fresh run stopped here simply starts again.
-            return .interrupted(step: start.trainer.stepCount)
+            return .ended(.interrupted(step: start.trainer.stepCount))
         }
         if !resume {
             start.configuration.trainingImages = data.examples.count
             start.configuration.validationImages = data.validationImages.count
         }
-        try JSONFile.write(start.configuration, to: layout.configuration)
+        if writing { try JSONFile.write(start.configuration, to: layout.configuration) }
         // On a pretrained encoder a step is mostly the decoder, whose products are the LSTM's and the
         // attention's, one after another: OpenBLAS's own threads share each of them out, where the
         // convolutions (of the stages that train, or the frozen ones under --augment) are spread over
@@ -201,9 +250,56 @@ public struct TrainingRun {
         // (glimpse-benchmarks, single runs): ResNet-50 11.3 on one OpenBLAS thread, 12.3 and 12.5
         // on two; ResNet-18 27.0 on one, 26.5 and 32.6 on two: no worse, within this VM's noise.
         if start.trainer.model.pretrainedEncoder != nil { BLAS.threadCount = start.options.threads }
-        let session = TrainingSession(run: self, start: start, data: data, log: log, groundTruth: groundTruth,
-                                      started: started, shouldStop: shouldStop, events: events)
-        return try session.train()
+        return .ready(log, start, data)
+    }
+
+    /// Runs `work` on this rank when `runsHere` (the others wait), then every rank learns whether
+    /// it went well everywhere: this rank's error is thrown here, and a rank whose work went well
+    /// stops with `peerFailed` when another's did not. nil on the ranks that did not run it.
+    private func phase(_ name: String, runsHere: Bool,
+                       _ work: () throws(TrainingError) -> Preparation) throws(TrainingError) -> Preparation? {
+        var result: Result<Preparation?, TrainingError> = .success(nil)
+        if runsHere {
+            do throws(TrainingError) { result = .success(try work()) } catch { result = .failure(error) }
+        }
+        guard processGroup.isDistributed else { return try result.get() }
+        // Votes, summed over the ranks: [failed, stopped while caching, the run had already finished].
+        var votes: [Double] = [0, 0, 0]
+        switch result {
+        case .failure: votes[0] = 1
+        case .success(.ended(.alreadyFinished)?): votes[2] = 1
+        case .success(.ended?): votes[1] = 1
+        default: break
+        }
+        do { try processGroup.sum(&votes, what: name) } catch { throw .distributed(error) }
+        if case .failure(let error) = result { throw .allRanksStopping(error) }
+        let mine = try result.get()
+        if votes[0] > 0 { throw .distributed(.peerFailed(phase: name)) }
+        if mine == nil, votes[1] > 0 { return .ended(.interrupted(step: 0)) }
+        if mine == nil, votes[2] > 0 { return .ended(.alreadyFinished) }
+        return mine
+    }
+
+    /// What a data-parallel run cannot do (nil: nothing).
+    static func distributedProblem(_ options: TrainingOptions, resume: Bool) -> String? {
+        if options.selfCritical == true && !resume {
+            return "self-critical training runs in one process only: start it without mpirun"
+        }
+        return nil
+    }
+
+    /// A digest of what every rank must start from alike: the weights, running statistics and
+    /// optimizer step, the data position and the number of training examples.
+    static func digest(_ trainer: Trainer, position: DataPosition, examples: Int) -> UInt64 {
+        var hash = SplitMix64.mix(UInt64(trainer.stepCount) ^ UInt64(examples) << 32)
+        hash = SplitMix64.mix(hash ^ UInt64(position.epoch) ^ UInt64(position.batchIndex) << 32 ^ position.shuffleSeed)
+        let model = trainer.model
+        for tensor in model.parameterPaths.map({ model[keyPath: $0.parameter] }) + model.bufferPaths.map({ model[keyPath: $0.buffer] }) {
+            tensor.withUnsafeBufferPointer { values in
+                for value in values { hash = SplitMix64.mix(hash ^ UInt64(value.bitPattern)) }
+            }
+        }
+        return hash
     }
 
     /// Where training starts: the options in force, the vocabulary, the model and optimizer,
@@ -232,7 +328,8 @@ public struct TrainingRun {
 
     /// The run folder's checkpoint set, checked, with the options saved in config.json (only the
     /// stopping conditions and threads come from this invocation).
-    private func resumedStart(groundTruth: [String: GroundTruth]?, events: (TrainingEvent) -> Void) throws(TrainingError) -> Start {
+    private func resumedStart(groundTruth: [String: GroundTruth]?, writing: Bool,
+                              events: (TrainingEvent) -> Void) throws(TrainingError) -> Start {
         var configuration = try JSONFile.read(RunConfiguration.self, from: layout.configuration)
         let saved = configuration.options
         var options = saved
@@ -243,6 +340,7 @@ public struct TrainingRun {
         options.maximumSteps = self.options.maximumSteps
         options.threads = self.options.threads
         options.saveEvery = self.options.saveEvery ?? saved.saveEvery
+        options.synchronizedBatchNorm = self.options.synchronizedBatchNorm
         configuration.options = options
         try Self.checkSelection(options, dataset: dataset, groundTruth: groundTruth)
         Parallel.use(cores: options.threads)
@@ -255,8 +353,10 @@ public struct TrainingRun {
         let loaded = try CheckpointSet.load(from: layout)
         // What a killed save left (newer partial sets, temporary files) goes; so do the
         // log's records past the set.
-        try CheckpointSet.adopt(loaded.folder, in: layout)
-        try LogWriter.cut(layout.log, afterStep: loaded.state.optimizer.stepCount)
+        if writing {
+            try CheckpointSet.adopt(loaded.folder, in: layout)
+            try LogWriter.cut(layout.log, afterStep: loaded.state.optimizer.stepCount)
+        }
         for skipped in loaded.skipped { events(.skippedCheckpointSet(folder: skipped.folder, reason: skipped.reason)) }
         let trainer = Trainer(model: loaded.checkpoint.model, optimizer: loaded.state.optimizer,
                               maxGradientNorm: options.gradientClip, scheduledSampling: options.scheduledSampling)
@@ -267,15 +367,17 @@ public struct TrainingRun {
 
     /// A new model (or the `--init` model) and optimizer, the vocabulary built from the
     /// training captions and written to the run folder.
-    private func freshStart(events: (TrainingEvent) -> Void) throws(TrainingError) -> Start {
+    private func freshStart(writing: Bool, events: (TrainingEvent) -> Void) throws(TrainingError) -> Start {
         var options = self.options
         let vocabulary: Vocabulary
         let trainer: Trainer
-        if CheckpointSet.anySaved(in: layout) { throw .runExists(directory: layout.directory) }
-        // A run killed before its first complete save left only its log, partial folders
-        // and temporary files.
-        CheckpointSet.clearIncomplete(in: layout)
-        try LogWriter.cut(layout.log, afterStep: 0)
+        if writing {
+            if CheckpointSet.anySaved(in: layout) { throw .runExists(directory: layout.directory) }
+            // A run killed before its first complete save left only its log, partial folders
+            // and temporary files.
+            CheckpointSet.clearIncomplete(in: layout)
+            try LogWriter.cut(layout.log, afterStep: 0)
+        }
         Parallel.use(cores: options.threads)
         let inspection = try Self.inspect(dataset, vocabularyRule: options.vocabularyRule, threads: options.threads)
         let decision = inspection.vocabulary
@@ -314,7 +416,7 @@ public struct TrainingRun {
                                          trainingImages: dataset.images(in: .train).count,
                                          validationImages: dataset.images(in: .validation).count)
         do {
-            try FileBytes.writeAtomically(Array(vocabulary.fileContents.utf8), to: layout.vocabulary)
+            if writing { try FileBytes.writeAtomically(Array(vocabulary.fileContents.utf8), to: layout.vocabulary) }
         } catch {
             throw .write(error)
         }

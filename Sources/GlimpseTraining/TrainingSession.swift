@@ -1,6 +1,8 @@
 import Foundation
 import GlimpseData
+import GlimpseDistributed
 import GlimpseImage
+import GlimpseLayers
 import GlimpseMetrics
 import GlimpseModel
 import GlimpseSynth
@@ -22,7 +24,10 @@ final class TrainingSession {
     let examples: [TrainingExample]
     let validationImages: [DatasetImage]
     let groundTruth: [String: GroundTruth]?
-    let log: LogWriter
+    /// The run's log: on the rank that writes (rank 0) only.
+    let log: LogWriter?
+    /// The ranks of a data-parallel run (`.single` alone).
+    let group: ProcessGroup
     let started: Date
     let shouldStop: () -> Bool
     let events: (TrainingEvent) -> Void
@@ -37,8 +42,14 @@ final class TrainingSession {
     /// Self-critical training's reward: CIDEr-D against each training image's references,
     /// with document frequencies over all of them.
     var reward: CIDErDReward?
+    /// A data-parallel run's stop, as the ranks agreed in the last step's exchange (any rank's
+    /// stop request, rank 0's clock): taken before the next step, on every rank alike.
+    var agreedStop: TrainingOutcome?
+    /// Rank 0's share of the time budget used, as of the last step's exchange: the time a
+    /// data-parallel run's learning-rate schedule goes by, the same on every rank.
+    var agreedTimeDone: Double?
 
-    init(run: TrainingRun, start: TrainingRun.Start, data: TrainingRun.TrainingData, log: LogWriter,
+    init(run: TrainingRun, start: TrainingRun.Start, data: TrainingRun.TrainingData, log: LogWriter?,
          groundTruth: [String: GroundTruth]?, started: Date, shouldStop: @escaping () -> Bool,
          events: @escaping (TrainingEvent) -> Void) {
         self.run = run
@@ -51,6 +62,7 @@ final class TrainingSession {
         validationImages = data.validationImages
         self.groundTruth = groundTruth
         self.log = log
+        group = run.processGroup
         self.started = started
         self.shouldStop = shouldStop
         self.events = events
@@ -62,6 +74,17 @@ final class TrainingSession {
         progress.epochLossSum = nil
         progress.epochLossCount = nil
         reward = options.selfCritical == true ? CIDErDReward(references: data.examples.map(\.captions)) : nil
+        if group.isDistributed, options.synchronizedBatchNorm == true {
+            let group = group
+            trainer.model.synchronizeBatchNorm(through: StatisticsExchange { values in
+                do {
+                    try group.sum(&values, what: "summing BatchNorm statistics")
+                } catch {
+                    // Inside a layer's pass there is no way back out: this rank says why and ends the job.
+                    group.abort(saying: "\(error)")
+                }
+            })
+        }
     }
 
     /// Epochs until the run's end, a stop or a budget.
@@ -82,8 +105,9 @@ final class TrainingSession {
                              horizon: TrainingHorizon(epochs: options.epochs, stepsPerEpoch: plan.count,
                                                       timeBudget: options.minutes.map { $0 * 60 },
                                                       maximumSteps: options.maximumSteps, started: started)))
+        let share = group.isDistributed ? BatchShare(rank: group.rank, ranks: group.size) : nil
         let prefetcher = BatchPrefetcher(examples: examples, plan: plan, startIndex: position.batchIndex, inputs: inputs,
-                                         captionsPerImage: options.captionsPerImage, epoch: position.epoch)
+                                         captionsPerImage: options.captionsPerImage, epoch: position.epoch, share: share)
         defer { prefetcher.cancel() }
         while position.batchIndex < plan.count {
             if let reason = stopReason() {
@@ -93,7 +117,9 @@ final class TrainingSession {
             let stepStart = Date()
             guard let batch = prefetcher.next() else { break }
             position.batchIndex += 1
-            guard !batch.batch.captions.isEmpty else { continue }
+            // A batch with fewer images than ranks (an epoch's short last one) would leave a rank
+            // without work: every rank skips it alike.
+            guard !batch.batch.captions.isEmpty, batch.globalImageCount >= group.size else { continue }
             if let outcome = try step(batch, planCount: plan.count, started: stepStart) { return outcome }
             // The epoch's end saves anyway.
             if let every = options.saveEvery, trainer.stepCount % every == 0, position.batchIndex < plan.count {
@@ -109,7 +135,7 @@ final class TrainingSession {
     private func stopInsideEpoch(_ reason: TrainingOutcome) throws(TrainingError) {
         if case .timeBudgetReached = reason, stepsTaken > 0, epochLoss.count > 0 {
             let record = try validateAndKeepBest(epoch: position.epoch + 1)
-            try log.append(record)
+            try log?.append(record)
             events(.validated(record))
         }
         try logStop(reason, epoch: position.epoch + 1)
@@ -136,22 +162,22 @@ final class TrainingSession {
                 using: &generator)
             (record.loss, record.gradientNorm, record.reward) = (result.loss, result.gradientNorm, result.meanReward)
         } else {
-            let result = trainer.step(captionBatch, using: &generator)
+            let result = group.isDistributed ? try dataParallelStep(batch, record: &record) : trainer.step(captionBatch, using: &generator)
             (record.loss, record.crossEntropy, record.attentionPenalty, record.gradientNorm) =
                 (result.loss, result.crossEntropy, result.attentionPenalty, result.gradientNorm)
             record.wordDetection = trainer.model.wordDetector == nil ? nil : result.wordDetection
         }
         run.hooks.afterStep?(&trainer, trainer.stepCount)
         record.step = trainer.stepCount
-        record.imagesPerSecond = Double(batch.imageCount) / max(Date().timeIntervalSince(stepStart), 1e-9)
-        try log.append(record)
+        record.imagesPerSecond = Double(batch.globalImageCount) / max(Date().timeIntervalSince(stepStart), 1e-9)
+        try log?.append(record)
         let loss = record.loss ?? .nan, gradientNorm = record.gradientNorm ?? .nan
         guard loss.isFinite, gradientNorm.isFinite else {
             // The update already used the bad gradients: save nothing, so `last` stays good.
             let outcome = TrainingOutcome.nonFiniteLoss(step: trainer.stepCount, epoch: position.epoch + 1, loss: loss,
                                                         gradientNorm: gradientNorm)
             try logStop(outcome, epoch: position.epoch + 1)
-            try log.sync()
+            try log?.sync()
             return outcome
         }
         stepsTaken += 1
@@ -159,6 +185,39 @@ final class TrainingSession {
         epochLoss.count += 1
         events(.step(record, batch: position.batchIndex, steps: planCount))
         return nil
+    }
+
+    /// This rank's share of the step: one exchange of gradients with the other ranks (`Trainer.dataParallelStep`),
+    /// which also carries each rank's stop request (and rank 0's time budget), so that all stop after
+    /// the same step. Dropout draws from a stream of this rank's own, seeded from the run's stream,
+    /// which every rank advances alike.
+    private func dataParallelStep(_ batch: TrainingBatch, record: inout LogRecord) throws(TrainingError) -> TrainingStepResult {
+        var rankGenerator = SeededGenerator(seed: SplitMix64.mix(generator.next() ^ UInt64(group.rank)))
+        let budgetSpent = group.isLeader && options.minutes.map { Date().timeIntervalSince(started) >= $0 * 60 } == true
+        // Rank 0's share of the time budget used rides along too: the learning-rate schedule's clock.
+        let timeDone = group.isLeader ? Float(timeBudgetDone() ?? 0) : 0
+        let votes: [Float] = [shouldStop() ? 1 : 0, budgetSpent ? 1 : 0, timeDone]
+        let before = group.communicationSeconds
+        let stepNumber = trainer.stepCount + 1
+        let step: (result: TrainingStepResult, extra: [Float])
+        do {
+            step = try trainer.dataParallelStep(
+                share: batch.batch, normalization: batch.globalNormalization!, ranks: group.size,
+                averagingBuffers: options.synchronizedBatchNorm != true, extra: votes, using: &rankGenerator
+            ) { (buffer: inout [Float]) throws(DistributedError) in
+                try group.sum(&buffer, what: "exchanging the gradients of step \(stepNumber)")
+            }
+        } catch {
+            throw .distributed(error)
+        }
+        record.allreduceSeconds = group.communicationSeconds - before
+        agreedTimeDone = Double(step.extra[2])
+        if step.extra[0] > 0 {
+            agreedStop = .interrupted(step: trainer.stepCount)
+        } else if step.extra[1] > 0 {
+            agreedStop = .timeBudgetReached(step: trainer.stepCount)
+        }
+        return step.result
     }
 
     /// Validation, the best model, the plateau schedule and early stopping, then the epoch's
@@ -169,23 +228,29 @@ final class TrainingSession {
         progress.completedEpochs = epoch
         var record = try validateAndKeepBest(epoch: epoch)
         epochLoss = (0, 0)
-        if record.best == true {
-            progress.epochsWithoutImprovement = 0
-            progress.epochsSinceLearningRateChange = 0
-        } else {
-            progress.epochsWithoutImprovement += 1
-            progress.epochsSinceLearningRateChange += 1
-            if options.schedule == .plateau && progress.epochsSinceLearningRateChange >= options.learningRatePatience {
-                trainer.optimizer.learningRate *= options.learningRateDecay
+        var stoppedEarly = false
+        if group.isLeader {
+            if record.best == true {
+                progress.epochsWithoutImprovement = 0
                 progress.epochsSinceLearningRateChange = 0
-                events(.learningRateDecayed(to: trainer.optimizer.learningRate))
+            } else {
+                progress.epochsWithoutImprovement += 1
+                progress.epochsSinceLearningRateChange += 1
+                if options.schedule == .plateau && progress.epochsSinceLearningRateChange >= options.learningRatePatience {
+                    trainer.optimizer.learningRate *= options.learningRateDecay
+                    progress.epochsSinceLearningRateChange = 0
+                    events(.learningRateDecayed(to: trainer.optimizer.learningRate))
+                }
             }
+            stoppedEarly = progress.epochsWithoutImprovement >= options.earlyStoppingPatience
         }
+        // Rank 0 validated: the others take its decisions (the learning rate, stopping early).
+        try followLeader(learningRate: &trainer.optimizer.learningRate, stoppedEarly: &stoppedEarly, epoch: epoch)
         record.learningRate = trainer.optimizer.learningRate
-        try log.append(record)
+        try log?.append(record)
         events(.validated(record))
         var outcome: TrainingOutcome?
-        if progress.epochsWithoutImprovement >= options.earlyStoppingPatience {
+        if stoppedEarly {
             outcome = .stoppedEarly(epoch: epoch, patience: options.earlyStoppingPatience, metric: options.selectionMetric)
             progress.finished = true
         } else if let epochs = options.epochs, position.epoch >= epochs {
@@ -196,14 +261,39 @@ final class TrainingSession {
         return outcome
     }
 
+    /// Rank 0's learning rate and early stop, on every rank (nothing to do alone).
+    private func followLeader(learningRate: inout Double, stoppedEarly: inout Bool, epoch: Int) throws(TrainingError) {
+        guard group.isDistributed else { return }
+        var bytes = group.isLeader ? withUnsafeBytes(of: learningRate.bitPattern.littleEndian, Array.init) + [stoppedEarly ? 1 : 0] : []
+        do { try group.broadcast(&bytes, what: "rank 0's decisions after validating epoch \(epoch)") } catch { throw .distributed(error) }
+        guard bytes.count == 9 else {
+            throw .distributed(.mpi(operation: "broadcast", message: "\(bytes.count) bytes of rank 0's decisions, not 9"))
+        }
+        learningRate = Double(bitPattern: bytes[0..<8].reversed().reduce(0) { $0 << 8 | UInt64($1) })
+        stoppedEarly = bytes[8] == 1
+    }
+
     /// The stop record of `log.jsonl`: why the run ended, in words.
     private func logStop(_ outcome: TrainingOutcome, epoch: Int) throws(TrainingError) {
-        try log.append(LogRecord(kind: .stop, step: trainer.stepCount, epoch: epoch, reason: outcome.reason))
+        try log?.append(LogRecord(kind: .stop, step: trainer.stepCount, epoch: epoch, reason: outcome.reason))
     }
 
     /// The checkpoint set for `last` (the log synced first), or just the weights at `path` (`best`,
     /// with the feature summary that lets `caption` flag images unlike the training images).
     private func save(to checkpointPath: String? = nil) throws(TrainingError) {
+        if checkpointPath == nil, group.isDistributed {
+            // Every rank saves `last` at the same step: a digest first proves they hold the same model.
+            let same: Bool
+            do {
+                same = try group.sameOnEveryRank(TrainingRun.digest(trainer, position: position, examples: examples.count),
+                                                 what: "comparing the ranks' models before saving step \(trainer.stepCount)")
+            } catch { throw .distributed(error) }
+            if !same {
+                throw .distributed(.ranksDiffer(what: "models at step \(trainer.stepCount)",
+                                                advice: "their reductions disagreed; nothing was saved, and the last checkpoint set stands"))
+            }
+        }
+        guard group.isLeader else { return }
         var checkpoint = Checkpoint(model: trainer.model, vocabulary: vocabulary, preprocessing: preprocessing)
         if let checkpointPath {
             do {
@@ -217,7 +307,7 @@ final class TrainingSession {
             return
         }
         // The log first: a set never names a step whose records could still be lost.
-        try log.sync()
+        try log?.sync()
         var progress = progress
         if epochLoss.count > 0 { (progress.epochLossSum, progress.epochLossCount) = epochLoss }
         try CheckpointSet.commit(in: layout, checkpoint: checkpoint,
@@ -226,6 +316,12 @@ final class TrainingSession {
     }
 
     private func stopReason() -> TrainingOutcome? {
+        if group.isDistributed {
+            // What every rank knows alike: the agreed stop, the step count.
+            if let agreedStop { return agreedStop }
+            if let maximum = options.maximumSteps, trainer.stepCount >= maximum { return .stepLimitReached(step: trainer.stepCount) }
+            return nil
+        }
         if shouldStop() { return .interrupted(step: trainer.stepCount) }
         if let maximum = options.maximumSteps, trainer.stepCount >= maximum { return .stepLimitReached(step: trainer.stepCount) }
         if let minutes = options.minutes, Date().timeIntervalSince(started) >= minutes * 60 {
@@ -240,6 +336,8 @@ final class TrainingSession {
     func validateAndKeepBest(epoch: Int) throws(TrainingError) -> LogRecord {
         var record = LogRecord(kind: .validation, step: trainer.stepCount, epoch: epoch,
                                learningRate: trainer.optimizer.learningRate)
+        // Rank 0 alone validates and keeps `best`.
+        guard group.isLeader else { return record }
         let score: Double?
         var tiebreak: Double? = nil
         if !validationImages.isEmpty {
@@ -283,7 +381,13 @@ final class TrainingSession {
     private func horizonDone(epochProgress: Double) -> Double {
         var done = 0.0
         if let epochs = options.epochs { done = (Double(position.epoch) + epochProgress) / Double(epochs) }
-        if let minutes = options.minutes { done = max(done, Date().timeIntervalSince(started) / (minutes * 60)) }
+        // Ranks go by rank 0's clock, as of the last exchange.
+        if let used = group.isDistributed ? agreedTimeDone : timeBudgetDone() { done = max(done, used) }
         return min(1, done)
+    }
+
+    /// The share of this invocation's time budget used; nil without one.
+    private func timeBudgetDone() -> Double? {
+        options.minutes.map { Date().timeIntervalSince(started) / ($0 * 60) }
     }
 }
