@@ -54,8 +54,10 @@ public struct TrainingBatch: Sendable {
 }
 
 /// Which part of each batch one rank of a data-parallel run takes: of a batch's n images, rank r
-/// of R takes images ⌊r·n/R⌋ ..< ⌊(r+1)·n/R⌋ (in the plan's order), so the shares are disjoint,
-/// cover the batch and differ in size by at most one image.
+/// of R takes images r, r + R, r + 2R, … (in the plan's order), so the shares are disjoint, cover
+/// the batch and differ in size by at most one image. Dealt in turn rather than cut in blocks,
+/// because a batch is sorted by caption length (`EpochPlan`): blocks would give the last rank the
+/// longest captions, and the others would wait for it at every step.
 public struct BatchShare: Sendable, Equatable {
     public var rank: Int
     public var ranks: Int
@@ -67,8 +69,8 @@ public struct BatchShare: Sendable, Equatable {
     }
 
     /// This rank's positions among `count` images.
-    public func range(of count: Int) -> Range<Int> {
-        rank * count / ranks ..< (rank + 1) * count / ranks
+    public func positions(of count: Int) -> [Int] {
+        Array(stride(from: rank, to: count, by: ranks))
     }
 }
 
@@ -202,14 +204,14 @@ public final class BatchPrefetcher: @unchecked Sendable {
     public func build(_ indices: [Int], batchIndex: Int = 0) -> TrainingBatch {
         var kept = indices.filter { inputs.holds(examples[$0].path) }
         let globalImageCount = kept.count
-        var globalNormalization: LossNormalization? = nil, firstPosition = 0
+        var globalNormalization: LossNormalization? = nil, positions: [Int]? = nil
         if let share {
             let all = kept.flatMap { Self.captions(of: examples[$0].captions, perImage: captionsPerImage, epoch: epoch) }
             if !all.isEmpty {
                 globalNormalization = LossNormalization(tokenCount: all.reduce(0) { $0 + $1.count + 1 }, captionCount: all.count)
             }
-            firstPosition = share.range(of: kept.count).lowerBound
-            kept = Array(kept[share.range(of: kept.count)])
+            positions = share.positions(of: kept.count)
+            kept = positions!.map { kept[$0] }
         }
         var captions: [CaptionBatch.Caption] = []
         for (slot, index) in kept.enumerated() {
@@ -220,7 +222,7 @@ public final class BatchPrefetcher: @unchecked Sendable {
         var seed: UInt64? = nil
         if case .augmentedPixels(_, let augmentation) = inputs { seed = augmentation.batchSeed(epoch: epoch, batchIndex: batchIndex) }
         return TrainingBatch(exampleIndices: kept, batch: inputs.batch(kept.map { examples[$0].path }, captions: captions,
-                                                                       augmentationSeed: seed, firstPosition: firstPosition),
+                                                                       augmentationSeed: seed, positions: positions),
                              globalImageCount: globalImageCount, globalNormalization: globalNormalization)
     }
 }

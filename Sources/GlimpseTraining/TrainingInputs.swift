@@ -75,14 +75,14 @@ public enum TrainingInputs: Sendable {
     /// A batch of the images at `paths` (each held): normalised pixels [N, 3, S, S], or
     /// the cached encoder inputs (features [N, P, D], or [N, C, h, h]), with `captions` naming
     /// them by position in `paths`. Augmented pixels are cropped and flipped as `augmentationSeed`
-    /// draws them (the same seed, the same batch), or centre-cropped without one; `firstPosition`:
-    /// the place of `paths[0]` in the batch the seed draws for (a rank's share starts inside it).
+    /// draws them (the same seed, the same batch), or centre-cropped without one; `positions`: the
+    /// places of `paths` in the batch the seed draws for (a rank's share of it), nil: 0, 1, 2, ….
     public func batch(_ paths: [String], captions: [CaptionBatch.Caption], augmentationSeed: UInt64? = nil,
-                      firstPosition: Int = 0) -> CaptionBatch {
+                      positions: [Int]? = nil) -> CaptionBatch {
         switch self {
         case .augmentedPixels(let cache, let augmentation):
             return CaptionBatch(images: augmentation.crops(paths.map { cache.pixels(for: $0) }, side: cache.imageSize,
-                                                           seed: augmentationSeed, firstPosition: firstPosition),
+                                                           seed: augmentationSeed, positions: positions),
                                 captions: captions)
         case .pixels(let cache):
             let size = cache.imageSize, plane = 3 * size * size
@@ -129,23 +129,27 @@ public struct Augmentation: Sendable {
 
     /// The crop of each image that `seed` draws: its origin in 0 … R − S along each axis, and a
     /// flip with probability ½, in that order per image; without a seed the centre, unflipped
-    /// (the origin `Preprocessing` crops at). A missing image is left zero. `images[0]` is image
-    /// `firstPosition` of the batch `seed` draws for: the draws of the images before it are skipped.
-    public func crops(_ images: [UnsafeBufferPointer<UInt8>?], side: Int, seed: UInt64?, firstPosition: Int = 0) -> Tensor {
+    /// (the origin `Preprocessing` crops at). A missing image is left zero. `positions`: the place of
+    /// each image in the batch `seed` draws for (nil: 0, 1, 2, …); the draws of the others are skipped.
+    public func crops(_ images: [UnsafeBufferPointer<UInt8>?], side: Int, seed: UInt64?, positions: [Int]? = nil) -> Tensor {
         let size = preprocessing.imageSize, plane = 3 * size * size, room = side - size
         precondition(room >= 0, "augmentation crops \(size) pixels out of \(side)")
-        var random = seed.map { SplitMix64(seed: $0) }
-        for _ in 0..<(random == nil ? 0 : 3 * firstPosition) { _ = random!.next() }
+        let positions = positions ?? Array(images.indices)
+        precondition(positions.count == images.count && zip(positions, positions.dropFirst()).allSatisfy { $0 < $1 },
+                     "one increasing position per image")
+        // Three draws per image of the whole batch, in order: origin x, origin y, flip.
+        var draws: [(left: Int, top: Int, flipped: Bool)] = []
+        if let seed {
+            var random = SplitMix64(seed: seed)
+            for _ in 0..<(positions.last.map { $0 + 1 } ?? 0) {
+                draws.append((Int(random.next() % UInt64(room + 1)), Int(random.next() % UInt64(room + 1)), random.next() & 1 == 1))
+            }
+        }
         let centre = Preprocessing.centerCropOrigin(width: side, height: side, crop: size).x
         var crop = [UInt8](repeating: 0, count: 3 * size * size)
         return Tensor(shape: [images.count, 3, size, size]) { output in
             for (slot, source) in images.enumerated() {
-                var (left, top, flipped) = (centre, centre, false)
-                if random != nil {
-                    left = Int(random!.next() % UInt64(room + 1))
-                    top = Int(random!.next() % UInt64(room + 1))
-                    flipped = random!.next() & 1 == 1
-                }
+                let (left, top, flipped) = draws.isEmpty ? (centre, centre, false) : draws[positions[slot]]
                 guard let source else { continue }
                 for row in 0..<size {
                     let from = ((top + row) * side + left) * 3

@@ -149,6 +149,12 @@ struct FineTuningTrainingTests {
                 }
             }
             #expect(seen.count > 20, "40 batches drew only \(seen.count) distinct crops")
+            // A rank's share of a batch (images 1 and 3 of 4) is cropped as those images of the whole batch.
+            let seed = augmentation.batchSeed(epoch: 3, batchIndex: 5)
+            let whole = augmentation.crops([buffer, buffer, buffer, buffer], side: side, seed: seed)
+            let share = augmentation.crops([buffer, buffer], side: side, seed: seed, positions: [1, 3])
+            let plane = 3 * size * size
+            #expect(share.scalars == Array(whole.scalars[plane..<2 * plane] + whole.scalars[3 * plane..<4 * plane]))
             #expect(augmentation.batchSeed(epoch: 1, batchIndex: 0) != augmentation.batchSeed(epoch: 2, batchIndex: 0))
         }
     }
