@@ -11,7 +11,9 @@ import CMPI
 /// Every collective is called by every rank in the same order, from one thread. While one is
 /// under way a watchdog thread watches its clock: a rank that gets no answer within its timeout
 /// (a peer stopped, lost or hung) says so and aborts the whole job, rather than waiting forever.
-/// A peer that dies is noticed sooner by the launcher itself, which ends the others.
+/// A peer that dies is noticed sooner by the launcher itself, which ends the others. Only the
+/// exchanges inside a training step are timed (`timed`): the waits while rank 0 prepares the run,
+/// fills the cache, validates or saves are not.
 public final class ProcessGroup: @unchecked Sendable {
     /// This process's rank, 0 ..< size; rank 0 writes (checkpoints, logs) and validates.
     public let rank: Int
@@ -22,15 +24,18 @@ public final class ProcessGroup: @unchecked Sendable {
     public private(set) var communicationSeconds = 0.0
 
     private let watchdog: Watchdog?
+    /// MPI was initialised (also for a job of one rank, `mpirun -np 1`, which must finalise it too).
+    private let joinedMPI: Bool
 
     /// The single process: every collective is the identity.
-    public static let single = ProcessGroup(rank: 0, size: 1, launcher: "one process", watchdog: nil)
+    public static let single = ProcessGroup(rank: 0, size: 1, launcher: "one process", watchdog: nil, joinedMPI: false)
 
-    private init(rank: Int, size: Int, launcher: String, watchdog: Watchdog?) {
+    private init(rank: Int, size: Int, launcher: String, watchdog: Watchdog?, joinedMPI: Bool) {
         self.rank = rank
         self.size = size
         self.launcher = launcher
         self.watchdog = watchdog
+        self.joinedMPI = joinedMPI
     }
 
     /// More than one process.
@@ -129,7 +134,7 @@ public final class ProcessGroup: @unchecked Sendable {
         try check("MPI_Comm_size", MPI_Comm_size(world, &size))
         let watchdog = Watchdog(rank: Int(rank), size: Int(size), timeout: peerTimeout,
                                 canAbort: provided >= glimpse_mpi_thread_multiple())
-        return ProcessGroup(rank: Int(rank), size: Int(size), launcher: launcher, watchdog: watchdog)
+        return ProcessGroup(rank: Int(rank), size: Int(size), launcher: launcher, watchdog: watchdog, joinedMPI: true)
     }
 
     private static func check(_ operation: String, _ code: Int32) throws(DistributedError) {
@@ -144,7 +149,7 @@ public final class ProcessGroup: @unchecked Sendable {
 
     /// Leaves the job cleanly (every rank, at the end): MPI_Finalize.
     public func finish() {
-        guard isDistributed else { return }
+        guard joinedMPI else { return }
         watchdog?.stop()
         #if MPI
         MPI_Finalize()
@@ -161,7 +166,7 @@ public final class ProcessGroup: @unchecked Sendable {
     /// has said why): for an error on one rank, which the others, waiting in a collective, cannot see.
     public func abort(code: Int32) -> Never {
         #if MPI
-        if isDistributed { MPI_Abort(glimpse_mpi_comm_world(), code) }
+        if joinedMPI { MPI_Abort(glimpse_mpi_comm_world(), code) }
         #endif
         Foundation.exit(code)
     }
@@ -169,11 +174,13 @@ public final class ProcessGroup: @unchecked Sendable {
     // MARK: - Collectives
 
     /// Element-wise sum over the ranks, in place; every rank gets the same sums. `what` names the
-    /// exchange for the watchdog's message.
-    public func sum(_ values: inout [Float], what: String) throws(DistributedError) {
+    /// exchange in messages. `timed`: under the watchdog, for the exchanges inside a training step,
+    /// where every rank arrives within a step's time of the others (not the waits while rank 0
+    /// prepares the run, fills the cache or validates, which may take hours).
+    public func sum(_ values: inout [Float], what: String, timed: Bool = false) throws(DistributedError) {
         guard isDistributed else { return }
         #if MPI
-        try collective(what) {
+        try collective(what, timed: timed) {
             values.withUnsafeMutableBufferPointer { buffer in
                 MPI_Allreduce(glimpse_mpi_in_place(), buffer.baseAddress, Int32(buffer.count), glimpse_mpi_float(), glimpse_mpi_sum(),
                               glimpse_mpi_comm_world())
@@ -183,10 +190,10 @@ public final class ProcessGroup: @unchecked Sendable {
     }
 
     /// As `sum`, in double precision (statistics whose sums must not lose digits).
-    public func sum(_ values: inout [Double], what: String) throws(DistributedError) {
+    public func sum(_ values: inout [Double], what: String, timed: Bool = false) throws(DistributedError) {
         guard isDistributed else { return }
         #if MPI
-        try collective(what) {
+        try collective(what, timed: timed) {
             values.withUnsafeMutableBufferPointer { buffer in
                 MPI_Allreduce(glimpse_mpi_in_place(), buffer.baseAddress, Int32(buffer.count), glimpse_mpi_double(), glimpse_mpi_sum(),
                               glimpse_mpi_comm_world())
@@ -203,7 +210,7 @@ public final class ProcessGroup: @unchecked Sendable {
         let (high, low) = (Double(value >> 32), Double(value & 0xFFFF_FFFF))
         var parts = [high, low, -high, -low]
         #if MPI
-        try collective(what) {
+        try collective(what, timed: false) {
             parts.withUnsafeMutableBufferPointer { buffer in
                 MPI_Allreduce(glimpse_mpi_in_place(), buffer.baseAddress, 4, glimpse_mpi_double(), glimpse_mpi_max(), glimpse_mpi_comm_world())
             }
@@ -212,7 +219,7 @@ public final class ProcessGroup: @unchecked Sendable {
         return parts[0] == -parts[2] && parts[1] == -parts[3]
     }
 
-    /// Whether every rank says yes (a logical and): how ranks agree that a phase went well on all
+    /// Whether every rank says yes (a logical and; not timed): how ranks agree that a phase went well on all
     /// of them before going on, so that one rank's error stops the others instead of hanging them.
     public func allAgree(_ yes: Bool, what: String) throws(DistributedError) -> Bool {
         guard isDistributed else { return yes }
@@ -221,8 +228,8 @@ public final class ProcessGroup: @unchecked Sendable {
         return votes[0] == 0
     }
 
-    /// Rank 0's bytes, on every rank (`bytes` is replaced on the others). Waits without the
-    /// watchdog's timeout: the others wait here while rank 0 validates, which may take long.
+    /// Rank 0's bytes, on every rank (`bytes` is replaced on the others). Not timed: the others
+    /// wait here while rank 0 validates.
     public func broadcast(_ bytes: inout [UInt8], what: String) throws(DistributedError) {
         guard isDistributed else { return }
         #if MPI
@@ -241,7 +248,7 @@ public final class ProcessGroup: @unchecked Sendable {
 
     #if MPI
     /// Runs one MPI collective under the watchdog (when `timed`), adding its time to `communicationSeconds`.
-    private func collective(_ what: String, timed: Bool = true, _ call: () -> Int32) throws(DistributedError) {
+    private func collective(_ what: String, timed: Bool, _ call: () -> Int32) throws(DistributedError) {
         let start = DispatchTime.now().uptimeNanoseconds
         if timed { watchdog?.begin(what) }
         let code = call()

@@ -23,11 +23,16 @@ public struct LossBreakdown: Sendable, Equatable {
 public struct LossNormalization: Sendable, Equatable {
     public var tokenCount: Int
     public var captionCount: Int
+    /// The whole batch's images, which the word-detection loss is the mean over (a data-parallel
+    /// rank's share, whose images may have more or fewer captions than the batch's average); nil:
+    /// this batch's images × captionCount / its captions (gradient accumulation's micro-batches).
+    public var imageCount: Int?
 
-    public init(tokenCount: Int, captionCount: Int) {
-        precondition(tokenCount > 0 && captionCount > 0, "loss normalisation needs positive counts")
+    public init(tokenCount: Int, captionCount: Int, imageCount: Int? = nil) {
+        precondition(tokenCount > 0 && captionCount > 0 && (imageCount ?? 1) > 0, "loss normalisation needs positive counts")
         self.tokenCount = tokenCount
         self.captionCount = captionCount
+        self.imageCount = imageCount
     }
 }
 
@@ -110,6 +115,7 @@ extension CaptioningModel {
         var wordFeaturesGradient: Tensor? = nil // [N, P, D]
         if wordDetector != nil, captionWeights == nil { // sampled captions are no word targets
             wordFeaturesGradient = wordDetectionLoss(features, batch: batch, captionNormalizer: captionLoss.captionNormalizer,
+                                                     imageNormalizer: normalization?.imageCount,
                                                      loss: &loss, gradients: &gradients)
         }
 
@@ -176,11 +182,11 @@ extension CaptioningModel {
     /// Word detection: β · mean over images and words of BCE(max_p s_npw, y_nw), added to `loss`, its
     /// head's gradients accumulated; returns its dL/da [N, P, D]. Images are counted as the caption
     /// normaliser counts captions (the whole batch's, when accumulating).
-    private func wordDetectionLoss(_ features: Tensor, batch: CaptionBatch, captionNormalizer: Int,
+    private func wordDetectionLoss(_ features: Tensor, batch: CaptionBatch, captionNormalizer: Int, imageNormalizer: Int?,
                                    loss: inout LossBreakdown, gradients: inout Gradients) -> Tensor {
         let (imageCount, rowCount, vocabularySize) = (batch.imageCount, batch.captions.count, configuration.vocabularySize)
         let beta = configuration.wordLossWeight
-        let imageNormalizer = Double(imageCount) * Double(captionNormalizer) / Double(rowCount)
+        let imageNormalizer = imageNormalizer.map(Double.init) ?? Double(imageCount) * Double(captionNormalizer) / Double(rowCount)
         let wordCount = Double(max(vocabularySize - WordDetection.firstWordID, 1))
         let (wordLogits, detectorCache) = wordDetector!.forward(features) // [N, P, V]
         let targets = WordDetection.targets(captions: batch.captions, imageCount: imageCount, vocabularySize: vocabularySize)

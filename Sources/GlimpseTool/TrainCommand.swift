@@ -417,13 +417,17 @@ struct TrainCommand: ParsableCommand {
             run.savePause = Self.savePauseForTests()
             run.processGroup = group
             outcome = try run.run(shouldStop: { stop.requested != nil }, events: group.isLeader ? printer.handle : { _ in })
-        } catch TrainingError.allRanksStopping(let error) {
-            // Every rank knows of this rank's error: it says why, and they leave together.
-            if case .noUsableTrainingImages(let root, let report) = error {
-                for line in report { print(line) }
-                Terminal.standardError("\(speaker): no usable training image in \(root)")
-            } else {
-                Terminal.standardError("\(speaker): \(error)")
+        } catch TrainingError.allRanksStopping(let error, let everyRank) {
+            // Every rank knows of this rank's error: it says why (rank 0 alone when all met one), and they leave together.
+            if group.isLeader || !everyRank {
+                if case .noUsableTrainingImages(let root, let report) = error {
+                    for line in report { print(line) }
+                    Terminal.standardError("\(speaker): no usable training image in \(root)")
+                } else if case .invalidOptions(let problem) = error {
+                    Terminal.standardError("\(speaker): \(Self.flagWording(problem))")
+                } else {
+                    Terminal.standardError("\(speaker): \(error)")
+                }
             }
             group.finish()
             throw ExitCode(1)

@@ -208,7 +208,8 @@ public final class BatchPrefetcher: @unchecked Sendable {
         if let share {
             let all = kept.flatMap { Self.captions(of: examples[$0].captions, perImage: captionsPerImage, epoch: epoch) }
             if !all.isEmpty {
-                globalNormalization = LossNormalization(tokenCount: all.reduce(0) { $0 + $1.count + 1 }, captionCount: all.count)
+                globalNormalization = LossNormalization(tokenCount: all.reduce(0) { $0 + $1.count + 1 }, captionCount: all.count,
+                                                        imageCount: kept.count)
             }
             positions = share.positions(of: kept.count)
             kept = positions!.map { kept[$0] }

@@ -31,8 +31,9 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
     /// Joining or talking to the other ranks of a data-parallel run (`mpirun -np N glimpse train`).
     case distributed(DistributedError)
     /// This rank's error, which every rank of a data-parallel run knows of (they agreed to stop
-    /// together, so none waits for another).
-    indirect case allRanksStopping(TrainingError)
+    /// together, so none waits for another); `everyRank`: every rank met an error here, so rank 0's
+    /// message speaks for all.
+    indirect case allRanksStopping(TrainingError, everyRank: Bool)
 
     public var description: String {
         switch self {
@@ -52,7 +53,7 @@ public enum TrainingError: Error, Sendable, CustomStringConvertible {
         case .model(let error): return "model configuration: \(error.description)"
         case .groundTruth(let error): return error.description
         case .distributed(let error): return error.description
-        case .allRanksStopping(let error): return error.description
+        case .allRanksStopping(let error, _): return error.description
         case .cacheTooLarge(let directory, let needed, let available):
             func gigabytes(_ bytes: Int) -> String {
                 bytes >= 1_000_000_000 ? String(format: "%.1f GB", Double(bytes) / 1e9) : String(format: "%.1f MB", Double(bytes) / 1e6)

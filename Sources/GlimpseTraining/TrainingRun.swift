@@ -155,16 +155,19 @@ public struct TrainingRun {
                     events: @escaping (TrainingEvent) -> Void = { _ in }) throws(TrainingError) -> TrainingOutcome {
         let started = Date()
         let group = processGroup
-        if let problem = options.problem() { throw .invalidOptions(problem) }
-        if group.isDistributed, let problem = Self.distributedProblem(options, resume: resume) { throw .invalidOptions(problem) }
-        // With ground truth (a glimpse synth dataset), validation reports the content scores.
-        let groundTruth: [String: GroundTruth]?
-        do {
-            groundTruth = try GroundTruthFile.load(captionSource: dataset.captionSource, root: dataset.root)
-        } catch {
-            throw .groundTruth(error)
+        // Checks every rank makes alike: agreed, so that an error is said once.
+        let groundTruth = try agreed("checking the options and the dataset") { () throws(TrainingError) in
+            if let problem = options.problem() { throw .invalidOptions(problem) }
+            // With ground truth (a glimpse synth dataset), validation reports the content scores.
+            let groundTruth: [String: GroundTruth]?
+            do throws(GroundTruthError) {
+                groundTruth = try GroundTruthFile.load(captionSource: dataset.captionSource, root: dataset.root)
+            } catch {
+                throw .groundTruth(error)
+            }
+            if !resume { try Self.checkSelection(options, dataset: dataset, groundTruth: groundTruth) }
+            return groundTruth
         }
-        if !resume { try Self.checkSelection(options, dataset: dataset, groundTruth: groundTruth) }
         // Rank 0 prepares the run folder, the start and the cache while the others wait; then they
         // follow, reading what it wrote (the cache they find filled).
         let leader = try phase("preparing the run folder and the cache", runsHere: group.isLeader) { () throws(TrainingError) in
@@ -216,6 +219,9 @@ public struct TrainingRun {
         }
         var start = resume ? try resumedStart(groundTruth: groundTruth, writing: writing, events: events)
             : try freshStart(writing: writing, events: events)
+        if processGroup.isDistributed, let problem = Self.distributedProblem(start.options, ranks: processGroup.size) {
+            throw .invalidOptions(problem)
+        }
         if start.options.selfCritical == true && start.trainer.model.encoderTail != nil {
             throw .invalidOptions("self-critical training keeps the encoder frozen, and this model's last stages train: "
                                   + "start it from a model whose encoder is frozen")
@@ -272,7 +278,7 @@ public struct TrainingRun {
         default: break
         }
         do { try processGroup.sum(&votes, what: name) } catch { throw .distributed(error) }
-        if case .failure(let error) = result { throw .allRanksStopping(error) }
+        if case .failure(let error) = result { throw .allRanksStopping(error, everyRank: votes[0] == Double(processGroup.size)) }
         let mine = try result.get()
         if votes[0] > 0 { throw .distributed(.peerFailed(phase: name)) }
         if mine == nil, votes[1] > 0 { return .ended(.interrupted(step: 0)) }
@@ -280,10 +286,28 @@ public struct TrainingRun {
         return mine
     }
 
-    /// What a data-parallel run cannot do (nil: nothing).
-    static func distributedProblem(_ options: TrainingOptions, resume: Bool) -> String? {
-        if options.selfCritical == true && !resume {
-            return "self-critical training runs in one process only: start it without mpirun"
+    /// `work` on every rank, then every rank learns whether it went well everywhere: this rank's
+    /// error is thrown here (marked as known to all), and a rank whose work went well stops with
+    /// `peerFailed` when another's did not.
+    private func agreed<T>(_ name: String, _ work: () throws(TrainingError) -> T) throws(TrainingError) -> T {
+        let result: Result<T, TrainingError>
+        do throws(TrainingError) { result = .success(try work()) } catch { result = .failure(error) }
+        guard processGroup.isDistributed else { return try result.get() }
+        var failures: [Double] = [(try? result.get()) == nil ? 1 : 0]
+        do { try processGroup.sum(&failures, what: name) } catch { throw .distributed(error) }
+        if case .failure(let error) = result { throw .allRanksStopping(error, everyRank: failures[0] == Double(processGroup.size)) }
+        if failures[0] > 0 { throw .distributed(.peerFailed(phase: name)) }
+        return try result.get()
+    }
+
+    /// What a data-parallel run of `ranks` ranks cannot do with `options` (the run's own, when resuming).
+    static func distributedProblem(_ options: TrainingOptions, ranks: Int) -> String? {
+        if options.selfCritical == true {
+            return "self-critical training runs in one process only: start it (or --resume it) without mpirun"
+        }
+        if options.imagesPerBatch < ranks {
+            return "images per batch (\(options.imagesPerBatch)) must be at least the number of ranks (\(ranks)): "
+                + "every rank takes at least one image of every batch"
         }
         return nil
     }

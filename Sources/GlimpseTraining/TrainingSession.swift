@@ -78,7 +78,7 @@ final class TrainingSession {
             let group = group
             trainer.model.synchronizeBatchNorm(through: StatisticsExchange { values in
                 do {
-                    try group.sum(&values, what: "summing BatchNorm statistics")
+                    try group.sum(&values, what: "summing BatchNorm statistics", timed: true)
                 } catch {
                     // Inside a layer's pass there is no way back out: this rank says why and ends the job.
                     group.abort(saying: "\(error)")
@@ -205,7 +205,7 @@ final class TrainingSession {
                 share: batch.batch, normalization: batch.globalNormalization!, ranks: group.size,
                 averagingBuffers: options.synchronizedBatchNorm != true, extra: votes, using: &rankGenerator
             ) { (buffer: inout [Float]) throws(DistributedError) in
-                try group.sum(&buffer, what: "exchanging the gradients of step \(stepNumber)")
+                try group.sum(&buffer, what: "exchanging the gradients of step \(stepNumber)", timed: true)
             }
         } catch {
             throw .distributed(error)

@@ -28,12 +28,14 @@ struct DataParallelTrainingTests {
     }
 
     /// One small synthetic dataset for the whole suite (drawing scenes is slow in a debug build),
-    /// in the temporary folder, made by the first test that asks.
+    /// in the temporary folder, made by the first test that asks and removed when the tests end.
     nonisolated(unsafe) private static var sharedDataset: String?
+    static let datasetFolder = FileManager.default.temporaryDirectory.path + "/glimpse-mpi-tests-\(getpid())"
     static func dataset() throws -> String {
         if let sharedDataset { return sharedDataset }
-        let folder = FileManager.default.temporaryDirectory.path + "/glimpse-mpi-tests-\(getpid())"
+        let folder = datasetFolder
         try? FileManager.default.removeItem(atPath: folder)
+        atexit { try? FileManager.default.removeItem(atPath: DataParallelTrainingTests.datasetFolder) }
         let synth = try ToolRunner.run(["synth", folder, "--count", "30", "--seed", "3"])
         try #require(synth.status == 0, "\(synth.standardError)")
         sharedDataset = folder
@@ -112,10 +114,40 @@ struct DataParallelTrainingTests {
     @Test("an error every rank meets is said once, and the ranks leave together")
     func agreedError() throws {
         let scratch = try ScratchFolder()
-        let outcome = try Self.mpi(2, ["train", scratch.path + "/missing", "--out", scratch.path + "/run"] + Self.tiny, timeout: 120)
-        #expect(outcome.status != 0 && !outcome.timedOut)
-        #expect(outcome.standardError.components(separatedBy: scratch.path + "/missing").count == 2, "\(outcome.standardError)")
-        #expect(!outcome.standardError.contains("MPI_ABORT"), "\(outcome.standardError)")
+        let missing = try Self.mpi(2, ["train", scratch.path + "/missing", "--out", scratch.path + "/run"] + Self.tiny, timeout: 120)
+        #expect(missing.status == 1 && !missing.timedOut)
+        #expect(missing.standardError.components(separatedBy: scratch.path + "/missing").count == 2, "\(missing.standardError)")
+        #expect(!missing.standardError.contains("MPI_ABORT"), "\(missing.standardError)")
+        // Fewer images a batch than ranks would leave a rank without work: refused, by rank 0 alone.
+        let small = try Self.mpi(2, ["train", try Self.dataset(), "--out", scratch.path + "/small"] + Self.tiny + ["--batch-size", "1"],
+                                 timeout: 120)
+        #expect(small.status == 1 && !small.timedOut)
+        let refusal = "--batch-size (1) must be at least the number of ranks (2)"
+        #expect(small.standardError.components(separatedBy: refusal).count == 2, "\(small.standardError)")
+        #expect(!small.standardError.contains("MPI_ABORT"), "\(small.standardError)")
+    }
+
+    @Test("a time budget stops every rank after the same step: one stop record, last saved at it, and one process resumes")
+    func timeBudget() throws {
+        let scratch = try ScratchFolder()
+        let run = scratch.path + "/run"
+        let outcome = try Self.mpi(2, ["train", try Self.dataset(), "--out", run, "--minutes", "0.05", "--epochs", "1000",
+                                       "--early-stopping-patience", "1000"] + Self.tiny)
+        #expect(outcome.status == 0, "\(outcome.standardError)")
+        let records = try String(contentsOfFile: run + "/log.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        let stops = records.filter { $0["kind"] as? String == "stop" }
+        #expect(stops.count == 1 && stops.first?["reason"] as? String == "time budget", "\(stops)")
+        let stopStep = try #require(stops.first?["step"] as? Int)
+        #expect(stopStep > 0)
+        let lastStep = records.filter { $0["kind"] as? String == "step" }.compactMap { $0["step"] as? Int }.max()
+        #expect(lastStep == stopStep)
+        #expect(outcome.standardError.contains("glimpse: stopped at step \(stopStep); saved"), "\(outcome.standardError)")
+        let resumed = try ToolRunner.run(["train", try Self.dataset(), "--out", run, "--resume", "--max-steps", "\(stopStep + 2)",
+                                          "--threads", "1"])
+        #expect(resumed.status == 0, "\(resumed.standardError)")
+        #expect(resumed.standardError.contains("(step \(stopStep))"), "\(resumed.standardError)")
     }
 
     /// The ranks of an mpirun started by the test, by rank: its children, and the rank each was given.
@@ -152,17 +184,25 @@ struct DataParallelTrainingTests {
         process.standardError = errorPipe
         process.standardOutput = FileHandle.nullDevice
         try process.run()
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
-        let deadline = Date().addingTimeInterval(120)
+        // Whatever happens, nothing outlives two minutes: mpirun and its ranks are killed then.
+        let mpirunProcess = process.processIdentifier
+        final class Ranks: @unchecked Sendable { var pids: [Int32] = [] }
+        let known = Ranks()
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120) { [process] in
+            guard process.isRunning else { return }
+            for pid in known.pids { kill(pid, SIGKILL) }
+            kill(mpirunProcess, SIGKILL)
+        }
+        let deadline = Date().addingTimeInterval(90)
         var ranks: [Int: Int32] = [:]
         while Date() < deadline, !FileManager.default.fileExists(atPath: run + "/last.safetensors") || ranks.count < 2 {
             Thread.sleep(forTimeInterval: 0.2)
             ranks = Self.ranks(of: process.processIdentifier)
         }
+        known.pids = Array(ranks.values)
         let victim = try #require(ranks[1], "no rank 1 under mpirun \(process.processIdentifier)")
         let sent = Date()
         kill(victim, signal)
-        defer { kill(victim, SIGKILL) }
         let errorData = errorPipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return (ToolRunner.Outcome(status: process.terminationStatus, standardOutput: "",
@@ -190,10 +230,10 @@ struct DataParallelTrainingTests {
     @Test("a rank that stops answering (SIGSTOP) is noticed by the others' watchdog, which ends the job with a message")
     func stoppedRank() throws {
         let scratch = try ScratchFolder()
-        let (outcome, seconds) = try Self.signalRankOne(SIGSTOP, extra: ["--peer-timeout", "3"], in: scratch)
+        let (outcome, seconds) = try Self.signalRankOne(SIGSTOP, extra: ["--peer-timeout", "5"], in: scratch)
         #expect(outcome.status != 0)
         #expect(seconds < 60, "the job took \(seconds) s to end")
-        #expect(outcome.standardError.contains("rank 0 of 2: no answer from the other ranks for 3 s"), "\(outcome.standardError)")
+        #expect(outcome.standardError.contains("rank 0 of 2: no answer from the other ranks for 5 s"), "\(outcome.standardError)")
         try Self.expectResumable(scratch)
     }
 }
