@@ -104,8 +104,10 @@ class Checkpoint:
     def __init__(self, path):
         with safe_open(path, framework="pt") as file:
             metadata = file.metadata()
-            # word_detector: the training-only head of --word-loss, which captioning never reads.
-            state = {name: file.get_tensor(name) for name in file.keys() if not name.startswith("word_detector.")}
+            # word_detector: the training-only head of --word-loss, which captioning never reads;
+            # feature_summary: what `glimpse caption` flags unfamiliar images by, not part of the network.
+            state = {name: file.get_tensor(name) for name in file.keys()
+                     if not name.startswith(("word_detector.", "feature_summary."))}
         self.config = json.loads(metadata["configuration"])
         self.vocabulary = json.loads(metadata["vocabulary"])
         self.preprocessing = json.loads(metadata["preprocessing"])
