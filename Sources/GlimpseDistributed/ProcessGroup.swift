@@ -43,28 +43,6 @@ public final class ProcessGroup: @unchecked Sendable {
     /// The rank that writes and validates.
     public var isLeader: Bool { rank == 0 }
 
-    /// Whether this build can join an MPI job (Open MPI was found when it was built).
-    public static var mpiAvailable: Bool {
-        #if MPI
-        return true
-        #else
-        return false
-        #endif
-    }
-
-    /// The MPI library this build links, in its own words ("Open MPI v4.1.4, …"); nil without MPI.
-    public static var mpiLibraryVersion: String? {
-        #if MPI
-        var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_LIBRARY_VERSION_STRING) + 1)
-        var length: Int32 = 0
-        guard MPI_Get_library_version(&buffer, &length) == glimpse_mpi_success() else { return nil }
-        let text = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return text.split(separator: ",").first.map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) }
-        #else
-        return nil
-        #endif
-    }
-
     // MARK: - Joining the job
 
     /// How the environment says this process was started: alone, or as one rank of a job.
@@ -180,12 +158,7 @@ public final class ProcessGroup: @unchecked Sendable {
     public func sum(_ values: inout [Float], what: String, timed: Bool = false) throws(DistributedError) {
         guard isDistributed else { return }
         #if MPI
-        try collective(what, timed: timed) {
-            values.withUnsafeMutableBufferPointer { buffer in
-                MPI_Allreduce(glimpse_mpi_in_place(), buffer.baseAddress, Int32(buffer.count), glimpse_mpi_float(), glimpse_mpi_sum(),
-                              glimpse_mpi_comm_world())
-            }
-        }
+        try allreduce(&values, glimpse_mpi_float(), glimpse_mpi_sum(), what: what, timed: timed)
         #endif
     }
 
@@ -193,12 +166,7 @@ public final class ProcessGroup: @unchecked Sendable {
     public func sum(_ values: inout [Double], what: String, timed: Bool = false) throws(DistributedError) {
         guard isDistributed else { return }
         #if MPI
-        try collective(what, timed: timed) {
-            values.withUnsafeMutableBufferPointer { buffer in
-                MPI_Allreduce(glimpse_mpi_in_place(), buffer.baseAddress, Int32(buffer.count), glimpse_mpi_double(), glimpse_mpi_sum(),
-                              glimpse_mpi_comm_world())
-            }
-        }
+        try allreduce(&values, glimpse_mpi_double(), glimpse_mpi_sum(), what: what, timed: timed)
         #endif
     }
 
@@ -210,22 +178,9 @@ public final class ProcessGroup: @unchecked Sendable {
         let (high, low) = (Double(value >> 32), Double(value & 0xFFFF_FFFF))
         var parts = [high, low, -high, -low]
         #if MPI
-        try collective(what, timed: false) {
-            parts.withUnsafeMutableBufferPointer { buffer in
-                MPI_Allreduce(glimpse_mpi_in_place(), buffer.baseAddress, 4, glimpse_mpi_double(), glimpse_mpi_max(), glimpse_mpi_comm_world())
-            }
-        }
+        try allreduce(&parts, glimpse_mpi_double(), glimpse_mpi_max(), what: what, timed: false)
         #endif
         return parts[0] == -parts[2] && parts[1] == -parts[3]
-    }
-
-    /// Whether every rank says yes (a logical and; not timed): how ranks agree that a phase went well on all
-    /// of them before going on, so that one rank's error stops the others instead of hanging them.
-    public func allAgree(_ yes: Bool, what: String) throws(DistributedError) -> Bool {
-        guard isDistributed else { return yes }
-        var votes: [Double] = [yes ? 0 : 1]
-        try sum(&votes, what: what)
-        return votes[0] == 0
     }
 
     /// Rank 0's bytes, on every rank (`bytes` is replaced on the others). Not timed: the others
@@ -247,6 +202,16 @@ public final class ProcessGroup: @unchecked Sendable {
     }
 
     #if MPI
+    /// `values` combined element-wise over the ranks by `operation`, in place.
+    private func allreduce<Element>(_ values: inout [Element], _ datatype: MPI_Datatype, _ operation: MPI_Op, what: String,
+                                    timed: Bool) throws(DistributedError) {
+        try collective(what, timed: timed) {
+            values.withUnsafeMutableBufferPointer { buffer in
+                MPI_Allreduce(glimpse_mpi_in_place(), buffer.baseAddress, Int32(buffer.count), datatype, operation, glimpse_mpi_comm_world())
+            }
+        }
+    }
+
     /// Runs one MPI collective under the watchdog (when `timed`), adding its time to `communicationSeconds`.
     private func collective(_ what: String, timed: Bool, _ call: () -> Int32) throws(DistributedError) {
         let start = DispatchTime.now().uptimeNanoseconds
